@@ -1,0 +1,79 @@
+"""Exceptions raised by the pipeline; every one derives from ``PipelineError``.
+
+    PipelineError
+    ├── UsageError                 bad flags, config or resolution string       (exit 2)
+    ├── BadInputError              a bad row, field or file in the input        (exit 2)
+    ├── SinkError                  the store failed
+    │   └── SinkUnavailableError   the store stayed down after every retry      (exit 1)
+    ├── BusError                   the feedback bus failed                      (exit 1)
+    └── DataLossError              a run ended with ticks or bars unaccounted   (exit 1)
+
+Driver exceptions (sqlite3, psycopg, redis) are translated at the module that talks to the driver
+and never leak past it.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+class PipelineError(Exception):
+    """Root of every error the pipeline raises on purpose."""
+
+    exit_code = EXIT_FAILED
+
+
+class UsageError(PipelineError):
+    """A flag, config key, URL scheme or resolution string is not valid."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class BadInputError(PipelineError):
+    """An input file, row or field cannot be used; the message names which and why."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        path: str | None = None,
+        row: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.path = path
+        self.row = row
+        self.field = field
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = [part for part in (self.path, _opt("row", self.row), _opt("field", self.field)) if part]
+        return f"{', '.join(where)}: {self.reason}" if where else self.reason
+
+
+def _opt(label: str, value: object) -> str | None:
+    return None if value is None else f"{label} {value}"
+
+
+class SinkError(PipelineError):
+    """A write to the store failed."""
+
+
+class SinkUnavailableError(SinkError):
+    """The store stayed unreachable after every retry; ``unwritten`` bars were not stored."""
+
+    def __init__(self, message: str, *, unwritten: int) -> None:
+        self.unwritten = unwritten
+        super().__init__(f"{message} ({unwritten} bars not written)")
+
+
+class BusError(PipelineError):
+    """The feedback bus could not be used."""
+
+
+class DataLossError(PipelineError):
+    """A run ended with ticks or bars that are neither stored nor counted with a reason."""

@@ -1,0 +1,177 @@
+"""The batch shapes that travel inside the pipeline, and their conversion to Core models.
+
+Ticks and bars move between stages as polars DataFrames (one row per tick or bar), never as one
+pydantic object per tick; Core models are built only where a contract is crossed.
+
+Tick frame (``TICK_SCHEMA``), produced by every trade/quote source:
+    symbol  str       instrument
+    ts_ns   int64     event time, integer nanoseconds since the epoch, UTC
+    price   float64   trade price, or the quote mid price ((bid + ask) / 2)
+    size    float64   trade size; 0 for quotes
+Quote sources add ``bid``, ``ask``, ``bid_size``, ``ask_size`` columns; stages ignore extra columns.
+
+Bar frame (``BAR_SCHEMA``), produced by the bar builder and written by sinks:
+    symbol, resolution (e.g. "1m"), ts_ns (window START), open, high, low, close, volume,
+    vwap (null when volume is 0), trades (ticks in the bar)
+Bar input frames (``BAR_INPUT_SCHEMA``, replayed bar files) are the same without ``resolution``;
+their ``vwap`` and ``trades`` may be null.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+
+from . import core
+
+TICK_SCHEMA: dict[str, pl.DataType] = {
+    "symbol": pl.String(),
+    "ts_ns": pl.Int64(),
+    "price": pl.Float64(),
+    "size": pl.Float64(),
+}
+
+QUOTE_EXTRA_SCHEMA: dict[str, pl.DataType] = {
+    "bid": pl.Float64(),
+    "ask": pl.Float64(),
+    "bid_size": pl.Float64(),
+    "ask_size": pl.Float64(),
+}
+
+BAR_INPUT_SCHEMA: dict[str, pl.DataType] = {
+    "symbol": pl.String(),
+    "ts_ns": pl.Int64(),
+    "open": pl.Float64(),
+    "high": pl.Float64(),
+    "low": pl.Float64(),
+    "close": pl.Float64(),
+    "volume": pl.Float64(),
+    "vwap": pl.Float64(),
+    "trades": pl.Int64(),
+}
+
+BAR_SCHEMA: dict[str, pl.DataType] = {
+    "symbol": pl.String(),
+    "resolution": pl.String(),
+    "ts_ns": pl.Int64(),
+    "open": pl.Float64(),
+    "high": pl.Float64(),
+    "low": pl.Float64(),
+    "close": pl.Float64(),
+    "volume": pl.Float64(),
+    "vwap": pl.Float64(),
+    "trades": pl.Int64(),
+}
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def empty_ticks() -> pl.DataFrame:
+    """Return an empty tick frame."""
+    return pl.DataFrame(schema=TICK_SCHEMA)
+
+
+def empty_bars() -> pl.DataFrame:
+    """Return an empty bar frame."""
+    return pl.DataFrame(schema=BAR_SCHEMA)
+
+
+def ns_to_datetime(ts_ns: int) -> datetime:
+    """Convert integer epoch nanoseconds to an aware UTC datetime (microsecond precision)."""
+    return _EPOCH + timedelta(microseconds=ts_ns // 1_000)
+
+
+def datetime_to_ns(ts: datetime) -> int:
+    """Convert a datetime to epoch nanoseconds; a naive datetime is taken as UTC."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    delta = ts - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+def to_decimal(value: float) -> Decimal:
+    """Convert a float to the Decimal with the same shortest repr (no binary noise digits)."""
+    return Decimal(repr(value))
+
+
+def bars_to_core(frame: pl.DataFrame, resolution_ns: dict[str, int]) -> list[Any]:
+    """Convert a bar frame to Core ``Bar`` models.
+
+    Core documents ``Bar.ts`` as the bar's END time, so ``ts = window start + resolution``.
+    ``vwap`` and ``trades`` have no Core field and are not carried.
+    """
+    out = []
+    for row in frame.iter_rows(named=True):
+        end_ns = row["ts_ns"] + resolution_ns[row["resolution"]]
+        out.append(
+            core.Bar(
+                symbol=row["symbol"],
+                ts=ns_to_datetime(end_ns),
+                open=to_decimal(row["open"]),
+                high=to_decimal(row["high"]),
+                low=to_decimal(row["low"]),
+                close=to_decimal(row["close"]),
+                volume=to_decimal(row["volume"]),
+                resolution=row["resolution"],
+            )
+        )
+    return out
+
+
+def bars_from_core(bars: list[Any], resolution_ns: dict[str, int]) -> pl.DataFrame:
+    """Convert Core ``Bar`` models (ts = window end) back to a bar frame (ts = window start)."""
+    rows = [
+        {
+            "symbol": bar.symbol,
+            "resolution": bar.resolution,
+            "ts_ns": datetime_to_ns(bar.ts) - resolution_ns[bar.resolution],
+            "open": float(bar.open),
+            "high": float(bar.high),
+            "low": float(bar.low),
+            "close": float(bar.close),
+            "volume": float(bar.volume),
+            "vwap": None,
+            "trades": None,
+        }
+        for bar in bars
+    ]
+    return pl.DataFrame(rows, schema=BAR_SCHEMA)
+
+
+def ticks_to_core(frame: pl.DataFrame, kind: str) -> list[Any]:
+    """Convert a tick (or bar input) frame to Core ``Trade``/``Quote``/``Bar`` models."""
+    if kind == "trades":
+        return [
+            core.Trade(
+                symbol=r["symbol"],
+                ts=ns_to_datetime(r["ts_ns"]),
+                price=to_decimal(r["price"]),
+                size=int(r["size"]),
+            )
+            for r in frame.iter_rows(named=True)
+        ]
+    if kind == "quotes":
+        return [_quote_to_core(r) for r in frame.iter_rows(named=True)]
+    raise ValueError(f"no Core tick model for kind {kind!r}")
+
+
+def _quote_to_core(r: dict[str, Any]) -> Any:
+    def dec(key: str) -> Decimal | None:
+        value = r.get(key)
+        return None if value is None else to_decimal(value)
+
+    def size(key: str) -> int | None:
+        value = r.get(key)
+        return None if value is None else int(value)
+
+    return core.Quote(
+        symbol=r["symbol"],
+        bid=dec("bid"),
+        ask=dec("ask"),
+        bid_size=size("bid_size"),
+        ask_size=size("ask_size"),
+        timestamp=ns_to_datetime(r["ts_ns"]),
+    )

@@ -1,0 +1,90 @@
+"""The sink interface: idempotent bar upserts into a store, also usable as a Core ``Sink``.
+
+Drivers here are synchronous (sqlite3, psycopg); each sink owns one worker thread so that a slow
+store never blocks the event loop, and every driver call for one sink happens on that thread.
+Subclasses implement the ``_sync`` methods; the async methods are the public surface.
+
+Table ``bars`` (primary key symbol, resolution, ts): symbol, resolution, ts (window start, UTC),
+open, high, low, close, volume, vwap, trades. Writing the same bar twice leaves one row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import polars as pl
+
+from .. import frames
+
+T = TypeVar("T")
+
+
+class BarSink(ABC):
+    """A store for bar frames. ``transactional=True`` commits only at ``close(commit=True)``.
+
+    A transactional sink is what replay runs use: a run that fails on bad input rolls back and
+    leaves nothing half-written. A streaming (non-transactional) sink commits every write.
+    """
+
+    scheme: str
+
+    def __init__(self, *, transactional: bool = False) -> None:
+        self.transactional = transactional
+        self.rows_written = 0
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=type(self).__name__)
+
+    # -- what a backend implements (called on the sink's own thread) --------------------------
+    @abstractmethod
+    def _open_sync(self) -> None:
+        """Connect and create the schema if missing."""
+
+    @abstractmethod
+    def _upsert_sync(self, bars: pl.DataFrame) -> None:
+        """Insert or replace ``bars`` (``frames.BAR_SCHEMA``); commit unless transactional."""
+
+    @abstractmethod
+    def _finish_sync(self, commit: bool) -> None:
+        """Commit (or roll back) what a transactional sink holds, then disconnect."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Return where this sink writes, without any password (for logs and summaries)."""
+
+    # -- public async surface ------------------------------------------------------------------
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    async def open(self) -> None:
+        """Connect and create the ``bars`` table if it is missing."""
+        await self._run(self._open_sync)
+
+    async def write_frame(self, bars: pl.DataFrame) -> None:
+        """Upsert a bar frame; raise ``SinkError`` on failure (the caller retries)."""
+        if bars.height:
+            await self._run(self._upsert_sync, bars)
+            self.rows_written += bars.height
+
+    async def write(self, items: list[Any]) -> None:
+        """Core ``Sink.write``: upsert Core ``Bar`` models (ts = window end)."""
+        resolution_ns = {bar.resolution: _resolution_ns(bar.resolution) for bar in items}
+        await self.write_frame(frames.bars_from_core(items, resolution_ns))
+
+    async def flush(self) -> None:
+        """Core ``Sink.flush``: every ``write`` is already durable or in the run transaction."""
+
+    async def close(self, commit: bool = True) -> None:
+        """Commit (transactional sinks) or roll back, disconnect and stop the worker thread."""
+        try:
+            await self._run(self._finish_sync, commit)
+        finally:
+            self._executor.shutdown(wait=True)
+
+
+def _resolution_ns(label: str) -> int:
+    from ..bars.resolution import parse_resolution
+
+    return parse_resolution(label).ns

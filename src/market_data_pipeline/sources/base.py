@@ -1,0 +1,53 @@
+"""The source interface: an async producer of tick (or bar) frames that is also a Core ``Source``.
+
+The runtime pulls frames with ``batches()``; anything that wants Core models (another repository,
+the contract suite) calls ``stream()``, which yields Core ``Trade``/``Quote``/``Bar`` objects built
+from the same frames.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import polars as pl
+
+from .. import frames
+
+TickKind = Literal["trades", "quotes", "bars"]
+
+
+class TickSource(ABC):
+    """A producer of frames in ``frames.TICK_SCHEMA`` (trades, quotes) or ``BAR_INPUT_SCHEMA`` (bars).
+
+    ``provider`` names the rate gate that meters this source. ``bad_rows`` counts rows skipped
+    with ``on_bad_row="skip"``; ``bad_reasons`` maps each reason to its count.
+    """
+
+    provider: str
+    kind: TickKind
+
+    def __init__(self, provider: str, kind: TickKind) -> None:
+        self.provider = provider
+        self.kind = kind
+        self.bad_rows = 0
+        self.bad_reasons: dict[str, int] = {}
+
+    @abstractmethod
+    def batches(self) -> AsyncIterator[pl.DataFrame]:
+        """Yield frames in event-time order per source (out-of-order rows are allowed)."""
+
+    async def stream(self) -> AsyncIterator[Any]:
+        """Yield Core models (``Trade``, ``Quote`` or ``Bar``) one by one: Core's ``Source.stream``."""
+        async for frame in self.batches():
+            for item in frames.ticks_to_core(frame, self.kind):
+                yield item
+
+    async def close(self) -> None:  # noqa: B027 - optional hook, most sources hold nothing
+        """Release files or connections; safe to call more than once."""
+
+    def count_bad(self, reason: str, rows: int = 1) -> None:
+        """Count ``rows`` skipped rows under ``reason``."""
+        self.bad_rows += rows
+        self.bad_reasons[reason] = self.bad_reasons.get(reason, 0) + rows
