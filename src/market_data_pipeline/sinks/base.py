@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import polars as pl
 
 from .. import frames
+from ..errors import SinkError
 
 T = TypeVar("T")
 
@@ -35,6 +36,7 @@ class BarSink(ABC):
         self.transactional = transactional
         self.rows_written = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=type(self).__name__)
+        self._closed = False
 
     # -- what a backend implements (called on the sink's own thread) --------------------------
     @abstractmethod
@@ -55,11 +57,13 @@ class BarSink(ABC):
 
     # -- public async surface ------------------------------------------------------------------
     async def _run(self, fn: Any, *args: Any) -> Any:
+        if self._closed:
+            raise SinkError(f"sink {self.describe()} is closed")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
 
     async def open(self) -> None:
-        """Connect and create the ``bars`` table if it is missing."""
+        """Connect and create the ``bars`` table if it is missing; a second call does nothing."""
         await self._run(self._open_sync)
 
     async def write_frame(self, bars: pl.DataFrame) -> None:
@@ -73,14 +77,20 @@ class BarSink(ABC):
         resolution_ns = {bar.resolution: _resolution_ns(bar.resolution) for bar in items}
         await self.write_frame(frames.bars_from_core(items, resolution_ns))
 
-    async def flush(self) -> None:
+    async def flush(self) -> None:  # noqa: B027 - Core hook; writes are already durable
         """Core ``Sink.flush``: every ``write`` is already durable or in the run transaction."""
 
     async def close(self, commit: bool = True) -> None:
-        """Commit (transactional sinks) or roll back, disconnect and stop the worker thread."""
+        """Commit (transactional sinks) or roll back, disconnect and stop the worker thread.
+
+        A second call does nothing.
+        """
+        if self._closed:
+            return
         try:
             await self._run(self._finish_sync, commit)
         finally:
+            self._closed = True
             self._executor.shutdown(wait=True)
 
 

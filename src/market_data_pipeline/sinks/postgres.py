@@ -1,0 +1,194 @@
+"""PostgreSQL sink (``postgresql://`` or ``postgres://``; psycopg 3 from the ``postgres`` extra).
+
+Each write is one bulk load: the frame is rendered to CSV by polars (vectorised, no Python
+object per row), COPY'd into a session-private staging table, and moved into ``bars`` with one
+``INSERT ... SELECT ... ON CONFLICT DO UPDATE``. Timestamps cross the wire as integer
+microseconds and become ``timestamptz`` in SQL, which is exact. Keys repeated inside one batch
+keep their last row (ON CONFLICT cannot touch one row twice in a statement).
+
+Streaming sinks commit every write; a transactional sink holds one transaction for the whole run
+and gives each write a savepoint, so a failed write can be retried without losing earlier ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from .. import frames
+from ..errors import SinkError, SinkUnavailableError, UsageError
+from .base import BarSink
+from .urls import redact_url, scrub
+
+if TYPE_CHECKING:
+    import psycopg
+
+CONNECT_TIMEOUT_S = 5
+STAGE_TABLE = "mdp_bars_stage"
+KEY = ["symbol", "resolution", "ts_ns"]
+_VALUES = ["open", "high", "low", "close", "volume", "vwap", "trades"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS bars (
+    symbol     text             NOT NULL,
+    resolution text             NOT NULL,
+    ts         timestamptz      NOT NULL,
+    open       double precision NOT NULL,
+    high       double precision NOT NULL,
+    low        double precision NOT NULL,
+    close      double precision NOT NULL,
+    volume     double precision NOT NULL,
+    vwap       double precision,
+    trades     bigint,
+    PRIMARY KEY (symbol, resolution, ts)
+)
+"""
+
+_STAGE = f"""
+CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} (
+    symbol text, resolution text, ts_us bigint, open double precision, high double precision,
+    low double precision, close double precision, volume double precision,
+    vwap double precision, trades bigint
+)
+"""
+
+_MERGE = f"""
+INSERT INTO bars (symbol, resolution, ts, open, high, low, close, volume, vwap, trades)
+SELECT symbol, resolution, timestamptz 'epoch' + ts_us * interval '1 microsecond',
+       open, high, low, close, volume, vwap, trades
+FROM {STAGE_TABLE}
+ON CONFLICT (symbol, resolution, ts) DO UPDATE SET
+    open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+    volume = EXCLUDED.volume, vwap = EXCLUDED.vwap, trades = EXCLUDED.trades
+"""
+
+_SELECT = """
+SELECT symbol, resolution, (extract(epoch FROM ts) * 1000000)::bigint * 1000 AS ts_ns,
+       open, high, low, close, volume, vwap, trades
+FROM bars ORDER BY symbol, resolution, ts
+"""
+
+
+def load_driver() -> Any:
+    """Import psycopg, or raise ``UsageError`` naming the extra that provides it."""
+    try:
+        import psycopg
+    except ImportError:
+        raise UsageError(
+            "PostgreSQL sinks need psycopg: pip install 'market-data-pipeline[postgres]'"
+        ) from None
+    return psycopg
+
+
+@contextmanager
+def pg_errors(url: str, action: str) -> Iterator[None]:
+    """Translate psycopg errors raised inside the block into ``SinkError`` (no password shown)."""
+    psycopg = load_driver()
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        where = redact_url(url)
+        if action == "connect":
+            message = f"cannot connect to {where}: {scrub(str(exc), url)}"
+            raise SinkUnavailableError(message, unwritten=0) from None
+        raise SinkError(f"PostgreSQL {action} failed on {where}: {scrub(str(exc), url)}") from None
+    except psycopg.Error as exc:
+        where = redact_url(url)
+        raise SinkError(f"PostgreSQL {action} failed on {where}: {scrub(str(exc), url)}") from None
+
+
+def encode_csv(bars: pl.DataFrame) -> bytes:
+    """Render a bar frame as the staging table's CSV (last row wins for a repeated key)."""
+    unique = bars.unique(subset=KEY, keep="last", maintain_order=True)
+    staged = unique.select(
+        "symbol", "resolution", (pl.col("ts_ns") // 1_000).alias("ts_us"), *_VALUES
+    )
+    return staged.write_csv(include_header=False).encode()
+
+
+class PostgresSink(BarSink):
+    """Upsert bars into PostgreSQL with COPY into a staging table and one merge statement."""
+
+    scheme = "postgresql"
+
+    def __init__(self, url: str, *, transactional: bool = False) -> None:
+        load_driver()
+        super().__init__(transactional=transactional)
+        self.url = url
+        self._conn: psycopg.Connection[Any] | None = None
+        self._lost = False
+
+    def describe(self) -> str:
+        """Return the database URL with any password masked."""
+        return redact_url(self.url)
+
+    def _open_sync(self) -> None:
+        if self._conn is not None or self._lost:
+            return
+        psycopg = load_driver()
+        with pg_errors(self.url, "connect"):
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        with pg_errors(self.url, "schema setup"):
+            try:
+                conn.execute(_SCHEMA)
+                conn.execute(_STAGE)
+                if self.transactional:
+                    # Writes then run inside this transaction, each under its own savepoint.
+                    conn.execute("BEGIN")
+            except BaseException:
+                conn.close()
+                raise
+        self._conn = conn
+
+    def _upsert_sync(self, bars: pl.DataFrame) -> None:
+        self._open_sync()
+        conn = self._conn
+        if conn is None or self._lost:
+            raise SinkError(
+                f"the run transaction on {self.describe()} was lost with its connection"
+            )
+        payload = encode_csv(bars)
+        try:
+            with pg_errors(self.url, "write"), conn.transaction(), conn.cursor() as cur:
+                cur.execute(f"TRUNCATE {STAGE_TABLE}")
+                with cur.copy(f"COPY {STAGE_TABLE} FROM STDIN (FORMAT csv)") as copy:
+                    copy.write(payload)
+                cur.execute(_MERGE)
+        finally:
+            if conn.closed or conn.broken:
+                self._drop_connection(conn)
+
+    def _drop_connection(self, conn: psycopg.Connection[Any]) -> None:
+        # A streaming sink reconnects on the next write; a transactional one lost its run.
+        self._conn = None
+        self._lost = self.transactional
+        conn.close()
+
+    def _finish_sync(self, commit: bool) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            if commit and self._lost:
+                raise SinkError(
+                    f"the run transaction on {self.describe()} was lost; nothing was committed"
+                )
+            return
+        with pg_errors(self.url, "commit" if commit else "rollback"):
+            try:
+                if self.transactional:
+                    conn.execute("COMMIT" if commit else "ROLLBACK")
+            finally:
+                conn.close()
+
+
+def read_postgres(url: str) -> pl.DataFrame:
+    """Read the ``bars`` table as a ``BAR_SCHEMA`` frame (empty if the table does not exist)."""
+    psycopg = load_driver()
+    with pg_errors(url, "connect"):
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+    with pg_errors(url, "read"), conn:
+        exists = conn.execute("SELECT to_regclass('bars') IS NOT NULL").fetchone()
+        rows = conn.execute(_SELECT).fetchall() if exists and exists[0] else []
+    return pl.DataFrame(rows, schema=frames.BAR_SCHEMA, orient="row")

@@ -1,0 +1,340 @@
+"""The bounded write queue between the bar engine and a sink.
+
+Producers ``put`` bar frames; the queue holds at most ``capacity_rows`` rows (queued plus the
+batch being written) and ``put`` waits while it is full, so nothing is ever dropped. One writer
+task coalesces queued frames into batches of up to ``batch_rows`` rows, or whatever is queued
+once the oldest frame has waited ``batch_interval_s``, and writes them with bounded retries and
+exponential backoff. If the sink stays down after every attempt, the queue fails loudly: ``put``
+and ``close`` raise ``SinkUnavailableError`` with the number of bars not stored.
+
+Depth (queued + in flight) is reported to every ``DepthObserver`` after each put, each take and
+each completed write; that is what the watermark monitor turns into Core feedback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import polars as pl
+
+from .. import frames
+from ..errors import SinkError, SinkUnavailableError, UsageError
+from .base import BarSink
+
+log = logging.getLogger(__name__)
+
+
+class DepthObserver(Protocol):
+    """Anything told the queue depth; ``flow.watermarks`` provides the real one."""
+
+    def observe(self, depth: int, capacity: int) -> None:
+        """Take note of ``depth`` rows held out of ``capacity`` (sync and cheap)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often to try one write (``attempts`` includes the first) and how long to back off."""
+
+    attempts: int = 5
+    initial_backoff_s: float = 0.2
+    max_backoff_s: float = 5.0
+    multiplier: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise UsageError(f"retry attempts must be at least 1, not {self.attempts}")
+        if self.initial_backoff_s < 0 or self.max_backoff_s < 0 or self.multiplier < 1:
+            raise UsageError("retry backoffs must be >= 0 and the multiplier >= 1")
+
+    def delays(self) -> Iterator[float]:
+        """Yield the wait before each retry (``attempts - 1`` values)."""
+        delay = self.initial_backoff_s
+        for _ in range(self.attempts - 1):
+            yield min(delay, self.max_backoff_s)
+            delay *= self.multiplier
+
+
+@dataclass(frozen=True, slots=True)
+class WriteReport:
+    """What a queue did: ``bars_written`` are stored for good (committed), the rest unwritten."""
+
+    bars_written: int
+    bars_unwritten: int
+    batches: int
+    write_errors: int
+    retries: int
+    seconds_writing: float
+    max_depth: int
+    committed: bool
+
+
+class WriteQueue:
+    """A row-bounded, blocking queue with one writer task in front of a ``BarSink``.
+
+    ``batch_rows`` above ``capacity_rows`` is lowered to it (a batch can never be bigger).
+    """
+
+    def __init__(
+        self,
+        sink: BarSink,
+        *,
+        capacity_rows: int,
+        batch_rows: int,
+        batch_interval_s: float,
+        retry: RetryPolicy,
+        observers: Sequence[DepthObserver] = (),
+    ) -> None:
+        if capacity_rows < 1 or batch_rows < 1 or batch_interval_s < 0:
+            raise UsageError(
+                "write queue needs capacity_rows >= 1, batch_rows >= 1 and batch_interval_s >= 0"
+            )
+        self._sink = sink
+        self._capacity = capacity_rows
+        self._batch_rows = min(batch_rows, capacity_rows)
+        self._interval_s = batch_interval_s
+        self._retry = retry
+        self._observers = tuple(observers)
+        self._cond = asyncio.Condition()
+        self._pending: deque[tuple[float, pl.DataFrame]] = deque()
+        self._queued = 0
+        self._inflight = 0
+        self._refused = 0  # rows offered to put() after a failure or close
+        self._written = 0
+        self._batches = 0
+        self._write_errors = 0
+        self._retries = 0
+        self._seconds_writing = 0.0
+        self._max_depth = 0
+        self._started = False
+        self._closing = False
+        self._failure: str | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self.report: WriteReport | None = None
+
+    # -- state -------------------------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        """Rows held: queued plus the batch being written."""
+        return self._queued + self._inflight
+
+    @property
+    def capacity(self) -> int:
+        """The most rows the queue holds before ``put`` waits."""
+        return self._capacity
+
+    @property
+    def bars_written(self) -> int:
+        """Bars the sink has accepted so far (committed at ``close`` for transactional sinks)."""
+        return self._written
+
+    def _unwritten(self) -> int:
+        return self._queued + self._inflight + self._refused
+
+    def _observe(self) -> None:
+        depth = self.depth
+        self._max_depth = max(self._max_depth, depth)
+        for observer in self._observers:
+            observer.observe(depth, self._capacity)
+
+    def _unavailable(self, unwritten: int) -> SinkUnavailableError:
+        return SinkUnavailableError(f"{self._failure}", unwritten=unwritten)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open the sink (retrying per the policy) and start the writer task."""
+        if self._started:
+            return
+        await self._open_sink()
+        self._started = True
+        self._writer = asyncio.create_task(self._run_writer(), name="mdp-write-queue")
+
+    async def _open_sink(self) -> None:
+        delays = self._retry.delays()
+        for left in range(self._retry.attempts - 1, -1, -1):
+            try:
+                await self._sink.open()
+                return
+            except SinkError as exc:
+                if left == 0:
+                    await self._sink.close(commit=False)
+                    if isinstance(exc, SinkUnavailableError):
+                        raise
+                    raise SinkUnavailableError(str(exc), unwritten=0) from None
+                delay = next(delays)
+                log.warning("%s; retrying in %.2f s, %d attempts left", exc, delay, left)
+                await asyncio.sleep(delay)
+
+    async def put(self, bars: pl.DataFrame) -> None:
+        """Queue a bar frame, waiting while the queue is full.
+
+        Raise ``SinkUnavailableError`` if the sink stayed down (its ``unwritten`` counts every
+        bar offered so far and not stored), ``SinkError`` if the queue is not running.
+        """
+        if not self._started:
+            raise SinkError("write queue is not started")
+        bars = _conform(bars)
+        for offset in range(0, bars.height, self._capacity):
+            chunk = bars.slice(offset, self._capacity)
+            await self._put_chunk(chunk, rest=bars.height - offset)
+
+    async def _put_chunk(self, chunk: pl.DataFrame, *, rest: int) -> None:
+        async with self._cond:
+            await self._cond.wait_for(
+                lambda: (
+                    self._failure is not None
+                    or self._closing
+                    or self.depth + chunk.height <= self._capacity
+                )
+            )
+            if self._failure is not None or self._closing:
+                self._refused += rest
+                if self._failure is not None:
+                    raise self._unavailable(self._unwritten())
+                raise SinkError(f"write queue is closed; {rest} bars were not queued")
+            self._pending.append((asyncio.get_running_loop().time(), chunk))
+            self._queued += chunk.height
+            self._cond.notify_all()
+        self._observe()
+
+    async def close(self, commit: bool = True) -> WriteReport:
+        """Write everything queued, close the sink (commit or roll back) and return the report.
+
+        ``commit=False`` abandons what is still queued and rolls back a transactional sink.
+        Raise ``SinkUnavailableError`` if the sink stayed down; ``self.report`` still holds the
+        report then.
+        """
+        if self.report is not None:
+            return self.report
+        async with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._writer is not None:
+            if not commit:
+                self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+        committed = commit and self._failure is None
+        try:
+            await self._sink.close(commit=committed)
+        except SinkError as exc:
+            self._failure = self._failure or f"closing {self._sink.describe()} failed: {exc}"
+            committed = False
+        return self._finish(committed)
+
+    def _finish(self, committed: bool) -> WriteReport:
+        # A transactional sink that did not commit stored nothing.
+        lost = 0 if committed or not self._sink.transactional else self._written
+        self.report = WriteReport(
+            bars_written=self._written - lost,
+            bars_unwritten=self._unwritten() + lost,
+            batches=self._batches,
+            write_errors=self._write_errors,
+            retries=self._retries,
+            seconds_writing=self._seconds_writing,
+            max_depth=self._max_depth,
+            committed=committed,
+        )
+        if self._failure is not None:
+            raise self._unavailable(self.report.bars_unwritten)
+        return self.report
+
+    # -- the writer task -----------------------------------------------------------------------
+    async def _run_writer(self) -> None:
+        while self._failure is None:
+            batch = await self._take()
+            if batch is None:
+                return
+            await self._write(batch)
+
+    async def _take(self) -> pl.DataFrame | None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self._queued > 0 or self._closing)
+            if self._queued == 0:
+                return None
+            if self._queued < self._batch_rows and not self._closing:
+                await self._wait_for_batch()
+            batch = self._pop_batch()
+            self._queued -= batch.height
+            self._inflight = batch.height
+        self._observe()
+        return batch
+
+    async def _wait_for_batch(self) -> None:
+        # Sleep until a full batch is queued, the queue closes, or the oldest frame is due.
+        due = self._pending[0][0] + self._interval_s
+        try:
+            async with asyncio.timeout_at(due):
+                await self._cond.wait_for(lambda: self._queued >= self._batch_rows or self._closing)
+        except TimeoutError:
+            pass
+
+    def _pop_batch(self) -> pl.DataFrame:
+        parts: list[pl.DataFrame] = []
+        rows = 0
+        while self._pending and rows < self._batch_rows:
+            arrived, frame = self._pending.popleft()
+            room = self._batch_rows - rows
+            if frame.height > room:
+                self._pending.appendleft((arrived, frame.slice(room)))
+                frame = frame.slice(0, room)
+            parts.append(frame)
+            rows += frame.height
+        return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical", rechunk=True)
+
+    async def _write(self, batch: pl.DataFrame) -> None:
+        error = await self._write_with_retry(batch)
+        async with self._cond:
+            if error is None:
+                self._inflight = 0
+                self._written += batch.height
+                self._batches += 1
+            else:
+                self._failure = error
+            self._cond.notify_all()
+        self._observe()
+
+    async def _write_with_retry(self, batch: pl.DataFrame) -> str | None:
+        delays = self._retry.delays()
+        where = self._sink.describe()
+        for left in range(self._retry.attempts - 1, -1, -1):
+            started = time.perf_counter()
+            try:
+                await self._sink.write_frame(batch)
+                return None
+            except SinkError as exc:
+                self._write_errors += 1
+                if left == 0:
+                    return f"{where} stayed down after {self._retry.attempts} attempts: {exc}"
+                delay = next(delays)
+                log.warning(
+                    "writing %d bars to %s failed: %s; retrying in %.2f s, %d attempts left",
+                    batch.height,
+                    where,
+                    exc,
+                    delay,
+                    left,
+                )
+            except Exception as exc:  # a bug, not an outage: fail loudly, do not retry
+                self._write_errors += 1
+                log.exception("writing %d bars to %s failed", batch.height, where)
+                return f"writing to {where} failed: {type(exc).__name__}: {exc}"
+            finally:
+                self._seconds_writing += time.perf_counter() - started
+            self._retries += 1
+            await asyncio.sleep(delay)
+        return None  # unreachable: the last attempt returns above
+
+
+def _conform(bars: pl.DataFrame) -> pl.DataFrame:
+    """Return ``bars`` with exactly the ``BAR_SCHEMA`` columns, in order and type."""
+    missing = [name for name in frames.BAR_SCHEMA if name not in bars.columns]
+    if missing:
+        raise SinkError(f"bar frame lacks columns {missing}")
+    if list(bars.schema.items()) == list(frames.BAR_SCHEMA.items()):
+        return bars
+    return bars.select(list(frames.BAR_SCHEMA)).cast(pl.Schema(frames.BAR_SCHEMA))

@@ -1,0 +1,198 @@
+"""SQLite sink: the embedded default store (``sqlite:///mdp.db``).
+
+WAL journal, one transaction per write (executemany upsert), or one transaction per run when
+``transactional=True``. Timestamps are stored as fixed-width UTC text,
+``2024-01-02T09:30:00.000000Z`` (always six fractional digits and a ``Z``), so text order is
+time order and the primary key sorts chronologically. Bar windows start on whole milliseconds,
+so microseconds lose nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import polars as pl
+
+from .. import frames
+from ..errors import SinkError, SinkUnavailableError
+from .base import BarSink
+
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"
+BUSY_TIMEOUT_MS = 5_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS bars (
+    symbol     TEXT    NOT NULL,
+    resolution TEXT    NOT NULL,
+    ts         TEXT    NOT NULL,
+    open       REAL    NOT NULL,
+    high       REAL    NOT NULL,
+    low        REAL    NOT NULL,
+    close      REAL    NOT NULL,
+    volume     REAL    NOT NULL,
+    vwap       REAL,
+    trades     INTEGER,
+    PRIMARY KEY (symbol, resolution, ts)
+) WITHOUT ROWID
+"""
+
+_UPSERT = """
+INSERT INTO bars (symbol, resolution, ts, open, high, low, close, volume, vwap, trades)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (symbol, resolution, ts) DO UPDATE SET
+    open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+    volume = excluded.volume, vwap = excluded.vwap, trades = excluded.trades
+"""
+
+_SELECT = """
+SELECT symbol, resolution, ts, open, high, low, close, volume, vwap, trades
+FROM bars ORDER BY symbol, resolution, ts
+"""
+
+
+@contextmanager
+def sqlite_errors(path: str, action: str) -> Iterator[None]:
+    """Translate ``sqlite3`` errors raised inside the block into ``SinkError``."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "unable to open" in str(exc):
+            raise SinkUnavailableError(
+                f"cannot open SQLite database {path}: {exc}", unwritten=0
+            ) from None
+        raise SinkError(f"SQLite {action} failed on {path}: {exc}") from None
+    except sqlite3.Error as exc:
+        raise SinkError(f"SQLite {action} failed on {path}: {exc}") from None
+    except OSError as exc:  # the directory cannot be created
+        raise SinkUnavailableError(
+            f"cannot open SQLite database {path}: {exc.strerror or exc}", unwritten=0
+        ) from None
+
+
+def ts_text() -> pl.Expr:
+    """Return the expression that renders ``ts_ns`` in the stored text format."""
+    return pl.col("ts_ns").cast(pl.Datetime("ns", "UTC")).dt.strftime(TS_FORMAT).alias("ts")
+
+
+class SqliteSink(BarSink):
+    """Upsert bars into a SQLite file (created with its parent directory if missing)."""
+
+    scheme = "sqlite"
+
+    def __init__(self, path: str, *, transactional: bool = False) -> None:
+        super().__init__(transactional=transactional)
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._lost = False
+
+    def describe(self) -> str:
+        """Return the database file this sink writes."""
+        return f"sqlite:///{self.path}"
+
+    def _open_sync(self) -> None:
+        if self._conn is not None:
+            return
+        with sqlite_errors(self.path, "open"):
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: this module issues BEGIN/COMMIT itself.
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute(_SCHEMA)
+                if self.transactional:
+                    conn.execute("BEGIN")
+            except BaseException:
+                conn.close()
+                raise
+        self._conn = conn
+
+    def _upsert_sync(self, bars: pl.DataFrame) -> None:
+        self._open_sync()
+        conn = self._conn
+        assert conn is not None
+        if self._lost:
+            raise SinkError(f"the run transaction on {self.path} was rolled back by SQLite")
+        rows = bars.select(
+            "symbol",
+            "resolution",
+            ts_text(),
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+            "vwap",
+            "trades",
+        ).iter_rows()
+        with sqlite_errors(self.path, "write"):
+            # A savepoint (transactional) or a transaction makes each write all-or-nothing, so a
+            # retried batch never lands half.
+            conn.execute("SAVEPOINT w" if self.transactional else "BEGIN IMMEDIATE")
+            try:
+                conn.executemany(_UPSERT, rows)
+                conn.execute("RELEASE w" if self.transactional else "COMMIT")
+            except BaseException:
+                self._undo(conn)
+                raise
+
+    def _undo(self, conn: sqlite3.Connection) -> None:
+        # Some errors (disk full, I/O) make SQLite roll back the whole transaction itself; in a
+        # transactional run that loses every earlier write, so the sink refuses to commit later.
+        if not conn.in_transaction:
+            self._lost = self.transactional
+            return
+        try:
+            if self.transactional:
+                conn.execute("ROLLBACK TO w")
+                conn.execute("RELEASE w")
+            else:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            self._lost = self.transactional
+
+    def _finish_sync(self, commit: bool) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        with sqlite_errors(self.path, "commit" if commit else "rollback"):
+            try:
+                if commit and self._lost:
+                    raise SinkError(
+                        f"the run transaction on {self.path} was rolled back by SQLite; "
+                        "nothing was committed"
+                    )
+                if conn.in_transaction:
+                    conn.execute("COMMIT" if commit else "ROLLBACK")
+            finally:
+                conn.close()
+
+
+def read_sqlite(path: str) -> pl.DataFrame:
+    """Read the ``bars`` table of a SQLite file as a ``BAR_SCHEMA`` frame (empty if absent)."""
+    if path == ":memory:" or not Path(path).exists():
+        return frames.empty_bars()
+    with sqlite_errors(path, "read"):
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            has_table = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bars'"
+            ).fetchone()
+            rows = conn.execute(_SELECT).fetchall() if has_table else []
+        finally:
+            conn.close()
+    schema = {**frames.BAR_SCHEMA, "ts": pl.String()}
+    del schema["ts_ns"]
+    order = ["symbol", "resolution", "ts", "open", "high", "low", "close", "volume", "vwap"]
+    raw = pl.DataFrame(rows, schema={k: schema[k] for k in [*order, "trades"]}, orient="row")
+    ts_ns = (
+        pl.col("ts")
+        .str.to_datetime(TS_FORMAT, time_unit="us", time_zone="UTC")
+        .dt.epoch("ns")
+        .alias("ts_ns")
+    )
+    return raw.with_columns(ts_ns).select(list(frames.BAR_SCHEMA))
