@@ -1,0 +1,42 @@
+"""Cross-repository contract tooling: the Core-version matrix, surface/diff and fan-out dispatch.
+
+settings   the ``[tool.mdp.contracts]`` table of pyproject.toml
+usage      which Core symbols the project's source uses (read, not imported)
+surface    describe those symbols in the installed Core (runs standalone in any env)
+surfaces   the surface for the installed Core or any Core release
+diff       what changed between two surfaces or JSON schemas, for a person
+envs       one uv environment per cell, exactly the Core asked for, verified
+junit      pytest JUnit XML to counts and the first failure
+matrix     run the suite per (Core, Python) cell in parallel and classify each cell
+report     matrix.json, matrix.md and the terminal table
+dispatch   the ``repository_dispatch`` sender for Core's release fan-out
+"""
+
+from __future__ import annotations
+
+from .diff import Change, diff_json, diff_surfaces, render_changes
+from .dispatch import DispatchClient, DispatchResult, build_payload
+from .errors import CellSetupError, ContractsError, DispatchError
+from .matrix import Cell, CellResult, matrix_ok, plan_cells, run_matrix
+from .settings import ContractsSettings, ExpectedFailure, load_settings
+
+__all__ = [
+    "Cell",
+    "CellResult",
+    "CellSetupError",
+    "Change",
+    "ContractsError",
+    "ContractsSettings",
+    "DispatchClient",
+    "DispatchError",
+    "DispatchResult",
+    "ExpectedFailure",
+    "build_payload",
+    "diff_json",
+    "diff_surfaces",
+    "load_settings",
+    "matrix_ok",
+    "plan_cells",
+    "render_changes",
+    "run_matrix",
+]

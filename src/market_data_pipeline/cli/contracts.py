@@ -1,0 +1,190 @@
+"""``mdp contracts``: the Core contract suite, the Core-version matrix, surface/diff and dispatch.
+
+Core is imported only by the commands that inspect it (``surface`` without ``--core``), so the
+other commands start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..contracts import diff, dispatch, matrix, report, settings
+from ..contracts.errors import ContractsError
+from ..contracts.junit import read_junit
+
+contracts_app = typer.Typer(
+    name="contracts",
+    help="Prove this project fits a Core release: suite, matrix, surface, diff, dispatch.",
+    no_args_is_help=True,
+)
+DEFAULT_OUT = Path("build/contracts")
+_console = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    _console.print(f"[red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
+
+
+@contracts_app.command("run")
+def run_command(
+    out: Annotated[Path, typer.Option(help="Folder for junit.xml and result.json.")] = DEFAULT_OUT,
+    pytest_args: Annotated[
+        list[str] | None, typer.Argument(help="Extra pytest arguments (after --).")
+    ] = None,
+) -> None:
+    """Run the contract suite against the installed Core; write JUnit and JSON results."""
+    try:
+        conf = settings.load_settings()
+    except ContractsError as exc:
+        raise _fail(str(exc)) from exc
+    out.mkdir(parents=True, exist_ok=True)
+    junit = (out / "junit.xml").resolve()
+    argv = [sys.executable, "-m", "pytest", conf.suite, "-m", "contracts", f"--junitxml={junit}"]
+    argv += list(pytest_args or [])
+    code = subprocess.run(argv, cwd=conf.root, check=False).returncode
+    try:
+        counts = read_junit(junit)
+    except ContractsError as exc:
+        raise _fail(str(exc), code or 1) from exc
+    result = {"core_version": _installed_core(), "exit_code": code, "counts": counts.__dict__}
+    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    raise typer.Exit(code)
+
+
+def _installed_core() -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("market-data-core")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@contracts_app.command("matrix")
+def matrix_command(
+    core: Annotated[
+        list[str] | None, typer.Option(help="Core releases, comma separated (or 'latest').")
+    ] = None,
+    python: Annotated[list[str] | None, typer.Option(help="Pythons, e.g. 3.11,3.12.")] = None,
+    jobs: Annotated[int, typer.Option(min=1, help="Cells run at once.")] = os.cpu_count() or 2,
+    out: Annotated[Path, typer.Option(help="Folder for matrix.json, matrix.md, JUnit.")] = (
+        DEFAULT_OUT / "matrix"
+    ),
+) -> None:
+    """Run the suite once per (Core, Python) cell, each in its own environment, in parallel."""
+    try:
+        conf = settings.load_settings()
+        cells = matrix.plan_cells(_split(core) or conf.core, _split(python) or conf.python)
+    except ContractsError as exc:
+        raise _fail(str(exc), 2) from exc
+    started = time.perf_counter()
+    results = _run_with_progress(conf, cells, out.resolve(), jobs)
+    elapsed = time.perf_counter() - started
+    report.write_reports(results, out, elapsed)
+    Console().print(report.matrix_table(results))
+    _console.print(f"{len(cells)} cells in {elapsed:.1f} s; reports in {out}/", highlight=False)
+    raise typer.Exit(0 if matrix.matrix_ok(results) else 1)
+
+
+def _run_with_progress(
+    conf: settings.ContractsSettings, cells: list[matrix.Cell], out: Path, jobs: int
+) -> list[matrix.CellResult]:
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=_console, transient=True) as bar:
+        tasks = {cell: bar.add_task(f"{cell.cell_id}: waiting", total=3) for cell in cells}
+        steps = {"skipped": 3, "installing": 1, "testing": 2, "done": 3}
+
+        def notify(cell: matrix.Cell, phase: str) -> None:
+            bar.update(tasks[cell], completed=steps[phase], description=f"{cell.cell_id}: {phase}")
+
+        return matrix.run_matrix(conf, cells, out, jobs=jobs, progress=notify)
+
+
+@contracts_app.command("surface")
+def surface_command(
+    core: Annotated[
+        str | None, typer.Option(help="A Core release to describe instead of the installed one.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the JSON here instead of stdout.")] = None,
+) -> None:
+    """Print the Core contract surface this project depends on, as JSON."""
+    from ..contracts import surfaces
+
+    try:
+        data = surfaces.release_surface(core) if core else surfaces.installed_surface()
+    except ContractsError as exc:
+        raise _fail(str(exc)) from exc
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+@contracts_app.command("diff")
+def diff_command(
+    before: Annotated[str, typer.Argument(help="Core version, 'latest' or a surface JSON file.")],
+    after: Annotated[str, typer.Argument(help="Core version, 'latest' or a surface JSON file.")],
+) -> None:
+    """Say what changed in the Core surface this project uses between two releases."""
+    from ..contracts import surfaces
+
+    try:
+        old, new = surfaces.load_surface(before), surfaces.load_surface(after)
+    except ContractsError as exc:
+        raise _fail(str(exc)) from exc
+    title = f"Core {old.get('core_version', before)} -> {new.get('core_version', after)}"
+    typer.echo(diff.render_changes(diff.diff_surfaces(old, new), title))
+
+
+@contracts_app.command("dispatch")
+def dispatch_command(
+    repo: Annotated[list[str], typer.Option(help="OWNER/NAME; repeat or comma separate.")],
+    core_ref: Annotated[str, typer.Option(help="The Core version or git ref to test.")],
+    correlation_id: Annotated[str | None, typer.Option(help="Defaults to a new UUID.")] = None,
+    event_type: Annotated[str, typer.Option(help="repository_dispatch type.")] = (
+        dispatch.EVENT_TYPE
+    ),
+    api_url: Annotated[str, typer.Option(help="GitHub API base URL.")] = dispatch.DEFAULT_API_URL,
+    dry_run: Annotated[bool, typer.Option(help="Validate and show; send nothing.")] = False,
+) -> None:
+    """Ask each downstream repository to run its contract suite against a Core release."""
+    repos = _split(repo)
+    payload = dispatch.build_payload(core_ref, correlation_id)
+    try:
+        for name in repos:
+            dispatch.check_request(name, event_type, payload)
+    except ContractsError as exc:
+        raise _fail(str(exc), 2) from exc
+    typer.echo(f"event {event_type}, payload {json.dumps(payload, sort_keys=True)}")
+    if dry_run:
+        for name in repos:
+            typer.echo(f"{name}: would dispatch (dry run)")
+        return
+    token = os.environ.get("REPO_TOKEN") or os.environ.get("GITHUB_TOKEN") or ""
+    try:
+        client = dispatch.DispatchClient(token, api_url=api_url)
+    except ContractsError as exc:
+        raise _fail(str(exc), 2) from exc
+    results = client.dispatch_all(repos, payload, event_type)
+    for result in results:
+        mark = "ok  " if result.ok else "FAIL"
+        typer.echo(f"{mark} {result.message}")
+    failed = sum(not result.ok for result in results)
+    typer.echo(f"{len(results) - failed} dispatched, {failed} failed")
+    raise typer.Exit(1 if failed else 0)

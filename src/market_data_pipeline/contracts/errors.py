@@ -1,0 +1,28 @@
+"""Errors of the contract tooling; each derives from ``PipelineError``.
+
+PipelineError
+└── ContractsError             the contract tooling could not do its job    (exit 1)
+    ├── CellSetupError         a matrix cell's environment could not be built
+    └── DispatchError          a repository_dispatch request was refused
+"""
+
+from __future__ import annotations
+
+from ..errors import PipelineError
+
+
+class ContractsError(PipelineError):
+    """The contract tooling could not do what was asked."""
+
+
+class CellSetupError(ContractsError):
+    """A matrix cell's environment could not be built, or its Core is not the one asked for."""
+
+
+class DispatchError(ContractsError):
+    """A ``repository_dispatch`` request failed; the message names the repository and the cause."""
+
+    def __init__(self, repo: str, status: int | None, message: str) -> None:
+        self.repo = repo
+        self.status = status
+        super().__init__(f"{repo}: {message}")
