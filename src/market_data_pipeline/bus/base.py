@@ -2,17 +2,27 @@
 
 A bus is Core's ``FeedbackPublisher`` (``async publish(event)``). ``subscribe()`` yields only
 valid events; anything else goes to the backend's dead-letter place with a reason.
+
+A bus also reports whether it can currently hear publishers (``connected``) and calls the
+listeners registered with ``on_state_change`` when that flips, so the feedback handler can apply
+its fallback while a remote bus is unreachable.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+StateListener = Callable[[bool], None]
 
 
 class FeedbackBus(ABC):
     """Carries FeedbackEvents from stores to pipelines."""
+
+    def __init__(self) -> None:
+        self._connected = True
+        self._listeners: list[StateListener] = []
 
     @abstractmethod
     async def publish(self, event: Any) -> None:
@@ -25,3 +35,25 @@ class FeedbackBus(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Stop subscriptions and release connections."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Return where this bus lives, without any password (for logs and summaries)."""
+
+    @property
+    def connected(self) -> bool:
+        """Return whether the subscriber currently reaches the bus."""
+        return self._connected
+
+    def on_state_change(self, listener: StateListener) -> None:
+        """Call ``listener(connected)`` every time the subscriber connects or disconnects."""
+        self._listeners.append(listener)
+
+    def _set_connected(self, connected: bool) -> bool:
+        """Record the connection state; return True when it changed (listeners were called)."""
+        if connected == self._connected:
+            return False
+        self._connected = connected
+        for listener in list(self._listeners):
+            listener(connected)
+        return True
