@@ -48,9 +48,10 @@ class InMemoryBus(FeedbackBus):
             await queue.put(event)
 
     async def subscribe(self) -> AsyncIterator[Any]:
-        """Yield every event published from now on (the first subscriber also gets earlier ones)."""
-        if self._closed:
-            raise BusError("the feedback bus is closed")
+        """Yield every event published from now on (the first subscriber also gets earlier ones).
+
+        After ``close()`` a subscription only drains what was already published, then ends.
+        """
         queue = self._waiting if self._waiting is not None else asyncio.Queue(self._queue_size)
         self._waiting = None
         self._subscribers.append(queue)
