@@ -25,7 +25,9 @@ def _event() -> Any:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="Core's codec hashes the payload unsorted but checks it sorted")
+@pytest.mark.xfail(
+    strict=True, reason="Core's codec hashes the payload unsorted but checks it sorted"
+)
 def test_codec_hash_matches_what_decode_computes() -> None:
     data = json.loads(core.JsonCodec("v1").encode("telemetry.FeedbackEvent", _event()))
     canonical = json.dumps(data["payload"], sort_keys=True).encode()
@@ -35,7 +37,8 @@ def test_codec_hash_matches_what_decode_computes() -> None:
 @pytest.mark.skipif(not CAPS.core_inmemory_bus, reason="Core has no InMemoryBus")
 @pytest.mark.xfail(
     strict=True,
-    reason="Core's buses stamp telemetry.backpressure.FeedbackEvent; its docs say telemetry.FeedbackEvent",
+    reason="Core's buses stamp telemetry.backpressure.FeedbackEvent; "
+    "its docs say telemetry.FeedbackEvent",
 )
 async def test_core_inmemory_bus_uses_the_documented_schema_id() -> None:
     from market_data_core.events.adapters.inmem import InMemoryBus
@@ -64,9 +67,9 @@ async def close_core_bus(bus: Any) -> None:
         bus._redis = None
 
 
-async def _first(gen: Any, timeout: float = 1.0) -> Any:
+async def _first(gen: Any) -> Any:
     try:
-        return await asyncio.wait_for(anext(gen), timeout=timeout)
+        return await asyncio.wait_for(anext(gen), timeout=1.0)
     except TimeoutError:
         return None
     finally:
@@ -86,7 +89,9 @@ async def test_core_bus_round_trips_its_own_feedback_event(core_bus: Any) -> Non
 
 
 @pytest.mark.redis
-@pytest.mark.xfail(strict=True, reason="Core's consumer groups start at '$': earlier entries are lost")
+@pytest.mark.xfail(
+    strict=True, reason="Core's consumer groups start at '$': earlier entries are lost"
+)
 async def test_core_bus_delivers_entries_published_before_subscribing(core_bus: Any) -> None:
     redis = await core_bus._get_redis()
     data = core.JsonCodec("v1").encode("telemetry.FeedbackEvent", _event())

@@ -1,4 +1,4 @@
-"""FeedbackEvent -> JSON and Pulse envelope -> the real FeedbackHandler -> RateAdjustment -> RateGate.
+"""FeedbackEvent -> JSON, Pulse envelope -> the real FeedbackHandler -> RateAdjustment -> RateGate.
 
 The scales come from the handler's own policy, never from numbers written here; what Core's
 documentation fixes is asserted: ok is full rate, hard pauses, soft lies strictly between.
@@ -150,9 +150,7 @@ async def test_stale_events_do_not_move_the_gate(gate: Any, handler: Any) -> Non
     assert gate.scale == 0.0
 
 
-async def test_unknown_fields_are_ignored_by_core_and_the_handler(
-    gate: Any, handler: Any
-) -> None:
+async def test_unknown_fields_are_ignored_by_core_and_the_handler(gate: Any, handler: Any) -> None:
     payload = {**_event("soft").model_dump(mode="json"), "added_in_a_later_core": 1}
     raw = {"ts": time.time(), "key": None, "meta": {"schema_id": "telemetry.FeedbackEvent"}}
     data = json.dumps({**raw, "payload": payload}).encode()

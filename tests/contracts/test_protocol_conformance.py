@@ -82,9 +82,9 @@ def test_every_implementer_is_registered() -> None:
             continue
         for name in CORE_PROTOCOLS:
             protocol = getattr(core, name)
-            if all(hasattr(cls, member) for member in protocol_members(protocol)):
-                if (cls.__module__, cls.__name__) not in registered:
-                    missing.append(f"{cls.__module__}.{cls.__name__} ({name})")
+            matches = all(hasattr(cls, member) for member in protocol_members(protocol))
+            if matches and (cls.__module__, cls.__name__) not in registered:
+                missing.append(f"{cls.__module__}.{cls.__name__} ({name})")
     assert not missing, f"add to tests/contracts/implementers.py: {missing}"
 
 
@@ -148,7 +148,9 @@ def _core_bars() -> list[Any]:
     end = datetime(2024, 1, 2, 9, 31, tzinfo=UTC)
     prices = {"open": Decimal("10"), "high": Decimal("12"), "low": Decimal("9")}
     return [
-        core.Bar(symbol=s, ts=end, **prices, close=Decimal("11"), volume=Decimal("5"), resolution="1m")
+        core.Bar(
+            symbol=s, ts=end, **prices, close=Decimal("11"), volume=Decimal("5"), resolution="1m"
+        )
         for s in ("AAA", "BBB")
     ]
 

@@ -41,7 +41,8 @@ def test_schema_matches_snapshot(name: str) -> None:
         path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     recorded = json.loads(path.read_text(encoding="utf-8"))
     changes = diff_json(recorded, current)
-    assert not changes, render_changes(changes, f"{name} schema changed in Core {core.core_version()}")
+    title = f"{name} schema changed in Core {core.core_version()}"
+    assert not changes, render_changes(changes, title)
 
 
 def test_every_snapshot_is_checked() -> None:
