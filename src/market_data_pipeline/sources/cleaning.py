@@ -1,0 +1,181 @@
+"""Turn one raw chunk (text or typed columns, named by field) into a tick or bar-input frame.
+
+Every row gets a check code: 0 is good, ``BLANK`` an empty CSV line (no data, dropped without a
+count), anything else the 1-based position of the first failed check in ``CHECKS[kind]``. The
+checks, in order, with the reason they count under:
+
+- every kind: ``bad timestamp`` (missing or unparseable), ``missing symbol`` (null or empty)
+- trades: ``bad price`` (missing, NaN, infinite or <= 0), ``bad size`` (NaN, infinite or < 0;
+  a missing size column means size 0)
+- quotes: ``no bid/ask`` (either side missing: the mid price needs both), ``bad bid/ask`` (NaN,
+  infinite or <= 0), ``bad size`` (a bid/ask size that is NaN, infinite or < 0). Crossed quotes
+  (bid > ask) are kept: real consolidated feeds have them. ``price`` is the mid, ``size`` 0.
+- bars: ``bad price`` (any of open/high/low/close missing, NaN, infinite or <= 0), ``high < low``,
+  ``bad high/low`` (open or close outside [low, high]), ``bad volume`` (NaN, infinite or < 0; no
+  volume column means 0), ``bad vwap`` (present but not > 0), ``bad trades`` (present but < 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from .. import frames
+from .base import TickKind
+from .timestamps import TsUnit, to_ns
+
+BLANK = 255
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row rule: rows where ``bad`` holds count under ``reason``; ``field`` is the culprit."""
+
+    reason: str
+    field: str
+    bad: pl.Expr
+
+
+def _not_positive(col: str) -> pl.Expr:
+    return (pl.col(col).is_finite() & (pl.col(col) > 0)).fill_null(False).not_()
+
+
+def _negative(col: str) -> pl.Expr:
+    return (pl.col(col).is_not_null() & (~pl.col(col).is_finite() | (pl.col(col) < 0))).fill_null(
+        False
+    )
+
+
+_COMMON = (
+    Check("bad timestamp", "ts", pl.col("ts_ns").is_null()),
+    Check("missing symbol", "symbol", pl.col("symbol").is_null() | (pl.col("symbol") == "")),
+)
+_BAR_PRICES = ("open", "high", "low", "close")
+
+CHECKS: dict[str, tuple[Check, ...]] = {
+    "trades": (
+        *_COMMON,
+        Check("bad price", "price", _not_positive("price")),
+        Check("bad size", "size", _negative("size") | pl.col("size").is_null()),
+    ),
+    "quotes": (
+        *_COMMON,
+        Check("no bid/ask", "bid", pl.col("bid").is_null()),
+        Check("no bid/ask", "ask", pl.col("ask").is_null()),
+        Check("bad bid/ask", "bid", _not_positive("bid")),
+        Check("bad bid/ask", "ask", _not_positive("ask")),
+        Check("bad size", "bid_size", _negative("bid_size")),
+        Check("bad size", "ask_size", _negative("ask_size")),
+    ),
+    "bars": (
+        *_COMMON,
+        *(Check("bad price", col, _not_positive(col)) for col in _BAR_PRICES),
+        Check("high < low", "high", pl.col("high") < pl.col("low")),
+        Check(
+            "bad high/low",
+            "high",
+            (pl.col("high") < pl.max_horizontal("open", "close"))
+            | (pl.col("low") > pl.min_horizontal("open", "close")),
+        ),
+        Check("bad volume", "volume", _negative("volume") | pl.col("volume").is_null()),
+        Check("bad vwap", "vwap", pl.col("vwap").is_not_null() & _not_positive("vwap")),
+        Check("bad trades", "trades", (pl.col("trades") < 0).fill_null(False)),
+    ),
+}
+
+_FLOATS: dict[str, tuple[str, ...]] = {
+    "trades": ("price", "size"),
+    "quotes": ("bid", "ask", "bid_size", "ask_size"),
+    "bars": (*_BAR_PRICES, "volume", "vwap"),
+}
+_DEFAULT_ZERO = {"size", "volume"}
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """A chunk in the output shape (all rows, bad ones included) and each row's check code."""
+
+    frame: pl.DataFrame
+    code: pl.Series
+
+
+def clean(
+    batch: pa.RecordBatch,
+    kind: TickKind,
+    *,
+    symbol: str | None,
+    ts_unit: TsUnit,
+    drop_blank: bool,
+) -> Cleaned:
+    """Convert ``batch`` (columns named by field) to a ``kind`` frame with a check code per row.
+
+    With ``drop_blank``, rows where every input column is null get code ``BLANK``.
+    """
+    columns: dict[str, pl.Series] = {"ts_ns": to_ns(batch.column("ts"), ts_unit)}
+    columns["symbol"] = _symbols(batch, symbol)
+    for name in _FLOATS[kind]:
+        columns[name] = _floats(batch, name)
+    if kind == "bars":
+        columns["trades"] = _floats(batch, "trades").cast(pl.Int64, strict=False)
+    work = pl.DataFrame(columns).with_columns(blank=_blank(batch) if drop_blank else pl.lit(False))
+    coded = work.with_columns(code=_code_expr(kind))
+    return Cleaned(_shape(coded, kind), coded["code"])
+
+
+def _code_expr(kind: TickKind) -> pl.Expr:
+    expr: Any = pl.when(pl.col("blank")).then(pl.lit(BLANK, pl.UInt8))
+    for pos, check in enumerate(CHECKS[kind], start=1):
+        expr = expr.when(check.bad).then(pl.lit(pos, pl.UInt8))
+    done: pl.Expr = expr.otherwise(pl.lit(0, pl.UInt8)).alias("code")
+    return done
+
+
+def _shape(work: pl.DataFrame, kind: TickKind) -> pl.DataFrame:
+    if kind == "bars":
+        return work.select(list(frames.BAR_INPUT_SCHEMA))
+    if kind == "trades":
+        return work.select(list(frames.TICK_SCHEMA))
+    mid = ((pl.col("bid") + pl.col("ask")) / 2).alias("price")
+    return work.select(
+        "symbol",
+        "ts_ns",
+        mid,
+        pl.lit(0.0).alias("size"),
+        *frames.QUOTE_EXTRA_SCHEMA,
+    )
+
+
+def _blank(batch: pa.RecordBatch) -> pl.Series:
+    blank = pl.repeat(True, batch.num_rows, eager=True)
+    for column in batch.columns:
+        blank = blank & pl.Series(column.is_null())
+    return blank
+
+
+def _symbols(batch: pa.RecordBatch, symbol: str | None) -> pl.Series:
+    if "symbol" not in batch.schema.names:
+        return pl.repeat(symbol, batch.num_rows, dtype=pl.String, eager=True).alias("symbol")
+    series = pl.Series("symbol", batch.column("symbol"))
+    if series.dtype != pl.String:
+        series = series.cast(pl.String)
+    return series.str.strip_chars()
+
+
+def _floats(batch: pa.RecordBatch, name: str) -> pl.Series:
+    if name not in batch.schema.names:
+        value = 0.0 if name in _DEFAULT_ZERO else None
+        return pl.repeat(value, batch.num_rows, dtype=pl.Float64, eager=True).alias(name)
+    values = batch.column(name)
+    if isinstance(values.type, pa.DictionaryType):
+        values = values.dictionary_decode()
+    try:
+        return pl.Series(name, values.cast(pa.float64()))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    series = pl.Series(name, values)
+    if series.dtype == pl.String:
+        series = series.str.strip_chars()
+    return series.cast(pl.Float64, strict=False)

@@ -1,0 +1,129 @@
+"""Map the column names of a real export to the pipeline's fields and decide its kind.
+
+Names are compared case-insensitively with spaces, ``_`` and ``-`` ignored (``Bid Size``,
+``bid_size`` and ``BidSize`` are the same). The first alias in each list that is present wins.
+
+Kind detection: ``open/high/low/close`` present -> bars; else ``bid`` and ``ask`` -> quotes;
+else a price column -> trades. ``volume`` is a trade size only when the file is not a bar file.
+The timestamp column is the first of ``ts/time/timestamp/date/datetime``; failing that, an unnamed
+first column (a pandas index written to CSV: header ``""`` or ``Unnamed: 0``, or Parquet's
+``__index_level_0__``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..errors import BadInputError
+from .base import TickKind
+
+ALIASES: dict[str, tuple[str, ...]] = {
+    "ts": ("ts", "time", "timestamp", "date", "datetime"),
+    "symbol": ("symbol", "ticker", "sym", "instrument"),
+    "price": ("price", "px", "last", "lastprice", "tradeprice"),
+    "size": ("size", "qty", "quantity", "tradesize", "lastsize"),
+    "bid": ("bid", "bidprice", "bidpx"),
+    "ask": ("ask", "askprice", "askpx", "offer"),
+    "bid_size": ("bidsize", "bidqty", "bidquantity"),
+    "ask_size": ("asksize", "askqty", "askquantity", "offersize"),
+    "open": ("open",),
+    "high": ("high",),
+    "low": ("low",),
+    "close": ("close",),
+    "volume": ("volume", "vol"),
+    "vwap": ("vwap",),
+    "trades": ("trades", "tradecount", "ntrades", "numtrades", "numberoftrades", "count"),
+}
+
+_UNNAMED = ("", "unnamed0", "indexlevel0")
+_BAR_FIELDS = ("open", "high", "low", "close")
+
+# Fields each kind reads: required first, then optional.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "trades": ("ts", "price"),
+    "quotes": ("ts", "bid", "ask"),
+    "bars": ("ts", *_BAR_FIELDS),
+}
+OPTIONAL: dict[str, tuple[str, ...]] = {
+    "trades": ("symbol", "size"),
+    "quotes": ("symbol", "bid_size", "ask_size"),
+    "bars": ("symbol", "volume", "vwap", "trades"),
+}
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Which input column (by position) feeds each field, for one file."""
+
+    kind: TickKind
+    index: dict[str, int]  # field -> column position in the file
+    names: tuple[str, ...]  # the file's column names, as written
+
+    def name(self, field: str) -> str:
+        """Return the input column name that feeds ``field`` (the field itself when synthesised)."""
+        pos = self.index.get(field)
+        return field if pos is None else (self.names[pos] or f"column {pos + 1}")
+
+
+def normalise(name: str) -> str:
+    """Return the comparison key of a column name."""
+    return re.sub(r"[\s_\-:]", "", name.strip().lstrip("\ufeff").lower())
+
+
+def map_columns(names: Sequence[str], kind: TickKind | None, path: str) -> ColumnMap:
+    """Map ``names`` to fields and detect the kind unless given; raise if they fit none."""
+    keys = [normalise(n) for n in names]
+    found = _find_all(keys)
+    if "ts" not in found:
+        unnamed = _unnamed_ts(keys)
+        if unnamed is not None:
+            found["ts"] = unnamed
+    has_bars = all(f in found for f in _BAR_FIELDS)
+    if "size" not in found and not has_bars and "volume" in found:
+        found["size"] = found["volume"]
+    chosen = kind or _detect(found, has_bars)
+    if chosen is None:
+        raise BadInputError(
+            f"columns {list(names)} fit no kind: need a timestamp and price (trades), "
+            "bid and ask (quotes) or open/high/low/close (bars)",
+            path=path,
+        )
+    missing = [f for f in REQUIRED[chosen] if f not in found]
+    if missing:
+        raise BadInputError(
+            f"columns {list(names)} lack {', '.join(missing)} for {chosen}", path=path
+        )
+    fields = REQUIRED[chosen] + OPTIONAL[chosen]
+    return ColumnMap(chosen, {f: found[f] for f in fields if f in found}, tuple(names))
+
+
+def _find_all(keys: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for field, aliases in ALIASES.items():
+        for alias in aliases:
+            if alias in keys:
+                found[field] = keys.index(alias)
+                break
+    return found
+
+
+def _unnamed_ts(keys: list[str]) -> int | None:
+    if keys and keys[0] in _UNNAMED:
+        return 0
+    if "indexlevel0" in keys:
+        return keys.index("indexlevel0")
+    return None
+
+
+def _detect(found: dict[str, int], has_bars: bool) -> TickKind | None:
+    if "ts" not in found:
+        return None
+    if has_bars:
+        return "bars"
+    if "bid" in found and "ask" in found:
+        return "quotes"
+    if "price" in found:
+        return "trades"
+    return None

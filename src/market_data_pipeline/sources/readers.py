@@ -1,0 +1,217 @@
+"""Stream a CSV or Parquet file in chunks of Arrow record batches, numbering the rows.
+
+CSV files are read with every column as text (empty field = null), so a bad value becomes a bad row
+of that chunk instead of failing the whole read; the delimiter (``,``, ``;``, tab or ``|``) is taken
+from the header line, and ``.gz``/``.bz2`` files are decompressed on the fly. Row numbers: for CSV
+the 1-based line number in the file (the header is line 1; exact unless a quoted field spans
+lines); for Parquet the 1-based row index. Blank CSV lines come back as all-null rows so that the
+numbering stays exact.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal, cast
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from ..errors import BadInputError
+
+FileFormat = Literal["csv", "parquet"]
+
+_CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
+_PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
+_COMPRESSED = (".gz", ".bz2")
+_DELIMITERS = (",", ";", "\t", "|")
+_MIN_BLOCK = 1 << 16
+_MAX_BLOCK = 1 << 21  # larger blocks read no faster and cost memory
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Rows of one file: ``batch`` columns are named by field; row i is number ``first_row + i``."""
+
+    batch: pa.RecordBatch
+    first_row: int
+
+
+def file_format(path: Path) -> FileFormat:
+    """Return the format of ``path`` from its suffix (or Parquet magic); raise if it is neither."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in _COMPRESSED:
+        suffixes = suffixes[:-1]
+    last = suffixes[-1] if suffixes else ""
+    if last in _PARQUET_SUFFIXES:
+        return "parquet"
+    if last in _CSV_SUFFIXES:
+        return "csv"
+    if _has_parquet_magic(path):
+        return "parquet"
+    raise BadInputError(
+        "not a CSV or Parquet file (expected .csv, .tsv, .txt or .parquet)", path=str(path)
+    )
+
+
+def column_names(path: Path) -> list[str]:
+    """Return the column names of a CSV header line or a Parquet schema, reading nothing else."""
+    if file_format(path) == "parquet":
+        with _reading(path, "Parquet"):
+            return list(pq.ParquetFile(path).schema_arrow.names)
+    return _csv_header(path)[0]
+
+
+def read_chunks(
+    path: Path, fields: dict[str, int], chunk_rows: int, on_malformed: Callable[[int], None] | None
+) -> Iterator[Chunk]:
+    """Yield the columns ``fields`` (field -> position) of ``path`` in chunks of <= ``chunk_rows``.
+
+    A CSV line with the wrong number of fields is passed to ``on_malformed`` (its count of such
+    lines) and dropped; when ``on_malformed`` is None it raises ``BadInputError`` naming the line.
+    """
+    if file_format(path) == "parquet":
+        chunks = _parquet_chunks(path, fields, chunk_rows)
+    else:
+        chunks = _csv_chunks(path, fields, chunk_rows, on_malformed)
+    for chunk in chunks:
+        yield from _split(chunk, chunk_rows)
+
+
+def _split(chunk: Chunk, chunk_rows: int) -> Iterator[Chunk]:
+    for start in range(0, chunk.batch.num_rows, chunk_rows):
+        yield Chunk(chunk.batch.slice(start, chunk_rows), chunk.first_row + start)
+
+
+def _parquet_chunks(path: Path, fields: dict[str, int], chunk_rows: int) -> Iterator[Chunk]:
+    with _reading(path, "Parquet"):
+        parquet = pq.ParquetFile(path)
+        names = parquet.schema_arrow.names
+        columns = [names[pos] for pos in fields.values()]
+        row = 1
+        for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
+            arrays = [batch.column(names[pos]) for pos in fields.values()]
+            yield Chunk(pa.RecordBatch.from_arrays(arrays, names=list(fields)), row)
+            row += batch.num_rows
+
+
+def _csv_chunks(
+    path: Path, fields: dict[str, int], chunk_rows: int, on_malformed: Callable[[int], None] | None
+) -> Iterator[Chunk]:
+    names, delimiter, line_bytes = _csv_header(path)
+    generic = [f"c{i}" for i in range(len(names))]
+    wanted = {f"c{pos}": field for field, pos in fields.items()}
+    block = min(max(chunk_rows * line_bytes, _MIN_BLOCK), _MAX_BLOCK)
+
+    def malformed(row: Any) -> str:
+        if on_malformed is None:
+            return "error"
+        on_malformed(1)
+        return "skip"
+
+    with _reading(path, "CSV"):
+        try:
+            reader = pacsv.open_csv(
+                pa.input_stream(str(path), compression="detect"),
+                read_options=pacsv.ReadOptions(skip_rows=1, column_names=generic, block_size=block),
+                parse_options=_parse_options(delimiter, malformed),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={c: pa.string() for c in wanted},
+                    include_columns=list(wanted),
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=True,
+                ),
+            )
+            line = 2
+            for batch in reader:
+                arrays = [batch.column(c) for c in wanted]
+                yield Chunk(pa.RecordBatch.from_arrays(arrays, names=list(wanted.values())), line)
+                line += batch.num_rows
+        except pa.ArrowInvalid as exc:
+            if "columns, got" not in str(exc):
+                raise
+            raise _malformed_error(path, delimiter, len(names), exc) from None
+
+
+def _parse_options(delimiter: str, handler: Callable[[Any], str]) -> pacsv.ParseOptions:
+    return pacsv.ParseOptions(
+        delimiter=delimiter, ignore_empty_lines=False, invalid_row_handler=handler
+    )
+
+
+def _malformed_error(path: Path, delimiter: str, width: int, exc: Exception) -> BadInputError:
+    """Find the first malformed line again single-threaded (only threaded reads lose the number)."""
+    found: list[int] = []
+
+    def first(row: Any) -> str:
+        found.append(row.number)
+        return "error"
+
+    try:
+        reader = pacsv.open_csv(
+            pa.input_stream(str(path), compression="detect"),
+            read_options=pacsv.ReadOptions(
+                use_threads=False, column_names=[f"c{i}" for i in range(width)], skip_rows=1
+            ),
+            parse_options=_parse_options(delimiter, first),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"c{i}": pa.string() for i in range(width)}
+            ),
+        )
+        for _ in reader:
+            pass
+    except pa.ArrowInvalid:
+        pass
+    reason = str(exc).splitlines()[0].removeprefix("CSV parse error: ")
+    return BadInputError(
+        f"malformed row: {reason}", path=str(path), row=found[0] if found else None
+    )
+
+
+def _csv_header(path: Path) -> tuple[list[str], str, int]:
+    """Return the header names, the delimiter and the typical line length in bytes."""
+    with _reading(path, "CSV"), _open_binary(path) as raw:
+        head = raw.read(1 << 16)
+    text = head.decode("utf-8-sig", errors="replace")
+    first = text.split("\n", 1)[0].rstrip("\r")
+    if not first.strip():
+        raise BadInputError("empty file or no header line", path=str(path))
+    delimiter = max(_DELIMITERS, key=first.count)
+    names = next(csv.reader(io.StringIO(first), delimiter=delimiter))
+    lines = max(text.count("\n"), 1)
+    return [n.strip() for n in names], delimiter, max(len(head) // lines, 8)
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    if suffix == ".bz2":
+        return cast(IO[bytes], bz2.open(path, "rb"))
+    return path.open("rb")
+
+
+def _has_parquet_magic(path: Path) -> bool:
+    with _reading(path, "input"), path.open("rb") as raw:
+        return raw.read(4) == b"PAR1"
+
+
+@contextmanager
+def _reading(path: Path, what: str) -> Iterator[None]:
+    """Translate OS and Arrow errors while reading ``path`` into ``BadInputError`` naming it."""
+    try:
+        yield
+    except BadInputError:
+        raise
+    except FileNotFoundError:
+        raise BadInputError("file not found", path=str(path)) from None
+    except (OSError, pa.ArrowException, EOFError, UnicodeError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BadInputError(f"cannot read {what}: {detail}", path=str(path)) from None

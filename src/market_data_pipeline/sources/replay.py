@@ -1,0 +1,195 @@
+"""Replay trades, quotes or OHLCV bars from CSV or Parquet files.
+
+Real exports load without editing: column names are matched case-insensitively with common aliases
+(see ``columns``), timestamps may be ISO-8601 strings or epoch numbers (see ``timestamps``; an
+ISO string without offset is taken as UTC, an epoch unit is detected from the magnitude unless
+``ts_unit`` says otherwise), and a file without a symbol column takes the ``symbol`` argument
+(a symbol column, when present, wins). Files are streamed in chunks of ``chunk_rows`` rows, read
+one after another in the order given (``expand_inputs`` sorts a glob), and cleaned vectorised.
+
+Bad rows (see ``cleaning`` for every rule and reason) either stop the replay with
+``BadInputError(reason, path=..., row=N, field=...)`` naming the first one (``on_bad_row="fail"``)
+or are dropped and counted under their reason (``"skip"``). ``row`` is the 1-based line number in
+a CSV file (the header is line 1) and the 1-based row index in a Parquet file. A CSV line with the
+wrong number of fields is a bad row too (reason ``malformed row``); it is reported when its block
+is read, which can be before an earlier bad value in the same block. Blank CSV lines carry no data
+and are passed over.
+
+Quotes need both sides: the tick price is the mid ``(bid + ask) / 2``; a one-sided quote is a bad
+row (``no bid/ask``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from ..errors import BadInputError, UsageError
+from .base import TickKind, TickSource
+from .cleaning import BLANK, CHECKS, clean
+from .columns import ColumnMap, map_columns
+from .pacing import Pacer
+from .readers import Chunk, column_names, file_format, read_chunks
+from .timestamps import UNIT_NS, TsUnit
+
+OnBadRow = Literal["fail", "skip"]
+DEFAULT_CHUNK_ROWS = 262_144
+
+
+def expand_inputs(pattern: str) -> list[Path]:
+    """Return the files a path or glob (``**`` recursive) names, sorted; raise if none."""
+    expanded = os.path.expanduser(pattern)
+    if glob.has_magic(expanded):
+        found = sorted(Path(p) for p in glob.glob(expanded, recursive=True) if Path(p).is_file())
+    else:
+        found = [Path(expanded)] if Path(expanded).is_file() else []
+    if not found:
+        raise BadInputError(f"no file matches {pattern!r}")
+    return found
+
+
+class ReplaySource(TickSource):
+    """Stream the rows of CSV/Parquet files as tick frames (trades, quotes) or bar-input frames.
+
+    ``kind`` is detected from the first file's header or schema unless given; later files must fit
+    it. ``speed=None`` replays as fast as possible, ``speed=X`` at X times the recorded pace.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        *,
+        kind: TickKind | None = None,
+        symbol: str | None = None,
+        ts_unit: TsUnit = "auto",
+        speed: float | None = None,
+        on_bad_row: OnBadRow = "fail",
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        provider: str = "replay",
+    ) -> None:
+        _check_options(ts_unit, speed, on_bad_row, chunk_rows)
+        self.paths = [Path(p) for p in paths]
+        if not self.paths:
+            raise BadInputError("no input file given")
+        for path in self.paths:
+            _check_file(path)
+        first = self._map(self.paths[0], kind, symbol)
+        super().__init__(provider, first.kind)
+        self.symbol = symbol
+        self.ts_unit: TsUnit = ts_unit
+        self.speed = speed
+        self.on_bad_row: OnBadRow = on_bad_row
+        self.chunk_rows = chunk_rows
+        self._first_map = first
+        self._open: Iterator[pl.DataFrame] | None = None
+
+    async def batches(self) -> AsyncIterator[pl.DataFrame]:
+        """Yield cleaned frames file by file; reading and cleaning run off the event loop."""
+        pacer = Pacer(self.speed) if self.speed is not None else None
+        frames = self._frames()
+        self._open = frames
+        try:
+            while (frame := await asyncio.to_thread(next, frames, None)) is not None:
+                if pacer is None:
+                    yield frame
+                    continue
+                async for piece in pacer.pace(frame):
+                    yield piece
+        finally:
+            _close_quietly(frames)
+            self._open = None
+
+    async def close(self) -> None:
+        """Stop reading; safe to call more than once."""
+        if self._open is not None:
+            _close_quietly(self._open)
+            self._open = None
+
+    def _frames(self) -> Iterator[pl.DataFrame]:
+        for number, path in enumerate(self.paths):
+            cmap = self._first_map if number == 0 else self._map(path, self.kind, self.symbol)
+            on_malformed = None if self.on_bad_row == "fail" else self._count_malformed
+            blank = file_format(path) == "csv"
+            for chunk in read_chunks(path, cmap.index, self.chunk_rows, on_malformed):
+                frame = self._accept(path, cmap, chunk, drop_blank=blank)
+                if not frame.is_empty():
+                    yield frame
+
+    def _accept(
+        self, path: Path, cmap: ColumnMap, chunk: Chunk, *, drop_blank: bool
+    ) -> pl.DataFrame:
+        cleaned = clean(
+            chunk.batch, cmap.kind, symbol=self.symbol, ts_unit=self.ts_unit, drop_blank=drop_blank
+        )
+        code = cleaned.code
+        if code.max() == 0:
+            return cleaned.frame
+        bad = (code > 0) & (code != BLANK)
+        if bad.any():
+            if self.on_bad_row == "fail":
+                raise _bad_row(path, cmap, chunk, int(bad.arg_max() or 0), code)
+            for value, rows in code.filter(bad).value_counts().iter_rows():
+                self.count_bad(CHECKS[cmap.kind][value - 1].reason, rows)
+        return cleaned.frame.filter(code == 0)
+
+    def _count_malformed(self, rows: int) -> None:
+        self.count_bad("malformed row", rows)
+
+    @staticmethod
+    def _map(path: Path, kind: TickKind | None, symbol: str | None) -> ColumnMap:
+        cmap = map_columns(column_names(path), kind, str(path))
+        if symbol is None and "symbol" not in cmap.index:
+            raise BadInputError(
+                "no symbol column (symbol/ticker/sym/instrument): name the instrument with symbol=",
+                path=str(path),
+            )
+        return cmap
+
+
+def _bad_row(path: Path, cmap: ColumnMap, chunk: Chunk, idx: int, code: pl.Series) -> BadInputError:
+    check = CHECKS[cmap.kind][int(code[idx]) - 1]
+    names = chunk.batch.schema.names
+    raw = chunk.batch.column(check.field)[idx].as_py() if check.field in names else None
+    detail = "empty" if raw is None else repr(raw)
+    return BadInputError(
+        f"{check.reason} ({detail})",
+        path=str(path),
+        row=chunk.first_row + idx,
+        field=cmap.name(check.field),
+    )
+
+
+def _close_quietly(frames: Iterator[pl.DataFrame]) -> None:
+    close = getattr(frames, "close", None)
+    try:
+        if close is not None:
+            close()
+    except ValueError:  # still running in a worker thread; it finishes that chunk and is dropped
+        pass
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise BadInputError("file not found", path=str(path))
+    if not path.is_file():
+        raise BadInputError("not a file", path=str(path))
+    if not os.access(path, os.R_OK):
+        raise BadInputError("file not readable", path=str(path))
+    file_format(path)
+
+
+def _check_options(ts_unit: str, speed: float | None, on_bad_row: str, chunk_rows: int) -> None:
+    if ts_unit != "auto" and ts_unit not in UNIT_NS:
+        raise UsageError(f"ts_unit must be auto, s, ms, us or ns, not {ts_unit!r}")
+    if speed is not None and not speed > 0:
+        raise UsageError(f"speed must be > 0, not {speed}")
+    if on_bad_row not in ("fail", "skip"):
+        raise UsageError(f"on_bad_row must be fail or skip, not {on_bad_row!r}")
+    if chunk_rows < 1:
+        raise UsageError(f"chunk_rows must be >= 1, not {chunk_rows}")

@@ -1,0 +1,167 @@
+"""Turn a raw timestamp column into integer epoch nanoseconds (UTC), vectorised.
+
+Accepted values:
+
+- Arrow/Parquet timestamps (a naive timestamp is taken as UTC) and dates (midnight UTC).
+- Epoch numbers, integer or fractional. With ``unit="auto"`` the unit follows the magnitude:
+  below 1e11 seconds, below 1e14 milliseconds, below 1e17 microseconds, else nanoseconds. That is
+  unambiguous for every time from 1973-03-03 to 2262; set the unit for earlier times. Fractional
+  values are exact to about a microsecond (float64).
+- ISO-8601 strings: ``YYYY-MM-DD``, ``YYYY-MM-DD[T ]hh:mm[:ss[.fffffffff]]``, optionally followed by
+  ``Z`` or an offset (``+hh:mm``, ``+hhmm``). A string without offset (naive) is taken as UTC.
+
+Values that fit none of these, or fall outside the int64 nanosecond range (years 1677-2262), become
+null; the caller decides what a null means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Literal
+
+import polars as pl
+import pyarrow as pa
+
+TsUnit = Literal["auto", "s", "ms", "us", "ns"]
+
+UNIT_NS: dict[str, int] = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+# Magnitude bounds of the auto unit: a value below the bound is in that unit.
+_AUTO_BOUNDS: tuple[tuple[float, int], ...] = (
+    (1e11, 1_000_000_000),
+    (1e14, 1_000_000),
+    (1e17, 1_000),
+)
+_NS_LIMIT = 9.2e18  # a little inside int64, so rounding never overflows
+
+_ISO_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f%#z",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f%#z",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%d",
+    "%Y-%m-%dT%H:%M%#z",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M%#z",
+    "%Y-%m-%d %H:%M",
+)
+
+
+def to_ns(values: pa.Array, unit: TsUnit = "auto") -> pl.Series:
+    """Convert a timestamp column to Int64 epoch nanoseconds; unusable values become null."""
+    if isinstance(values.type, pa.DictionaryType):
+        values = values.dictionary_decode()
+    kind = values.type
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        return _temporal_to_ns(values)
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return epoch_to_ns(_series(values), unit)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return _strings_to_ns(values, unit)
+    return pl.Series("ts_ns", [None] * len(values), dtype=pl.Int64)
+
+
+def epoch_to_ns(values: pl.Series, unit: TsUnit = "auto") -> pl.Series:
+    """Convert epoch numbers to Int64 nanoseconds, in ``unit`` or a unit found by magnitude."""
+    frame = pl.DataFrame({"v": values})
+    if values.dtype.is_integer():
+        expr = _int_epoch(pl.col("v").cast(pl.Int64, strict=False), unit)
+    else:
+        expr = _float_epoch(pl.col("v").cast(pl.Float64), unit)
+    return frame.select(expr.alias("ts_ns"))["ts_ns"]
+
+
+def _factor(v: pl.Expr, unit: TsUnit) -> pl.Expr:
+    if unit != "auto":
+        return pl.lit(UNIT_NS[unit], dtype=pl.Int64)
+    magnitude = v.abs()
+    expr: Any = pl.when(magnitude < _AUTO_BOUNDS[0][0]).then(pl.lit(_AUTO_BOUNDS[0][1], pl.Int64))
+    for bound, factor in _AUTO_BOUNDS[1:]:
+        expr = expr.when(magnitude < bound).then(pl.lit(factor, pl.Int64))
+    done: pl.Expr = expr.otherwise(pl.lit(1, pl.Int64))
+    return done
+
+
+def _int_epoch(v: pl.Expr, unit: TsUnit) -> pl.Expr:
+    factor = _factor(v.cast(pl.Float64), unit)
+    fits = (v.cast(pl.Float64) * factor.cast(pl.Float64)).abs() < _NS_LIMIT
+    return pl.when(fits).then(v * factor)
+
+
+def _float_epoch(v: pl.Expr, unit: TsUnit) -> pl.Expr:
+    factor = _factor(v, unit)
+    whole = v.floor()
+    fits = v.is_finite() & ((v * factor.cast(pl.Float64)).abs() < _NS_LIMIT)
+    # Whole and fractional parts apart: the whole part stays exact in int64.
+    ns = whole.cast(pl.Int64, strict=False) * factor + ((v - whole) * factor).round().cast(pl.Int64)
+    return pl.when(fits).then(ns)
+
+
+def _temporal_to_ns(values: pa.Array) -> pl.Series:
+    series = _series(values)
+    dtype = series.dtype
+    if dtype == pl.Date:
+        return series.cast(pl.Int64) * 86_400_000_000_000
+    # The physical value of a Datetime is the UTC instant (naive: wall time read as UTC).
+    unit = dtype.time_unit if isinstance(dtype, pl.Datetime) else "us"
+    factor = UNIT_NS[str(unit)]
+    frame = pl.DataFrame({"v": series.cast(pl.Int64)})
+    v = pl.col("v")
+    fits = v.cast(pl.Float64).abs() * factor < _NS_LIMIT
+    return frame.select(pl.when(fits).then(v * factor).alias("ts_ns"))["ts_ns"]
+
+
+def _strings_to_ns(values: pa.Array, unit: TsUnit) -> pl.Series:
+    fast = _fast_strings(values, unit)
+    if fast is not None:
+        return fast
+    raw = _series(values).str.strip_chars()
+    as_int = raw.cast(pl.Int64, strict=False)
+    out = epoch_to_ns(as_int, unit)
+    todo = out.is_null() & raw.is_not_null()
+    if todo.any():
+        out = _fill(
+            out, todo, raw, lambda sub: epoch_to_ns(sub.cast(pl.Float64, strict=False), unit)
+        )
+    todo = out.is_null() & raw.is_not_null()
+    for fmt in _ISO_FORMATS:
+        if not todo.any():
+            break
+        out = _fill(out, todo, raw, partial(_strptime, fmt=fmt))
+        todo = out.is_null() & raw.is_not_null()
+    return out
+
+
+def _fast_strings(values: pa.Array, unit: TsUnit) -> pl.Series | None:
+    """Parse a clean column in one Arrow cast; None when any value needs the careful path."""
+    if values.null_count == len(values):
+        return None
+    for target in (pa.int64(), pa.float64(), pa.timestamp("ns", "UTC"), pa.timestamp("ns")):
+        try:
+            cast = values.cast(target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        if not pa.types.is_timestamp(target):
+            return epoch_to_ns(_series(cast), unit)
+        return _series(cast.cast(pa.int64())).alias("ts_ns")
+    return None
+
+
+def _strptime(raw: pl.Series, fmt: str) -> pl.Series:
+    parsed = raw.str.to_datetime(fmt, time_unit="ns", time_zone="UTC", strict=False)
+    return parsed.dt.epoch("ns")
+
+
+def _fill(
+    out: pl.Series, todo: pl.Series, raw: pl.Series, parse: Callable[[pl.Series], pl.Series]
+) -> pl.Series:
+    idx = todo.arg_true()
+    parsed = parse(raw.gather(idx))
+    return out.scatter(idx, parsed.cast(pl.Int64))
+
+
+def _series(values: pa.Array) -> pl.Series:
+    series = pl.from_arrow(values)
+    assert isinstance(series, pl.Series)
+    return series
