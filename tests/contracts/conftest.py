@@ -57,6 +57,6 @@ def source_factories(tmp_path: Path) -> dict[str, Any]:
         encoding="utf-8",
     )
     return {
-        "synthetic": lambda: synthetic(symbols=["AAA", "BBB"], seed=7, total_ticks=10),
-        "replay": lambda: replay(ticks),
+        "synthetic": lambda: synthetic(symbols=["AAA", "BBB"], seed=7, ticks=10),
+        "replay": lambda: replay([ticks]),
     }
