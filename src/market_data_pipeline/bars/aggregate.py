@@ -11,7 +11,7 @@ later partials of the same window without revisiting ticks (``PARTIAL_SCHEMA``):
     items            ticks or input bars folded in (the reconciliation counter)
 
 Merging relies on polars keeping row order within each group: frames are concatenated oldest
-first, so ``arg_min`` (first occurrence) and a reversed ``arg_max`` (last occurrence) resolve
+first, so taking the first row at the minimum event time and the last row at the maximum resolve
 event-time ties to the earlier and the later arrival respectively.
 """
 
@@ -43,11 +43,13 @@ def empty_partials() -> pl.DataFrame:
 
 
 def _first(value: str, ts: str) -> pl.Expr:
-    return pl.col(value).get(pl.col(ts).arg_min())
+    return pl.col(value).filter(pl.col(ts) == pl.col(ts).min()).first()
 
 
 def _last(value: str, ts: str) -> pl.Expr:
-    return pl.col(value).reverse().get(pl.col(ts).reverse().arg_max())
+    # Not ``reverse().get(reverse().arg_max())``: polars 2.1 keeps a stale sorted flag on the
+    # reversed group and returns the wrong index for groups spanning concatenated chunks.
+    return pl.col(value).filter(pl.col(ts) == pl.col(ts).max()).last()
 
 
 def _sum_or_null(name: str) -> pl.Expr:
