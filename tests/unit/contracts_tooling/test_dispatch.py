@@ -1,0 +1,146 @@
+"""The repository_dispatch sender against a local server: payload, limits, retries, messages."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from market_data_pipeline.cli.contracts import contracts_app
+from market_data_pipeline.contracts import dispatch
+from market_data_pipeline.contracts.errors import ContractsError, DispatchError
+
+from .conftest import Scripted
+
+TOKEN = "ghp_secret_token_value_1234567890"
+
+
+def client(url: str, waits: list[float] | None = None) -> dispatch.DispatchClient:
+    sleeps = waits if waits is not None else []
+    return dispatch.DispatchClient(TOKEN, api_url=url, attempts=4, sleep=sleeps.append)
+
+
+def test_sends_the_documented_request(github: tuple[str, Scripted]) -> None:
+    url, script = github
+    payload = dispatch.build_payload("1.2.30", "corr-1")
+    assert client(url).dispatch("acme/pipeline", payload) == 1
+    [request] = script.requests
+    assert request["path"] == "/repos/acme/pipeline/dispatches"
+    assert request["body"] == {
+        "event_type": "core-release",
+        "client_payload": {"core_ref": "1.2.30", "correlation_id": "corr-1"},
+    }
+    assert request["headers"]["Authorization"] == f"Bearer {TOKEN}"
+    assert request["headers"]["Accept"] == "application/vnd.github+json"
+    headers = {k.lower(): v for k, v in request["headers"].items()}
+    assert headers["x-github-api-version"] == "2022-11-28"
+
+
+def test_a_correlation_id_is_always_present() -> None:
+    first, second = dispatch.build_payload("1.2.0"), dispatch.build_payload("1.2.0")
+    assert first["correlation_id"] and first["correlation_id"] != second["correlation_id"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "repo", "event"),
+    [
+        ({f"k{i}": i for i in range(11)}, "a/b", "core-release"),
+        ({"big": "x" * 70_000}, "a/b", "core-release"),
+        ({}, "not-a-repo", "core-release"),
+        ({}, "a/b", "x" * 101),
+    ],
+    ids=["11 keys", "over 64 KB", "bad repo name", "long event type"],
+)
+def test_limits_are_checked_before_sending(
+    payload: dict[str, object], repo: str, event: str
+) -> None:
+    with pytest.raises(ContractsError):
+        dispatch.check_request(repo, event, payload)
+
+
+def test_ten_keys_are_allowed() -> None:
+    assert dispatch.check_request("a/b", "core-release", {f"k{i}": i for i in range(10)})
+
+
+def test_retries_5xx_then_succeeds(github: tuple[str, Scripted]) -> None:
+    url, script = github
+    script.responses = [(502, {}, None), (503, {}, None), (204, {}, None)]
+    waits: list[float] = []
+    assert client(url, waits).dispatch("a/b", {"core_ref": "1"}) == 3
+    assert waits == [1.0, 2.0]  # exponential backoff
+
+
+def test_429_honours_retry_after(github: tuple[str, Scripted]) -> None:
+    url, script = github
+    script.responses = [(429, {"Retry-After": "7"}, None), (204, {}, None)]
+    waits: list[float] = []
+    client(url, waits).dispatch("a/b", {"core_ref": "1"})
+    assert waits == [7.0]
+
+
+def test_secondary_rate_limit_waits_for_reset() -> None:
+    from email.message import Message
+
+    headers = Message()
+    headers["x-ratelimit-remaining"] = "0"
+    headers["x-ratelimit-reset"] = "1010"
+    assert dispatch.retry_delay(403, headers, 1, 1.0, now=1000.0) == 11.0
+
+
+@pytest.mark.parametrize(
+    ("status", "cause"),
+    [(401, "expired"), (403, "permission"), (404, "spelling"), (422, "payload")],
+)
+def test_final_failures_name_repo_and_cause(
+    github: tuple[str, Scripted], status: int, cause: str
+) -> None:
+    url, script = github
+    script.responses = [(status, {}, {"message": "Nope"})]
+    with pytest.raises(DispatchError) as info:
+        client(url).dispatch("acme/pipeline", {"core_ref": "1"})
+    text = str(info.value)
+    assert "acme/pipeline" in text and cause in text and "Nope" in text
+    assert TOKEN not in text
+    assert len(script.requests) == 1  # not retried
+
+
+def test_gives_up_after_the_attempts(github: tuple[str, Scripted]) -> None:
+    url, script = github
+    script.responses = [(500, {}, None)]
+    with pytest.raises(DispatchError, match="HTTP 500"):
+        client(url).dispatch("a/b", {"core_ref": "1"})
+    assert len(script.requests) == 4
+
+
+def test_cli_summarises_per_repository_without_leaking_the_token(
+    github: tuple[str, Scripted], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, script = github
+    script.responses = [(204, {}, None), (404, {}, {"message": "Not Found"})]
+    monkeypatch.setenv("REPO_TOKEN", TOKEN)
+    result = CliRunner().invoke(
+        contracts_app,
+        ["dispatch", "--repo", "acme/one,acme/two", "--core-ref", "1.2.30", "--api-url", url],
+    )
+    assert result.exit_code == 1
+    assert "acme/one: dispatched" in result.output
+    assert "acme/two" in result.output and "spelling" in result.output
+    assert "1 dispatched, 1 failed" in result.output
+    assert TOKEN not in result.output and TOKEN not in repr(client(url))
+
+
+def test_cli_dry_run_sends_nothing(github: tuple[str, Scripted]) -> None:
+    url, script = github
+    result = CliRunner().invoke(
+        contracts_app,
+        ["dispatch", "--repo", "acme/one", "--core-ref", "1.2.0", "--api-url", url, "--dry-run"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "would dispatch" in result.output and script.requests == []
+
+
+def test_cli_without_a_token_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REPO_TOKEN", raising=False)
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    result = CliRunner().invoke(contracts_app, ["dispatch", "--repo", "a/b", "--core-ref", "1"])
+    assert result.exit_code == 2
+    assert "REPO_TOKEN" in result.output
