@@ -1,0 +1,221 @@
+"""``mdp feedback``: publish, watch and inspect backpressure feedback on the Redis bus.
+
+These commands talk to a Redis bus (``--bus`` or ``MDP_BUS``): the in-process bus lives inside
+one pipeline run and cannot be reached from another command. ``tail`` reads the stream outside
+any consumer group, so it never takes entries away from a running pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import PipelineError, UsageError
+
+if TYPE_CHECKING:
+    from ..bus.redis_streams import RedisStreamBus
+
+T = TypeVar("T")
+
+feedback_app = typer.Typer(
+    name="feedback",
+    help="Publish, watch and inspect backpressure feedback events on the Redis bus.",
+    no_args_is_help=True,
+)
+_out = Console(highlight=False)
+_err = Console(stderr=True, highlight=False)
+
+# Default queue size per level when --queue-size is not given: the default enter marks.
+_LEVEL_FILL = {"ok": 0.0, "soft": 0.70, "hard": 0.90}
+
+
+class Level(StrEnum):
+    """Backpressure levels accepted on the command line."""
+
+    ok = "ok"
+    soft = "soft"
+    hard = "hard"
+
+
+BusOption = Annotated[
+    str | None,
+    typer.Option(
+        "--bus",
+        envvar="MDP_BUS",
+        help="Redis bus URL, e.g. --bus redis://127.0.0.1:6379/0 (default: $MDP_BUS).",
+        show_default=False,
+    ),
+]
+NamespaceOption = Annotated[
+    str,
+    typer.Option(help="Stream key prefix, e.g. --namespace prod (stream <ns>:telemetry.feedback)."),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="One JSON object per line, e.g. --json | jq .level.")
+]
+
+
+def _open(bus_url: str | None, namespace: str) -> RedisStreamBus:
+    if not bus_url or not bus_url.startswith(("redis://", "rediss://", "unix://")):
+        raise UsageError(
+            "these commands need a Redis bus: pass --bus redis://host:port/db or set MDP_BUS"
+        )
+    from ..bus.redis_streams import RedisStreamBus
+
+    return RedisStreamBus(bus_url, namespace=namespace)
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(work)
+    except PipelineError as exc:
+        _err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+@feedback_app.command("publish")
+def publish_command(
+    level: Annotated[Level, typer.Option(help="Backpressure level, e.g. --level hard.")],
+    coordinator: Annotated[
+        str, typer.Option(help="Coordinator id of the sender, e.g. --coordinator store-1.")
+    ] = "mdp-cli",
+    queue_size: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Queue depth to report, e.g. --queue-size 900 (default: the level's mark)."
+        ),
+    ] = None,
+    capacity: Annotated[
+        int, typer.Option(min=1, help="Queue capacity to report, e.g. --capacity 1000.")
+    ] = 1000,
+    bus: BusOption = None,
+    namespace: NamespaceOption = "mdp",
+) -> None:
+    """Publish one FeedbackEvent, as a store coordinator would."""
+    size = queue_size if queue_size is not None else int(capacity * _LEVEL_FILL[level.value])
+    entry_id = _run(_publish(bus, namespace, level.value, coordinator, size, capacity))
+    _out.print(f"published {level.value} from {coordinator} as entry {entry_id}")
+
+
+async def _publish(
+    bus_url: str | None, namespace: str, level: str, coordinator: str, size: int, capacity: int
+) -> str:
+    from ..core import BackpressureLevel, FeedbackEvent
+
+    bus = _open(bus_url, namespace)
+    try:
+        event = FeedbackEvent(
+            coordinator_id=coordinator,
+            queue_size=size,
+            capacity=capacity,
+            level=BackpressureLevel(level),
+            source="cli",
+            ts=time.time(),
+        )
+        return await bus.publish_entry(event)
+    finally:
+        await bus.close()
+
+
+@feedback_app.command("tail")
+def tail_command(
+    bus: BusOption = None,
+    namespace: NamespaceOption = "mdp",
+    as_json: JsonOption = False,
+    count: Annotated[
+        int | None, typer.Option(min=1, help="Stop after N entries, e.g. --count 10.")
+    ] = None,
+    from_start: Annotated[
+        bool, typer.Option(help="Start with the entries already in the stream, e.g. --from-start.")
+    ] = False,
+) -> None:
+    """Show feedback events as they arrive (invalid entries too, with the reason)."""
+    _run(_tail(bus, namespace, as_json, count, from_start))
+
+
+async def _tail(
+    bus_url: str | None, namespace: str, as_json: bool, count: int | None, from_start: bool
+) -> None:
+    bus = _open(bus_url, namespace)
+    if not as_json:
+        from ..bus.redis_streams import redact_url
+
+        _err.print(f"watching {bus.key} at {redact_url(bus_url or '')} (Ctrl-C to stop)")
+    seen = 0
+    try:
+        async for entry_id, item in bus.tail(from_start=from_start):
+            _out.print(_tail_line(entry_id, item, as_json), soft_wrap=True)
+            seen += 1
+            if count is not None and seen >= count:
+                return
+    finally:
+        await bus.close()
+
+
+def _tail_line(entry_id: str, item: Any, as_json: bool) -> str:
+    if isinstance(item, PipelineError):
+        if as_json:
+            return json.dumps({"id": entry_id, "error": str(item)})
+        return f"{entry_id}  [red]invalid[/]  {item}"
+    record = {"id": entry_id, **item.model_dump(mode="json")}
+    if as_json:
+        return json.dumps(record)
+    color = {"ok": "green", "soft": "yellow", "hard": "red"}[record["level"]]
+    return (
+        f"{entry_id}  {_when(record['ts'])}  [{color}]{record['level']:<4}[/]  "
+        f"{record['coordinator_id']}  {record['queue_size']}/{record['capacity']}  "
+        f"source={record['source']}"
+    )
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@feedback_app.command("dlq")
+def dlq_command(
+    bus: BusOption = None,
+    namespace: NamespaceOption = "mdp",
+    as_json: JsonOption = False,
+    limit: Annotated[int, typer.Option(min=1, help="Show the newest N, e.g. --limit 20.")] = 100,
+) -> None:
+    """List dead-lettered entries, newest first, with the reason each was rejected."""
+    letters = _run(_dead_letters(bus, namespace, limit))
+    if as_json:
+        for letter in letters:
+            record = {**letter.__dict__, "data": letter.data.decode("utf-8", "replace")}
+            _out.print(json.dumps(record), soft_wrap=True)
+        return
+    if not letters:
+        _out.print("no dead-lettered entries")
+        return
+    table = Table("dlq id", "original id", "when", "reason", "data")
+    for letter in letters:
+        data = letter.data.decode("utf-8", "replace")
+        table.add_row(
+            letter.id,
+            letter.original_id,
+            _when(letter.ts),
+            letter.reason,
+            data if len(data) <= 60 else data[:57] + "...",
+        )
+    _out.print(table)
+
+
+async def _dead_letters(bus_url: str | None, namespace: str, limit: int) -> list[Any]:
+    bus = _open(bus_url, namespace)
+    try:
+        return await bus.dead_letters(limit)
+    finally:
+        await bus.close()
