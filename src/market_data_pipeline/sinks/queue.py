@@ -105,6 +105,7 @@ class WriteQueue:
         self._queued = 0
         self._inflight = 0
         self._refused = 0  # rows offered to put() after a failure or close
+        self._blocked = 0  # producers waiting for room
         self._written = 0
         self._batches = 0
         self._write_errors = 0
@@ -183,15 +184,19 @@ class WriteQueue:
             chunk = bars.slice(offset, self._capacity)
             await self._put_chunk(chunk, rest=bars.height - offset)
 
+    def _has_room(self, rows: int) -> bool:
+        return self._failure is not None or self._closing or self.depth + rows <= self._capacity
+
     async def _put_chunk(self, chunk: pl.DataFrame, *, rest: int) -> None:
         async with self._cond:
-            await self._cond.wait_for(
-                lambda: (
-                    self._failure is not None
-                    or self._closing
-                    or self.depth + chunk.height <= self._capacity
-                )
-            )
+            if not self._has_room(chunk.height):
+                # A waiting producer makes the writer flush now rather than at the interval.
+                self._blocked += 1
+                self._cond.notify_all()
+                try:
+                    await self._cond.wait_for(lambda: self._has_room(chunk.height))
+                finally:
+                    self._blocked -= 1
             if self._failure is not None or self._closing:
                 self._refused += rest
                 if self._failure is not None:
@@ -256,7 +261,7 @@ class WriteQueue:
             await self._cond.wait_for(lambda: self._queued > 0 or self._closing)
             if self._queued == 0:
                 return None
-            if self._queued < self._batch_rows and not self._closing:
+            if not self._flush_now():
                 await self._wait_for_batch()
             batch = self._pop_batch()
             self._queued -= batch.height
@@ -264,12 +269,15 @@ class WriteQueue:
         self._observe()
         return batch
 
+    def _flush_now(self) -> bool:
+        return self._queued >= self._batch_rows or self._closing or self._blocked > 0
+
     async def _wait_for_batch(self) -> None:
         # Sleep until a full batch is queued, the queue closes, or the oldest frame is due.
         due = self._pending[0][0] + self._interval_s
         try:
             async with asyncio.timeout_at(due):
-                await self._cond.wait_for(lambda: self._queued >= self._batch_rows or self._closing)
+                await self._cond.wait_for(self._flush_now)
         except TimeoutError:
             pass
 
