@@ -1,0 +1,174 @@
+"""Run settings: one frozen model, filled from a config file, then ``MDP_*`` variables, then flags.
+
+Precedence (later wins): built-in defaults < config file (``--config``, TOML or YAML) <
+environment (``MDP_<NAME>``, e.g. ``MDP_SINK``) < command-line flags. Config keys are the flag
+names without dashes (``on_bad_row`` or ``on-bad-row``); an unknown key is an error, so a typo
+never passes silently. The environment is read by the CLI and handed in here, never deep inside.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import UsageError
+
+DEFAULT_SINK = "sqlite:///mdp.db"
+DEFAULT_SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOG")
+DEFAULT_RESOLUTION = "1m"
+DEFAULT_GRACE = "2s"
+# The no-argument demo: a synthetic run bounded by time, slow enough to watch.
+DEMO_DURATION_S = 10.0
+DEMO_RATE = 5_000.0
+DEMO_RESOLUTION = "1s,1m"
+ENV_PREFIX = "MDP_"
+
+
+class RunSettings(BaseModel):
+    """Everything ``mdp run`` can be told; see ``mdp run --help`` for each field."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: Literal["synthetic", "replay"] | None = None
+    input: str | None = None
+    kind: Literal["trades", "quotes", "bars"] | None = None
+    symbol: str | None = None
+    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    seed: int = 0
+    rate: float | None = Field(default=None, gt=0)
+    speed: float | None = Field(default=None, gt=0)
+    duration: float | None = Field(default=None, gt=0)
+    ticks: int | None = Field(default=None, gt=0)
+    start: str | None = None
+    resolution: str | None = None
+    grace: str = DEFAULT_GRACE
+    ts_unit: Literal["auto", "s", "ms", "us", "ns"] = "auto"
+    sink: str = DEFAULT_SINK
+    on_bad_row: Literal["fail", "skip"] = "fail"
+    json_output: bool = Field(default=False, alias="json")
+    # Write queue and batching.
+    queue_capacity: int = Field(default=100_000, ge=1)
+    batch_rows: int = Field(default=5_000, ge=1)
+    batch_interval: float = Field(default=0.5, ge=0)
+    write_attempts: int = Field(default=5, ge=1)
+    # Feedback loop.
+    bus: str | None = None
+    namespace: str = "mdp"
+    group: str = "pipeline"
+    coordinator: str = "mdp-store"
+    soft_scale: float = Field(default=0.5, ge=0, le=1)
+    hard_scale: float = Field(default=0.0, ge=0, le=1)
+    policy: dict[str, dict[str, float]] = Field(default_factory=dict)
+    soft_enter: float = 0.70
+    soft_exit: float = 0.50
+    hard_enter: float = 0.90
+    hard_exit: float = 0.75
+    dwell: float = Field(default=0.25, ge=0)
+    stale_after: float = Field(default=10.0, gt=0)
+    bus_fallback: Literal["keep", "ok", "hard"] = "keep"
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @property
+    def is_replay(self) -> bool:
+        """True when the run replays files (``--input`` implies it)."""
+        return self.source == "replay" or (self.source is None and self.input is not None)
+
+    @property
+    def is_demo(self) -> bool:
+        """True for a synthetic run with no end given: the ~10 s demo."""
+        return not self.is_replay and self.ticks is None and self.duration is None
+
+
+def load_settings(
+    *,
+    config_file: Path | None,
+    environ: Mapping[str, str],
+    flags: Mapping[str, Any],
+) -> RunSettings:
+    """Merge file, environment and flags (``None`` flags are unset) into validated settings."""
+    merged: dict[str, Any] = {}
+    if config_file is not None:
+        merged.update(_normalise(read_config_file(config_file), origin=str(config_file)))
+    merged.update(_from_environ(environ))
+    merged.update({k: v for k, v in _normalise(flags, origin="flags").items() if v is not None})
+    try:
+        return RunSettings.model_validate(merged)
+    except ValidationError as exc:
+        raise UsageError(_describe(exc)) from None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) mapping; JSON works as YAML."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"{path}: not valid {_format_name(path)}: {first_line}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a mapping of settings at the top level")
+    return data
+
+
+def _format_name(path: Path) -> str:
+    return "TOML" if path.suffix.lower() == ".toml" else "YAML"
+
+
+def _normalise(values: Mapping[str, Any], *, origin: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    known = set(RunSettings.model_fields) | {"json"}
+    for key, value in values.items():
+        name = key.replace("-", "_").lower()
+        if name == "json_output":
+            name = "json"
+        if name not in known:
+            raise UsageError(f"{origin}: unknown setting {key!r}")
+        out[name] = value
+    return out
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    known = set(RunSettings.model_fields) | {"json"}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name == "policy":
+            out[name] = _json_env(key, raw)
+        elif name in known:
+            out[name] = raw
+    return out
+
+
+def _json_env(key: str, raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        raise UsageError(f"{key} must be JSON, e.g. '{{\"replay\": {{\"soft\": 0.8}}}}'") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "settings"
+        parts.append(f"{where.replace('_', '-')}: {error['msg']}")
+    return "invalid settings: " + "; ".join(parts)

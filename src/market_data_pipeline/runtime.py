@@ -1,0 +1,443 @@
+"""Wire the stages together, own their lifecycle and count every tick.
+
+One tick's path (see docs/architecture.md)::
+
+    source.batches() -> RateGate.meter() -> BarEngine.add_ticks() -> WriteQueue.put()
+        -> writer task -> BarSink.write_frame()        (commit per batch, or per run for replays)
+    WriteQueue depth -> WatermarkMonitor.observe() -> FeedbackEvent -> bus
+        -> FeedbackHandler.handle() -> RateAdjustment -> RateGate.apply()
+
+``Pipeline`` is Core's ``PipelineRunner``. Stopping (end of input, ``--duration``, Ctrl-C) never
+interrupts a write: the ingest task is cancelled only while it waits on the source or the gate,
+then every open window is flushed and written before the sink closes. The ``RunReport`` holds
+the reconciliation, per resolution: ticks in = ticks in bars + late + bad; bars built = written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from . import metrics
+from .bars.builder import BarEngine
+from .bars.resolution import Resolution, parse_duration_ns, parse_resolutions
+from .bus import open_bus
+from .bus.base import FeedbackBus
+from .config import DEFAULT_RESOLUTION, DEMO_DURATION_S, DEMO_RATE, DEMO_RESOLUTION, RunSettings
+from .errors import BadInputError, PipelineError, SinkUnavailableError, UsageError
+from .flow.feedback import FeedbackHandler, ScalePolicy
+from .flow.rate_gate import RateGate
+from .flow.watermarks import WatermarkMonitor, Watermarks
+from .sinks import open_sink
+from .sinks.queue import RetryPolicy, WriteQueue, WriteReport
+from .sinks.urls import redact_url
+from .sources.base import TickSource
+from .sources.replay import ReplaySource, expand_inputs
+from .sources.synthetic import SyntheticSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    """What a run did; ``exit_code`` 0 only when every tick and bar is accounted for and stored."""
+
+    status: str = "ok"
+    error: str | None = None
+    exit_code: int = 0
+    source: dict[str, Any] = field(default_factory=dict)
+    sink: str = ""
+    bus: str = ""
+    elapsed_s: float = 0.0
+    ticks_read: int = 0
+    bad_rows: int = 0
+    bad_reasons: dict[str, int] = field(default_factory=dict)
+    resolutions: dict[str, dict[str, int]] = field(default_factory=dict)
+    bars_built: int = 0
+    bars_written: int = 0
+    bars_unwritten: int = 0
+    write: dict[str, Any] = field(default_factory=dict)
+    feedback: dict[str, Any] = field(default_factory=dict)
+    stopped_by: str = "end of input"
+
+    @property
+    def ticks_per_s(self) -> float:
+        """Ticks read per wall-clock second."""
+        return self.ticks_read / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def reconciled(self) -> bool:
+        """True when every tick is in a bar, late or bad, and every built bar is stored."""
+        ticks_ok = all(
+            r["ticks_in"] == r["ticks_in_bars"] + r["ticks_late"] + r["bad"] + r["open_ticks"]
+            for r in self.resolutions.values()
+        )
+        return ticks_ok and self.bars_built == self.bars_written + self.bars_unwritten
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the report as plain JSON-ready data."""
+        return {
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "stopped_by": self.stopped_by,
+            "source": self.source,
+            "sink": self.sink,
+            "bus": self.bus,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "ticks_read": self.ticks_read,
+            "ticks_per_s": round(self.ticks_per_s, 1),
+            "bad_rows": self.bad_rows,
+            "bad_reasons": self.bad_reasons,
+            "resolutions": self.resolutions,
+            "bars_built": self.bars_built,
+            "bars_written": self.bars_written,
+            "bars_unwritten": self.bars_unwritten,
+            "reconciled": self.reconciled,
+            "write": self.write,
+            "feedback": self.feedback,
+        }
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot for the live progress line."""
+
+    elapsed_s: float
+    ticks: int
+    bars_written: int
+    queue_depth: int
+    queue_capacity: int
+    scale: float
+    level: str
+
+
+def build_source(settings: RunSettings) -> TickSource:
+    """Create the source the settings ask for (replay when ``input`` is set)."""
+    if settings.is_replay:
+        if settings.input is None:
+            raise UsageError("--source replay needs --input PATH (a file or a glob)")
+        return ReplaySource(
+            expand_inputs(settings.input),
+            kind=settings.kind,
+            symbol=settings.symbol,
+            ts_unit=settings.ts_unit,
+            speed=settings.speed,
+            on_bad_row=settings.on_bad_row,
+        )
+    if settings.kind == "bars":
+        raise UsageError("the synthetic source makes trades or quotes, not bars")
+    symbols = [settings.symbol] if settings.symbol else list(settings.symbols)
+    return SyntheticSource(
+        symbols=symbols,
+        seed=settings.seed,
+        kind=settings.kind or "trades",
+        rate=_synthetic_rate(settings),
+        ticks=settings.ticks,
+        start_ns=_start_ns(settings.start),
+    )
+
+
+def _synthetic_rate(settings: RunSettings) -> float | None:
+    return settings.rate if settings.rate or not settings.is_demo else DEMO_RATE
+
+
+def _start_ns(text: str | None) -> int | None:
+    if text is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"bad --start {text!r}: expected ISO-8601, e.g. 2024-01-02T09:30:00Z"
+        ) from None
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1_000
+
+
+def resolutions_for(settings: RunSettings) -> list[Resolution]:
+    """Return the resolutions to build (the demo builds 1s and 1m bars)."""
+    default = DEMO_RESOLUTION if settings.is_demo else DEFAULT_RESOLUTION
+    return parse_resolutions(settings.resolution or default)
+
+
+def duration_for(settings: RunSettings) -> float | None:
+    """Return the wall-clock limit of the run (the demo runs ~10 s)."""
+    return DEMO_DURATION_S if settings.is_demo else settings.duration
+
+
+class Pipeline:
+    """One run: source -> gate -> bars -> write queue -> sink, plus the feedback loop."""
+
+    def __init__(self, settings: RunSettings, source: TickSource) -> None:
+        self.settings = settings
+        self.source = source
+        self.resolutions = resolutions_for(settings)
+        self.engine = BarEngine(self.resolutions, parse_duration_ns(settings.grace, what="grace"))
+        base_rate = _synthetic_rate(settings) if isinstance(source, SyntheticSource) else None
+        self.gate = RateGate(source.provider, base_rate=base_rate)
+        self.sink = open_sink(settings.sink, transactional=isinstance(source, ReplaySource))
+        self.bus: FeedbackBus = open_bus(
+            settings.bus, namespace=settings.namespace, group=settings.group
+        )
+        self.monitor = WatermarkMonitor(
+            self.bus, coordinator_id=settings.coordinator, watermarks=_watermarks(settings)
+        )
+        self.queue = WriteQueue(
+            self.sink,
+            capacity_rows=settings.queue_capacity,
+            batch_rows=settings.batch_rows,
+            batch_interval_s=settings.batch_interval,
+            retry=RetryPolicy(attempts=settings.write_attempts),
+            observers=[self.monitor, _DepthGauge()],
+        )
+        policy = ScalePolicy(
+            soft=settings.soft_scale, hard=settings.hard_scale, overrides=settings.policy
+        )
+        self.handler = FeedbackHandler(
+            {source.provider: self.gate},
+            policy,
+            stale_after_s=settings.stale_after,
+            fallback=settings.bus_fallback,
+        )
+        self.ticks_read = 0
+        self._started_at = 0.0
+        self._running = False
+        self._stop_requested = False
+        self._stopped_by = "end of input"
+        self._in_put = False
+        self._ingest: asyncio.Task[None] | None = None
+        self._feedback: asyncio.Task[None] | None = None
+
+    # -- Core PipelineRunner ------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open the sink and start the feedback loop; ingest starts with ``run``."""
+        self._started_at = time.monotonic()
+        await self.queue.start()
+        await self.monitor.start()
+        self._feedback = asyncio.create_task(self.handler.run(self.bus), name="feedback")
+        self._running = True
+
+    async def stop(self, drain: bool = True) -> None:
+        """Core ``PipelineRunner.stop``: end ingest; open windows are still flushed and written.
+
+        Nothing is ever dropped, so ``drain=False`` behaves like ``drain=True``.
+        """
+        self.request_stop("stopped")
+
+    def request_stop(self, reason: str) -> None:
+        """End ingest at the next safe point (never in the middle of a write)."""
+        if self._stop_requested:
+            return
+        self._stop_requested = True
+        self._stopped_by = reason
+        if self._ingest is not None and not self._in_put:
+            self._ingest.cancel()
+
+    async def run(self, duration_sec: float | None = None) -> None:
+        """Ingest until the input ends, ``duration_sec`` passes or ``stop()`` is called."""
+        if not self._running:
+            await self.start()
+        self._ingest = asyncio.create_task(self._ingest_loop(), name="ingest")
+        timer = None
+        if duration_sec is not None:
+            loop = asyncio.get_running_loop()
+            timer = loop.call_later(duration_sec, self.request_stop, "duration")
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ingest
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def is_running(self) -> bool:
+        """True between ``start`` and the end of ``finish``."""
+        return self._running
+
+    # -- the hot path -------------------------------------------------------------------------
+    async def _ingest_loop(self) -> None:
+        add = self.engine.add_bars if self.source.kind == "bars" else self.engine.add_ticks
+        async for frame in self.source.batches():
+            async for part in self.gate.meter(frame):
+                bars = add(part)
+                self.ticks_read += part.height
+                metrics.TICKS.inc(part.height)
+                if bars.height:
+                    await self._put(bars)
+                if self._stop_requested:
+                    return
+
+    async def _put(self, bars: pl.DataFrame) -> None:
+        self._in_put = True
+        try:
+            await self.queue.put(bars)
+        finally:
+            self._in_put = False
+
+    # -- the end ------------------------------------------------------------------------------
+    async def finish(self, *, commit: bool) -> WriteReport:
+        """Write every open window, close the sink (commit or roll back), end feedback."""
+        try:
+            if commit:
+                await self._put(self.engine.flush())
+            return await self.queue.close(commit=commit)
+        finally:
+            self._running = False
+            await self.monitor.aclose()
+            await self.bus.close()
+            if self._feedback is not None:
+                self._feedback.cancel()
+                with contextlib.suppress(asyncio.CancelledError, PipelineError):
+                    await self._feedback
+            await self.source.close()
+
+    def progress(self) -> Progress:
+        """Return a snapshot for the progress line."""
+        return Progress(
+            elapsed_s=time.monotonic() - self._started_at,
+            ticks=self.ticks_read,
+            bars_written=self.queue.bars_written,
+            queue_depth=self.queue.depth,
+            queue_capacity=self.queue.capacity,
+            scale=self.gate.scale,
+            level=str(getattr(self.gate.level, "value", self.gate.level)),
+        )
+
+    def report(self, write: WriteReport | None) -> RunReport:
+        """Build the run report from the engine, queue and handler counters."""
+        stats = self.engine.stats()
+        bad = self.source.bad_rows
+        per_res = {
+            label: {
+                "ticks_in": s.ticks_in + bad,
+                "ticks_in_bars": s.ticks_in_bars,
+                "ticks_late": s.ticks_late,
+                "bad": bad,
+                "open_ticks": s.open_ticks,
+                "bars_built": s.bars_emitted,
+            }
+            for label, s in stats.items()
+        }
+        written = write.bars_written if write else self.queue.bars_written
+        built = sum(s.bars_emitted for s in stats.values())
+        return RunReport(
+            source=_describe_source(self.source),
+            sink=self.sink.describe(),
+            bus=redact_url(self.settings.bus) if self.settings.bus else "memory://",
+            elapsed_s=time.monotonic() - self._started_at,
+            ticks_read=self.ticks_read + bad,
+            bad_rows=bad,
+            bad_reasons=dict(self.source.bad_reasons),
+            resolutions=per_res,
+            bars_built=built,
+            bars_written=written,
+            bars_unwritten=write.bars_unwritten if write else built - written,
+            write=_write_dict(write),
+            feedback=self.handler.summary(),
+            stopped_by=self._stopped_by,
+        )
+
+
+class _DepthGauge:
+    def observe(self, depth: int, capacity: int) -> None:
+        metrics.WRITE_QUEUE_DEPTH.set(depth)
+
+
+def _watermarks(settings: RunSettings) -> Watermarks:
+    return Watermarks(
+        soft_enter=settings.soft_enter,
+        soft_exit=settings.soft_exit,
+        hard_enter=settings.hard_enter,
+        hard_exit=settings.hard_exit,
+        dwell_s=settings.dwell,
+    )
+
+
+def _describe_source(source: TickSource) -> dict[str, Any]:
+    out: dict[str, Any] = {"provider": source.provider, "kind": source.kind}
+    if isinstance(source, ReplaySource):
+        out["files"] = [str(p) for p in source.paths]
+    if isinstance(source, SyntheticSource):
+        out["symbols"] = source.symbols
+        out["seed"] = source.seed
+    return out
+
+
+def _write_dict(write: WriteReport | None) -> dict[str, Any]:
+    if write is None:
+        return {}
+    return {
+        "batches": write.batches,
+        "write_errors": write.write_errors,
+        "retries": write.retries,
+        "seconds_writing": round(write.seconds_writing, 3),
+        "max_queue_depth": write.max_depth,
+        "committed": write.committed,
+    }
+
+
+async def execute(
+    settings: RunSettings,
+    *,
+    on_start: Callable[[Pipeline], None] | None = None,
+) -> RunReport:
+    """Run the pipeline the settings describe and return its report (never raises PipelineError).
+
+    ``on_start`` receives the running pipeline (the CLI uses it for progress and signals).
+    """
+    try:
+        pipeline = Pipeline(settings, build_source(settings))
+    except PipelineError as exc:
+        return _failed_before_start(settings, exc)
+    write: WriteReport | None = None
+    error: PipelineError | None = None
+    try:
+        await pipeline.start()
+        if settings.metrics_port is not None:
+            metrics.serve_metrics(settings.metrics_port)
+        if on_start is not None:
+            on_start(pipeline)
+        await pipeline.run(duration_for(settings))
+    except PipelineError as exc:
+        error = exc
+    commit = not isinstance(error, BadInputError)
+    try:
+        write = await pipeline.finish(commit=commit)
+    except PipelineError as exc:
+        error = error or exc
+    return _conclude(pipeline.report(write), error)
+
+
+def _conclude(report: RunReport, error: PipelineError | None) -> RunReport:
+    if isinstance(error, SinkUnavailableError) and report.bars_unwritten == 0:
+        report.bars_unwritten = error.unwritten
+    if error is not None:
+        report.status = "bad_input" if isinstance(error, BadInputError | UsageError) else "failed"
+        report.error = str(error)
+        report.exit_code = error.exit_code
+        if isinstance(error, BadInputError):
+            report.bars_written = 0  # rolled back: the transactional sink committed nothing
+            report.bars_unwritten = 0
+    elif not report.reconciled or report.bars_unwritten:
+        report.status = "failed"
+        report.error = "not every tick or bar is accounted for"
+        report.exit_code = 1
+    return report
+
+
+def _failed_before_start(settings: RunSettings, exc: PipelineError) -> RunReport:
+    report = RunReport(sink=redact_url(settings.sink), stopped_by="error")
+    report.status = "bad_input" if exc.exit_code == 2 else "failed"
+    report.error = str(exc)
+    report.exit_code = exc.exit_code
+    return report
