@@ -66,12 +66,14 @@ def redact_url(url: str) -> str:
         password = parts.password
     except ValueError:
         return _QUERY_SECRET.sub(r"\1***", url.split("@")[-1])
+    query = _QUERY_SECRET.sub(r"\1***", parts.query)
+    if password is None and query == parts.query:
+        return url  # urlunsplit would also drop the empty netloc of sqlite:///x.db
     netloc = parts.netloc
     if password is not None:
         userinfo, _, hostinfo = netloc.rpartition("@")
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}:***@{hostinfo}"
-    query = _QUERY_SECRET.sub(r"\1***", parts.query)
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 

@@ -1,0 +1,84 @@
+"""Sink URL parsing, password redaction and the open_sink factory."""
+
+from __future__ import annotations
+
+import hypothesis.strategies as st
+import pytest
+from hypothesis import given
+
+from market_data_pipeline.errors import UsageError
+from market_data_pipeline.sinks import open_sink, redact_url
+from market_data_pipeline.sinks.postgres import PostgresSink
+from market_data_pipeline.sinks.sqlite import SqliteSink
+from market_data_pipeline.sinks.urls import parse_sink_url, scrub
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("sqlite:///mdp.db", "mdp.db"),
+        ("sqlite:///data/bars.db", "data/bars.db"),
+        ("sqlite:////var/lib/mdp/bars.db", "/var/lib/mdp/bars.db"),
+        ("SQLITE:///x.db", "x.db"),
+        ("sqlite:///:memory:", ":memory:"),
+    ],
+)
+def test_sqlite_urls_map_to_paths(url: str, path: str) -> None:
+    target = parse_sink_url(url)
+    assert (target.backend, target.location) == ("sqlite", path)
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@h/db", "postgres://u:p@h:5433/db?sslmode=off"])
+def test_postgres_urls_pass_through(url: str) -> None:
+    assert parse_sink_url(url).backend == "postgresql"
+    assert isinstance(open_sink(url), PostgresSink)
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "bars.db", "sqlite:/x.db", "sqlite:///"])
+def test_bad_urls_are_usage_errors(url: str) -> None:
+    with pytest.raises(UsageError):
+        parse_sink_url(url)
+
+
+def test_unknown_scheme_lists_supported_ones_without_password() -> None:
+    with pytest.raises(UsageError) as error:
+        open_sink("mysql://root:hunter2@db/bars")
+    message = str(error.value)
+    assert "sqlite://" in message and "postgresql://" in message and "postgres://" in message
+    assert "hunter2" not in message
+
+
+def test_open_sink_builds_the_backend_named() -> None:
+    sink = open_sink("sqlite:///bars.db", transactional=True)
+    assert isinstance(sink, SqliteSink)
+    assert sink.transactional and sink.path == "bars.db"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:secret@h:5432/db", "postgresql://u:***@h:5432/db"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("postgresql://h/db?user=u&password=secret", "postgresql://h/db?user=u&password=***"),
+        ("sqlite:///x.db", "sqlite:///x.db"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+# The prefix keeps a generated password from matching other parts of the URL by chance.
+password_chars = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789!$%*", min_size=2).map(
+    lambda s: f"QX{s}"
+)
+
+
+@given(password=password_chars)
+def test_redacted_urls_never_show_the_password(password: str) -> None:
+    url = f"postgresql://user:{password}@db.example:5432/bars?password={password}"
+    assert password not in redact_url(url)
+    assert password not in scrub(f"FATAL: bad password {password}\nDETAIL: x", url)
+
+
+def test_scrub_keeps_one_line() -> None:
+    assert scrub("\n  first line\nsecond line", "postgresql://h/db") == "first line"
