@@ -35,12 +35,12 @@ class Pacer:
             return
         if self._event0 is None:
             self._event0 = int(frame["ts_ns"][0])
-            self._wall0 = time.monotonic()
+            self._wall0 = _now()
         due = self._due_ns(frame["ts_ns"])
         for start, length, due_ns in _slices(due, self.slice_ns):
-            delay = self._wall0 + due_ns / 1e9 - time.monotonic()
+            delay = self._wall0 + due_ns / 1e9 - _now()
             if delay > 0:
-                await asyncio.sleep(delay)
+                await _sleep(delay)
             yield frame.slice(start, length)
 
     def _due_ns(self, ts_ns: pl.Series) -> pl.Series:
@@ -50,6 +50,14 @@ class Pacer:
         self._seen_max = int(running[-1])
         assert self._event0 is not None
         return ((running - self._event0).clip(lower_bound=0) / self.speed).cast(pl.Int64)
+
+
+def _now() -> float:
+    return time.monotonic()
+
+
+async def _sleep(delay: float) -> None:
+    await asyncio.sleep(delay)
 
 
 def _slices(due_ns: pl.Series, slice_ns: int) -> list[tuple[int, int, int]]:

@@ -125,6 +125,8 @@ def _csv_chunks(
                 convert_options=pacsv.ConvertOptions(
                     column_types={c: pa.string() for c in wanted},
                     include_columns=list(wanted),
+                    # Only an empty field is missing: "NA" is a ticker, "nan" a bad value to name.
+                    null_values=[""],
                     strings_can_be_null=True,
                     quoted_strings_can_be_null=True,
                 ),
