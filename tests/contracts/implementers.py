@@ -33,6 +33,7 @@ IMPLEMENTERS: tuple[Implementer, ...] = (
     Implementer("SinkProtocol", "sinks.postgres", "PostgresSink", "postgres"),
     Implementer("SourceProtocol", "sources.synthetic", "SyntheticSource"),
     Implementer("SourceProtocol", "sources.replay", "ReplaySource"),
+    Implementer("PipelineRunnerProtocol", "runtime", "Pipeline"),
 )
 
 # Core protocols a project class might implement (names as ``market_data_pipeline.core`` has them).

@@ -69,7 +69,7 @@ async def close_core_bus(bus: Any) -> None:
 
 async def _first(gen: Any) -> Any:
     try:
-        return await asyncio.wait_for(anext(gen), timeout=1.0)
+        return await asyncio.wait_for(anext(gen), timeout=0.4)
     except TimeoutError:
         return None
     finally:

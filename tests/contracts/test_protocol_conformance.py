@@ -201,3 +201,22 @@ async def test_sources_stream_core_models(source_factories: dict[str, Any]) -> N
         assert items and all(isinstance(item, models) for item in items), name
         assert await source.close() is None
         assert await source.close() is None  # closing twice is safe
+
+
+async def test_pipeline_behaves_as_a_pipeline_runner(tmp_path: Path) -> None:
+    pipeline_cls = project_attr("runtime", "Pipeline")
+    settings_cls = project_attr("config", "RunSettings")
+    synthetic = project_attr("sources.synthetic", "SyntheticSource")
+    url = f"sqlite:///{tmp_path / 'bars.db'}"
+    settings = settings_cls(source="synthetic", ticks=200, sink=url, resolution="1m")
+    pipeline = pipeline_cls(settings, synthetic(symbols=["AAA"], seed=1, ticks=200))
+    assert isinstance(pipeline, core.PipelineRunnerProtocol)
+    assert pipeline.is_running() is False
+    assert await pipeline.start() is None
+    assert pipeline.is_running() is True
+    assert await pipeline.run() is None  # returns when the input ends
+    assert await pipeline.stop(drain=True) is None
+    await pipeline.finish(commit=True)
+    assert pipeline.is_running() is False
+    stored = importlib.import_module("market_data_pipeline.sinks").read_bars(url)
+    assert stored.height > 0

@@ -44,7 +44,7 @@ def conformance_problems(cls: type, protocol: type) -> list[str]:
 
 
 def _unwrap(member: Any) -> Callable[..., Any]:
-    return member.__func__ if isinstance(member, staticmethod | classmethod) else member  # type: ignore[no-any-return]
+    return member.__func__ if isinstance(member, staticmethod | classmethod) else member
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:

@@ -12,6 +12,7 @@ Steps for a cell (Core ``X``, Python ``P``), sharing one uv cache so a warm run 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import shutil
 import subprocess
@@ -97,21 +98,43 @@ def build_cell_env(
     requirements: tuple[str, ...],
     log: Path,
 ) -> CellEnv:
-    """Create the environment at ``path`` and return it; raise ``CellSetupError`` on any failure."""
-    if path.exists():
-        shutil.rmtree(path)
+    """Create (or refresh) the environment at ``path``; raise ``CellSetupError`` on any failure.
+
+    An environment left by an earlier run with the same inputs (Core asked, interpreter, extras,
+    requirements, ``pyproject.toml``) is refreshed in place: the same install steps run and are
+    no-ops when nothing changed. Anything else starts from an empty environment.
+    """
+    key = _cell_key(root, core, python, extras, requirements)
+    marker = path / ".mdp-cell-key"
     uv = _uv()
-    _step(log, [uv, "venv", "--quiet", "--no-python-downloads", "--python", str(python), str(path)])
+    if not (marker.is_file() and marker.read_text(encoding="utf-8") == key):
+        if path.exists():
+            shutil.rmtree(path)
+        _step(
+            log,
+            [uv, "venv", "--quiet", "--no-python-downloads", "--python", str(python), str(path)],
+        )
     env_python = path / "bin" / "python"
     pip = [uv, "pip", "install", "--quiet", "--python", str(env_python)]
-    _step(log, [*pip, core_requirement(core)])
+    upgrade = ["--upgrade-package", CORE_DISTRIBUTION] if core == LATEST else []
+    _step(log, [*pip, *upgrade, core_requirement(core)])
     installed = installed_core(env_python)
     overrides = path / "core-override.txt"
     overrides.write_text(f"{CORE_DISTRIBUTION}=={installed}\n", encoding="utf-8")
     project = f"{root}[{','.join(extras)}]" if extras else str(root)
     _step(log, [*pip, "--override", str(overrides), "-e", project, *requirements])
     verify_core(env_python, installed if core == LATEST or "://" in core else core)
+    marker.write_text(key, encoding="utf-8")
     return CellEnv(path=path, python=env_python, core_version=installed)
+
+
+def _cell_key(
+    root: Path, core: str, python: Path, extras: tuple[str, ...], requirements: tuple[str, ...]
+) -> str:
+    pyproject = (root / "pyproject.toml").read_bytes()
+    parts = [core, str(python.resolve()), ",".join(extras), ",".join(requirements)]
+    digest = hashlib.sha256("\0".join(parts).encode() + b"\0" + pyproject)
+    return digest.hexdigest()
 
 
 def installed_core(python: Path) -> str:
