@@ -1,4 +1,4 @@
-"""market-data-pipeline: ticks to event-time OHLCV bars, with store backpressure over Core's contracts."""
+"""market-data-pipeline: ticks to event-time OHLCV bars, slowed by the store's backpressure."""
 
 from __future__ import annotations
 

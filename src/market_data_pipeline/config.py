@@ -17,9 +17,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .defaults import DEFAULT_SINK
 from .errors import UsageError
 
-DEFAULT_SINK = "sqlite:///mdp.db"
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOG")
 DEFAULT_RESOLUTION = "1m"
 DEFAULT_GRACE = "2s"
@@ -163,7 +163,7 @@ def _json_env(key: str, raw: str) -> Any:
     try:
         return json.loads(raw)
     except json.JSONDecodeError:
-        raise UsageError(f"{key} must be JSON, e.g. '{{\"replay\": {{\"soft\": 0.8}}}}'") from None
+        raise UsageError(f'{key} must be JSON, e.g. \'{{"replay": {{"soft": 0.8}}}}\'') from None
 
 
 def _describe(exc: ValidationError) -> str:

@@ -51,7 +51,8 @@ class BadInputError(PipelineError):
         super().__init__(self._format())
 
     def _format(self) -> str:
-        where = [part for part in (self.path, _opt("row", self.row), _opt("field", self.field)) if part]
+        parts = (self.path, _opt("row", self.row), _opt("field", self.field))
+        where = [part for part in parts if part]
         return f"{', '.join(where)}: {self.reason}" if where else self.reason
 
 

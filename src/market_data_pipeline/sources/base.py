@@ -19,7 +19,7 @@ TickKind = Literal["trades", "quotes", "bars"]
 
 
 class TickSource(ABC):
-    """A producer of frames in ``frames.TICK_SCHEMA`` (trades, quotes) or ``BAR_INPUT_SCHEMA`` (bars).
+    """A producer of ``frames.TICK_SCHEMA`` frames (trades, quotes) or ``BAR_INPUT_SCHEMA`` (bars).
 
     ``provider`` names the rate gate that meters this source. ``bad_rows`` counts rows skipped
     with ``on_bad_row="skip"``; ``bad_reasons`` maps each reason to its count.
@@ -39,7 +39,7 @@ class TickSource(ABC):
         """Yield frames in event-time order per source (out-of-order rows are allowed)."""
 
     async def stream(self) -> AsyncIterator[Any]:
-        """Yield Core models (``Trade``, ``Quote`` or ``Bar``) one by one: Core's ``Source.stream``."""
+        """Yield Core ``Trade``/``Quote`` models one by one: Core's ``Source.stream``."""
         async for frame in self.batches():
             for item in frames.ticks_to_core(frame, self.kind):
                 yield item

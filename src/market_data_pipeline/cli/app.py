@@ -1,0 +1,55 @@
+"""The ``mdp`` command: ``run``, ``feedback`` and ``contracts``.
+
+Sub-commands import their heavy dependencies (Core, polars, drivers) only when they run, so
+``mdp --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from .. import __version__
+from .bars import bars_command
+from .contracts import contracts_app
+from .feedback import feedback_app
+from .run import run_command
+
+app = typer.Typer(
+    name="mdp",
+    help=(
+        "Market-data pipeline: ticks to event-time OHLCV bars in SQLite or PostgreSQL, "
+        "slowed down by the store's backpressure.\n\n"
+        "Start with `mdp run` (a 10 s synthetic demo into ./mdp.db)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command(
+    "run",
+    help="Build bars from a synthetic or replayed stream and write them to a store.",
+    no_args_is_help=False,
+)(run_command)
+app.command("bars", help="Show the latest bars in a store.")(bars_command)
+app.add_typer(feedback_app, name="feedback")
+app.add_typer(contracts_app, name="contracts")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mdp {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Market-data pipeline."""
+
+
+def main() -> None:
+    """Entry point of the ``mdp`` console script."""
+    app()

@@ -1,0 +1,128 @@
+"""What ``mdp run`` shows: a live progress line on a terminal, then a summary (or JSON)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from ..runtime import Pipeline, RunReport
+
+_LEVEL_STYLE = {"ok": "green", "soft": "yellow", "hard": "bold red"}
+
+
+def error_line(message: str) -> None:
+    """Print one ``error:`` line on stderr."""
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)
+
+
+class RunView:
+    """Progress while running (terminal only, never in JSON mode) and the final summary."""
+
+    def __init__(self, *, json_mode: bool, interactive: bool) -> None:
+        self.json_mode = json_mode
+        self.interactive = interactive and not json_mode
+        self._err = Console(stderr=True, highlight=False)
+        self._out = Console(highlight=False, soft_wrap=True)
+        self._live: Live | None = None
+        self._pipeline: Pipeline | None = None
+
+    def start(self, pipeline: Pipeline) -> None:
+        """Show the live line for ``pipeline`` (no-op off a terminal)."""
+        self._pipeline = pipeline
+        if self.interactive:
+            self._live = Live(
+                get_renderable=self._line,
+                console=self._err,
+                refresh_per_second=4,
+                transient=True,
+            )
+            self._live.start()
+
+    def stop(self) -> None:
+        """Remove the live line."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def _line(self) -> Text:
+        if self._pipeline is None:
+            return Text("")
+        p = self._pipeline.progress()
+        rate = p.ticks / p.elapsed_s if p.elapsed_s > 0 else 0.0
+        line = Text.assemble(
+            ("mdp run ", "bold"),
+            f"{p.elapsed_s:6.1f}s  {p.ticks:>12,} ticks  {rate:>11,.0f}/s  ",
+            f"{p.bars_written:>9,} bars written  queue {p.queue_depth:,}/{p.queue_capacity:,}  ",
+            (f"{p.level} x{p.scale:.2f}", _LEVEL_STYLE.get(p.level, "")),
+        )
+        return line
+
+    def summary(self, report: RunReport) -> None:
+        """Print the summary: JSON on stdout with ``--json``, else a short human summary."""
+        if self.json_mode:
+            sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+            return
+        if report.error:
+            error_line(report.error)
+        if report.elapsed_s == 0 and report.ticks_read == 0 and report.exit_code:
+            return  # failed before anything ran: the error line says it all
+        for line in summary_lines(report):
+            self._out.print(line)
+
+
+def summary_lines(report: RunReport) -> list[str]:
+    """Return the human summary, a few lines long."""
+    status = {"ok": "[green]ok[/]", "failed": "[bold red]FAILED[/]"}.get(
+        report.status, "[bold red]BAD INPUT[/]"
+    )
+    lines = [
+        f"[bold]mdp run[/]: {status} ({report.stopped_by}) - {report.ticks_read:,} ticks in "
+        f"{report.elapsed_s:.2f} s ({report.ticks_per_s:,.0f} ticks/s)",
+        f"  source   {_source(report.source)}",
+        f"  store    {report.sink}: {report.bars_written:,} bars written of "
+        f"{report.bars_built:,} built, {report.bars_unwritten:,} unwritten",
+    ]
+    for label, r in report.resolutions.items():
+        ok = r["ticks_in"] == r["ticks_in_bars"] + r["ticks_late"] + r["bad"] + r["open_ticks"]
+        mark = "[green]reconciled[/]" if ok else "[bold red]MISMATCH[/]"
+        lines.append(
+            f"  {label:<8} {r['ticks_in']:,} ticks = {r['ticks_in_bars']:,} in "
+            f"{r['bars_built']:,} bars + {r['ticks_late']:,} late + {r['bad']:,} bad  {mark}"
+        )
+    if report.bad_reasons:
+        reasons = ", ".join(f"{n:,} {why}" for why, n in sorted(report.bad_reasons.items()))
+        lines.append(f"  skipped  {reasons}")
+    lines.extend(_feedback_lines(report.feedback))
+    if report.exit_code == 0 and report.bars_written:
+        lines.append(f"  look     mdp bars --sink {_quote(report.sink)}")
+    return lines
+
+
+def _source(source: dict[str, Any]) -> str:
+    kind = source.get("kind", "?")
+    if "files" in source:
+        files = source["files"]
+        where = files[0] if len(files) == 1 else f"{len(files)} files"
+        return f"replay {kind} from {where}"
+    if "symbols" in source:
+        return f"synthetic {kind}, {len(source['symbols'])} symbols, seed {source.get('seed')}"
+    return str(kind)
+
+
+def _feedback_lines(feedback: dict[str, Any]) -> list[str]:
+    lines = []
+    for provider, info in feedback.get("providers", {}).items():
+        seconds = info.get("seconds_at_level", {})
+        spent = ", ".join(f"{level} {secs:.1f}s" for level, secs in seconds.items())
+        lines.append(f"  rate     {provider}: {spent}; {info.get('rate_changes', 0)} rate changes")
+    return lines
+
+
+def _quote(text: str) -> str:
+    return f"'{text}'" if any(c in text for c in " ?&") else text

@@ -1,0 +1,289 @@
+"""``mdp run``: flags, config file and ``MDP_*`` variables in; progress, summary, exit code out."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import EXIT_BAD_INPUT, PipelineError
+
+_EXAMPLES = """
+Examples:
+
+  mdp run                                          # 10 s synthetic demo into ./mdp.db
+
+  mdp run --ticks 1000000 --resolution 1m,5m --json
+
+  mdp run --input 'data/trades-*.csv' --sink postgresql://localhost/market
+
+  mdp run --input spy_1m.parquet --kind bars --symbol SPY --resolution 1h
+
+Every flag can also come from --config FILE (TOML or YAML, keys like on_bad_row) or from an
+MDP_ variable (MDP_SINK, MDP_RESOLUTION, ...); flags win over both. Exit codes: 0 success,
+1 the run failed or lost data, 2 bad input or usage.
+"""
+
+_SOURCE = "Source"
+_BARS = "Bars"
+_STORE = "Store and batching"
+_FEEDBACK = "Backpressure feedback"
+_OUTPUT = "Output"
+
+
+def run_command(
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="Where ticks come from: synthetic or replay (replay is implied by --input).",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = None,
+    input: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            help="CSV or Parquet file, or a glob ('data/*.csv'), of trades, quotes or bars.",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            help="trades, quotes or bars; detected from the columns when omitted.",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = None,
+    symbol: Annotated[
+        str | None,
+        typer.Option(
+            help="Instrument of a single-instrument file without a symbol column (e.g. SPY).",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = None,
+    symbols: Annotated[
+        str | None,
+        typer.Option(
+            help="Synthetic instruments, comma-separated (default AAPL,MSFT,NVDA,AMZN,GOOG).",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Synthetic random seed: same seed and --start, same ticks.",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            "--rate",
+            metavar="TICKS_PER_S",
+            help="Synthetic target rate in ticks/s (default: as fast as possible; demo 5000).",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            help="Replay at X times the recorded pace (default: as fast as possible).",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="Stop after this many seconds; open windows are still written.",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = None,
+    ticks: Annotated[
+        int | None,
+        typer.Option(help="Synthetic: stop after N ticks.", rich_help_panel=_SOURCE),
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="Synthetic: event time of the first tick, ISO-8601 (default: now).",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = None,
+    ts_unit: Annotated[
+        str | None,
+        typer.Option(
+            "--ts-unit",
+            help="Unit of epoch-number timestamps: auto (by magnitude), s, ms, us or ns.",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = None,
+    on_bad_row: Annotated[
+        str | None,
+        typer.Option(
+            "--on-bad-row",
+            help="fail: stop at the first bad row, write nothing (exit 2); skip: skip and count.",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = None,
+    resolution: Annotated[
+        str | None,
+        typer.Option(
+            help="Bar sizes, comma-separated: 1s, 5s, 1m, 5m, 15m, 1h, 1d ... (default 1m).",
+            rich_help_panel=_BARS,
+        ),
+    ] = None,
+    grace: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DURATION",
+            help="Allowed lateness, e.g. 2s or 500ms; later ticks count as late (default 2s).",
+            rich_help_panel=_BARS,
+        ),
+    ] = None,
+    sink: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="sqlite:///path.db (default sqlite:///mdp.db) or postgresql://user@host/db.",
+            rich_help_panel=_STORE,
+        ),
+    ] = None,
+    queue_capacity: Annotated[
+        int | None,
+        typer.Option(
+            help="Bars the write queue holds before ingest waits.", rich_help_panel=_STORE
+        ),
+    ] = None,
+    batch_rows: Annotated[
+        int | None,
+        typer.Option(help="Bars per store write (default 5000).", rich_help_panel=_STORE),
+    ] = None,
+    batch_interval: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="Write a partial batch after this long (default 0.5).",
+            rich_help_panel=_STORE,
+        ),
+    ] = None,
+    bus: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="Feedback bus: memory:// (default) or redis://host:6379/0 (Core's wire format).",
+            rich_help_panel=_FEEDBACK,
+        ),
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(help="Redis stream namespace (default mdp).", rich_help_panel=_FEEDBACK),
+    ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option(help="Redis consumer group (default pipeline).", rich_help_panel=_FEEDBACK),
+    ] = None,
+    coordinator: Annotated[
+        str | None,
+        typer.Option(
+            help="Coordinator id this run's write queue reports as (default mdp-store).",
+            rich_help_panel=_FEEDBACK,
+        ),
+    ] = None,
+    soft_scale: Annotated[
+        float | None,
+        typer.Option(
+            help="Rate scale under soft backpressure (default 0.5).", rich_help_panel=_FEEDBACK
+        ),
+    ] = None,
+    hard_scale: Annotated[
+        float | None,
+        typer.Option(
+            help="Rate scale under hard backpressure (default 0: paused).",
+            rich_help_panel=_FEEDBACK,
+        ),
+    ] = None,
+    stale_after: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="A coordinator silent this long stops holding the rate down (default 10).",
+            rich_help_panel=_FEEDBACK,
+        ),
+    ] = None,
+    bus_fallback: Annotated[
+        str | None,
+        typer.Option(
+            help="While the bus is unreachable: keep the last scale (default), ok or hard.",
+            rich_help_panel=_FEEDBACK,
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            metavar="PORT",
+            help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics.",
+            rich_help_panel=_OUTPUT,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="Settings file (TOML or YAML); flags and MDP_ variables override it.",
+            rich_help_panel=_OUTPUT,
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool | None,
+        typer.Option(
+            "--json/--no-json",
+            help="Print the summary as JSON on stdout (no progress).",
+            rich_help_panel=_OUTPUT,
+        ),
+    ] = None,
+) -> None:
+    """Build bars from a synthetic or replayed stream and write them to a store."""
+    flags: dict[str, Any] = {k: v for k, v in locals().items() if k != "config"}
+    flags["json"] = flags.pop("json_output")
+    raise typer.Exit(_run(config, flags))
+
+
+run_command.__doc__ = (run_command.__doc__ or "") + _EXAMPLES
+
+
+def _run(config: Path | None, flags: dict[str, Any]) -> int:
+    from ..config import load_settings
+    from . import output
+
+    try:
+        settings = load_settings(config_file=config, environ=os.environ, flags=flags)
+    except PipelineError as exc:
+        output.error_line(str(exc))
+        return EXIT_BAD_INPUT
+    view = output.RunView(json_mode=settings.json_output, interactive=sys.stderr.isatty())
+    report = asyncio.run(_execute(settings, view))
+    view.summary(report)
+    return int(report.exit_code)
+
+
+async def _execute(settings: Any, view: Any) -> Any:
+    from ..runtime import Pipeline, execute
+
+    loop = asyncio.get_running_loop()
+
+    def started(pipeline: Pipeline) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, pipeline.request_stop, sig.name)
+        view.start(pipeline)
+
+    try:
+        return await execute(settings, on_start=started)
+    finally:
+        view.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
