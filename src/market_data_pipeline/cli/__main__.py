@@ -1,0 +1,5 @@
+"""``python -m market_data_pipeline.cli``: the same as the ``mdp`` command."""
+
+from .app import main
+
+main()
