@@ -25,9 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
-import math
 import os
 import secrets
 import socket
@@ -39,13 +37,13 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
-from pydantic import ValidationError
 from redis import exceptions as redis_errors
 
 from .. import metrics
-from ..core import FEEDBACK_SCHEMA_ID, FEEDBACK_SCHEMA_IDS, FeedbackEvent, JsonCodec
+from ..core import FeedbackEvent, JsonCodec
 from ..errors import BusError, UsageError
 from .base import FeedbackBus
+from .pulse import PoisonEntryError, decode_event, encode_event
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +55,7 @@ DEFAULT_BACKOFF_CAP_S = 5.0
 DEFAULT_CLAIM_IDLE_MS = 30_000
 DEFAULT_DEDUPE_SIZE = 10_000
 DEFAULT_MAXLEN = 100_000
-_REASON_MAX = 500
 _RETRYABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
-
-
-class PoisonEntryError(BusError):
-    """A stream entry that is not a valid FeedbackEvent envelope; ``str()`` is the reason."""
 
 
 @dataclass(frozen=True)
@@ -91,47 +84,6 @@ def redact_url(url: str) -> str:
 def default_consumer_name() -> str:
     """Return a consumer name unique to this process: ``host-pid-random``."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-
-
-def encode_event(event: Any, codec: JsonCodec | None = None) -> bytes:
-    """Encode a FeedbackEvent as a Pulse envelope (Core's JsonCodec, our schema id)."""
-    return bytes((codec or JsonCodec("v1")).encode(FEEDBACK_SCHEMA_ID, event))
-
-
-def decode_event(data: bytes) -> Any:
-    """Decode and validate a Pulse envelope holding a FeedbackEvent; raise PoisonEntryError."""
-    try:
-        raw = json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise PoisonEntryError(f"not JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise PoisonEntryError("envelope is not a JSON object")
-    meta = raw.get("meta")
-    if not isinstance(meta, dict):
-        raise PoisonEntryError("envelope has no meta object")
-    schema_id = meta.get("schema_id")
-    if not isinstance(schema_id, str) or schema_id not in FEEDBACK_SCHEMA_IDS:
-        raise PoisonEntryError(f"unknown schema_id {schema_id!r}"[:_REASON_MAX])
-    if meta.get("track", "v1") not in ("v1", "v2"):
-        raise PoisonEntryError(f"unknown track {meta.get('track')!r}"[:_REASON_MAX])
-    ts = raw.get("ts")
-    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
-        raise PoisonEntryError(f"envelope ts is not a finite number: {ts!r}"[:_REASON_MAX])
-    payload = raw.get("payload")
-    if not isinstance(payload, dict):
-        raise PoisonEntryError("envelope payload is not a JSON object")
-    try:
-        event = FeedbackEvent.model_validate(payload)
-    except ValidationError as exc:
-        raise PoisonEntryError(f"invalid FeedbackEvent: {_short(exc)}") from None
-    if not math.isfinite(event.ts):
-        raise PoisonEntryError(f"FeedbackEvent ts is not finite: {event.ts!r}")
-    return event
-
-
-def _short(exc: ValidationError) -> str:
-    parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-    return "; ".join(parts)[:_REASON_MAX]
 
 
 def _digest(data: bytes) -> str:
@@ -176,7 +128,6 @@ class RedisStreamBus(FeedbackBus):
         self._codec = JsonCodec("v1")
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._seen_loaded = False
-        self._acks = 0
         self._closed = False
         try:
             self._redis = aioredis.Redis.from_url(
@@ -236,28 +187,37 @@ class RedisStreamBus(FeedbackBus):
         claimed_at = time.monotonic()
         await self._claim()
         cursor, lag_at = "0", 0.0
-        while not self._closed:
-            pending = cursor != ">"
-            block = None if pending else self._block_ms
-            reply = await self._redis.xreadgroup(
-                self.group, self.consumer, {self.key: cursor}, count=self._batch, block=block
-            )
-            entries = reply[0][1] if reply else []
-            if pending:
-                cursor = _text(entries[-1][0]) if entries else ">"
-            for entry_id, fields in entries:
-                event, digest = await self._accept(_text(entry_id), fields)
-                if event is not None:
-                    yield event
-                    await self._ack(_text(entry_id), digest)
-            now = time.monotonic()
-            if now - lag_at >= 1.0:
-                lag_at = now
-                await self._update_lag()
-            if not pending and now - claimed_at >= self._claim_idle_ms / 1000:
-                claimed_at = now
-                if await self._claim():
-                    cursor = "0"
+        settle = _Settlement()
+        try:
+            while not self._closed:
+                pending = cursor != ">"
+                block = None if pending else self._block_ms
+                reply = await self._redis.xreadgroup(
+                    self.group, self.consumer, {self.key: cursor}, count=self._batch, block=block
+                )
+                entries = reply[0][1] if reply else []
+                if pending:
+                    cursor = _text(entries[-1][0]) if entries else ">"
+                for raw_id, fields in entries:
+                    entry_id = _text(raw_id)
+                    event, digest = self._accept(entry_id, fields, settle)
+                    if event is not None:
+                        yield event
+                        settle.handled(entry_id, digest)  # the caller asked for the next one
+                await self._settle(settle)
+                now = time.monotonic()
+                if now - lag_at >= 1.0:
+                    lag_at = now
+                    await self._update_lag()
+                if not pending and now - claimed_at >= self._claim_idle_ms / 1000:
+                    claimed_at = now
+                    if await self._claim():
+                        cursor = "0"
+        finally:
+            # The caller stopped: acknowledge what it did handle (best effort; the rest is
+            # redelivered, which is at-least-once, not loss).
+            with contextlib.suppress(redis_errors.RedisError, OSError):
+                await self._settle(settle)
 
     async def _ensure_group(self) -> None:
         try:
@@ -285,30 +245,33 @@ class RedisStreamBus(FeedbackBus):
             if start in ("0-0", "0"):
                 return claimed
 
-    async def _accept(self, entry_id: str, fields: Any) -> tuple[Any, str]:
-        """Return (event, digest) to hand out, or (None, "") after dead-lettering or a duplicate."""
+    def _accept(self, entry_id: str, fields: Any, settle: _Settlement) -> tuple[Any, str]:
+        """Return (event, digest) to hand out, or (None, "") for an entry settled otherwise."""
         if not fields:
             # Redis returns a pending entry without fields once the stream was trimmed past it.
             log.warning("entry %s of %s was trimmed before it was handled", entry_id, self.key)
-            await self._redis.xack(self.key, self.group, entry_id)
-            metrics.FEEDBACK_EVENTS.labels(level="unknown", outcome="trimmed").inc()
+            settle.skip(entry_id, "trimmed")
             return None, ""
         data = fields.get(b"data")
         if data is None:
-            await self._dead_letter(entry_id, b"", "entry has no 'data' field")
-            return None, ""
+            return self._poison(entry_id, b"", "entry has no 'data' field", settle)
         digest = _digest(data)
         if digest in self._seen:
-            await self._redis.xack(self.key, self.group, entry_id)
-            metrics.FEEDBACK_EVENTS.labels(level="unknown", outcome="duplicate").inc()
+            settle.skip(entry_id, "duplicate")
             return None, ""
         try:
             event = decode_event(data)
         except PoisonEntryError as exc:
-            await self._dead_letter(entry_id, data, str(exc))
-            return None, ""
+            return self._poison(entry_id, data, str(exc), settle)
         self._remember(digest)
         return event, digest
+
+    def _poison(
+        self, entry_id: str, data: bytes, reason: str, settle: _Settlement
+    ) -> tuple[None, str]:
+        log.warning("dead-lettering entry %s of %s: %s", entry_id, self.key, reason)
+        settle.dead.append((entry_id, data, reason))
+        return None, ""
 
     def _remember(self, digest: str) -> None:
         self._seen[digest] = None
@@ -316,32 +279,25 @@ class RedisStreamBus(FeedbackBus):
         while len(self._seen) > self._dedupe_size:
             self._seen.popitem(last=False)
 
-    async def _ack(self, entry_id: str, digest: str) -> None:
+    async def _settle(self, settle: _Settlement) -> None:
+        """Acknowledge, remember and dead-letter a batch in one transaction."""
+        if settle.empty:
+            return
         pipe = self._redis.pipeline(transaction=True)
-        pipe.xack(self.key, self.group, entry_id)
-        pipe.zadd(self.seen_key, {digest: time.time()})
-        self._acks += 1
-        if self._acks % 256 == 0:
+        for entry_id, data, reason in settle.dead:
+            fields = {"original_id": entry_id, "reason": reason, "data": data}
+            pipe.xadd(self.dlq_key, {**fields, "group": self.group, "ts": repr(time.time())})
+        ids = settle.acks + [entry_id for entry_id, _, _ in settle.dead]
+        pipe.xack(self.key, self.group, *ids)
+        if settle.digests:
+            now = time.time()
+            pipe.zadd(self.seen_key, dict.fromkeys(settle.digests, now))
             pipe.zremrangebyrank(self.seen_key, 0, -self._dedupe_size - 1)
         await pipe.execute()
-
-    async def _dead_letter(self, entry_id: str, data: bytes, reason: str) -> None:
-        log.warning("dead-lettering entry %s of %s: %s", entry_id, self.key, reason)
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.xadd(
-            self.dlq_key,
-            {
-                "original_id": entry_id,
-                "reason": reason,
-                "data": data,
-                "group": self.group,
-                "ts": repr(time.time()),
-            },
-        )
-        pipe.xack(self.key, self.group, entry_id)
-        await pipe.execute()
-        metrics.DLQ.inc()
-        metrics.FEEDBACK_EVENTS.labels(level="unknown", outcome="dead_lettered").inc()
+        metrics.DLQ.inc(len(settle.dead))
+        for outcome, n in settle.outcomes().items():
+            metrics.FEEDBACK_EVENTS.labels(level="unknown", outcome=outcome).inc(n)
+        settle.clear()
 
     async def _update_lag(self) -> None:
         for info in await self._redis.xinfo_groups(self.key):
@@ -395,6 +351,38 @@ class RedisStreamBus(FeedbackBus):
         # Closing connections to a dead server: nothing is left to release.
         with contextlib.suppress(redis_errors.RedisError, OSError):
             await self._redis.aclose()
+
+
+class _Settlement:
+    """What a batch of entries needs once handled: acks, digests to remember, dead letters."""
+
+    def __init__(self) -> None:
+        self.acks: list[str] = []
+        self.digests: list[str] = []
+        self.dead: list[tuple[str, bytes, str]] = []
+        self.skipped: list[str] = []
+
+    @property
+    def empty(self) -> bool:
+        return not (self.acks or self.dead)
+
+    def handled(self, entry_id: str, digest: str) -> None:
+        self.acks.append(entry_id)
+        self.digests.append(digest)
+
+    def skip(self, entry_id: str, outcome: str) -> None:
+        self.acks.append(entry_id)
+        self.skipped.append(outcome)
+
+    def outcomes(self) -> dict[str, int]:
+        counts = {outcome: self.skipped.count(outcome) for outcome in set(self.skipped)}
+        return {**counts, "dead_lettered": len(self.dead)} if self.dead else counts
+
+    def clear(self) -> None:
+        self.acks.clear()
+        self.digests.clear()
+        self.dead.clear()
+        self.skipped.clear()
 
 
 def _dead_letter_row(entry_id: str, fields: dict[bytes, bytes]) -> DeadLetter:

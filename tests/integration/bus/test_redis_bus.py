@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import redis
 
-from market_data_pipeline.bus.redis_streams import RedisStreamBus, encode_event
+from market_data_pipeline.bus.pulse import encode_event
+from market_data_pipeline.bus.redis_streams import RedisStreamBus
 from market_data_pipeline.core import FEEDBACK_SCHEMA_IDS, FeedbackEvent, JsonCodec
 from market_data_pipeline.flow.feedback import FeedbackHandler
 from market_data_pipeline.flow.rate_gate import RateGate

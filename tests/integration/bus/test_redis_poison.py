@@ -15,7 +15,8 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from market_data_pipeline.bus.redis_streams import RedisStreamBus, decode_event, encode_event
+from market_data_pipeline.bus.pulse import decode_event, encode_event
+from market_data_pipeline.bus.redis_streams import RedisStreamBus
 from market_data_pipeline.core import FeedbackEvent
 from market_data_pipeline.errors import BusError
 from market_data_pipeline.flow.feedback import FeedbackHandler
