@@ -16,6 +16,7 @@ null; the caller decides what a null means.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import partial
 from typing import Any, Literal
@@ -34,6 +35,10 @@ _AUTO_BOUNDS: tuple[tuple[float, int], ...] = (
     (1e17, 1_000),
 )
 _NS_LIMIT = 9.2e18  # a little inside int64, so rounding never overflows
+
+_INTEGER = re.compile(r"[+-]?\d+")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_OFFSET = re.compile(r"\d:\d\d(:\d\d(\.\d*)?)?\s*(Z|[+-]\d\d(:?\d\d)?)$")
 
 _ISO_FORMATS = (
     "%Y-%m-%dT%H:%M:%S%.f%#z",
@@ -113,18 +118,20 @@ def _temporal_to_ns(values: pa.Array) -> pl.Series:
 
 
 def _strings_to_ns(values: pa.Array, unit: TsUnit) -> pl.Series:
-    fast = _fast_strings(values, unit)
-    if fast is not None:
-        return fast
+    sample = _first_value(values)
+    if sample is None:
+        return pl.Series("ts_ns", [None] * len(values), dtype=pl.Int64)
+    out = _fast_strings(values, sample.strip(), unit)
+    if out is not None and out.null_count() == values.null_count:
+        return out
+    # The careful path, for the rows the fast one left: whatever their form, row by row.
     raw = _series(values).str.strip_chars()
-    as_int = raw.cast(pl.Int64, strict=False)
-    out = epoch_to_ns(as_int, unit)
+    if out is None:
+        out = epoch_to_ns(raw.cast(pl.Int64, strict=False), unit)
     todo = out.is_null() & raw.is_not_null()
     if todo.any():
-        out = _fill(
-            out, todo, raw, lambda sub: epoch_to_ns(sub.cast(pl.Float64, strict=False), unit)
-        )
-    todo = out.is_null() & raw.is_not_null()
+        out = _fill(out, todo, raw, partial(_epoch_text, unit=unit))
+        todo = out.is_null() & raw.is_not_null()
     for fmt in _ISO_FORMATS:
         if not todo.any():
             break
@@ -133,19 +140,35 @@ def _strings_to_ns(values: pa.Array, unit: TsUnit) -> pl.Series:
     return out
 
 
-def _fast_strings(values: pa.Array, unit: TsUnit) -> pl.Series | None:
-    """Parse a clean column in one Arrow cast; None when any value needs the careful path."""
-    if values.null_count == len(values):
+def _fast_strings(values: pa.Array, sample: str, unit: TsUnit) -> pl.Series | None:
+    """Parse the whole column in the form of its first value; None when that form fails.
+
+    A failed Arrow cast costs far more than a successful one, so only the likely form is tried.
+    """
+    if _INTEGER.fullmatch(sample):
+        return epoch_to_ns(_series(values).cast(pl.Int64, strict=False), unit)
+    if _NUMBER.fullmatch(sample):
+        return epoch_to_ns(_series(values).cast(pl.Float64, strict=False), unit)
+    target = pa.timestamp("ns", "UTC") if _OFFSET.search(sample) else pa.timestamp("ns")
+    try:
+        cast = values.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    for target in (pa.int64(), pa.float64(), pa.timestamp("ns", "UTC"), pa.timestamp("ns")):
-        try:
-            cast = values.cast(target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-        if not pa.types.is_timestamp(target):
-            return epoch_to_ns(_series(cast), unit)
-        return _series(cast.cast(pa.int64())).alias("ts_ns")
-    return None
+    return _series(cast.cast(pa.int64())).alias("ts_ns")
+
+
+def _epoch_text(raw: pl.Series, unit: TsUnit) -> pl.Series:
+    as_int = epoch_to_ns(raw.cast(pl.Int64, strict=False), unit)
+    return as_int.fill_null(epoch_to_ns(raw.cast(pl.Float64, strict=False), unit))
+
+
+def _first_value(values: pa.Array) -> str | None:
+    for i in range(min(len(values), 64)):
+        value = values[i].as_py()
+        if value is not None:
+            return str(value)
+    rest = values.drop_null()
+    return str(rest[0].as_py()) if len(rest) else None
 
 
 def _strptime(raw: pl.Series, fmt: str) -> pl.Series:
