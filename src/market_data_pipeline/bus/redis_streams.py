@@ -129,6 +129,10 @@ class RedisStreamBus(FeedbackBus):
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._seen_loaded = False
         self._closed = False
+        self._closing = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._logged_state: bool | None = None
         try:
             self._redis = aioredis.Redis.from_url(
                 url,
@@ -165,20 +169,33 @@ class RedisStreamBus(FeedbackBus):
 
     # -- consuming -----------------------------------------------------------------------------
     async def subscribe(self) -> AsyncIterator[Any]:
-        """Yield valid FeedbackEvents for our group, surviving Redis outages, until ``close()``."""
+        """Yield valid FeedbackEvents for our group, surviving Redis outages, until ``close()``.
+
+        One subscription per bus object: the consumer name identifies this process.
+        """
         delay = 0.1
-        while not self._closed:
-            try:
-                async with contextlib.aclosing(self._consume()) as events:
-                    async for event in events:
-                        delay = 0.1
-                        yield event
-            except (*_RETRYABLE, redis_errors.RedisError) as exc:
-                if self._closed:
-                    break
-                self._mark_disconnected(exc)
-                await asyncio.sleep(delay * (0.5 + secrets.randbelow(1000) / 1000))
-                delay = min(delay * 2, self._backoff_cap_s)
+        self._idle.clear()
+        try:
+            while not self._closed:
+                try:
+                    async with contextlib.aclosing(self._consume()) as events:
+                        async for event in events:
+                            delay = 0.1
+                            yield event
+                except (*_RETRYABLE, redis_errors.RedisError) as exc:
+                    if self._closed:
+                        break
+                    self._mark_disconnected(exc)
+                    await self._pause(delay * (0.5 + secrets.randbelow(1000) / 1000))
+                    delay = min(delay * 2, self._backoff_cap_s)
+        finally:
+            self._idle.set()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep between reconnects; ``close()`` cuts it short."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._closing.wait()
 
     async def _consume(self) -> AsyncGenerator[Any, None]:
         await self._ensure_group()
@@ -306,13 +323,18 @@ class RedisStreamBus(FeedbackBus):
                 metrics.BUS_CONSUMER_LAG.set(lag if lag is not None else info.get("pending", 0))
 
     def _mark_connected(self) -> None:
-        if self._set_connected(True):
+        self._set_connected(True)
+        if self._logged_state is not True:
+            self._logged_state = True
             log.info("feedback bus connected: %s", self.describe())
 
     def _mark_disconnected(self, exc: BaseException) -> None:
-        if self._set_connected(False):
-            # redis-py messages name host and port, never the password.
-            log.warning("feedback bus disconnected (%s), retrying: %s", self.describe(), exc)
+        self._set_connected(False)
+        if self._logged_state is not False:
+            # Also logged when Redis is down at start. redis-py messages name host and port,
+            # never the password.
+            self._logged_state = False
+            log.warning("feedback bus unreachable (%s), retrying: %s", self.describe(), exc)
 
     # -- inspection ----------------------------------------------------------------------------
     async def dead_letters(self, count: int = 100) -> list[DeadLetter]:
@@ -344,10 +366,15 @@ class RedisStreamBus(FeedbackBus):
                     yield last, exc
 
     async def close(self) -> None:
-        """Stop consuming and close the connections."""
+        """Stop consuming (acknowledging what was handled), then close the connections."""
         if self._closed:
             return
         self._closed = True
+        self._closing.set()
+        # A blocked read returns within block_ms; let the subscriber settle its last batch.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._block_ms / 1000 + 1.0):
+                await self._idle.wait()
         # Closing connections to a dead server: nothing is left to release.
         with contextlib.suppress(redis_errors.RedisError, OSError):
             await self._redis.aclose()

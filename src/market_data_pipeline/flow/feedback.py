@@ -209,7 +209,13 @@ class FeedbackHandler:
         if self._scales[provider] == scale:
             return False
         adj = RateAdjustment(provider=provider, scale=scale, reason=level, ts=time.time())
-        await gate.apply(adj)
+        try:
+            await gate.apply(adj)
+        except Exception:
+            # One broken gate must not stop the loop for the others; the next event or tick
+            # retries, since the recorded scale did not change.
+            log.exception("rate gate %s rejected %s", provider, adj)
+            return False
         self._scales[provider] = scale
         self._changes[provider] += 1
         metrics.RATE_SCALE.labels(provider=provider).set(scale)

@@ -205,3 +205,36 @@ async def test_outage_and_restart_of_redis(
     assert not runner.done()
     await bus.close()
     await runner
+
+
+async def test_redis_down_at_start(make_bus: MakeBus, redis_server: Any) -> None:
+    redis_server.stop()
+    gate = RateGate("ibkr", None)
+    handler = FeedbackHandler({"ibkr": gate}, fallback="hard")
+    bus = make_bus(url=redis_server.url)
+    states: list[bool] = []
+    bus.on_state_change(states.append)
+    runner = asyncio.create_task(handler.run(bus))
+    await until(lambda: gate.scale == 0.0)  # fallback "hard" while nothing can be heard
+    await asyncio.sleep(0.3)  # several failed attempts, none fatal
+    assert not runner.done() and not bus.connected
+    redis_server.start()
+    await until(lambda: bus.connected)
+    await make_bus(url=redis_server.url).publish(event("ok"))
+    await until(lambda: gate.scale == 1.0)
+    assert states == [True]  # started disconnected: only the change to connected is reported
+    await bus.close()
+    await runner
+
+
+async def test_close_acknowledges_what_was_handled(make_bus: MakeBus, raw: redis.Redis) -> None:
+    gate = RateGate("ibkr", None)
+    handler = FeedbackHandler({"ibkr": gate})
+    bus = make_bus()
+    runner = asyncio.create_task(handler.run(bus))
+    await bus.publish(event("soft", 1.0))
+    await bus.publish(event("hard", 2.0))
+    await until(lambda: gate.scale == 0.0)
+    await bus.close()
+    await runner
+    assert pending(raw, bus) == 0

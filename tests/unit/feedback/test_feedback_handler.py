@@ -198,3 +198,40 @@ async def test_handler_matches_reference(events: list[tuple[str, int, str, float
         expected = max(live, key=lambda lv: LEVEL_SEVERITY[BackpressureLevel(lv)], default="ok")
         assert h.level.value == expected
         assert gates["p"].scale == {"ok": 1.0, "soft": 0.5, "hard": 0.0}[expected]
+
+
+class BrokenGate:
+    """A controller whose apply fails until told otherwise."""
+
+    def __init__(self) -> None:
+        self.broken = True
+        self.applied: list[float] = []
+
+    async def apply(self, adj: object) -> None:
+        if self.broken:
+            raise RuntimeError("gate is broken")
+        self.applied.append(adj.scale)  # type: ignore[attr-defined]
+
+
+async def test_a_failing_gate_does_not_stop_the_others(clock: ManualClock) -> None:
+    broken, good = BrokenGate(), RateGate("good", None)
+    h = FeedbackHandler({"broken": broken, "good": good}, clock=clock)
+    assert await h.handle(feedback("s1", "hard", 1.0)) == "applied"
+    assert good.scale == 0.0 and broken.applied == []
+    broken.broken = False
+    await h.tick()  # retried: the failed scale was never recorded
+    assert broken.applied == [0.0]
+
+
+async def test_metrics_follow_the_handler(gates: dict[str, RateGate], clock: ManualClock) -> None:
+    from market_data_pipeline import metrics
+
+    def sample(name: str, **labels: str) -> float | None:
+        return metrics.REGISTRY.get_sample_value(name, labels)
+
+    before = sample("mdp_feedback_events_total", level="hard", outcome="applied") or 0.0
+    h = handler(gates, clock)
+    await h.handle(feedback("s1", "hard", 1.0))
+    assert sample("mdp_feedback_events_total", level="hard", outcome="applied") == before + 1
+    assert sample("mdp_rate_scale", provider="ibkr") == 0.0
+    assert sample("mdp_backpressure_level", provider="ibkr") == 2.0
