@@ -56,6 +56,7 @@ class RunReport:
     sink: str = ""
     bus: str = ""
     elapsed_s: float = 0.0
+    ingest_s: float = 0.0
     ticks_read: int = 0
     bad_rows: int = 0
     bad_reasons: dict[str, int] = field(default_factory=dict)
@@ -92,6 +93,7 @@ class RunReport:
             "sink": self.sink,
             "bus": self.bus,
             "elapsed_s": round(self.elapsed_s, 3),
+            "ingest_s": round(self.ingest_s, 3),
             "ticks_read": self.ticks_read,
             "ticks_per_s": round(self.ticks_per_s, 1),
             "bad_rows": self.bad_rows,
@@ -212,6 +214,8 @@ class Pipeline:
         )
         self.ticks_read = 0
         self._started_at = 0.0
+        self._ingest_started = 0.0
+        self._ingest_s = 0.0
         self._running = False
         self._stop_requested = False
         self._stopped_by = "end of input"
@@ -248,6 +252,7 @@ class Pipeline:
         """Ingest until the input ends, ``duration_sec`` passes or ``stop()`` is called."""
         if not self._running:
             await self.start()
+        self._ingest_started = time.monotonic()
         self._ingest = asyncio.create_task(self._ingest_loop(), name="ingest")
         timer = None
         if duration_sec is not None:
@@ -257,6 +262,7 @@ class Pipeline:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ingest
         finally:
+            self._ingest_s = time.monotonic() - self._ingest_started
             if timer is not None:
                 timer.cancel()
 
@@ -335,6 +341,7 @@ class Pipeline:
             sink=self.sink.describe(),
             bus=redact_url(self.settings.bus) if self.settings.bus else "memory://",
             elapsed_s=time.monotonic() - self._started_at,
+            ingest_s=self._ingest_s,
             ticks_read=self.ticks_read + bad,
             bad_rows=bad,
             bad_reasons=dict(self.source.bad_reasons),

@@ -29,7 +29,7 @@ from .. import core
 # How much of a second one metered slice may hold: small enough that a rate change is seen
 # within ~10 ms, large enough that per-slice overhead stays negligible.
 SLICE_S = 0.01
-BURST_S = 0.05
+BURST_S = 0.1
 _RATE_WINDOW_S = 1.0
 _MIN_WAIT_S = 1e-6
 
