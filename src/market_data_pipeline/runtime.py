@@ -36,6 +36,7 @@ from .flow.feedback import FeedbackHandler, ScalePolicy
 from .flow.rate_gate import RateGate
 from .flow.watermarks import WatermarkMonitor, Watermarks
 from .sinks import open_sink
+from .sinks.base import BarSink
 from .sinks.queue import RetryPolicy, WriteQueue, WriteReport
 from .sinks.urls import redact_url
 from .sources.base import TickSource
@@ -181,14 +182,17 @@ def duration_for(settings: RunSettings) -> float | None:
 class Pipeline:
     """One run: source -> gate -> bars -> write queue -> sink, plus the feedback loop."""
 
-    def __init__(self, settings: RunSettings, source: TickSource) -> None:
+    def __init__(
+        self, settings: RunSettings, source: TickSource, *, sink: BarSink | None = None
+    ) -> None:
         self.settings = settings
         self.source = source
         self.resolutions = resolutions_for(settings)
         self.engine = BarEngine(self.resolutions, parse_duration_ns(settings.grace, what="grace"))
         base_rate = _synthetic_rate(settings) if isinstance(source, SyntheticSource) else None
         self.gate = RateGate(source.provider, base_rate=base_rate)
-        self.sink = open_sink(settings.sink, transactional=isinstance(source, ReplaySource))
+        transactional = isinstance(source, ReplaySource)
+        self.sink = sink or open_sink(settings.sink, transactional=transactional)
         self.bus: FeedbackBus = open_bus(
             settings.bus, namespace=settings.namespace, group=settings.group
         )
@@ -397,13 +401,15 @@ async def execute(
     settings: RunSettings,
     *,
     on_start: Callable[[Pipeline], None] | None = None,
+    sink: BarSink | None = None,
 ) -> RunReport:
     """Run the pipeline the settings describe and return its report (never raises PipelineError).
 
-    ``on_start`` receives the running pipeline (the CLI uses it for progress and signals).
+    ``on_start`` receives the running pipeline (the CLI uses it for progress and signals);
+    ``sink`` replaces the one ``settings.sink`` names (embedding, tests).
     """
     try:
-        pipeline = Pipeline(settings, build_source(settings))
+        pipeline = Pipeline(settings, build_source(settings), sink=sink)
     except PipelineError as exc:
         return _failed_before_start(settings, exc)
     write: WriteReport | None = None

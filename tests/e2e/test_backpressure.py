@@ -1,0 +1,55 @@
+"""End to end with a deliberately slow store: the source pauses and resumes, nothing is lost."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import polars as pl
+
+from market_data_pipeline.config import load_settings
+from market_data_pipeline.runtime import execute
+from market_data_pipeline.sinks import read_bars
+from market_data_pipeline.sinks.sqlite import SqliteSink
+
+
+class SlowSqliteSink(SqliteSink):
+    """The real SQLite sink, slowed down: every write takes at least ``delay_s``."""
+
+    def __init__(self, path: str, delay_s: float) -> None:
+        super().__init__(path)
+        self.delay_s = delay_s
+
+    def _upsert_sync(self, bars: pl.DataFrame) -> None:
+        time.sleep(self.delay_s)
+        super()._upsert_sync(bars)
+
+
+async def test_slow_sink_pauses_the_source_and_loses_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "slow.db"
+    settings = load_settings(
+        config_file=None,
+        environ={},
+        flags={
+            "ticks": 300_000,
+            "resolution": "1s",
+            "queue_capacity": 400,
+            "batch_rows": 40,
+            "batch_interval": 0.01,
+            "dwell": 0.05,
+            "soft_scale": 1.0,  # only a pause can hold this source back: exercise it
+            "sink": f"sqlite:///{db}",
+        },
+    )
+    report = await execute(settings, sink=SlowSqliteSink(str(db), delay_s=0.05))
+
+    assert report.exit_code == 0, report.error
+    assert report.reconciled
+    provider = report.feedback["providers"]["synthetic"]
+    assert provider["seconds_at_level"]["hard"] > 0, "the source was never paused"
+    assert provider["rate_changes"] >= 2, "the rate never came back after the pause"
+    assert provider["scale"] == 1.0
+    assert report.write["max_queue_depth"] <= 400
+    stored = read_bars(f"sqlite:///{db}")
+    assert stored.height == report.bars_built == report.bars_written
+    assert int(stored["trades"].sum()) == 300_000
