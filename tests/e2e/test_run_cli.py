@@ -147,8 +147,21 @@ def test_ctrl_c_flushes_open_windows_and_exits_0(tmp_path: Path) -> None:
     """SIGINT mid-run: the open 1m windows are written, the summary reconciles."""
     db = tmp_path / "sig.db"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "market_data_pipeline.cli", "run", "--rate", "2000",
-         "--duration", "120", "--resolution", "1m", "--sink", f"sqlite:///{db}", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "market_data_pipeline.cli",
+            "run",
+            "--rate",
+            "2000",
+            "--duration",
+            "120",
+            "--resolution",
+            "1m",
+            "--sink",
+            f"sqlite:///{db}",
+            "--json",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
