@@ -414,10 +414,9 @@ async def execute(
         return _failed_before_start(settings, exc)
     write: WriteReport | None = None
     error: PipelineError | None = None
+    server = _serve_metrics(settings.metrics_port, pipeline.source.provider)
     try:
         await pipeline.start()
-        if settings.metrics_port is not None:
-            metrics.serve_metrics(settings.metrics_port)
         if on_start is not None:
             on_start(pipeline)
         await pipeline.run(duration_for(settings))
@@ -428,7 +427,23 @@ async def execute(
         write = await pipeline.finish(commit=commit)
     except PipelineError as exc:
         error = error or exc
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
     return _conclude(pipeline.report(write), error)
+
+
+def _serve_metrics(port: int | None, provider: str) -> Any:
+    metrics.RATE_SCALE.labels(provider=provider).set(1.0)
+    metrics.BACKPRESSURE_LEVEL.labels(provider=provider).set(0)
+    if port is None:
+        return None
+    try:
+        server, _thread = metrics.serve_metrics(port)
+    except OSError as exc:
+        raise UsageError(f"cannot serve metrics on 127.0.0.1:{port}: {exc.strerror}") from None
+    return server
 
 
 def _conclude(report: RunReport, error: PipelineError | None) -> RunReport:

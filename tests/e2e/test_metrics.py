@@ -1,0 +1,55 @@
+"""``--metrics-port`` serves the documented Prometheus metric names while a run is going."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import urllib.request
+from pathlib import Path
+
+from market_data_pipeline.config import load_settings
+from market_data_pipeline.runtime import execute
+
+NAMES = (
+    "mdp_ticks_total",
+    "mdp_bars_written_total",
+    "mdp_write_queue_depth",
+    'mdp_rate_scale{provider="synthetic"}',
+    'mdp_backpressure_level{provider="synthetic"}',
+    "mdp_dlq_total",
+    "mdp_bus_consumer_lag",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_metrics_are_served_during_a_run(tmp_path: Path) -> None:
+    port = _free_port()
+    settings = load_settings(
+        config_file=None,
+        environ={},
+        flags={
+            "rate": 2000,
+            "duration": 3,
+            "metrics_port": port,
+            "sink": f"sqlite:///{tmp_path / 'm.db'}",
+        },
+    )
+    run = asyncio.create_task(execute(settings))
+    await asyncio.sleep(1.5)
+    body = await asyncio.to_thread(_scrape, port)
+    report = await run
+    assert report.exit_code == 0
+    for name in NAMES:
+        assert name in body, name
+    ticks = next(line for line in body.splitlines() if line.startswith("mdp_ticks_total "))
+    assert float(ticks.split()[1]) > 0
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return str(response.read().decode())
