@@ -277,6 +277,8 @@ class Pipeline:
     # -- the hot path -------------------------------------------------------------------------
     async def _ingest_loop(self) -> None:
         add = self.engine.add_bars if self.source.kind == "bars" else self.engine.add_ticks
+        if self._stop_requested:
+            return
         async for frame in self.source.batches():
             async for part in self.gate.meter(frame):
                 bars = add(part)

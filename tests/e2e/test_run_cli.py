@@ -166,7 +166,10 @@ def test_ctrl_c_flushes_open_windows_and_exits_0(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(4)
+    deadline = time.monotonic() + 60
+    while not db.exists() and time.monotonic() < deadline:  # the store opens as the run starts
+        time.sleep(0.1)
+    time.sleep(2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err

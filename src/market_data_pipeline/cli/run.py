@@ -275,10 +275,22 @@ async def _execute(settings: Any, view: Any) -> Any:
     from ..runtime import Pipeline, execute
 
     loop = asyncio.get_running_loop()
+    running: list[Pipeline] = []
+    early: list[str] = []  # signals that came while the pipeline was being set up
+
+    def on_signal(name: str) -> None:
+        if running:
+            running[0].request_stop(name)
+        else:
+            early.append(name)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig.name)
 
     def started(pipeline: Pipeline) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, pipeline.request_stop, sig.name)
+        running.append(pipeline)
+        if early:
+            pipeline.request_stop(early[0])
         view.start(pipeline)
 
     try:
