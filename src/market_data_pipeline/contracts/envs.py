@@ -101,13 +101,15 @@ def build_cell_env(
     """Create (or refresh) the environment at ``path``; raise ``CellSetupError`` on any failure.
 
     An environment left by an earlier run with the same inputs (Core asked, interpreter, extras,
-    requirements, ``pyproject.toml``) is refreshed in place: the same install steps run and are
-    no-ops when nothing changed. Anything else starts from an empty environment.
+    requirements, ``pyproject.toml``) is refreshed in place: Core's install step runs again (for
+    ``latest`` it moves to the newest release) and the project step is skipped, its editable
+    install already points at this checkout. Anything else starts from an empty environment.
     """
     key = _cell_key(root, core, python, extras, requirements)
     marker = path / ".mdp-cell-key"
     uv = _uv()
-    if not (marker.is_file() and marker.read_text(encoding="utf-8") == key):
+    reuse = marker.is_file() and marker.read_text(encoding="utf-8") == key
+    if not reuse:
         if path.exists():
             shutil.rmtree(path)
         _step(
@@ -119,6 +121,9 @@ def build_cell_env(
     upgrade = ["--upgrade-package", CORE_DISTRIBUTION] if core == LATEST else []
     _step(log, [*pip, *upgrade, core_requirement(core)])
     installed = installed_core(env_python)
+    if reuse and installed == _pinned_core(path):
+        verify_core(env_python, installed if core == LATEST or "://" in core else core)
+        return CellEnv(path=path, python=env_python, core_version=installed)
     overrides = path / "core-override.txt"
     overrides.write_text(f"{CORE_DISTRIBUTION}=={installed}\n", encoding="utf-8")
     project = f"{root}[{','.join(extras)}]" if extras else str(root)
@@ -126,6 +131,13 @@ def build_cell_env(
     verify_core(env_python, installed if core == LATEST or "://" in core else core)
     marker.write_text(key, encoding="utf-8")
     return CellEnv(path=path, python=env_python, core_version=installed)
+
+
+def _pinned_core(path: Path) -> str:
+    override = path / "core-override.txt"
+    if not override.is_file():
+        return ""
+    return override.read_text(encoding="utf-8").split("==")[-1].strip()
 
 
 def _cell_key(
