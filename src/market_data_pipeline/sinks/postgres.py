@@ -2,9 +2,10 @@
 
 Each write is one bulk load: the frame is rendered to CSV by polars (vectorised, no Python
 object per row), COPY'd into a session-private staging table, and moved into ``bars`` with one
-``INSERT ... SELECT ... ON CONFLICT DO UPDATE``. Timestamps cross the wire as integer
-microseconds and become ``timestamptz`` in SQL, which is exact. Keys repeated inside one batch
-keep their last row (ON CONFLICT cannot touch one row twice in a statement).
+``INSERT ... SELECT`` (or ``... ON CONFLICT DO UPDATE`` when a key already exists).
+Timestamps cross the wire as integer microseconds and become ``timestamptz`` in SQL, which is
+exact. Keys repeated inside one batch keep their last row (ON CONFLICT cannot touch one row
+twice in a statement).
 
 Streaming sinks commit every write; a transactional sink holds one transaction for the whole run
 and gives each write a savepoint, so a failed write can be retried without losing earlier ones.
@@ -63,7 +64,16 @@ FROM {STAGE_TABLE}
 ON CONFLICT (symbol, resolution, ts) DO UPDATE SET
     open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
     volume = EXCLUDED.volume, vwap = EXCLUDED.vwap, trades = EXCLUDED.trades
+WHERE (bars.open, bars.high, bars.low, bars.close, bars.volume, bars.vwap, bars.trades)
+    IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close,
+                      EXCLUDED.volume, EXCLUDED.vwap, EXCLUDED.trades)
 """
+
+# An unchanged bar is not rewritten (no dead tuple, no WAL), so replaying a file again is cheap.
+# New bars take a plain INSERT: ON CONFLICT's speculative insertion costs about twice as much per
+# row. Only a batch that hits an existing key (a replay run again) is redone as an upsert.
+_INSERT_NEW = _MERGE.split("ON CONFLICT")[0]
+UPSERT_STREAK = 16  # after a conflict, upsert this many batches before trying plain inserts again
 
 _SELECT = """
 SELECT symbol, resolution, (extract(epoch FROM ts) * 1000000)::bigint * 1000 AS ts_ns,
@@ -120,6 +130,7 @@ class PostgresSink(BarSink):
         self.url = url
         self._conn: psycopg.Connection[Any] | None = None
         self._lost = False
+        self._upsert_streak = 0
 
     def describe(self) -> str:
         """Return the database URL with any password masked."""
@@ -156,10 +167,22 @@ class PostgresSink(BarSink):
                 cur.execute(f"TRUNCATE {STAGE_TABLE}")
                 with cur.copy(f"COPY {STAGE_TABLE} FROM STDIN (FORMAT csv)") as copy:
                     copy.write(payload)
-                cur.execute(_MERGE)
+                self._merge(conn, cur)
         finally:
             if conn.closed or conn.broken:
                 self._drop_connection(conn)
+
+    def _merge(self, conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any]) -> None:
+        if self._upsert_streak:
+            self._upsert_streak -= 1
+            cur.execute(_MERGE)
+            return
+        try:
+            with conn.transaction():  # a savepoint: a conflict undoes only this attempt
+                cur.execute(_INSERT_NEW)
+        except load_driver().errors.UniqueViolation:
+            self._upsert_streak = UPSERT_STREAK
+            cur.execute(_MERGE)
 
     def _drop_connection(self, conn: psycopg.Connection[Any]) -> None:
         # A streaming sink reconnects on the next write; a transactional one lost its run.

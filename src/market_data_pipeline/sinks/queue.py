@@ -221,6 +221,9 @@ class WriteQueue:
             self._cond.notify_all()
         if self._writer is not None:
             if not commit:
+                # Stop at once. A write already running on the sink's thread finishes there
+                # before the rollback; for a streaming sink it may have committed, so the
+                # report's unwritten count is an upper bound in that one case.
                 self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
         committed = commit and self._failure is None

@@ -45,6 +45,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (symbol, resolution, ts) DO UPDATE SET
     open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
     volume = excluded.volume, vwap = excluded.vwap, trades = excluded.trades
+WHERE (open, high, low, close, volume, vwap, trades)
+    IS NOT (excluded.open, excluded.high, excluded.low, excluded.close,
+            excluded.volume, excluded.vwap, excluded.trades)
 """
 
 _SELECT = """

@@ -70,6 +70,15 @@ async def test_upsert_replaces_values_of_an_existing_bar(sink_url: str) -> None:
     assert read_bars(sink_url).equals(canonical(expected))
 
 
+async def test_a_batch_of_new_and_existing_bars_upserts_both(sink_url: str) -> None:
+    await write(sink_url, bars(5, price=1.0))
+    await write(sink_url, bars(6, start=3, price=2.0), bars(2, start=20, price=3.0))
+    expected = pl.concat(
+        [bars(3, price=1.0), bars(6, start=3, price=2.0), bars(2, start=20, price=3.0)]
+    )
+    assert read_bars(sink_url).equals(canonical(expected))
+
+
 async def test_a_key_repeated_inside_one_batch_keeps_the_last_row(sink_url: str) -> None:
     batch = pl.concat([bars(4, price=1.0), bars(2, start=1, price=7.0), bars(1, price=3.0)])
     await write(sink_url, batch)
