@@ -19,22 +19,17 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import polars as pl
 
 from .. import frames
 from ..errors import SinkError, SinkUnavailableError, UsageError
+from ..flow.watermarks import DepthObserver
 from .base import BarSink
 
+__all__ = ["DepthObserver", "RetryPolicy", "WriteQueue", "WriteReport"]
+
 log = logging.getLogger(__name__)
-
-
-class DepthObserver(Protocol):
-    """Anything told the queue depth; ``flow.watermarks`` provides the real one."""
-
-    def observe(self, depth: int, capacity: int) -> None:
-        """Take note of ``depth`` rows held out of ``capacity`` (sync and cheap)."""
 
 
 @dataclass(frozen=True, slots=True)
