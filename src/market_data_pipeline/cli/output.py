@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 import sys
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.logging import RichHandler
 from rich.text import Text
 
 if TYPE_CHECKING:
@@ -31,6 +34,7 @@ class RunView:
         self._out = Console(highlight=False, soft_wrap=True)
         self._live: Live | None = None
         self._pipeline: Pipeline | None = None
+        _log_to(self._err)
 
     def start(self, pipeline: Pipeline) -> None:
         """Show the live line for ``pipeline`` (no-op off a terminal)."""
@@ -100,8 +104,27 @@ def summary_lines(report: RunReport) -> list[str]:
         lines.append(f"  skipped  {reasons}")
     lines.extend(_feedback_lines(report.feedback))
     if report.exit_code == 0 and report.bars_written:
-        lines.append(f"  look     mdp bars --sink {_quote(report.sink)}")
+        lines.append(f"  look     {_mdp()} bars --sink {_quote(report.sink)}")
     return lines
+
+
+def _mdp() -> str:
+    """Return how the user can call ``mdp``: the bare name when it is on PATH."""
+    return "mdp" if shutil.which("mdp") else sys.argv[0]
+
+
+def _log_to(console: Console) -> None:
+    """Send warnings (store retries, bus outages) to stderr, above the live progress line."""
+    handler: logging.Handler
+    if console.is_terminal:
+        handler = RichHandler(console=console, show_time=False, show_path=False, markup=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
 
 
 def _source(source: dict[str, Any]) -> str:
