@@ -116,9 +116,9 @@ def pg_executemany_run(url: str, parts: list[pl.DataFrame]) -> float:
     with psycopg.connect(url, autocommit=True) as conn:
         total = 0.0
         for part in parts:
-            rows = part.with_columns(pl.col("ts_ns").cast(pl.Datetime("ns", "UTC"))).rows()
 
-            def write(rows: list[tuple[object, ...]] = rows) -> None:
+            def write(part: pl.DataFrame = part) -> None:
+                rows = part.with_columns(pl.col("ts_ns").cast(pl.Datetime("ns", "UTC"))).rows()
                 with conn.transaction(), conn.cursor() as cur:
                     cur.executemany(sql, rows)
 
@@ -172,9 +172,9 @@ def sqlite_row_by_row_run(path: Path, parts: list[pl.DataFrame]) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
     total = 0.0
     for part in parts:
-        dicts = part.with_columns(ts_text()).drop("ts_ns").to_dicts()
 
-        def write(dicts: list[dict[str, object]] = dicts) -> None:
+        def write(part: pl.DataFrame = part) -> None:
+            dicts = part.with_columns(ts_text()).drop("ts_ns").to_dicts()
             conn.execute("BEGIN")
             for d in dicts:
                 conn.execute(
