@@ -65,11 +65,12 @@ class SinkError(PipelineError):
 
 
 class SinkUnavailableError(SinkError):
-    """The store stayed unreachable after every retry; ``unwritten`` bars were not stored."""
+    """The store is unreachable; ``unwritten`` bars were not stored (None: none were at stake)."""
 
-    def __init__(self, message: str, *, unwritten: int) -> None:
+    def __init__(self, message: str, *, unwritten: int | None = None) -> None:
         self.unwritten = unwritten
-        super().__init__(f"{message} ({unwritten} bars not written)")
+        suffix = f" ({unwritten} bars not written)" if unwritten is not None else ""
+        super().__init__(f"{message}{suffix}")
 
 
 class BusError(PipelineError):

@@ -449,8 +449,8 @@ def _serve_metrics(port: int | None, provider: str) -> Any:
 
 
 def _conclude(report: RunReport, error: PipelineError | None) -> RunReport:
-    if isinstance(error, SinkUnavailableError) and report.bars_unwritten == 0:
-        report.bars_unwritten = error.unwritten
+    if isinstance(error, SinkUnavailableError) and not report.bars_unwritten:
+        report.bars_unwritten = error.unwritten or 0
     if error is not None:
         report.status = "bad_input" if isinstance(error, BadInputError | UsageError) else "failed"
         report.error = str(error)

@@ -103,7 +103,7 @@ def pg_errors(url: str, action: str) -> Iterator[None]:
         where = redact_url(url)
         if action == "connect":
             message = f"cannot connect to {where}: {scrub(str(exc), url)}"
-            raise SinkUnavailableError(message, unwritten=0) from None
+            raise SinkUnavailableError(message) from None
         raise SinkError(f"PostgreSQL {action} failed on {where}: {scrub(str(exc), url)}") from None
     except psycopg.Error as exc:
         where = redact_url(url)

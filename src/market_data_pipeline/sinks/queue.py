@@ -161,7 +161,7 @@ class WriteQueue:
                     await self._sink.close(commit=False)
                     if isinstance(exc, SinkUnavailableError):
                         raise
-                    raise SinkUnavailableError(str(exc), unwritten=0) from None
+                    raise SinkUnavailableError(str(exc)) from None
                 delay = next(delays)
                 log.warning("%s; retrying in %.2f s, %d attempts left", exc, delay, left)
                 await asyncio.sleep(delay)

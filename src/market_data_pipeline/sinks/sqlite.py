@@ -63,15 +63,13 @@ def sqlite_errors(path: str, action: str) -> Iterator[None]:
         yield
     except sqlite3.OperationalError as exc:
         if "unable to open" in str(exc):
-            raise SinkUnavailableError(
-                f"cannot open SQLite database {path}: {exc}", unwritten=0
-            ) from None
+            raise SinkUnavailableError(f"cannot open SQLite database {path}: {exc}") from None
         raise SinkError(f"SQLite {action} failed on {path}: {exc}") from None
     except sqlite3.Error as exc:
         raise SinkError(f"SQLite {action} failed on {path}: {exc}") from None
     except OSError as exc:  # the directory cannot be created
         raise SinkUnavailableError(
-            f"cannot open SQLite database {path}: {exc.strerror or exc}", unwritten=0
+            f"cannot open SQLite database {path}: {exc.strerror or exc}"
         ) from None
 
 
