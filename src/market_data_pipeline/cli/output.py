@@ -6,6 +6,7 @@ import json
 import logging
 import shutil
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -110,7 +111,10 @@ def summary_lines(report: RunReport) -> list[str]:
 
 def _mdp() -> str:
     """Return how the user can call ``mdp``: the bare name when it is on PATH."""
-    return "mdp" if shutil.which("mdp") else sys.argv[0]
+    invoked = sys.argv[0]
+    if shutil.which("mdp") or Path(invoked).name != "mdp":
+        return "mdp"
+    return invoked
 
 
 def _log_to(console: Console) -> None:
