@@ -30,7 +30,7 @@ import psycopg
 
 from market_data_pipeline import frames
 from market_data_pipeline.sinks import open_sink
-from market_data_pipeline.sinks.postgres import _MERGE, STAGE_TABLE, PostgresSink
+from market_data_pipeline.sinks.postgres import _MERGE, STAGE_TABLE, PostgresSink, _Writer
 from market_data_pipeline.sinks.sqlite import _UPSERT, ts_text
 
 DEFAULT_URL = os.environ.get("MDP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -69,9 +69,13 @@ def slices(bars: pl.DataFrame, batch: int) -> list[pl.DataFrame]:
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------
-def pg_sink_run(url: str, parts: list[pl.DataFrame]) -> float:
+def sink_run(url: str, parts: list[pl.DataFrame], connections: int = 2) -> float:
     async def run() -> float:
-        sink = open_sink(url)
+        sink = (
+            PostgresSink(url, connections=connections)
+            if url.startswith("postgres")
+            else open_sink(url)
+        )
         await sink.open()
         started = time.perf_counter()
         for part in parts:
@@ -85,9 +89,9 @@ def pg_sink_run(url: str, parts: list[pl.DataFrame]) -> float:
 
 def pg_binary_run(url: str, parts: list[pl.DataFrame]) -> float:
     """The same staging + merge, but COPY in binary with one ``write_row`` per bar."""
-    sink = PostgresSink(url)
-    sink._open_sync()
-    conn = sink._conn
+    writer = _Writer(url, transactional=False)
+    writer.open()
+    conn = writer.conn
     assert conn is not None
     types = ["text", "text", "int8", *["float8"] * 6, "int8"]
 
@@ -99,10 +103,10 @@ def pg_binary_run(url: str, parts: list[pl.DataFrame]) -> float:
                 copy.set_types(types)
                 for row in staged.iter_rows():
                     copy.write_row(row)
-            sink._merge(conn, cur)  # same insert-or-upsert step as the sink
+            writer._merge(conn, cur)  # same insert-or-upsert step as the sink
 
     elapsed = sum(timed(lambda p=part: write(p)) for part in parts)
-    sink._finish_sync(True)
+    writer.finish(True)
     return elapsed
 
 
@@ -110,9 +114,9 @@ def pg_executemany_run(url: str, parts: list[pl.DataFrame]) -> float:
     """Baseline: psycopg ``executemany`` of the upsert, one transaction per batch."""
     sql = _MERGE.split("SELECT")[0] + "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     sql += _MERGE.split(STAGE_TABLE)[1]
-    schema_owner = PostgresSink(url)  # creates the table
-    schema_owner._open_sync()
-    schema_owner._finish_sync(True)
+    schema_owner = _Writer(url, transactional=False)  # creates the table
+    schema_owner.open()
+    schema_owner.finish(True)
     with psycopg.connect(url, autocommit=True) as conn:
         total = 0.0
         for part in parts:
@@ -128,13 +132,17 @@ def pg_executemany_run(url: str, parts: list[pl.DataFrame]) -> float:
 
 def bench_postgres(base_url: str, bars: pl.DataFrame, baseline_rows: int) -> None:
     print(f"PostgreSQL ({bars.height:,} bars; executemany baseline on {baseline_rows:,}), rows/s")
-    print(f"{'batch':>8} {'pass':>7} {'sink':>10} {'binary':>10} {'executemany':>12} {'ratio':>7}")
+    print(
+        f"{'batch':>8} {'pass':>7} {'sink':>10} {'1 conn':>10} {'binary':>10}"
+        f" {'executemany':>12} {'ratio':>7}"
+    )
     for batch in BATCHES:
         parts = slices(bars, batch)
         base_parts = slices(bars.head(baseline_rows), batch)
         rates: dict[str, list[float]] = {}
         for name, run, data in (
-            ("sink", pg_sink_run, parts),
+            ("sink", sink_run, parts),
+            ("1 conn", lambda u, d: sink_run(u, d, connections=1), parts),
             ("binary", pg_binary_run, parts),
             ("executemany", pg_executemany_run, base_parts),
         ):
@@ -142,9 +150,12 @@ def bench_postgres(base_url: str, bars: pl.DataFrame, baseline_rows: int) -> Non
                 rows = sum(p.height for p in data)
                 rates[name] = [rows / run(url, data), rows / run(url, data)]
         for k, label in enumerate(("insert", "update")):
-            ours, binary, base = (rates[n][k] for n in ("sink", "binary", "executemany"))
+            ours, one, binary, base = (
+                rates[n][k] for n in ("sink", "1 conn", "binary", "executemany")
+            )
             print(
-                f"{batch:>8,} {label:>7} {ours:>10,.0f} {binary:>10,.0f} {base:>12,.0f}"
+                f"{batch:>8,} {label:>7} {ours:>10,.0f} {one:>10,.0f} {binary:>10,.0f}"
+                f" {base:>12,.0f}"
                 f" {ours / base:>6.1f}x"
             )
 
@@ -164,7 +175,7 @@ def private_schema(base_url: str) -> Iterator[str]:
 
 # -- SQLite ------------------------------------------------------------------------------------
 def sqlite_sink_run(path: Path, parts: list[pl.DataFrame]) -> float:
-    return pg_sink_run(f"sqlite:///{path}", parts)  # same loop, the URL picks the backend
+    return sink_run(f"sqlite:///{path}", parts)  # same loop, the URL picks the backend
 
 
 def sqlite_row_by_row_run(path: Path, parts: list[pl.DataFrame]) -> float:

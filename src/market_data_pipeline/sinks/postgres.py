@@ -13,7 +13,8 @@ and gives each write a savepoint, so a failed write can be retried without losin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,8 @@ WHERE (bars.open, bars.high, bars.low, bars.close, bars.volume, bars.vwap, bars.
 # row. Only a batch that hits an existing key (a replay run again) is redone as an upsert.
 _INSERT_NEW = _MERGE.split("ON CONFLICT")[0]
 UPSERT_STREAK = 16  # after a conflict, upsert this many batches before trying plain inserts again
+DEFAULT_CONNECTIONS = 2
+PARALLEL_MIN_ROWS = 5_000  # smaller writes are not worth splitting
 
 _SELECT = """
 SELECT symbol, resolution, (extract(epoch FROM ts) * 1000000)::bigint * 1000 AS ts_ns,
@@ -119,25 +122,18 @@ def encode_csv(bars: pl.DataFrame) -> bytes:
     return staged.write_csv(include_header=False).encode()
 
 
-class PostgresSink(BarSink):
-    """Upsert bars into PostgreSQL with COPY into a staging table and one merge statement."""
+class _Writer:
+    """One connection with its staging table; every call runs on the thread that owns it."""
 
-    scheme = "postgresql"
-
-    def __init__(self, url: str, *, transactional: bool = False) -> None:
-        load_driver()
-        super().__init__(transactional=transactional)
+    def __init__(self, url: str, *, transactional: bool) -> None:
         self.url = url
-        self._conn: psycopg.Connection[Any] | None = None
-        self._lost = False
+        self.transactional = transactional
+        self.conn: psycopg.Connection[Any] | None = None
+        self.lost = False
         self._upsert_streak = 0
 
-    def describe(self) -> str:
-        """Return the database URL with any password masked."""
-        return redact_url(self.url)
-
-    def _open_sync(self) -> None:
-        if self._conn is not None or self._lost:
+    def open(self) -> None:
+        if self.conn is not None or self.lost:
             return
         psycopg = load_driver()
         with pg_errors(self.url, "connect"):
@@ -152,14 +148,14 @@ class PostgresSink(BarSink):
             except BaseException:
                 conn.close()
                 raise
-        self._conn = conn
+        self.conn = conn
 
-    def _upsert_sync(self, bars: pl.DataFrame) -> None:
-        self._open_sync()
-        conn = self._conn
-        if conn is None or self._lost:
+    def write(self, bars: pl.DataFrame) -> None:
+        self.open()
+        conn = self.conn
+        if conn is None or self.lost:
             raise SinkError(
-                f"the run transaction on {self.describe()} was lost with its connection"
+                f"the run transaction on {redact_url(self.url)} was lost with its connection"
             )
         payload = encode_csv(bars)
         try:
@@ -170,7 +166,7 @@ class PostgresSink(BarSink):
                 self._merge(conn, cur)
         finally:
             if conn.closed or conn.broken:
-                self._drop_connection(conn)
+                self._drop(conn)
 
     def _merge(self, conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any]) -> None:
         if self._upsert_streak:
@@ -184,18 +180,18 @@ class PostgresSink(BarSink):
             self._upsert_streak = UPSERT_STREAK
             cur.execute(_MERGE)
 
-    def _drop_connection(self, conn: psycopg.Connection[Any]) -> None:
+    def _drop(self, conn: psycopg.Connection[Any]) -> None:
         # A streaming sink reconnects on the next write; a transactional one lost its run.
-        self._conn = None
-        self._lost = self.transactional
+        self.conn = None
+        self.lost = self.transactional
         conn.close()
 
-    def _finish_sync(self, commit: bool) -> None:
-        conn, self._conn = self._conn, None
+    def finish(self, commit: bool) -> None:
+        conn, self.conn = self.conn, None
         if conn is None:
-            if commit and self._lost:
+            if commit and self.lost:
                 raise SinkError(
-                    f"the run transaction on {self.describe()} was lost; nothing was committed"
+                    f"the run transaction on {redact_url(self.url)} was lost; nothing was committed"
                 )
             return
         with pg_errors(self.url, "commit" if commit else "rollback"):
@@ -204,6 +200,68 @@ class PostgresSink(BarSink):
                     conn.execute("COMMIT" if commit else "ROLLBACK")
             finally:
                 conn.close()
+
+
+class PostgresSink(BarSink):
+    """Upsert bars into PostgreSQL with COPY into a staging table and one merge statement.
+
+    A streaming sink spreads a large write over ``connections`` connections (split by symbol, so
+    a key never goes to two of them): PostgreSQL inserts into an indexed table on one core per
+    connection, and this is what lifts bulk writes past one core's rate. The parts commit
+    separately; if one fails the whole write fails and is retried, which upserts make safe. A
+    transactional sink uses one connection, so its run commits or rolls back as one.
+    """
+
+    scheme = "postgresql"
+
+    def __init__(
+        self, url: str, *, transactional: bool = False, connections: int = DEFAULT_CONNECTIONS
+    ) -> None:
+        load_driver()
+        super().__init__(transactional=transactional)
+        if connections < 1:
+            raise UsageError(f"a PostgreSQL sink needs at least one connection, not {connections}")
+        self.url = url
+        count = 1 if transactional else connections
+        self._writers = [_Writer(url, transactional=transactional) for _ in range(count)]
+        self._pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="pg-writer")
+
+    def describe(self) -> str:
+        """Return the database URL with any password masked."""
+        return redact_url(self.url)
+
+    def _open_sync(self) -> None:
+        # One after the other: concurrent CREATE TABLE IF NOT EXISTS can collide in the catalog.
+        for writer in self._writers:
+            writer.open()
+
+    def _upsert_sync(self, bars: pl.DataFrame) -> None:
+        if len(self._writers) == 1 or bars.height < PARALLEL_MIN_ROWS:
+            self._writers[0].write(bars)
+            return
+        parts = bars.with_columns(
+            (pl.col("symbol").hash() % len(self._writers)).alias("_part")
+        ).partition_by("_part", include_key=False, as_dict=True)
+        jobs = [
+            self._pool.submit(self._writers[int(key[0])].write, part) for key, part in parts.items()
+        ]
+        _first_error([job.exception() for job in jobs])
+
+    def _finish_sync(self, commit: bool) -> None:
+        try:
+            self._on_each(lambda writer: writer.finish(commit))
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def _on_each(self, action: Callable[[_Writer], None]) -> None:
+        jobs = [self._pool.submit(action, writer) for writer in self._writers]
+        _first_error([job.exception() for job in jobs])
+
+
+def _first_error(errors: list[BaseException | None]) -> None:
+    for error in errors:
+        if error is not None:
+            raise error
 
 
 def read_postgres(url: str) -> pl.DataFrame:
