@@ -34,6 +34,7 @@ async def test_metrics_are_served_during_a_run(tmp_path: Path) -> None:
         environ={},
         flags={
             "rate": 2000,
+            "resolution": "1s",
             "duration": 3,
             "metrics_port": port,
             "sink": f"sqlite:///{tmp_path / 'm.db'}",
@@ -46,8 +47,13 @@ async def test_metrics_are_served_during_a_run(tmp_path: Path) -> None:
     assert report.exit_code == 0
     for name in NAMES:
         assert name in body, name
-    ticks = next(line for line in body.splitlines() if line.startswith("mdp_ticks_total "))
-    assert float(ticks.split()[1]) > 0
+    assert _value(body, "mdp_ticks_total") > 0
+    assert _value(body, "mdp_bars_written_total") > 0
+
+
+def _value(body: str, name: str) -> float:
+    line = next(line for line in body.splitlines() if line.startswith(f"{name} "))
+    return float(line.split()[1])
 
 
 def _scrape(port: int) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from .. import frames
+from .. import frames, metrics
 from ..errors import SinkError, SinkUnavailableError, UsageError
 from ..flow.watermarks import DepthObserver
 from .base import BarSink
@@ -299,6 +299,7 @@ class WriteQueue:
                 self._inflight = 0
                 self._written += batch.height
                 self._batches += 1
+                metrics.BARS_WRITTEN.inc(batch.height)
             else:
                 self._failure = error
             self._cond.notify_all()
