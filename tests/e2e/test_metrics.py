@@ -35,13 +35,14 @@ async def test_metrics_are_served_during_a_run(tmp_path: Path) -> None:
         flags={
             "rate": 2000,
             "resolution": "1s",
-            "duration": 3,
+            "grace": "0",
+            "duration": 4,
             "metrics_port": port,
             "sink": f"sqlite:///{tmp_path / 'm.db'}",
         },
     )
     run = asyncio.create_task(execute(settings))
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(2.5)
     body = await asyncio.to_thread(_scrape, port)
     report = await run
     assert report.exit_code == 0
