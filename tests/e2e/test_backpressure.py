@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from market_data_pipeline.config import load_settings
+from market_data_pipeline.errors import SinkError
 from market_data_pipeline.runtime import execute
 from market_data_pipeline.sinks import read_bars
 from market_data_pipeline.sinks.sqlite import SqliteSink
@@ -53,3 +54,42 @@ async def test_slow_sink_pauses_the_source_and_loses_nothing(tmp_path: Path) -> 
     stored = read_bars(f"sqlite:///{db}")
     assert stored.height == report.bars_built == report.bars_written
     assert int(stored["trades"].sum()) == 300_000
+
+
+class FailingSqliteSink(SqliteSink):
+    """The real SQLite sink, whose store goes down for good after ``healthy_writes`` writes."""
+
+    def __init__(self, path: str, healthy_writes: int) -> None:
+        super().__init__(path)
+        self.healthy_writes = healthy_writes
+
+    def _upsert_sync(self, bars: pl.DataFrame) -> None:
+        if self.healthy_writes <= 0:
+            raise SinkError("disk I/O error")
+        self.healthy_writes -= 1
+        super()._upsert_sync(bars)
+
+
+async def test_store_that_stays_down_fails_the_run_with_the_unwritten_count(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "down.db"
+    settings = load_settings(
+        config_file=None,
+        environ={},
+        flags={
+            "ticks": 100_000,
+            "resolution": "1s",
+            "batch_rows": 10,
+            "batch_interval": 0.01,
+            "write_attempts": 2,
+            "sink": f"sqlite:///{db}",
+        },
+    )
+    report = await execute(settings, sink=FailingSqliteSink(str(db), healthy_writes=3))
+
+    assert report.exit_code == 1
+    assert report.status == "failed"
+    assert report.error is not None and "bars not written" in report.error
+    assert report.bars_written == 30 == read_bars(f"sqlite:///{db}").height
+    assert report.bars_unwritten == report.bars_built - 30 > 0
