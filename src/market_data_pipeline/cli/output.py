@@ -75,8 +75,8 @@ class RunView:
             return
         if report.error:
             error_line(report.error)
-        if report.elapsed_s == 0 and report.ticks_read == 0 and report.exit_code:
-            return  # failed before anything ran: the error line says it all
+        if report.ticks_read == 0 and report.exit_code:
+            return  # nothing ran: the error line says it all
         for line in summary_lines(report):
             self._out.print(line)
 
