@@ -12,7 +12,7 @@ from .. import __version__
 from .bars import bars_command
 from .contracts import contracts_app
 from .feedback import feedback_app
-from .run import run_command
+from .run import EXAMPLES, run_command
 
 app = typer.Typer(
     name="mdp",
@@ -28,6 +28,7 @@ app = typer.Typer(
 app.command(
     "run",
     help="Build bars from a synthetic or replayed stream and write them to a store.",
+    epilog=EXAMPLES,
     no_args_is_help=False,
 )(run_command)
 app.command("bars", help="Show the latest bars in a store.")(bars_command)

@@ -13,10 +13,9 @@ import typer
 
 from ..errors import EXIT_BAD_INPUT, PipelineError
 
-_EXAMPLES = """
-Examples:
+EXAMPLES = """[bold]Examples[/]
 
-  mdp run                                          # 10 s synthetic demo into ./mdp.db
+  mdp run                                            [dim]# 10 s synthetic demo into ./mdp.db[/]
 
   mdp run --ticks 1000000 --resolution 1m,5m --json
 
@@ -25,8 +24,8 @@ Examples:
   mdp run --input spy_1m.parquet --kind bars --symbol SPY --resolution 1h
 
 Every flag can also come from --config FILE (TOML or YAML, keys like on_bad_row) or from an
-MDP_ variable (MDP_SINK, MDP_RESOLUTION, ...); flags win over both. Exit codes: 0 success,
-1 the run failed or lost data, 2 bad input or usage.
+MDP_ variable (MDP_SINK, MDP_RESOLUTION, ...); flags win over both.
+Exit codes: 0 success, 1 the run failed or lost data, 2 bad input or usage.
 """
 
 _SOURCE = "Source"
@@ -157,7 +156,8 @@ def run_command(
     queue_capacity: Annotated[
         int | None,
         typer.Option(
-            help="Bars the write queue holds before ingest waits.", rich_help_panel=_STORE
+            help="Bars the write queue holds before ingest waits (default 100000).",
+            rich_help_panel=_STORE,
         ),
     ] = None,
     batch_rows: Annotated[
@@ -251,9 +251,6 @@ def run_command(
     flags: dict[str, Any] = {k: v for k, v in locals().items() if k != "config"}
     flags["json"] = flags.pop("json_output")
     raise typer.Exit(_run(config, flags))
-
-
-run_command.__doc__ = (run_command.__doc__ or "") + _EXAMPLES
 
 
 def _run(config: Path | None, flags: dict[str, Any]) -> int:
