@@ -20,7 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..contracts import diff, dispatch, matrix, report, settings
 from ..contracts.errors import ContractsError
-from ..contracts.junit import read_junit
+from ..contracts.junit import judge_suite, remove_report
 
 contracts_app = typer.Typer(
     name="contracts",
@@ -54,16 +54,23 @@ def run_command(
         raise _fail(str(exc)) from exc
     out.mkdir(parents=True, exist_ok=True)
     junit = (out / "junit.xml").resolve()
+    remove_report(junit)  # a report left by an earlier run must never be read as this one's
     argv = [sys.executable, "-m", "pytest", conf.suite, "-m", "contracts", f"--junitxml={junit}"]
     argv += list(pytest_args or [])
+    started_at = time.time()
     code = subprocess.run(argv, cwd=conf.root, check=False).returncode
-    try:
-        counts = read_junit(junit)
-    except ContractsError as exc:
-        raise _fail(str(exc), code or 1) from exc
-    result = {"core_version": _installed_core(), "exit_code": code, "counts": counts.__dict__}
+    counts, reason = judge_suite(code, junit, started_at)
+    result = {
+        "core_version": _installed_core(),
+        "exit_code": code,
+        "state": "passed" if reason is None else "failed",
+        "reason": reason,
+        "counts": counts.__dict__,
+    }
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    raise typer.Exit(code)
+    if reason is not None:
+        raise _fail(f"the contract suite did not pass: {reason}", code or 1)
+    raise typer.Exit(0)
 
 
 def _installed_core() -> str | None:
@@ -85,8 +92,15 @@ def matrix_command(
     out: Annotated[Path, typer.Option(help="Folder for matrix.json, matrix.md, JUnit.")] = (
         DEFAULT_OUT / "matrix"
     ),
+    allow_missing_python: Annotated[
+        bool, typer.Option(help="A Python not installed here skips its cells instead of failing.")
+    ] = False,
 ) -> None:
-    """Run the suite once per (Core, Python) cell, each in its own environment, in parallel."""
+    """Run the suite once per (Core, Python) cell, each in its own environment, in parallel.
+
+    Exit codes: 0 every cell as expected; 1 some cell failed or passed unexpectedly; 2 bad
+    arguments, no cell ran, or a Python asked for is missing (without --allow-missing-python).
+    """
     try:
         conf = settings.load_settings()
         cells = matrix.plan_cells(_split(core) or conf.core, _split(python) or conf.python)
@@ -98,7 +112,23 @@ def matrix_command(
     report.write_reports(results, out, elapsed)
     Console().print(report.matrix_table(results))
     _console.print(f"{len(cells)} cells in {elapsed:.1f} s; reports in {out}/", highlight=False)
-    raise typer.Exit(0 if matrix.matrix_ok(results) else 1)
+    raise typer.Exit(_matrix_exit_code(results, allow_missing_python))
+
+
+def _matrix_exit_code(results: list[matrix.CellResult], allow_missing_python: bool) -> int:
+    skipped = sorted({r.python for r in results if r.state == "skipped"})
+    if all(r.state == "skipped" for r in results):
+        _console.print("[red]error:[/] no cell ran: every cell was skipped", highlight=False)
+        return 2
+    if skipped and not allow_missing_python:
+        missing = ", ".join(skipped)
+        _console.print(
+            f"[red]error:[/] Python {missing} is not installed here; install it or pass "
+            "--allow-missing-python",
+            highlight=False,
+        )
+        return 2
+    return 0 if matrix.matrix_ok(results) else 1
 
 
 def _run_with_progress(

@@ -69,3 +69,53 @@ def _case_id(case: ET.Element) -> str:
 def _first_line(text: str, limit: int = 200) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+# pytest's exit codes other than 0 (all passed) and 1 (some tests failed).
+_PYTEST_EXIT = {
+    2: "interrupted",
+    3: "internal error",
+    4: "usage error (bad arguments)",
+    5: "no tests were collected",
+}
+# Filesystems with coarse timestamps may date a fresh file slightly before the run started.
+_MTIME_SLACK_S = 2.0
+
+
+def judge_suite(code: int | None, junit: Path, started_at: float) -> tuple[SuiteCounts, str | None]:
+    """Return the counts of a suite run and why it failed (None when it passed).
+
+    ``code`` is pytest's return code (None when it timed out), ``started_at`` the wall-clock
+    time (``time.time()``) the run started; ``junit`` must have been removed before the run.
+    Only exit 0 with a passing report is a pass; exit 1 with a report written by this run is a
+    genuine test failure; anything else fails with the reason, whatever a report says.
+    """
+    if code is None:
+        return SuiteCounts(), "the suite timed out"
+    meaning = _PYTEST_EXIT.get(code, "unexpected exit code") if code not in (0, 1) else ""
+    exited = f"pytest exited {code}: {meaning}" if meaning else f"pytest exited {code}"
+    if not _written_since(junit, started_at):
+        return SuiteCounts(), f"{exited}, without writing a JUnit report"
+    try:
+        counts = read_junit(junit)
+    except ContractsError as exc:
+        return SuiteCounts(), f"{exited}: {exc}"
+    if meaning:
+        return counts, exited
+    if code == 1:
+        return counts, counts.first_failure or "pytest exited 1: some tests failed"
+    if not counts.ok:
+        return counts, counts.first_failure or "no test passed"
+    return counts, None
+
+
+def _written_since(path: Path, started_at: float) -> bool:
+    try:
+        return path.stat().st_mtime >= started_at - _MTIME_SLACK_S
+    except OSError:
+        return False
+
+
+def remove_report(path: Path) -> None:
+    """Delete a JUnit report left by an earlier run, so it can never be read as this run's."""
+    path.unlink(missing_ok=True)

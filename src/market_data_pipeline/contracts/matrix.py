@@ -25,12 +25,15 @@ from typing import Any, Literal
 
 from . import envs
 from .errors import ContractsError
-from .junit import SuiteCounts, read_junit
+from .junit import SuiteCounts, judge_suite, remove_report
 from .settings import ContractsSettings
 
 CellState = Literal["passed", "failed", "expected-failure", "unexpected-pass", "skipped"]
 AS_EXPECTED: frozenset[str] = frozenset({"passed", "expected-failure", "skipped"})
 _SUITE_TIMEOUT_S = 300
+
+# The outer virtualenv must not leak in, nor snapshot recording (a cell only checks).
+_NOT_INHERITED = frozenset({"VIRTUAL_ENV", "PYTHONPATH", "MDP_UPDATE_SNAPSHOTS"})
 
 Progress = Callable[["Cell", str], None]
 
@@ -110,6 +113,7 @@ def run_cell(
     """Build the cell's environment, run the suite in it and classify the outcome."""
     log = out_dir / f"{cell.cell_id}.log"
     log.write_text("", encoding="utf-8")
+    remove_report(junit_path(out_dir, cell))  # a skipped or broken cell must not show an old report
     python = envs.find_python(cell.python)
     if python is None:
         notify(cell, "skipped")
@@ -140,18 +144,25 @@ def run_cell(
     return classify(result, settings)
 
 
+def junit_path(out_dir: Path, cell: Cell) -> Path:
+    """Return where a cell's JUnit report is written."""
+    return out_dir / f"junit-{cell.cell_id}.xml"
+
+
 def _run_suite(
     settings: ContractsSettings, cell: Cell, env: envs.CellEnv, out_dir: Path, log: Path
 ) -> CellResult:
-    junit = out_dir / f"junit-{cell.cell_id}.xml"
+    junit = junit_path(out_dir, cell)
+    remove_report(junit)
     argv = [str(env.python), "-m", "pytest", settings.suite, "-m", "contracts", "-q"]
     argv += ["-p", "no:cacheprovider", f"--junitxml={junit}"]
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
+    code: int | None = None
     with log.open("a", encoding="utf-8") as out:
         out.write(f"$ {' '.join(argv)}\n")
         out.flush()
         try:
-            subprocess.run(
+            code = subprocess.run(
                 argv,
                 cwd=settings.root,
                 env=cell_environment(env),
@@ -159,26 +170,22 @@ def _run_suite(
                 stderr=subprocess.STDOUT,
                 timeout=_SUITE_TIMEOUT_S,
                 check=False,
-            )
+            ).returncode
         except subprocess.TimeoutExpired:
             out.write(f"suite timed out after {_SUITE_TIMEOUT_S} s\n")
-    suite_s = round(time.perf_counter() - started, 2)
-    base = CellResult(cell.core, cell.python, "failed", core_installed=env.core_version)
-    base.suite_s, base.log = suite_s, str(log)
-    try:
-        base.counts = read_junit(junit)
-    except ContractsError as exc:
-        base.reason = f"the suite did not report: {exc}"
-        return base
-    base.junit = str(junit)
-    base.state = "passed" if base.counts.ok else "failed"
-    base.reason = base.counts.first_failure
-    return base
+    result = CellResult(cell.core, cell.python, "failed", core_installed=env.core_version)
+    result.suite_s, result.log = round(time.perf_counter() - started, 2), str(log)
+    result.counts, reason = judge_suite(code, junit, started_at)
+    if junit.is_file():
+        result.junit = str(junit)
+    result.state = "passed" if reason is None else "failed"
+    result.reason = reason
+    return result
 
 
 def cell_environment(env: envs.CellEnv) -> dict[str, str]:
     """Return the process environment for a cell: its own bin first, no outer virtualenv."""
-    variables = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    variables = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
     variables["VIRTUAL_ENV"] = str(env.path)
     variables["PATH"] = f"{env.path / 'bin'}{os.pathsep}{variables.get('PATH', '')}"
     return variables
