@@ -1,15 +1,19 @@
 """Send ``repository_dispatch`` events (type ``core-release``) to downstream repositories.
 
 ``POST {api}/repos/{owner}/{repo}/dispatches`` with ``{"event_type", "client_payload"}``; GitHub
-answers 204. Limits checked before sending: ``event_type`` at most 100 characters,
-``client_payload`` at most 10 top-level keys and the whole body under 64 KB. 5xx, 429 and secondary
-rate limits (403 with ``Retry-After`` or ``x-ratelimit-remaining: 0``) are retried with backoff;
-401/403/404/422 end with a message naming the repository and the likely cause. The token is only
-ever placed in the ``Authorization`` header, never in a message.
+answers 204, the only answer taken as success. Limits checked before sending: ``event_type`` at
+most 100 characters, ``client_payload`` at most 10 top-level keys and the whole body under 64 KB.
+Retried with backoff: 5xx, network and protocol errors, 429, and rate limits on 403
+(``Retry-After``, ``x-ratelimit-remaining: 0``, or GitHub's "secondary rate limit" message, after
+which GitHub asks to wait at least a minute). Redirects are never followed (the token would go
+along): a 3xx fails as "moved or renamed". 401/403/404/422 end with a message naming the
+repository and the likely cause. The token is only ever placed in the ``Authorization`` header
+and scrubbed from every message.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import time
@@ -31,6 +35,10 @@ MAX_EVENT_TYPE_CHARS = 100
 DEFAULT_ATTEMPTS = 5
 DEFAULT_BACKOFF_S = 1.0
 MAX_WAIT_S = 60.0
+SECONDARY_LIMIT_WAIT_S = 60.0  # GitHub: "wait at least one minute before retrying"
+MAX_SECONDARY_LIMIT_WAIT_S = 300.0
+_SECONDARY_LIMIT = "secondary rate limit"
+_TOKEN = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: what a header value can carry
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _CAUSES = {
     401: "the token is invalid or expired (rotate REPO_TOKEN)",
@@ -40,6 +48,7 @@ _CAUSES = {
     "that the token's repository access includes it)",
     422: "GitHub rejected the payload (event_type or client_payload invalid)",
 }
+_MOVED = "GitHub answered with a redirect (repository moved or renamed?); not followed"
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,25 @@ def check_request(repo: str, event_type: str, payload: Mapping[str, Any]) -> byt
     return body
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse every redirect: following one would resend the token to another address."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def check_token(token: str) -> str:
+    """Return the token without surrounding whitespace; raise ``ContractsError`` if unusable."""
+    token = token.strip()
+    if not token:
+        raise ContractsError("no token: set REPO_TOKEN (or GITHUB_TOKEN)")
+    if not _TOKEN.match(token):
+        raise ContractsError(
+            "the token contains spaces or control characters inside it; check REPO_TOKEN"
+        )
+    return token
+
+
 class DispatchClient:
     """Post ``repository_dispatch`` events with retries; the token stays inside this object."""
 
@@ -89,17 +117,18 @@ class DispatchClient:
         api_url: str = DEFAULT_API_URL,
         attempts: int = DEFAULT_ATTEMPTS,
         backoff_s: float = DEFAULT_BACKOFF_S,
+        secondary_limit_wait_s: float = SECONDARY_LIMIT_WAIT_S,
         timeout_s: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
-        if not token:
-            raise ContractsError("no token: set REPO_TOKEN (or GITHUB_TOKEN)")
-        self._token = token
+        self._token = check_token(token)
         self.api_url = api_url.rstrip("/")
         self.attempts = max(1, attempts)
         self.backoff_s = backoff_s
+        self.secondary_limit_wait_s = secondary_limit_wait_s
         self.timeout_s = timeout_s
-        self._sleep = sleep
+        self._sleep = sleep or time.sleep
+        self._opener = urllib.request.build_opener(_NoRedirect)
 
     def __repr__(self) -> str:
         return f"DispatchClient(api_url={self.api_url!r}, token=<hidden>)"
@@ -109,11 +138,19 @@ class DispatchClient:
         body = check_request(repo, event_type, payload)
         for attempt in range(1, self.attempts + 1):
             status, headers, text = self._post(repo, body)
-            if status in (200, 204):
+            if status == 204:
                 return attempt
-            wait = retry_delay(status, headers, attempt, self.backoff_s)
+            wait = retry_delay(
+                status,
+                headers,
+                attempt,
+                self.backoff_s,
+                body=text,
+                secondary_limit_wait_s=self.secondary_limit_wait_s,
+            )
             if wait is None or attempt == self.attempts:
-                raise DispatchError(repo, status, failure_message(status, text, attempt))
+                message = self.scrub(failure_message(status, text, attempt))
+                raise DispatchError(repo, status, message, attempt)
             self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -126,12 +163,18 @@ class DispatchClient:
             try:
                 attempts = self.dispatch(repo, payload, event_type)
             except DispatchError as exc:
-                results.append(DispatchResult(repo, False, exc.status, 0, str(exc)))
-            except ContractsError as exc:
-                results.append(DispatchResult(repo, False, None, 0, f"{repo}: {exc}"))
+                message = self.scrub(str(exc))
+                results.append(DispatchResult(repo, False, exc.status, exc.attempts, message))
+            except Exception as exc:  # one repository's failure must never stop the others
+                message = self.scrub(f"{repo}: {type(exc).__name__}: {exc}")
+                results.append(DispatchResult(repo, False, None, 0, message))
             else:
                 results.append(DispatchResult(repo, True, 204, attempts, f"{repo}: dispatched"))
         return results
+
+    def scrub(self, text: str) -> str:
+        """Return ``text`` with the token (and its ``Bearer`` header form) masked."""
+        return text.replace(self._token, "***")
 
     def _post(self, repo: str, body: bytes) -> tuple[int | None, Message | None, str]:
         request = urllib.request.Request(
@@ -147,14 +190,19 @@ class DispatchClient:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+            with self._opener.open(request, timeout=self.timeout_s) as response:
                 return int(response.status), response.headers, ""
         except urllib.error.HTTPError as exc:
-            text = exc.read().decode("utf-8", "replace")
+            try:
+                text = exc.read().decode("utf-8", "replace")
+            except (http.client.HTTPException, OSError):
+                text = ""
             return exc.code, exc.headers, text
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            reason = getattr(exc, "reason", exc)
-            return None, None, f"connection failed: {reason}"
+        except urllib.error.URLError as exc:
+            return None, None, self.scrub(f"connection failed: {exc.reason}")
+        except (http.client.HTTPException, ValueError, OSError) as exc:
+            # A malformed answer, a bad URL or a dropped connection: retried like a network error.
+            return None, None, self.scrub(f"connection failed: {type(exc).__name__}: {exc}")
 
 
 def retry_delay(
@@ -163,18 +211,28 @@ def retry_delay(
     attempt: int,
     backoff_s: float,
     now: float | None = None,
+    *,
+    body: str = "",
+    secondary_limit_wait_s: float = SECONDARY_LIMIT_WAIT_S,
 ) -> float | None:
     """Return seconds to wait before retrying, or None when the failure is final."""
     retry_after = _header_float(headers, "Retry-After")
     remaining = _header_float(headers, "x-ratelimit-remaining")
     reset = _header_float(headers, "x-ratelimit-reset")
-    rate_limited = status == 429 or (status == 403 and (retry_after is not None or remaining == 0))
+    secondary = status in (403, 429) and _SECONDARY_LIMIT in body.lower()
+    rate_limited = (
+        status == 429
+        or secondary
+        or (status == 403 and (retry_after is not None or remaining == 0))
+    )
     if not rate_limited and not (status is None or status >= 500):
         return None
-    if retry_after is not None:
-        return min(max(retry_after, 0.0), MAX_WAIT_S)
+    if retry_after is not None:  # never 0: an immediate retry only repeats the refusal
+        return min(max(retry_after, backoff_s), MAX_WAIT_S)
     if remaining == 0 and reset is not None:
         return min(max(reset - (now if now is not None else time.time()), 0.0) + 1.0, MAX_WAIT_S)
+    if secondary:
+        return min(secondary_limit_wait_s * 2.0 ** (attempt - 1), MAX_SECONDARY_LIMIT_WAIT_S)
     return min(backoff_s * 2.0 ** (attempt - 1), MAX_WAIT_S)
 
 
@@ -184,7 +242,11 @@ def failure_message(status: int | None, body: str, attempts: int) -> str:
         return f"{body} after {attempts} attempt(s)"
     github = _github_message(body)
     cause = _CAUSES.get(status, f"GitHub answered HTTP {status}")
-    if status in (403, 429) and attempts > 1:
+    if 300 <= status < 400:
+        cause = _MOVED
+    elif status < 300:
+        cause = f"GitHub answered HTTP {status}, not 204: the event may not have been created"
+    elif _SECONDARY_LIMIT in body.lower() or (status in (403, 429) and attempts > 1):
         cause = "rate limited by GitHub and still limited after retries"
     suffix = f" (GitHub: {github})" if github else ""
     return f"HTTP {status}: {cause}{suffix}; {attempts} attempt(s)"

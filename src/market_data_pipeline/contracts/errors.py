@@ -22,7 +22,8 @@ class CellSetupError(ContractsError):
 class DispatchError(ContractsError):
     """A ``repository_dispatch`` request failed; the message names the repository and the cause."""
 
-    def __init__(self, repo: str, status: int | None, message: str) -> None:
+    def __init__(self, repo: str, status: int | None, message: str, attempts: int = 1) -> None:
         self.repo = repo
         self.status = status
+        self.attempts = attempts
         super().__init__(f"{repo}: {message}")

@@ -11,15 +11,18 @@ from typing import Any
 
 import pytest
 
+# (status, headers, JSON body), or raw bytes sent as the whole answer (a broken server).
+Response = tuple[int, dict[str, str], dict[str, Any] | None] | bytes
+
 
 @dataclass
 class Scripted:
     """Responses to give, in order (the last one repeats), and the requests seen."""
 
-    responses: list[tuple[int, dict[str, str], dict[str, Any] | None]] = field(default_factory=list)
+    responses: list[Response] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
-    def next_response(self) -> tuple[int, dict[str, str], dict[str, Any] | None]:
+    def next_response(self) -> Response:
         if len(self.responses) > 1:
             return self.responses.pop(0)
         return self.responses[0] if self.responses else (204, {}, None)
@@ -31,11 +34,21 @@ def github() -> Iterator[tuple[str, Scripted]]:
     script = Scripted()
 
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            script.requests.append({"path": self.path, "headers": dict(self.headers), "body": None})
+            self.send_response(204)
+            self.end_headers()
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length) or b"null")
             script.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-            status, headers, payload = script.next_response()
+            response = script.next_response()
+            if isinstance(response, bytes):
+                self.wfile.write(response)
+                self.close_connection = True
+                return
+            status, headers, payload = response
             data = json.dumps(payload).encode() if payload is not None else b""
             self.send_response(status)
             for name, value in headers.items():

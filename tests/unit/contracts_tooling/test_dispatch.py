@@ -144,3 +144,106 @@ def test_cli_without_a_token_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(contracts_app, ["dispatch", "--repo", "a/b", "--core-ref", "1"])
     assert result.exit_code == 2
     assert "REPO_TOKEN" in result.output
+
+
+def test_a_trailing_newline_in_the_token_is_stripped(github: tuple[str, Scripted]) -> None:
+    url, script = github
+    sender = dispatch.DispatchClient(TOKEN + "\n", api_url=url, sleep=[].append)
+    assert sender.dispatch("a/b", {"core_ref": "1"}) == 1
+    assert script.requests[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
+
+
+@pytest.mark.parametrize("token", [f"{TOKEN}\nx", f"ghp {TOKEN}", f"{TOKEN}\x7f"])
+def test_an_unusable_token_is_refused_without_printing_it(
+    monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    monkeypatch.setenv("REPO_TOKEN", token)
+    result = CliRunner().invoke(contracts_app, ["dispatch", "--repo", "a/b", "--core-ref", "1"])
+    assert result.exit_code == 2 and "control characters" in result.output
+    assert TOKEN not in result.output and isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_never_followed_and_fails(github: tuple[str, Scripted], status: int) -> None:
+    url, script = github
+    script.responses = [(status, {"Location": f"{url}/elsewhere"}, None)]
+    with pytest.raises(DispatchError, match="moved or renamed") as info:
+        client(url).dispatch("acme/pipeline", {"core_ref": "1"})
+    assert [r["path"] for r in script.requests] == ["/repos/acme/pipeline/dispatches"]
+    assert info.value.status == status and TOKEN not in str(info.value)
+
+
+def test_only_204_is_success(github: tuple[str, Scripted]) -> None:
+    url, script = github
+    script.responses = [(200, {}, None)]
+    with pytest.raises(DispatchError, match="not 204"):
+        client(url).dispatch("a/b", {"core_ref": "1"})
+
+
+BROKEN_STATUS_LINE = b"HTTP/1.1 2O4 OK\r\n\r\n"
+
+
+def test_a_malformed_answer_fails_that_repository_only(github: tuple[str, Scripted]) -> None:
+    url, script = github
+    script.responses = [BROKEN_STATUS_LINE] * 4 + [(204, {}, None)]
+    waits: list[float] = []
+    results = client(url, waits).dispatch_all(["acme/one", "acme/two"], {"core_ref": "1"})
+    assert [(r.ok, r.attempts) for r in results] == [(False, 4), (True, 1)]
+    assert "connection failed" in results[0].message and TOKEN not in results[0].message
+    assert waits == [1.0, 2.0, 4.0]
+
+
+def test_cli_goes_on_after_a_malformed_answer(
+    github: tuple[str, Scripted], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, script = github
+    script.responses = [BROKEN_STATUS_LINE] * 5 + [(204, {}, None)]
+    monkeypatch.setenv("REPO_TOKEN", TOKEN + "\n")
+    monkeypatch.setattr(dispatch.time, "sleep", lambda seconds: None)
+    result = CliRunner().invoke(
+        contracts_app,
+        ["dispatch", "--repo", "acme/one,acme/two", "--core-ref", "1.2.30", "--api-url", url],
+    )
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "acme/two: dispatched" in result.output and "1 dispatched, 1 failed" in result.output
+    assert TOKEN not in result.output
+
+
+def test_failures_report_the_attempts_made(github: tuple[str, Scripted]) -> None:
+    url, script = github
+    script.responses = [(500, {}, None)]
+    [result] = client(url).dispatch_all(["a/b"], {"core_ref": "1"})
+    assert (result.ok, result.status, result.attempts) == (False, 500, 4)
+
+
+SECONDARY = {"message": "You have exceeded a secondary rate limit. Please wait a few minutes."}
+
+
+def test_secondary_rate_limit_waits_a_minute_then_retries(github: tuple[str, Scripted]) -> None:
+    url, script = github
+    script.responses = [(403, {"x-ratelimit-remaining": "4999"}, SECONDARY), (204, {}, None)]
+    waits: list[float] = []
+    assert client(url, waits).dispatch("a/b", {"core_ref": "1"}) == 2
+    assert waits == [60.0]
+
+
+def test_secondary_rate_limit_wait_is_configurable_and_grows(
+    github: tuple[str, Scripted],
+) -> None:
+    url, script = github
+    script.responses = [(403, {}, SECONDARY)]
+    waits: list[float] = []
+    sender = dispatch.DispatchClient(
+        TOKEN, api_url=url, attempts=3, secondary_limit_wait_s=5.0, sleep=waits.append
+    )
+    with pytest.raises(DispatchError, match="rate limit") as info:
+        sender.dispatch("a/b", {"core_ref": "1"})
+    assert waits == [5.0, 10.0] and "permission" not in str(info.value)
+
+
+def test_retry_after_zero_still_backs_off(github: tuple[str, Scripted]) -> None:
+    url, script = github
+    script.responses = [(429, {"Retry-After": "0"}, None), (204, {}, None)]
+    waits: list[float] = []
+    client(url, waits).dispatch("a/b", {"core_ref": "1"})
+    assert waits == [1.0]
