@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,11 @@ def _load(path: Path) -> dict:  # type: ignore[type-arg]
     return data  # type: ignore[no-any-return]
 
 
+def _steps(data: dict, job: str) -> dict[str, dict]:  # type: ignore[type-arg]
+    steps = data["jobs"][job]["steps"]
+    return {step.get("name") or step.get("uses"): step for step in steps}
+
+
 def test_reusable_installs_exact_core_and_checks_it() -> None:
     text = (WORKFLOWS / "_contracts_reusable.yml").read_text()
     data = _load(WORKFLOWS / "_contracts_reusable.yml")
@@ -58,12 +65,77 @@ def test_reusable_installs_exact_core_and_checks_it() -> None:
     assert "--override core-override.txt" in text
     assert "a later step replaced Core" in text or "Fail if a later step replaced Core" in text
     assert "GITHUB_STEP_SUMMARY" in text and "upload-artifact" in text
+    steps = _steps(data, "contracts")
+    install = steps["Install exactly the Core asked for"]["run"]
+    assert "direct_url.json" in install and "seq 1 20" in install and "sleep 30" in install
+    check = steps["Fail if a later step replaced Core"]
+    assert check["env"]["EXPECTED_SOURCE"] == "${{ steps.core.outputs.source }}"
+
+
+def test_reusable_artifact_is_named_per_cell_even_when_core_fails() -> None:
+    data = _load(WORKFLOWS / "_contracts_reusable.yml")
+    steps = data["jobs"]["contracts"]["steps"]
+    naming = steps[0]
+    assert naming["id"] == "artifact" and naming["if"] == "always()"
+    assert "CORE_REF" in naming["run"] and "steps.core" not in str(naming)
+    upload = _steps(data, "contracts")["Upload JUnit"]
+    assert upload["with"]["name"] == "${{ steps.artifact.outputs.name }}"
+
+
+def test_reusable_waits_for_healthy_services() -> None:
+    services = _load(WORKFLOWS / "_contracts_reusable.yml")["jobs"]["contracts"]["services"]
+    assert "redis-cli ping" in services["redis"]["options"]
+    assert "pg_isready" in services["postgres"]["options"]
+
+
+def test_fanout_keeps_the_token_away_from_installed_code() -> None:
+    data = _load(FANOUT)
+    assert "release" in data["on"] and "env" not in data and "env" not in data["jobs"]["fanout"]
+    fanout = data["jobs"]["fanout"]
+    assert fanout["needs"] == "publish" and "needs.publish.result == 'success'" in fanout["if"]
+    [send] = fanout["steps"]
+    assert set(send["env"]) >= {"DISPATCH_TOKEN"}
+    assert "pip install" not in send["run"] and "mdp contracts" not in send["run"]
+    assert not re.search(r"\s(-L|--location)\b", send["run"]), "a redirect must not be followed"
+    assert "secrets." not in str(data["jobs"]["publish"])
+
+
+def _validate(payload: str, event: str = "repository_dispatch") -> tuple[int, str]:
+    steps = _steps(_load(WORKFLOWS / "dispatch_contracts.yml"), "payload")
+    script = steps["Validate the request"]["run"]
+    env = {"PATH": os.environ["PATH"], "EVENT_NAME": event, "PAYLOAD": payload}
+    with tempfile.NamedTemporaryFile("r", suffix=".out") as out:
+        env["GITHUB_OUTPUT"] = out.name
+        done = subprocess.run(
+            ["bash", "-e", "-c", script], env=env, capture_output=True, text=True, check=False
+        )
+        return done.returncode, done.stdout + out.read()
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+@pytest.mark.parametrize(
+    ("payload", "ok", "expected"),
+    [
+        ('{"core_ref": "1.4.61", "correlation_id": "r-1"}', True, "core_ref=1.4.61"),
+        ('{"version": "1.2.0"}', True, "core_ref=1.2.0"),
+        ('{"core_ref": "git+https://github.com/o/core@v1"}', True, "python_version=3.11"),
+        ("{}", False, "client_payload.core_ref is required"),
+        ('{"core_ref": 5}', False, "client_payload.core_ref is required"),
+        ('{"core_ref": "1.2.0; rm -rf /"}', False, "is not a Core version"),
+        ('{"core_ref": "1.2.0", "python_version": "x"}', False, "not a Python version"),
+    ],
+)
+def test_dispatch_validates_the_payload_first(payload: str, ok: bool, expected: str) -> None:
+    code, output = _validate(payload)
+    assert (code == 0) is ok and expected in output
 
 
 def test_dispatch_listens_for_core_release() -> None:
     data = _load(WORKFLOWS / "dispatch_contracts.yml")
     assert data["on"]["repository_dispatch"]["types"] == ["core-release"]
     assert "core_ref" in data["on"]["workflow_dispatch"]["inputs"]
+    assert data["jobs"]["contracts"]["needs"] == "payload"
+    assert data["jobs"]["contracts"]["with"]["core_ref"] == "${{ needs.payload.outputs.core_ref }}"
 
 
 def test_matrix_covers_every_core_state_and_python() -> None:
