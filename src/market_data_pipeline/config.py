@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .defaults import DEFAULT_SINK
 from .errors import UsageError
@@ -74,12 +81,26 @@ class RunSettings(BaseModel):
     bus_fallback: Literal["keep", "ok", "hard"] = "keep"
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
+    @field_validator("grace", mode="before")
+    @classmethod
+    def _seconds_to_duration(cls, value: Any) -> Any:
+        # A bare number in a config file (grace: 5) means seconds.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return f"{round(value * 1000)}ms"
+        return value
+
     @field_validator("symbols", mode="before")
     @classmethod
     def _split_symbols(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @model_validator(mode="after")
+    def _input_needs_replay(self) -> RunSettings:
+        if self.source == "synthetic" and self.input is not None:
+            raise ValueError("--input replays a file: drop --source synthetic or --input")
+        return self
 
     @property
     def is_replay(self) -> bool:
@@ -116,6 +137,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: config file is not UTF-8 text (byte {exc.start})") from None
     try:
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else yaml.safe_load(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:

@@ -59,6 +59,8 @@ class RunReport:
     elapsed_s: float = 0.0
     ingest_s: float = 0.0
     ticks_read: int = 0
+    ticks_admitted: int = 0
+    ticks_unprocessed: int = 0
     bad_rows: int = 0
     bad_reasons: dict[str, int] = field(default_factory=dict)
     resolutions: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -76,12 +78,19 @@ class RunReport:
 
     @property
     def reconciled(self) -> bool:
-        """True when every tick is in a bar, late or bad, and every built bar is stored."""
-        ticks_ok = all(
-            r["ticks_in"] == r["ticks_in_bars"] + r["ticks_late"] + r["bad"] + r["open_ticks"]
-            for r in self.resolutions.values()
-        )
-        return ticks_ok and self.bars_built == self.bars_written + self.bars_unwritten
+        """True when every tick is accounted for and every built bar is stored.
+
+        Per resolution, the bar engine's own count of ticks must equal what the runtime handed
+        it, and split exactly into ticks in bars, late and still open; ticks read from the
+        source are admitted, bad, or left unprocessed by a stop; no built bar is unwritten.
+        """
+        ticks_ok = self.ticks_read == self.ticks_admitted + self.bad_rows + self.ticks_unprocessed
+        for r in self.resolutions.values():
+            engine_in = r["ticks_in"] - r["bad"]
+            ticks_ok &= engine_in == self.ticks_admitted
+            ticks_ok &= engine_in == r["ticks_in_bars"] + r["ticks_late"] + r["open_ticks"]
+        bars_ok = self.bars_built == self.bars_written + self.bars_unwritten
+        return ticks_ok and bars_ok and self.bars_unwritten == 0
 
     def as_dict(self) -> dict[str, Any]:
         """Return the report as plain JSON-ready data."""
@@ -96,6 +105,8 @@ class RunReport:
             "elapsed_s": round(self.elapsed_s, 3),
             "ingest_s": round(self.ingest_s, 3),
             "ticks_read": self.ticks_read,
+            "ticks_admitted": self.ticks_admitted,
+            "ticks_unprocessed": self.ticks_unprocessed,
             "ticks_per_s": round(self.ticks_per_s, 1),
             "bad_rows": self.bad_rows,
             "bad_reasons": self.bad_reasons,
@@ -216,7 +227,8 @@ class Pipeline:
             stale_after_s=settings.stale_after,
             fallback=settings.bus_fallback,
         )
-        self.ticks_read = 0
+        self.ticks_read = 0  # admitted to the bar engine
+        self.ticks_pulled = 0  # taken from the source (a stop can leave part of a frame)
         self._started_at = 0.0
         self._ingest_started = 0.0
         self._ingest_s = 0.0
@@ -280,6 +292,7 @@ class Pipeline:
         if self._stop_requested:
             return
         async for frame in self.source.batches():
+            self.ticks_pulled += frame.height
             async for part in self.gate.meter(frame):
                 bars = add(part)
                 self.ticks_read += part.height
@@ -300,9 +313,14 @@ class Pipeline:
     async def finish(self, *, commit: bool) -> WriteReport:
         """Write every open window, close the sink (commit or roll back), end feedback."""
         try:
-            if commit:
-                await self._put(self.engine.flush())
-            return await self.queue.close(commit=commit)
+            try:
+                if commit:
+                    await self._put(self.engine.flush())
+            finally:
+                # Even when the flush could not be queued (the store is down), the queue must
+                # close: it rolls back, closes the sink and counts what was not written.
+                write = await self.queue.close(commit=commit)
+            return write
         finally:
             self._running = False
             await self.monitor.aclose()
@@ -340,15 +358,18 @@ class Pipeline:
             }
             for label, s in stats.items()
         }
-        written = write.bars_written if write else self.queue.bars_written
+        write = write or self.queue.report
         built = sum(s.bars_emitted for s in stats.values())
+        written = write.bars_written if write else 0
         return RunReport(
             source=_describe_source(self.source),
             sink=self.sink.describe(),
             bus=redact_url(self.settings.bus) if self.settings.bus else "memory://",
             elapsed_s=time.monotonic() - self._started_at,
             ingest_s=self._ingest_s,
-            ticks_read=self.ticks_read + bad,
+            ticks_read=self.ticks_pulled + bad,
+            ticks_admitted=self.ticks_read,
+            ticks_unprocessed=self.ticks_pulled - self.ticks_read,
             bad_rows=bad,
             bad_reasons=dict(self.source.bad_reasons),
             resolutions=per_res,
@@ -411,12 +432,19 @@ async def execute(
     ``sink`` replaces the one ``settings.sink`` names (embedding, tests).
     """
     try:
-        pipeline = Pipeline(settings, build_source(settings), sink=sink)
+        source = build_source(settings)
     except PipelineError as exc:
+        return _failed_before_start(settings, exc)
+    server = None
+    try:
+        server = _serve_metrics(settings.metrics_port, source.provider)
+        pipeline = Pipeline(settings, source, sink=sink)
+    except PipelineError as exc:
+        _stop_server(server)
+        await source.close()
         return _failed_before_start(settings, exc)
     write: WriteReport | None = None
     error: PipelineError | None = None
-    server = _serve_metrics(settings.metrics_port, pipeline.source.provider)
     try:
         await pipeline.start()
         if on_start is not None:
@@ -430,10 +458,14 @@ async def execute(
     except PipelineError as exc:
         error = error or exc
     finally:
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        _stop_server(server)
     return _conclude(pipeline.report(write), error)
+
+
+def _stop_server(server: Any) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
 
 
 def _serve_metrics(port: int | None, provider: str) -> Any:
@@ -453,6 +485,7 @@ def _conclude(report: RunReport, error: PipelineError | None) -> RunReport:
         report.bars_unwritten = error.unwritten or 0
     if error is not None:
         report.status = "bad_input" if isinstance(error, BadInputError | UsageError) else "failed"
+        report.stopped_by = "bad input" if report.status == "bad_input" else "error"
         report.error = str(error)
         report.exit_code = error.exit_code
         if isinstance(error, BadInputError):

@@ -93,3 +93,36 @@ async def test_store_that_stays_down_fails_the_run_with_the_unwritten_count(
     assert report.error is not None and "bars not written" in report.error
     assert report.bars_written == 30 == read_bars(f"sqlite:///{db}").height
     assert report.bars_unwritten == report.bars_built - 30 > 0
+    assert not report.reconciled
+
+
+async def test_replay_whose_store_fails_reports_nothing_written_and_rolls_back(
+    tmp_path: Path,
+) -> None:
+    """A transactional replay that loses its store commits nothing and says so exactly."""
+    from .conftest import write_trades_csv
+
+    csv = write_trades_csv(tmp_path / "trades.csv", 6_000)
+    db = tmp_path / "replay.db"
+    sink = FailingSqliteSink(str(db), healthy_writes=2)
+    sink.transactional = True
+    settings = load_settings(
+        config_file=None,
+        environ={},
+        flags={
+            "input": str(csv),
+            "resolution": "1m",
+            "batch_rows": 5,
+            "batch_interval": 0.01,
+            "write_attempts": 2,
+            "sink": f"sqlite:///{db}",
+        },
+    )
+    report = await execute(settings, sink=sink)
+
+    assert report.exit_code == 1
+    assert report.stopped_by == "error"
+    assert report.bars_written == 0
+    assert report.bars_unwritten == report.bars_built > 0
+    assert not report.reconciled
+    assert read_bars(f"sqlite:///{db}").height == 0

@@ -181,3 +181,46 @@ def test_ctrl_c_flushes_open_windows_and_exits_0(tmp_path: Path) -> None:
     assert stored.height == summary["bars_written"] > 0
     assert int(stored["trades"].sum()) == summary["resolutions"]["1m"]["ticks_in_bars"]
     assert stored.filter(pl.col("trades") == 0).height == 0
+
+
+def test_metrics_port_in_use_is_a_usage_error(mdp: Mdp, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = mdp(
+            "run",
+            "--ticks",
+            "10",
+            "--metrics-port",
+            str(port),
+            "--sink",
+            f"sqlite:///{tmp_path / 'm.db'}",
+        )
+    assert result.exit_code == 2
+    assert str(port) in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_config_that_is_not_utf8_is_a_usage_error(mdp: Mdp, tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_bytes(b"\xff\xfe")
+    result = mdp("run", "--config", str(config))
+    assert result.exit_code == 2
+    assert "UTF-8" in result.stderr
+
+
+def test_input_with_synthetic_source_is_refused(mdp: Mdp, tmp_path: Path) -> None:
+    csv = write_trades_csv(tmp_path / "t.csv", 10)
+    result = mdp("run", "--source", "synthetic", "--input", str(csv))
+    assert result.exit_code == 2
+    assert "--input" in result.stderr
+
+
+def test_grace_as_a_number_of_seconds_in_a_config_file(mdp: Mdp, tmp_path: Path) -> None:
+    config = tmp_path / "mdp.yaml"
+    config.write_text(f"grace: 1.5\nticks: 100\nsink: sqlite:///{tmp_path / 'g.db'}\n")
+    code, summary = mdp.run_json("--config", str(config))
+    assert code == 0, summary

@@ -96,9 +96,16 @@ def summary_lines(report: RunReport) -> list[str]:
     for label, r in report.resolutions.items():
         ok = r["ticks_in"] == r["ticks_in_bars"] + r["ticks_late"] + r["bad"] + r["open_ticks"]
         mark = "[green]reconciled[/]" if ok else "[bold red]MISMATCH[/]"
+        still_open = f" + {r['open_ticks']:,} open" if r["open_ticks"] else ""
         lines.append(
             f"  {label:<8} {r['ticks_in']:,} ticks = {r['ticks_in_bars']:,} in "
-            f"{r['bars_built']:,} bars + {r['ticks_late']:,} late + {r['bad']:,} bad  {mark}"
+            f"{r['bars_built']:,} bars + {r['ticks_late']:,} late + {r['bad']:,} bad"
+            f"{still_open}  {mark}"
+        )
+    if report.ticks_unprocessed:
+        lines.append(
+            f"  stopped  {report.ticks_unprocessed:,} ticks read but not processed when the run"
+            " stopped; a replay re-run completes them (writes are idempotent)"
         )
     if report.bad_reasons:
         reasons = ", ".join(f"{n:,} {why}" for why, n in sorted(report.bad_reasons.items()))

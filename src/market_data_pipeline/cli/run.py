@@ -13,6 +13,8 @@ import typer
 
 from ..errors import EXIT_BAD_INPUT, PipelineError
 
+EXIT_INTERRUPTED = 130  # the shell's convention for a command ended by SIGINT
+
 EXAMPLES = """[bold]Examples[/]
 
   mdp run                                            [dim]# 10 s synthetic demo into ./mdp.db[/]
@@ -263,16 +265,18 @@ def _run(config: Path | None, flags: dict[str, Any]) -> int:
         output.error_line(str(exc))
         return EXIT_BAD_INPUT
     view = output.RunView(json_mode=settings.json_output, interactive=sys.stderr.isatty())
-    report = asyncio.run(_execute(settings, view))
+    try:
+        report = asyncio.run(_execute(settings, view))
+    except KeyboardInterrupt:  # before the run's own handlers were in place: nothing ran
+        output.error_line("interrupted before the run started; nothing was read or written")
+        return EXIT_INTERRUPTED
     view.summary(report)
     return int(report.exit_code)
 
 
 async def _execute(settings: Any, view: Any) -> Any:
-    from ..runtime import Pipeline, execute
-
     loop = asyncio.get_running_loop()
-    running: list[Pipeline] = []
+    running: list[Any] = []
     early: list[str] = []  # signals that came while the pipeline was being set up
 
     def on_signal(name: str) -> None:
@@ -283,6 +287,9 @@ async def _execute(settings: Any, view: Any) -> Any:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig.name)
+    # Imported only now: loading polars, pyarrow and Core takes a while, and a Ctrl-C meanwhile
+    # must still end with a summary.
+    from ..runtime import Pipeline, execute
 
     def started(pipeline: Pipeline) -> None:
         running.append(pipeline)
