@@ -2,7 +2,9 @@
 
 ``diff_json(before, after)`` walks both trees and returns one ``Change`` per added, removed or
 changed leaf, each with a readable path (``symbols > market_data_core.telemetry:FeedbackEvent >
-fields > capacity``). ``render_changes`` turns them into lines; no change gives one line saying so.
+fields > capacity``). Lists of named items (parameters) are compared by name and by order: a
+reordered or inserted parameter moves what positional callers pass, so it is a change too.
+``render_changes`` turns them into lines; no change gives one line saying so.
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ def diff_json(before: Any, after: Any, path: tuple[str, ...] = ()) -> list[Chang
     if isinstance(before, list) and isinstance(after, list):
         if _all_scalars(before + after):
             return _diff_sets(before, after, path)
-        if _all_named(before + after):
-            return _diff_dicts(_by_name(before), _by_name(after), path)
+        if _all_named(before) and _all_named(after):
+            changes = _diff_order(before, after, path)
+            return changes + _diff_dicts(_by_name(before), _by_name(after), path)
     if before != after:
         return [Change("changed", path, before, after)]
     return []
@@ -96,7 +99,22 @@ def _all_scalars(items: list[Any]) -> bool:
 
 
 def _all_named(items: list[Any]) -> bool:
-    return bool(items) and all(isinstance(item, dict) and "name" in item for item in items)
+    """Return whether items are dicts with unique names (parameters, fields), order meaningful."""
+    if not items or not all(isinstance(item, dict) and "name" in item for item in items):
+        return False
+    return len({str(item["name"]) for item in items}) == len(items)
+
+
+def _diff_order(before: list[Any], after: list[Any], path: tuple[str, ...]) -> list[Change]:
+    """Report a change of position: parameters are passed by position, so order is contract."""
+    old = [str(item["name"]) for item in before]
+    new = [str(item["name"]) for item in after]
+    kept_old = [name for name in old if name in new]
+    kept_new = [name for name in new if name in old]
+    # Reordered, or something inserted before an existing item (which shifts its position).
+    if kept_old != kept_new or new[: len(kept_new)] != kept_new:
+        return [Change("changed", (*path, "(order)"), old, new)]
+    return []
 
 
 def _by_name(items: list[Any]) -> dict[str, Any]:

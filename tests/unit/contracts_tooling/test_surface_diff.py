@@ -91,3 +91,21 @@ def test_cli_surface_and_diff_of_files(tmp_path) -> None:  # type: ignore[no-unt
         "1 change" in result.output and "+ symbols > " in result.output and "panic" in result.output
     )
     assert data["core_version"] in result.output
+
+
+def _method(*names: str) -> dict[str, object]:
+    return {"params": [{"name": name, "kind": "positional_or_keyword"} for name in names]}
+
+
+def test_diff_sees_reordered_parameters() -> None:
+    changes = diff.diff_json(_method("self", "adj", "strict"), _method("self", "strict", "adj"))
+    assert [c.describe() for c in changes] == [
+        '~ params > (order): ["self", "adj", "strict"] -> ["self", "strict", "adj"]'
+    ]
+
+
+def test_diff_sees_a_parameter_inserted_before_others() -> None:
+    changes = diff.diff_json(_method("self", "adj"), _method("self", "provider", "adj"))
+    assert {c.path for c in changes} == {("params", "(order)"), ("params", "provider")}
+    appended = diff.diff_json(_method("self", "adj"), _method("self", "adj", "extra"))
+    assert [c.path for c in appended] == [("params", "extra")]
