@@ -20,6 +20,10 @@ from .conftest import project_attr
 PROVIDER = "synthetic"
 LEVELS = ("ok", "soft", "hard")
 
+# Written out, not taken from the code under test: Core's docs name the first, its buses stamp the
+# second, and the project must accept both.
+SCHEMA_IDS = ["telemetry.FeedbackEvent", "telemetry.backpressure.FeedbackEvent"]
+
 
 def _event(level: str, ts: float | None = None, coordinator: str = "store-1") -> Any:
     return core.FeedbackEvent(
@@ -62,7 +66,7 @@ def test_feedback_event_json_round_trip(level: str) -> None:
     assert json.loads(event.model_dump_json())["level"] == level
 
 
-@pytest.mark.parametrize("schema_id", sorted(core.FEEDBACK_SCHEMA_IDS))
+@pytest.mark.parametrize("schema_id", SCHEMA_IDS)
 @pytest.mark.parametrize("level", LEVELS)
 def test_pulse_envelope_round_trip(level: str, schema_id: str) -> None:
     event = _event(level)
@@ -78,15 +82,16 @@ def test_policy_matches_core_semantics(handler: Any) -> None:
     assert 0.0 < scale["soft"] < 1.0
 
 
-@pytest.mark.parametrize("schema_id", sorted(core.FEEDBACK_SCHEMA_IDS))
+@pytest.mark.parametrize("schema_id", SCHEMA_IDS)
 @pytest.mark.parametrize("path", [("soft",), ("hard",), ("soft", "hard", "ok"), ("hard", "soft")])
 async def test_event_over_the_wire_reaches_the_gate(
     gate: Any, handler: Any, path: tuple[str, ...], schema_id: str
 ) -> None:
     recorder = Recorder(gate)
     codec = core.JsonCodec("v1")
+    sent = time.time()  # recent: the handler may ignore events that are already old on arrival
     for step, level in enumerate(path):
-        wire = codec.encode(schema_id, _event(level, ts=1_700_000_000.0 + step))
+        wire = codec.encode(schema_id, _event(level, ts=sent + step))
         received = codec.decode(wire, core.FeedbackEvent).payload
         assert await handler.handle(received) == "applied"
         expected = handler.policy.scale(PROVIDER, core.BackpressureLevel(level))
@@ -145,8 +150,9 @@ async def test_handler_refuses_invalid_events(gate: Any, handler: Any, bad: Any)
 
 
 async def test_stale_events_do_not_move_the_gate(gate: Any, handler: Any) -> None:
-    await handler.handle(_event("hard", ts=200.0))
-    assert await handler.handle(_event("ok", ts=100.0)) == "stale"
+    now = time.time()
+    await handler.handle(_event("hard", ts=now))
+    assert await handler.handle(_event("ok", ts=now - 1.0)) == "stale"
     assert gate.scale == 0.0
 
 

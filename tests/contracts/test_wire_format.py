@@ -19,6 +19,10 @@ from .test_core_defects import close_core_bus
 
 pytestmark = pytest.mark.redis
 
+# Written out, not taken from the code under test: Core's docs name the first, its buses stamp the
+# second, and the project must accept both.
+SCHEMA_IDS = ["telemetry.FeedbackEvent", "telemetry.backpressure.FeedbackEvent"]
+
 
 def _event(level: str = "hard") -> Any:
     return core.FeedbackEvent(
@@ -60,11 +64,11 @@ async def test_project_publishes_what_core_decodes(bus: Any, raw_redis: Any) -> 
     assert set(fields) == {b"data"}, "one field, 'data', as Core's RedisStreamsBus writes"
     envelope = core.JsonCodec("v1").decode(fields[b"data"], core.FeedbackEvent)
     assert envelope.payload == event
-    assert envelope.meta.schema_id in core.FEEDBACK_SCHEMA_IDS
+    assert envelope.meta.schema_id in SCHEMA_IDS
     assert envelope.meta.track in ("v1", "v2")
 
 
-@pytest.mark.parametrize("schema_id", sorted(core.FEEDBACK_SCHEMA_IDS))
+@pytest.mark.parametrize("schema_id", SCHEMA_IDS)
 async def test_project_consumes_what_core_encodes(bus: Any, raw_redis: Any, schema_id: str) -> None:
     event = _event("soft")
     await raw_redis.xadd(bus.key, {"data": core.JsonCodec("v1").encode(schema_id, event)})
