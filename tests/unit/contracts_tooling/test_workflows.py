@@ -15,7 +15,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKFLOWS = ROOT / ".github" / "workflows"
-OURS = ["_contracts_reusable.yml", "dispatch_contracts.yml", "contracts_matrix.yml"]
+OURS = ["_contracts_reusable.yml", "dispatch_contracts.yml", "contracts_matrix.yml", "ci.yml"]
 FANOUT = ROOT / "docs" / "examples" / "core-fanout.yml"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
