@@ -34,7 +34,6 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
@@ -42,6 +41,7 @@ from redis import exceptions as redis_errors
 from .. import metrics
 from ..core import FeedbackEvent, JsonCodec
 from ..errors import BusError, UsageError
+from ..sinks.urls import redact_url, scrub
 from .base import FeedbackBus
 from .pulse import PoisonEntryError, decode_event, encode_event
 
@@ -68,17 +68,6 @@ class DeadLetter:
     data: bytes
     group: str
     ts: float
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def default_consumer_name() -> str:
@@ -140,7 +129,7 @@ class RedisStreamBus(FeedbackBus):
                 socket_timeout=block_ms / 1000 + 5.0,
             )
         except ValueError as exc:
-            raise UsageError(f"bad Redis URL {redact_url(url)}: {exc}") from None
+            raise UsageError(f"bad Redis URL {redact_url(url)}: {scrub(str(exc), url)}") from None
 
     def describe(self) -> str:
         """Return the URL (password hidden) and stream key."""

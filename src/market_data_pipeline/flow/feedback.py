@@ -6,7 +6,11 @@ scale is the policy's scale for that level, and a ``RateAdjustment`` reaches a g
 scale changes.
 
 Ordering is by the event's own ``ts`` per coordinator (a bus may redeliver or reorder), silence
-by this process's clock (hosts' wall clocks may disagree). While the bus is unreachable the
+by this process's clock (hosts' wall clocks may disagree). An event counts as heard when it was
+sent: its age on arrival (our wall clock minus ``ts``; a negative age, from a sender clock ahead
+of ours, counts as 0) is taken off, so a level expires ``stale_after_s`` after it was sent, and
+an event already older than that on arrival (history replayed to a new consumer group) is
+recorded as ``expired`` and changes nothing. While the bus is unreachable the
 ``fallback`` decides: ``keep`` the current levels (no expiry while we cannot hear anyone),
 or force ``ok`` or ``hard``.
 """
@@ -104,6 +108,7 @@ class FeedbackHandler:
         stale_after_s: float = DEFAULT_STALE_AFTER_S,
         fallback: Fallback = "keep",
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if fallback not in FALLBACKS:
             raise UsageError(f"fallback must be one of {', '.join(FALLBACKS)}, got {fallback!r}")
@@ -114,6 +119,7 @@ class FeedbackHandler:
         self.stale_after_s = stale_after_s
         self.fallback: Fallback = fallback
         self._clock = clock
+        self._wall_clock = wall_clock
         self._coordinators: dict[str, _Coordinator] = {}
         self._scales: dict[str, float | None] = {
             p: getattr(g, "scale", None) for p, g in self._gates.items()
@@ -137,7 +143,8 @@ class FeedbackHandler:
 
         Outcomes: ``applied`` (a gate's scale changed), ``unchanged`` (recorded, no scale
         changed), ``stale`` (older than the coordinator's last event), ``duplicate`` (same ts and
-        level as the last one), ``invalid`` (not a FeedbackEvent with a finite ts).
+        level as the last one), ``expired`` (sent more than ``stale_after_s`` ago by our wall
+        clock), ``invalid`` (not a FeedbackEvent with a finite ts).
         """
         if not isinstance(event, FeedbackEvent) or not math.isfinite(event.ts):
             return self._count("unknown", "invalid")
@@ -146,9 +153,13 @@ class FeedbackHandler:
         if known is not None and event.ts <= known.ts:
             same = event.ts == known.ts and level is known.level
             return self._count(level.value, "duplicate" if same else "stale")
+        age = max(0.0, self._wall_clock() - event.ts)
+        if age > self.stale_after_s:
+            return self._count(level.value, "expired")
         if known is not None and known.expired:
             log.info("coordinator %s is heard from again", event.coordinator_id)
-        self._coordinators[event.coordinator_id] = _Coordinator(level, event.ts, self._clock())
+        heard_at = self._clock() - age
+        self._coordinators[event.coordinator_id] = _Coordinator(level, event.ts, heard_at)
         changed = await self._apply()
         return self._count(level.value, "applied" if changed else "unchanged")
 

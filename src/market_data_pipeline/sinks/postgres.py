@@ -22,7 +22,7 @@ import polars as pl
 
 from .. import frames
 from ..errors import SinkError, SinkUnavailableError, UsageError
-from .base import BarSink
+from .base import BarSink, SinkTransactionLostError
 from .urls import redact_url, scrub
 
 if TYPE_CHECKING:
@@ -96,21 +96,44 @@ def load_driver() -> Any:
     return psycopg
 
 
+# Connection failures that no retry can fix: bad parameters, a missing database or role, a
+# refused login. libpq reports them only as text (no SQLSTATE reaches the client on connect).
+_FINAL_CONNECT = (
+    "connection is bad",  # libpq rejected the parameters before connecting
+    "does not exist",  # database or role
+    "authentication failed",
+    "no password supplied",
+    "no pg_hba.conf entry",
+    "does not support ssl",
+    "servname not supported",  # the port is not a number (e.g. an unencoded "/" in a password)
+)
+
+
 @contextmanager
 def pg_errors(url: str, action: str) -> Iterator[None]:
-    """Translate psycopg errors raised inside the block into ``SinkError`` (no password shown)."""
+    """Translate psycopg errors raised inside the block into pipeline errors (no password shown).
+
+    On connect, a refused URL or login is a ``UsageError`` (retrying cannot help), anything else
+    ``SinkUnavailableError``; later failures are ``SinkError``.
+    """
     psycopg = load_driver()
     try:
         yield
-    except psycopg.OperationalError as exc:
-        where = redact_url(url)
-        if action == "connect":
-            message = f"cannot connect to {where}: {scrub(str(exc), url)}"
-            raise SinkUnavailableError(message) from None
-        raise SinkError(f"PostgreSQL {action} failed on {where}: {scrub(str(exc), url)}") from None
     except psycopg.Error as exc:
         where = redact_url(url)
-        raise SinkError(f"PostgreSQL {action} failed on {where}: {scrub(str(exc), url)}") from None
+        detail = scrub(str(exc), url)
+        if action == "connect" and _is_final(exc, psycopg):
+            raise UsageError(f"cannot use PostgreSQL sink {where}: {detail}") from None
+        if action == "connect" and isinstance(exc, psycopg.OperationalError):
+            raise SinkUnavailableError(f"cannot connect to {where}: {detail}") from None
+        raise SinkError(f"PostgreSQL {action} failed on {where}: {detail}") from None
+
+
+def _is_final(exc: Exception, psycopg: Any) -> bool:
+    if isinstance(exc, psycopg.ProgrammingError | psycopg.InterfaceError):
+        return True  # libpq could not parse the URI or an option in it
+    text = str(exc).lower()
+    return any(marker in text for marker in _FINAL_CONNECT)
 
 
 def encode_csv(bars: pl.DataFrame) -> bytes:
@@ -154,7 +177,7 @@ class _Writer:
         self.open()
         conn = self.conn
         if conn is None or self.lost:
-            raise SinkError(
+            raise SinkTransactionLostError(
                 f"the run transaction on {redact_url(self.url)} was lost with its connection"
             )
         payload = encode_csv(bars)
@@ -164,6 +187,13 @@ class _Writer:
                 with cur.copy(f"COPY {STAGE_TABLE} FROM STDIN (FORMAT csv)") as copy:
                     copy.write(payload)
                 self._merge(conn, cur)
+        except SinkError as exc:
+            if (conn.closed or conn.broken) and self.transactional:
+                raise SinkTransactionLostError(
+                    f"the run transaction on {redact_url(self.url)} was lost with its "
+                    f"connection: {exc}"
+                ) from None
+            raise
         finally:
             if conn.closed or conn.broken:
                 self._drop(conn)
@@ -190,7 +220,7 @@ class _Writer:
         conn, self.conn = self.conn, None
         if conn is None:
             if commit and self.lost:
-                raise SinkError(
+                raise SinkTransactionLostError(
                     f"the run transaction on {redact_url(self.url)} was lost; nothing was committed"
                 )
             return

@@ -5,7 +5,9 @@ batch being written) and ``put`` waits while it is full, so nothing is ever drop
 task coalesces queued frames into batches of up to ``batch_rows`` rows, or whatever is queued
 once the oldest frame has waited ``batch_interval_s``, and writes them with bounded retries and
 exponential backoff. If the sink stays down after every attempt, the queue fails loudly: ``put``
-and ``close`` raise ``SinkUnavailableError`` with the number of bars not stored.
+and ``close`` raise ``SinkUnavailableError`` with the number of bars not stored. Errors no retry
+can fix are not retried: a ``UsageError`` (a URL or path the store refuses) propagates as is
+from ``start``, ``put`` and ``close``, and a lost run transaction fails the queue at once.
 
 Depth (queued + in flight) is reported to every ``DepthObserver`` after each put, each take and
 each completed write; that is what the watermark monitor turns into Core feedback.
@@ -25,7 +27,7 @@ import polars as pl
 from .. import frames, metrics
 from ..errors import SinkError, SinkUnavailableError, UsageError
 from ..flow.watermarks import DepthObserver
-from .base import BarSink
+from .base import BarSink, SinkTransactionLostError
 
 __all__ = ["DepthObserver", "RetryPolicy", "WriteQueue", "WriteReport"]
 
@@ -110,6 +112,7 @@ class WriteQueue:
         self._started = False
         self._closing = False
         self._failure: str | None = None
+        self._usage: UsageError | None = None  # raised instead of SinkUnavailableError
         self._writer: asyncio.Task[None] | None = None
         self.report: WriteReport | None = None
 
@@ -138,7 +141,9 @@ class WriteQueue:
         for observer in self._observers:
             observer.observe(depth, self._capacity)
 
-    def _unavailable(self, unwritten: int) -> SinkUnavailableError:
+    def _unavailable(self, unwritten: int) -> SinkUnavailableError | UsageError:
+        if self._usage is not None:
+            return self._usage
         return SinkUnavailableError(f"{self._failure}", unwritten=unwritten)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -156,6 +161,9 @@ class WriteQueue:
             try:
                 await self._sink.open()
                 return
+            except UsageError:
+                await self._sink.close(commit=False)
+                raise
             except SinkError as exc:
                 if left == 0:
                     await self._sink.close(commit=False)
@@ -293,7 +301,11 @@ class WriteQueue:
         return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical", rechunk=True)
 
     async def _write(self, batch: pl.DataFrame) -> None:
-        error = await self._write_with_retry(batch)
+        try:
+            error = await self._write_with_retry(batch)
+        except UsageError as exc:
+            self._usage = exc
+            error = str(exc)
         async with self._cond:
             if error is None:
                 self._inflight = 0
@@ -313,6 +325,12 @@ class WriteQueue:
             try:
                 await self._sink.write_frame(batch)
                 return None
+            except UsageError:
+                self._write_errors += 1
+                raise
+            except SinkTransactionLostError as exc:
+                self._write_errors += 1
+                return f"writing to {where} failed: {exc}"
             except SinkError as exc:
                 self._write_errors += 1
                 if left == 0:

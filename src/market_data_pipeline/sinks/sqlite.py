@@ -17,8 +17,8 @@ from pathlib import Path
 import polars as pl
 
 from .. import frames
-from ..errors import SinkError, SinkUnavailableError
-from .base import BarSink
+from ..errors import SinkError, SinkUnavailableError, UsageError
+from .base import BarSink, SinkTransactionLostError
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"
 BUSY_TIMEOUT_MS = 5_000
@@ -58,15 +58,22 @@ FROM bars ORDER BY symbol, resolution, ts
 
 @contextmanager
 def sqlite_errors(path: str, action: str) -> Iterator[None]:
-    """Translate ``sqlite3`` errors raised inside the block into ``SinkError``."""
+    """Translate ``sqlite3`` errors raised inside the block into ``SinkError``.
+
+    A path that can never be a database file (a directory, or under a file) is a ``UsageError``.
+    """
     try:
         yield
     except sqlite3.OperationalError as exc:
+        if "unable to open" in str(exc) and Path(path).is_dir():
+            raise UsageError(f"bad SQLite path {path}: it is a directory") from None
         if "unable to open" in str(exc):
             raise SinkUnavailableError(f"cannot open SQLite database {path}: {exc}") from None
         raise SinkError(f"SQLite {action} failed on {path}: {exc}") from None
     except sqlite3.Error as exc:
         raise SinkError(f"SQLite {action} failed on {path}: {exc}") from None
+    except (NotADirectoryError, FileExistsError):  # a parent of the path is a file
+        raise UsageError(f"bad SQLite path {path}: a parent is not a directory") from None
     except OSError as exc:  # the directory cannot be created
         raise SinkUnavailableError(
             f"cannot open SQLite database {path}: {exc.strerror or exc}"
@@ -96,6 +103,8 @@ class SqliteSink(BarSink):
     def _open_sync(self) -> None:
         if self._conn is not None:
             return
+        if self.path != ":memory:" and Path(self.path).is_dir():
+            raise UsageError(f"bad SQLite path {self.path}: it is a directory")
         with sqlite_errors(self.path, "open"):
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +126,9 @@ class SqliteSink(BarSink):
         conn = self._conn
         assert conn is not None
         if self._lost:
-            raise SinkError(f"the run transaction on {self.path} was rolled back by SQLite")
+            raise SinkTransactionLostError(
+                f"the run transaction on {self.path} was rolled back by SQLite"
+            )
         rows = bars.select(
             "symbol",
             "resolution",
@@ -163,7 +174,7 @@ class SqliteSink(BarSink):
         with sqlite_errors(self.path, "commit" if commit else "rollback"):
             try:
                 if commit and self._lost:
-                    raise SinkError(
+                    raise SinkTransactionLostError(
                         f"the run transaction on {self.path} was rolled back by SQLite; "
                         "nothing was committed"
                     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote
 
 from ..errors import UsageError
 
@@ -22,6 +22,7 @@ SUPPORTED_SCHEMES = ("sqlite", "postgresql", "postgres")
 Backend = Literal["sqlite", "postgresql"]
 
 _QUERY_SECRET = re.compile(r"(?i)(password=)[^&;\s]*")
+_MIN_DECODED_SECRET = 4  # a shorter decoded password would mask ordinary words
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,30 +61,49 @@ def _sqlite_path(url: str, rest: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """Return ``url`` with its password (userinfo or ``password=`` query) shown as ``***``."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return _QUERY_SECRET.sub(r"\1***", url.split("@")[-1])
-    query = _QUERY_SECRET.sub(r"\1***", parts.query)
-    if password is None and query == parts.query:
-        return url  # urlunsplit would also drop the empty netloc of sqlite:///x.db
-    netloc = parts.netloc
-    if password is not None:
-        userinfo, _, hostinfo = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{hostinfo}"
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """Return ``url`` with its password (userinfo or ``password=`` query) shown as ``***``.
+
+    Works on malformed URLs too: a password may hold unencoded ``/``, ``#``, ``?`` or ``@``, and
+    the host may be broken, so the userinfo is found by position rather than by a URL parser.
+    """
+    span = _password_span(url)
+    if span is not None:
+        url = f"{url[: span[0]]}***{url[span[1] :]}"
+    return _QUERY_SECRET.sub(r"\1***", url)
+
+
+def _password_span(url: str) -> tuple[int, int] | None:
+    """Return where the userinfo password of ``url`` starts and ends, if it has one.
+
+    The password runs from the first ``:`` after ``scheme://`` to the last ``@`` of the URL: a
+    password may contain ``@`` unencoded, and masking a little too much is the safe mistake.
+    """
+    scheme_end = url.find("://")
+    at = url.rfind("@")
+    if scheme_end < 0 or at < scheme_end:
+        return None
+    colon = url.find(":", scheme_end + 3, at)
+    if colon < 0:
+        return None
+    return colon + 1, at
 
 
 def scrub(message: str, url: str) -> str:
     """Remove the password of ``url`` from a driver message and keep its first line only."""
     first = next((line.strip() for line in message.splitlines() if line.strip()), "unknown error")
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    if password:
-        first = first.replace(password, "***")
+    span = _password_span(url)
+    if span is not None and span[1] > span[0]:
+        raw = url[span[0] : span[1]]
+        first = _remove(first, raw)
+        decoded = unquote(raw)
+        if decoded != raw and len(decoded) >= _MIN_DECODED_SECRET:
+            first = _remove(first, decoded)
     return _QUERY_SECRET.sub(r"\1***", first)
+
+
+def _remove(text: str, secret: str) -> str:
+    # Repeat: a replacement can join two halves into a new occurrence. Each pass shortens the
+    # text whenever the secret is longer than the mask, so this ends.
+    while secret in text and len(secret) > len("***"):
+        text = text.replace(secret, "***")
+    return text.replace(secret, "***") if secret in text else text

@@ -18,6 +18,7 @@ import redis
 from market_data_pipeline.bus.pulse import encode_event
 from market_data_pipeline.bus.redis_streams import RedisStreamBus
 from market_data_pipeline.core import FEEDBACK_SCHEMA_IDS, FeedbackEvent, JsonCodec
+from market_data_pipeline.errors import UsageError
 from market_data_pipeline.flow.feedback import FeedbackHandler
 from market_data_pipeline.flow.rate_gate import RateGate
 
@@ -232,9 +233,38 @@ async def test_close_acknowledges_what_was_handled(make_bus: MakeBus, raw: redis
     handler = FeedbackHandler({"ibkr": gate})
     bus = make_bus()
     runner = asyncio.create_task(handler.run(bus))
-    await bus.publish(event("soft", 1.0))
-    await bus.publish(event("hard", 2.0))
+    await bus.publish(event("soft"))
+    await bus.publish(event("hard"))
     await until(lambda: gate.scale == 0.0)
     await bus.close()
     await runner
     assert pending(raw, bus) == 0
+
+
+async def test_old_history_does_not_pause_a_new_consumer(make_bus: MakeBus) -> None:
+    await make_bus().publish(event("hard", time.time() - 3600.0))  # a run an hour ago
+    gate = RateGate("ibkr", None)
+    handler = FeedbackHandler({"ibkr": gate}, stale_after_s=10.0)
+    bus = make_bus()  # a new group: replays the stream from the start
+    runner = asyncio.create_task(handler.run(bus))
+    await make_bus().publish(event("soft", coordinator="store-2"))
+    await until(lambda: gate.scale == 0.5)
+    assert handler.summary()["outcomes"] == {"expired": 1, "applied": 1}
+    await bus.close()
+    await runner
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:s3cret@127.0.0.1:abc/0",
+        "redis://:pa/ss3cret@127.0.0.1:6379/0",
+        "redis://:s3cret@[::1/0",
+    ],
+)
+def test_a_bad_redis_url_is_one_usage_line_without_the_password(url: str) -> None:
+    with pytest.raises(UsageError) as error:
+        RedisStreamBus(url)
+    message = str(error.value)
+    assert message.startswith("bad Redis URL redis://:***@")
+    assert "s3cret" not in message and "\n" not in message

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
 import pytest
 
-from market_data_pipeline.errors import SinkUnavailableError
+from market_data_pipeline.errors import SinkUnavailableError, UsageError
 from market_data_pipeline.sinks import RetryPolicy, WriteQueue, open_sink
 
 DOWN_URL = "postgresql://postgres:s3cr3t-pw@127.0.0.1:1/test"  # nothing listens on port 1
@@ -43,10 +44,61 @@ async def test_write_queue_retries_the_connection_then_gives_up(
     assert all("s3cr3t-pw" not in r.getMessage() for r in caplog.records)
 
 
-async def test_sqlite_file_that_cannot_be_created_is_unavailable(tmp_path: Path) -> None:
+async def test_sqlite_path_under_a_file_is_a_usage_error(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     sink = open_sink(f"sqlite:///{blocker / 'bars.db'}")
-    with pytest.raises(SinkUnavailableError, match="cannot open SQLite database"):
+    with pytest.raises(UsageError, match="a parent is not a directory"):
         await sink.open()
     await sink.close()
+
+
+async def test_sqlite_path_that_is_a_directory_is_not_retried(tmp_path: Path) -> None:
+    (tmp_path / "adir").mkdir()
+    sink = open_sink(f"sqlite:///{tmp_path / 'adir'}")
+    q = WriteQueue(
+        sink, capacity_rows=10, batch_rows=10, batch_interval_s=1.0, retry=RetryPolicy(attempts=3)
+    )
+    with pytest.raises(UsageError, match="it is a directory"):
+        await q.start()  # at once: a retry would wait 0.2 s first
+
+
+def _local(url: str, **parts: str) -> str:
+    """Return ``postgres_url`` (the test server) with user, port, database or query replaced."""
+    base = url.split("?", 1)[0]
+    scheme, rest = base.split("://", 1)
+    userinfo, hostpart = rest.rsplit("@", 1) if "@" in rest else ("postgres", rest)
+    hostport, _, _db = hostpart.partition("/")
+    host = hostport.rsplit(":", 1)[0]
+    user = parts.get("user", userinfo)
+    port = parts.get("port", "5432")
+    db = parts.get("db", "test")
+    return f"{scheme}://{user}@{host}:{port}/{db}{parts.get('query', '')}"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("parts", "said"),
+    [
+        ({"db": "mdp_no_such_db"}, 'database "mdp_no_such_db" does not exist'),
+        ({"user": "mdp_no_such_role"}, 'role "mdp_no_such_role" does not exist'),
+        ({"query": "?sslmode=bogus"}, "invalid sslmode value"),
+        ({"port": "abc"}, 'invalid integer value "abc"'),
+        ({"user": "postgres:s3cret", "port": "[::1"}, "for connection option"),
+    ],
+)
+async def test_postgres_urls_that_cannot_work_are_usage_errors_at_once(
+    postgres_url: str, parts: dict[str, str], said: str
+) -> None:
+    url = _local(postgres_url, **parts)
+    q = WriteQueue(
+        open_sink(url),
+        capacity_rows=10,
+        batch_rows=10,
+        batch_interval_s=1.0,
+        retry=RetryPolicy(attempts=3, initial_backoff_s=60.0),  # a retry would hang the test
+    )
+    with pytest.raises(UsageError) as error:
+        await asyncio.wait_for(q.start(), timeout=20)
+    message = str(error.value)
+    assert said in message and "\n" not in message and "s3cret" not in message

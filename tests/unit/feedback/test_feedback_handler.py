@@ -18,8 +18,13 @@ def scales(gates: dict[str, RateGate]) -> dict[str, float]:
     return {name: gate.scale for name, gate in gates.items()}
 
 
+def sent_now() -> float:
+    """A wall clock behind every event ts used here: each event arrives the moment it is sent."""
+    return 0.0
+
+
 def handler(gates: dict[str, RateGate], clock: ManualClock, **kw: object) -> FeedbackHandler:
-    return FeedbackHandler(gates, clock=clock, **kw)  # type: ignore[arg-type]
+    return FeedbackHandler(gates, clock=clock, wall_clock=sent_now, **kw)  # type: ignore[arg-type]
 
 
 async def test_default_policy_scales(gates: dict[str, RateGate], clock: ManualClock) -> None:
@@ -159,7 +164,7 @@ async def test_summary_counts_changes_and_time(
 
 async def test_run_consumes_a_bus_until_closed(gates: dict[str, RateGate]) -> None:
     bus = InMemoryBus()
-    h = FeedbackHandler(gates)
+    h = FeedbackHandler(gates, wall_clock=sent_now)
     await bus.publish(feedback("s1", "hard", 1.0))
     await bus.publish(feedback("s1", "ok", 2.0))
     await bus.publish(feedback("s1", "soft", 3.0))
@@ -173,7 +178,7 @@ LEVELS = ["ok", "soft", "hard"]
 steps = st.lists(
     st.tuples(
         st.sampled_from(["s1", "s2", "s3"]),
-        st.integers(0, 20),  # event ts
+        st.integers(0, 60),  # event ts on the sender's wall clock
         st.sampled_from(LEVELS),
         st.sampled_from([0.0, 1.0, 4.0, 6.0]),  # clock advance before the event
     ),
@@ -182,18 +187,24 @@ steps = st.lists(
 
 
 @settings(max_examples=150, deadline=None)
-@given(steps)
-async def test_handler_matches_reference(events: list[tuple[str, int, str, float]]) -> None:
+@given(steps, st.sampled_from([-3.0, 0.0, 2.5, 30.0]))
+async def test_handler_matches_reference(
+    events: list[tuple[str, int, str, float]], skew: float
+) -> None:
     clock = ManualClock(0.0)
     gates = {"p": RateGate("p", None)}
-    h = FeedbackHandler(gates, stale_after_s=5.0, clock=clock)
+    h = FeedbackHandler(gates, stale_after_s=5.0, clock=clock, wall_clock=lambda: clock.now + skew)
     latest: dict[str, tuple[float, str, float]] = {}  # coordinator -> (ts, level, heard_at)
     for name, ts, level, advance in events:
         clock.advance(advance)
-        await h.handle(feedback(name, level, float(ts)))
+        outcome = await h.handle(feedback(name, level, float(ts)))
         await h.tick()  # expiry is applied by the periodic check
-        if name not in latest or ts > latest[name][0]:
-            latest[name] = (float(ts), level, clock.now)
+        age = max(0.0, clock.now + skew - ts)
+        newer = name not in latest or ts > latest[name][0]
+        if newer and age > 5.0:
+            assert outcome == "expired"
+        elif newer:
+            latest[name] = (float(ts), level, clock.now - age)
         live = [lv for _, lv, heard in latest.values() if clock.now - heard <= 5.0]
         expected = max(live, key=lambda lv: LEVEL_SEVERITY[BackpressureLevel(lv)], default="ok")
         assert h.level.value == expected
@@ -215,7 +226,7 @@ class BrokenGate:
 
 async def test_a_failing_gate_does_not_stop_the_others(clock: ManualClock) -> None:
     broken, good = BrokenGate(), RateGate("good", None)
-    h = FeedbackHandler({"broken": broken, "good": good}, clock=clock)
+    h = FeedbackHandler({"broken": broken, "good": good}, clock=clock, wall_clock=sent_now)
     assert await h.handle(feedback("s1", "hard", 1.0)) == "applied"
     assert good.scale == 0.0 and broken.applied == []
     broken.broken = False
@@ -235,3 +246,42 @@ async def test_metrics_follow_the_handler(gates: dict[str, RateGate], clock: Man
     assert sample("mdp_feedback_events_total", level="hard", outcome="applied") == before + 1
     assert sample("mdp_rate_scale", provider="ibkr") == 0.0
     assert sample("mdp_backpressure_level", provider="ibkr") == 2.0
+
+
+async def test_an_event_older_than_stale_after_changes_nothing(
+    gates: dict[str, RateGate], clock: ManualClock
+) -> None:
+    wall = ManualClock(1_000_000.0)
+    h = FeedbackHandler(gates, stale_after_s=10.0, clock=clock, wall_clock=wall)
+    # History replayed to a new consumer group: a hard level sent a minute ago.
+    assert await h.handle(feedback("s1", "hard", wall.now - 60.0)) == "expired"
+    assert h.level is BackpressureLevel.ok and scales(gates)["ibkr"] == 1.0
+    assert h.summary()["outcomes"] == {"expired": 1}
+
+
+async def test_a_level_expires_stale_after_it_was_sent(
+    gates: dict[str, RateGate], clock: ManualClock
+) -> None:
+    wall = ManualClock(1_000_000.0)
+    h = FeedbackHandler(gates, stale_after_s=10.0, clock=clock, wall_clock=wall)
+    assert await h.handle(feedback("s1", "hard", wall.now - 8.0)) == "applied"
+    clock.advance(1.0)
+    await h.tick()
+    assert h.level is BackpressureLevel.hard
+    clock.advance(1.5)  # 10.5 s since it was sent
+    await h.tick()
+    assert h.level is BackpressureLevel.ok
+
+
+async def test_a_sender_clock_ahead_of_ours_counts_as_age_zero(
+    gates: dict[str, RateGate], clock: ManualClock
+) -> None:
+    wall = ManualClock(1_000_000.0)
+    h = FeedbackHandler(gates, stale_after_s=10.0, clock=clock, wall_clock=wall)
+    assert await h.handle(feedback("s1", "hard", wall.now + 30.0)) == "applied"
+    clock.advance(9.0)
+    await h.tick()
+    assert h.level is BackpressureLevel.hard
+    clock.advance(2.0)
+    await h.tick()
+    assert h.level is BackpressureLevel.ok

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 
 from market_data_pipeline import frames
 from market_data_pipeline.errors import SinkError, SinkUnavailableError, UsageError
-from market_data_pipeline.sinks.base import BarSink
+from market_data_pipeline.sinks.base import BarSink, SinkTransactionLostError
 from market_data_pipeline.sinks.queue import RetryPolicy, WriteQueue
 
 NO_WAIT = RetryPolicy(attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0)
@@ -43,8 +43,18 @@ class MemorySink(BarSink):
 
     scheme = "memory"
 
-    def __init__(self, *, failures: int = 0, open_failures: int = 0, transactional: bool = False):
+    def __init__(
+        self,
+        *,
+        failures: int = 0,
+        open_failures: int = 0,
+        transactional: bool = False,
+        error: SinkError | UsageError | None = None,
+    ):
         super().__init__(transactional=transactional)
+        self.error = error or SinkError("store is down")
+        self.write_calls = 0
+        self.open_calls = 0
         self.batches: list[pl.DataFrame] = []
         self.gate = asyncio.Event()
         self.gate.set()
@@ -57,14 +67,18 @@ class MemorySink(BarSink):
         return "memory://test"
 
     def _open_sync(self) -> None:
+        self.open_calls += 1
         if self.open_failures:
             self.open_failures -= 1
+            if isinstance(self.error, UsageError):
+                raise self.error
             raise SinkError("store is starting up")
 
     def _upsert_sync(self, bars: pl.DataFrame) -> None:
+        self.write_calls += 1
         if self.failures:
             self.failures -= 1
-            raise SinkError("store is down")
+            raise self.error
         self.batches.append(bars)
 
     def _finish_sync(self, commit: bool) -> None:
@@ -286,3 +300,38 @@ def test_every_bar_is_written_once_in_order(sizes: list[int], capacity: int, bat
     sink, total = asyncio.run(scenario())
     assert sink.rows().equals(bars(total))
     assert all(0 < b.height <= min(batch, capacity) for b in sink.batches)
+
+
+async def test_a_usage_error_on_open_is_not_retried() -> None:
+    sink = MemorySink(open_failures=10, error=UsageError("database nodb does not exist"))
+    q = queue(sink)
+    with pytest.raises(UsageError, match="nodb"):
+        await q.start()
+    assert sink.open_calls == 1
+    assert sink.finished is False
+
+
+async def test_a_usage_error_on_write_is_not_retried_and_propagates() -> None:
+    sink = MemorySink(failures=10, error=UsageError("bad store path"))
+    q = queue(sink, capacity_rows=5, batch_rows=5)
+    await q.start()
+    await q.put(bars(5))
+    with pytest.raises(UsageError, match="bad store path"):
+        await q.put(bars(3, start=5))
+    with pytest.raises(UsageError):
+        await q.close()
+    assert sink.write_calls == 1
+    assert q.report is not None and q.report.bars_unwritten == 8
+
+
+async def test_a_lost_run_transaction_fails_at_once() -> None:
+    sink = MemorySink(
+        failures=10, transactional=True, error=SinkTransactionLostError("run transaction lost")
+    )
+    q = queue(sink, capacity_rows=5, batch_rows=5)
+    await q.start()
+    await q.put(bars(5))
+    with pytest.raises(SinkUnavailableError, match="run transaction lost") as error:
+        await q.close()
+    assert sink.write_calls == 1
+    assert error.value.unwritten == 5

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 
 from market_data_pipeline.errors import UsageError
 from market_data_pipeline.sinks import open_sink, redact_url
@@ -82,3 +82,40 @@ def test_redacted_urls_never_show_the_password(password: str) -> None:
 
 def test_scrub_keeps_one_line() -> None:
     assert scrub("\n  first line\nsecond line", "postgresql://h/db") == "first line"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql://postgres:pa/ss@127.0.0.1:5432/test",
+            "postgresql://postgres:***@127.0.0.1:5432/test",
+        ),
+        ("postgresql://postgres:s3cret@[::1/test", "postgresql://postgres:***@[::1/test"),
+        ("postgresql://postgres:pa#ss@h:5432/test", "postgresql://postgres:***@h:5432/test"),
+        ("postgresql://u:p@ss@h/db", "postgresql://u:***@h/db"),
+        ("redis://:pa/ss@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+        ("redis://:s3cret@127.0.0.1:abc/0", "redis://:***@127.0.0.1:abc/0"),
+    ],
+)
+def test_redact_url_handles_malformed_urls(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+any_password = st.text(min_size=4).filter(lambda s: "\n" not in s and "\r" not in s)
+SHAPES = [
+    "postgresql://user:{}@db.example:5432/bars",
+    "postgres://user:{}@[::1/bars",
+    "redis://:{}@127.0.0.1:6379/0",
+    "redis://:{}@127.0.0.1:abc/0",
+]
+
+
+@given(password=any_password, shape=st.sampled_from(SHAPES))
+def test_no_password_survives_redaction_or_scrubbing(password: str, shape: str) -> None:
+    url = shape.format(password)
+    masked = shape.format("***")
+    message = f"connection to {url} failed: password {password!s} rejected"
+    assume(password not in f"{masked} connection to failed: password rejected ***")
+    assert password not in redact_url(url)
+    assert password not in scrub(message, url)
