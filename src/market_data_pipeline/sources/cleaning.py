@@ -1,8 +1,10 @@
 """Turn one raw chunk (text or typed columns, named by field) into a tick or bar-input frame.
 
-Every row gets a check code: 0 is good, ``BLANK`` an empty CSV line (no data, dropped without a
-count), anything else the 1-based position of the first failed check in ``CHECKS[kind]``. The
-checks, in order, with the reason they count under:
+Every row gets a check code: 0 is good, ``BLANK`` an empty CSV line (every field of the line
+empty, read columns or not: no data, dropped without a count; a line with any non-empty field is
+checked like any other and counts as a bad row if a needed field is missing), anything else the
+1-based position of the first failed check in ``CHECKS[kind]``. The checks, in order, with the
+reason they count under:
 
 - every kind: ``bad timestamp`` (missing or unparseable), ``missing symbol`` (null or empty)
 - trades: ``bad price`` (missing, NaN, infinite or <= 0), ``bad size`` (NaN, infinite or < 0;
@@ -108,11 +110,11 @@ def clean(
     *,
     symbol: str | None,
     ts_unit: TsUnit,
-    drop_blank: bool,
+    blank: pa.Array | None,
 ) -> Cleaned:
     """Convert ``batch`` (columns named by field) to a ``kind`` frame with a check code per row.
 
-    With ``drop_blank``, rows where every input column is null get code ``BLANK``.
+    Rows marked in ``blank`` (lines with every field empty) get code ``BLANK``.
     """
     columns: dict[str, pl.Series] = {"ts_ns": to_ns(batch.column("ts"), ts_unit)}
     columns["symbol"] = _symbols(batch, symbol)
@@ -120,7 +122,8 @@ def clean(
         columns[name] = _floats(batch, name)
     if kind == "bars":
         columns["trades"] = _floats(batch, "trades").cast(pl.Int64, strict=False)
-    work = pl.DataFrame(columns).with_columns(blank=_blank(batch) if drop_blank else pl.lit(False))
+    marks = pl.lit(False) if blank is None else pl.Series("blank", blank, dtype=pl.Boolean)
+    work = pl.DataFrame(columns).with_columns(blank=marks)
     coded = work.with_columns(code=_code_expr(kind))
     return Cleaned(_shape(coded, kind), coded["code"])
 
@@ -146,13 +149,6 @@ def _shape(work: pl.DataFrame, kind: TickKind) -> pl.DataFrame:
         pl.lit(0.0).alias("size"),
         *frames.QUOTE_EXTRA_SCHEMA,
     )
-
-
-def _blank(batch: pa.RecordBatch) -> pl.Series:
-    blank = pl.repeat(True, batch.num_rows, eager=True)
-    for column in batch.columns:
-        blank = blank & pl.Series(column.is_null())
-    return blank
 
 
 def _symbols(batch: pa.RecordBatch, symbol: str | None) -> pl.Series:

@@ -5,7 +5,8 @@ of that chunk instead of failing the whole read; the delimiter (``,``, ``;``, ta
 from the header line, and ``.gz``/``.bz2`` files are decompressed on the fly. Row numbers: for CSV
 the 1-based line number in the file (the header is line 1; exact unless a quoted field spans
 lines); for Parquet the 1-based row index. Blank CSV lines come back as all-null rows so that the
-numbering stays exact.
+numbering stays exact, and each CSV chunk says which of its lines are blank (every field empty,
+e.g. ``,,,,``: a line with any non-empty field, read or not, is data).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, cast
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -38,10 +40,14 @@ _MAX_BLOCK = 1 << 21  # larger blocks read no faster and cost memory
 
 @dataclass(frozen=True)
 class Chunk:
-    """Rows of one file: ``batch`` columns are named by field; row i is number ``first_row + i``."""
+    """Rows of one file: ``batch`` columns are named by field; row i is number ``first_row + i``.
+
+    ``blank`` (CSV only) marks the lines whose every field, read or not, is empty.
+    """
 
     batch: pa.RecordBatch
     first_row: int
+    blank: pa.Array | None = None
 
 
 def file_format(path: Path) -> FileFormat:
@@ -87,7 +93,8 @@ def read_chunks(
 
 def _split(chunk: Chunk, chunk_rows: int) -> Iterator[Chunk]:
     for start in range(0, chunk.batch.num_rows, chunk_rows):
-        yield Chunk(chunk.batch.slice(start, chunk_rows), chunk.first_row + start)
+        blank = None if chunk.blank is None else chunk.blank.slice(start, chunk_rows)
+        yield Chunk(chunk.batch.slice(start, chunk_rows), chunk.first_row + start, blank)
 
 
 def _parquet_chunks(path: Path, fields: dict[str, int], chunk_rows: int) -> Iterator[Chunk]:
@@ -123,8 +130,7 @@ def _csv_chunks(
                 read_options=pacsv.ReadOptions(skip_rows=1, column_names=generic, block_size=block),
                 parse_options=_parse_options(delimiter, malformed),
                 convert_options=pacsv.ConvertOptions(
-                    column_types={c: pa.string() for c in wanted},
-                    include_columns=list(wanted),
+                    column_types={c: pa.string() for c in generic},
                     # Only an empty field is missing: "NA" is a ticker, "nan" a bad value to name.
                     null_values=[""],
                     strings_can_be_null=True,
@@ -134,12 +140,21 @@ def _csv_chunks(
             line = 2
             for batch in reader:
                 arrays = [batch.column(c) for c in wanted]
-                yield Chunk(pa.RecordBatch.from_arrays(arrays, names=list(wanted.values())), line)
+                chunk = pa.RecordBatch.from_arrays(arrays, names=list(wanted.values()))
+                yield Chunk(chunk, line, _all_null(batch))
                 line += batch.num_rows
         except pa.ArrowInvalid as exc:
             if "columns, got" not in str(exc):
                 raise
             raise _malformed_error(path, delimiter, len(names), exc) from None
+
+
+def _all_null(batch: pa.RecordBatch) -> pa.Array:
+    """Return, per row, whether every column of ``batch`` is null (an empty CSV field)."""
+    blank = pc.is_null(batch.column(0))
+    for column in batch.columns[1:]:
+        blank = pc.and_(blank, pc.is_null(column))
+    return blank
 
 
 def _parse_options(delimiter: str, handler: Callable[[Any], str]) -> pacsv.ParseOptions:

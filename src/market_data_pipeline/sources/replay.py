@@ -12,8 +12,9 @@ Bad rows (see ``cleaning`` for every rule and reason) either stop the replay wit
 or are dropped and counted under their reason (``"skip"``). ``row`` is the 1-based line number in
 a CSV file (the header is line 1) and the 1-based row index in a Parquet file. A CSV line with the
 wrong number of fields is a bad row too (reason ``malformed row``); it is reported when its block
-is read, which can be before an earlier bad value in the same block. Blank CSV lines carry no data
-and are passed over.
+is read, which can be before an earlier bad value in the same block. Blank CSV lines (every field
+empty, e.g. ``,,,,``) carry no data and are passed over; a line with any non-empty field is a row
+like any other, so one whose mapped fields are empty is a bad row (``bad timestamp`` ...).
 
 Quotes need both sides: the tick price is the mid ``(bid + ask) / 2``; a one-sided quote is a bad
 row (``no bid/ask``).
@@ -115,17 +116,14 @@ class ReplaySource(TickSource):
         for number, path in enumerate(self.paths):
             cmap = self._first_map if number == 0 else self._map(path, self.kind, self.symbol)
             on_malformed = None if self.on_bad_row == "fail" else self._count_malformed
-            blank = file_format(path) == "csv"
             for chunk in read_chunks(path, cmap.index, self.chunk_rows, on_malformed):
-                frame = self._accept(path, cmap, chunk, drop_blank=blank)
+                frame = self._accept(path, cmap, chunk)
                 if not frame.is_empty():
                     yield frame
 
-    def _accept(
-        self, path: Path, cmap: ColumnMap, chunk: Chunk, *, drop_blank: bool
-    ) -> pl.DataFrame:
+    def _accept(self, path: Path, cmap: ColumnMap, chunk: Chunk) -> pl.DataFrame:
         cleaned = clean(
-            chunk.batch, cmap.kind, symbol=self.symbol, ts_unit=self.ts_unit, drop_blank=drop_blank
+            chunk.batch, cmap.kind, symbol=self.symbol, ts_unit=self.ts_unit, blank=chunk.blank
         )
         code = cleaned.code
         if code.max() == 0:

@@ -156,3 +156,24 @@ async def test_parquet_rows_are_numbered_from_one(tmp_path: Path) -> None:
     with pytest.raises(BadInputError) as info:
         await collect(ReplaySource([path], chunk_rows=1))
     assert (info.value.row, info.value.field) == (2, "price")
+
+
+BLANKISH = (
+    "ts,symbol,price,size,note\n1704067200,AAA,10,1,a\n,,,,hello\n,,,,\n\n1704067202,AAA,12,1,c\n"
+)
+
+
+async def test_a_line_with_only_unread_fields_is_a_bad_row_not_blank(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(BLANKISH)
+    with pytest.raises(BadInputError, match="bad timestamp") as info:
+        await collect(ReplaySource([path]))
+    assert (info.value.row, info.value.field) == (3, "ts")
+
+
+async def test_only_lines_with_every_field_empty_are_passed_over(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(BLANKISH)
+    source = ReplaySource([path], on_bad_row="skip", chunk_rows=2)
+    assert (await collect(source)).height == 2
+    assert source.bad_reasons == {"bad timestamp": 1}  # ",,,,hello"; ",,,," and "" are blank
