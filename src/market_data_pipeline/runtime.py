@@ -27,6 +27,7 @@ import polars as pl
 
 from . import metrics
 from .bars.builder import BarEngine
+from .bars.resample import refuse_upsampling
 from .bars.resolution import Resolution, parse_duration_ns, parse_resolutions
 from .bus import open_bus
 from .bus.base import FeedbackBus
@@ -288,11 +289,14 @@ class Pipeline:
 
     # -- the hot path -------------------------------------------------------------------------
     async def _ingest_loop(self) -> None:
-        add = self.engine.add_bars if self.source.kind == "bars" else self.engine.add_ticks
+        bar_input = self.source.kind == "bars"
+        add = self.engine.add_bars if bar_input else self.engine.add_ticks
         if self._stop_requested:
             return
         async for frame in self.source.batches():
             self.ticks_pulled += frame.height
+            if bar_input:
+                refuse_upsampling(frame, self.resolutions)
             async for part in self.gate.meter(frame):
                 bars = add(part)
                 self.ticks_read += part.height

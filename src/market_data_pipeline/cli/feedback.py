@@ -149,7 +149,7 @@ async def _tail(
 ) -> None:
     bus = _open(bus_url, namespace)
     if not as_json:
-        from ..bus.redis_streams import redact_url
+        from ..sinks.urls import redact_url
 
         _err.print(f"watching {bus.key} at {redact_url(bus_url or '')} (Ctrl-C to stop)")
     seen = 0

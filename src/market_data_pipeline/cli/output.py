@@ -75,8 +75,10 @@ class RunView:
             return
         if report.error:
             error_line(report.error)
-        if report.ticks_read == 0 and report.exit_code:
-            return  # nothing ran: the error line says it all
+        if report.status == "bad_input" or (report.ticks_read == 0 and report.exit_code):
+            if report.status == "bad_input" and report.source.get("files"):
+                self._out.print("  nothing was written: the run's transaction was rolled back")
+            return  # the error line says what is wrong
         for line in summary_lines(report):
             self._out.print(line)
 

@@ -14,7 +14,8 @@ reason they count under:
   (bid > ask) are kept: real consolidated feeds have them. ``price`` is the mid, ``size`` 0.
 - bars: ``bad price`` (any of open/high/low/close missing, NaN, infinite or <= 0), ``high < low``,
   ``bad high/low`` (open or close outside [low, high]), ``bad volume`` (NaN, infinite or < 0; no
-  volume column means 0), ``bad vwap`` (present but not > 0), ``bad trades`` (present but < 0).
+  volume column means 0), ``bad vwap`` (present but not > 0), ``bad trades`` (present but < 0),
+  ``duplicate bar`` (the same symbol and time as an earlier row of the same chunk).
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ CHECKS: dict[str, tuple[Check, ...]] = {
         Check("bad volume", "volume", _negative("volume") | pl.col("volume").is_null()),
         Check("bad vwap", "vwap", pl.col("vwap").is_not_null() & _not_positive("vwap")),
         Check("bad trades", "trades", (pl.col("trades") < 0).fill_null(False)),
+        # A second bar for the same instrument and time would be folded in twice.
+        Check("duplicate bar", "ts", pl.int_range(pl.len()).over("symbol", "ts_ns") > 0),
     ),
 }
 
