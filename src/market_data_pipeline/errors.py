@@ -4,7 +4,8 @@
     ├── UsageError                 bad flags, config or resolution string       (exit 2)
     ├── BadInputError              a bad row, field or file in the input        (exit 2)
     ├── SinkError                  the store failed
-    │   └── SinkUnavailableError   the store stayed down after every retry      (exit 1)
+    │   ├── SinkUnavailableError   the store stayed down after every retry      (exit 1)
+    │   └── SinkTransactionLostError  a replay's run transaction is gone; final  (exit 1)
     ├── BusError                   the feedback bus failed                      (exit 1)
     └── DataLossError              a run ended with ticks or bars unaccounted   (exit 1)
 
@@ -71,6 +72,10 @@ class SinkUnavailableError(SinkError):
         self.unwritten = unwritten
         suffix = f" ({unwritten} bars not written)" if unwritten is not None else ""
         super().__init__(f"{message}{suffix}")
+
+
+class SinkTransactionLostError(SinkError):
+    """The run transaction of a transactional sink is gone; no retry can bring it back."""
 
 
 class BusError(PipelineError):

@@ -23,10 +23,6 @@ from ..errors import SinkError
 T = TypeVar("T")
 
 
-class SinkTransactionLostError(SinkError):
-    """The run transaction of a transactional sink is gone; no retry can bring it back."""
-
-
 class BarSink(ABC):
     """A store for bar frames. ``transactional=True`` commits only at ``close(commit=True)``.
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from .. import frames
-from ..errors import SinkError, SinkUnavailableError, UsageError
-from .base import BarSink, SinkTransactionLostError
+from ..errors import SinkError, SinkTransactionLostError, SinkUnavailableError, UsageError
+from .base import BarSink
 from .urls import redact_url, scrub
 
 if TYPE_CHECKING:

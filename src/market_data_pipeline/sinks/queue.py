@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import polars as pl
 
 from .. import frames, metrics
-from ..errors import SinkError, SinkUnavailableError, UsageError
+from ..errors import SinkError, SinkTransactionLostError, SinkUnavailableError, UsageError
 from ..flow.watermarks import DepthObserver
-from .base import BarSink, SinkTransactionLostError
+from .base import BarSink
 
 __all__ = ["DepthObserver", "RetryPolicy", "WriteQueue", "WriteReport"]
 

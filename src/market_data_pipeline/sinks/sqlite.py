@@ -17,8 +17,8 @@ from pathlib import Path
 import polars as pl
 
 from .. import frames
-from ..errors import SinkError, SinkUnavailableError, UsageError
-from .base import BarSink, SinkTransactionLostError
+from ..errors import SinkError, SinkTransactionLostError, SinkUnavailableError, UsageError
+from .base import BarSink
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"
 BUSY_TIMEOUT_MS = 5_000

@@ -11,8 +11,13 @@ import pytest
 from hypothesis import given, settings
 
 from market_data_pipeline import frames
-from market_data_pipeline.errors import SinkError, SinkUnavailableError, UsageError
-from market_data_pipeline.sinks.base import BarSink, SinkTransactionLostError
+from market_data_pipeline.errors import (
+    SinkError,
+    SinkTransactionLostError,
+    SinkUnavailableError,
+    UsageError,
+)
+from market_data_pipeline.sinks.base import BarSink
 from market_data_pipeline.sinks.queue import RetryPolicy, WriteQueue
 
 NO_WAIT = RetryPolicy(attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0)
