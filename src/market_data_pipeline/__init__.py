@@ -22,7 +22,7 @@ _EXPORTS = {
     "PipelineError": "errors",
     "RateGate": "flow.rate_gate",
     "ReplaySource": "sources.replay",
-    "RunReport": "runtime",
+    "RunReport": "report",
     "RunSettings": "config",
     "ScalePolicy": "flow.feedback",
     "SinkError": "errors",

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -32,10 +32,11 @@ from .bars.resolution import Resolution, parse_duration_ns, parse_resolutions
 from .bus import open_bus
 from .bus.base import FeedbackBus
 from .config import DEFAULT_RESOLUTION, DEMO_DURATION_S, DEMO_RATE, DEMO_RESOLUTION, RunSettings
-from .errors import BadInputError, PipelineError, SinkUnavailableError, UsageError
+from .errors import BadInputError, PipelineError, UsageError
 from .flow.feedback import FeedbackHandler, ScalePolicy
 from .flow.rate_gate import RateGate
 from .flow.watermarks import WatermarkMonitor, Watermarks
+from .report import RunReport, conclude, failed_before_start, write_dict
 from .sinks import open_sink
 from .sinks.base import BarSink
 from .sinks.queue import RetryPolicy, WriteQueue, WriteReport
@@ -45,80 +46,6 @@ from .sources.replay import ReplaySource, expand_inputs
 from .sources.synthetic import SyntheticSource
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunReport:
-    """What a run did; ``exit_code`` 0 only when every tick and bar is accounted for and stored."""
-
-    status: str = "ok"
-    error: str | None = None
-    exit_code: int = 0
-    source: dict[str, Any] = field(default_factory=dict)
-    sink: str = ""
-    bus: str = ""
-    elapsed_s: float = 0.0
-    ingest_s: float = 0.0
-    ticks_read: int = 0
-    ticks_admitted: int = 0
-    ticks_unprocessed: int = 0
-    bad_rows: int = 0
-    bad_reasons: dict[str, int] = field(default_factory=dict)
-    resolutions: dict[str, dict[str, int]] = field(default_factory=dict)
-    bars_built: int = 0
-    bars_written: int = 0
-    bars_unwritten: int = 0
-    write: dict[str, Any] = field(default_factory=dict)
-    feedback: dict[str, Any] = field(default_factory=dict)
-    stopped_by: str = "end of input"
-
-    @property
-    def ticks_per_s(self) -> float:
-        """Ticks read per wall-clock second."""
-        return self.ticks_read / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    @property
-    def reconciled(self) -> bool:
-        """True when every tick is accounted for and every built bar is stored.
-
-        Per resolution, the bar engine's own count of ticks must equal what the runtime handed
-        it, and split exactly into ticks in bars, late and still open; ticks read from the
-        source are admitted, bad, or left unprocessed by a stop; no built bar is unwritten.
-        """
-        ticks_ok = self.ticks_read == self.ticks_admitted + self.bad_rows + self.ticks_unprocessed
-        for r in self.resolutions.values():
-            engine_in = r["ticks_in"] - r["bad"]
-            ticks_ok &= engine_in == self.ticks_admitted
-            ticks_ok &= engine_in == r["ticks_in_bars"] + r["ticks_late"] + r["open_ticks"]
-        bars_ok = self.bars_built == self.bars_written + self.bars_unwritten
-        return ticks_ok and bars_ok and self.bars_unwritten == 0
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the report as plain JSON-ready data."""
-        return {
-            "status": self.status,
-            "exit_code": self.exit_code,
-            "error": self.error,
-            "stopped_by": self.stopped_by,
-            "source": self.source,
-            "sink": self.sink,
-            "bus": self.bus,
-            "elapsed_s": round(self.elapsed_s, 3),
-            "ingest_s": round(self.ingest_s, 3),
-            "ticks_read": self.ticks_read,
-            "ticks_admitted": self.ticks_admitted,
-            "ticks_unprocessed": self.ticks_unprocessed,
-            "ticks_per_s": round(self.ticks_per_s, 1),
-            "bad_rows": self.bad_rows,
-            "bad_reasons": self.bad_reasons,
-            "resolutions": self.resolutions,
-            "bars_built": self.bars_built,
-            "bars_written": self.bars_written,
-            "bars_unwritten": self.bars_unwritten,
-            "reconciled": self.reconciled,
-            "write": self.write,
-            "feedback": self.feedback,
-        }
 
 
 @dataclass(frozen=True)
@@ -380,7 +307,7 @@ class Pipeline:
             bars_built=built,
             bars_written=written,
             bars_unwritten=write.bars_unwritten if write else built - written,
-            write=_write_dict(write),
+            write=write_dict(write),
             feedback=self.handler.summary(),
             stopped_by=self._stopped_by,
         )
@@ -411,19 +338,6 @@ def _describe_source(source: TickSource) -> dict[str, Any]:
     return out
 
 
-def _write_dict(write: WriteReport | None) -> dict[str, Any]:
-    if write is None:
-        return {}
-    return {
-        "batches": write.batches,
-        "write_errors": write.write_errors,
-        "retries": write.retries,
-        "seconds_writing": round(write.seconds_writing, 3),
-        "max_queue_depth": write.max_depth,
-        "committed": write.committed,
-    }
-
-
 async def execute(
     settings: RunSettings,
     *,
@@ -438,7 +352,7 @@ async def execute(
     try:
         source = build_source(settings)
     except PipelineError as exc:
-        return _failed_before_start(settings, exc)
+        return failed_before_start(settings, exc)
     server = None
     try:
         server = _serve_metrics(settings.metrics_port, source.provider)
@@ -446,7 +360,7 @@ async def execute(
     except PipelineError as exc:
         _stop_server(server)
         await source.close()
-        return _failed_before_start(settings, exc)
+        return failed_before_start(settings, exc)
     write: WriteReport | None = None
     error: PipelineError | None = None
     try:
@@ -463,7 +377,7 @@ async def execute(
         error = error or exc
     finally:
         _stop_server(server)
-    return _conclude(pipeline.report(write), error)
+    return conclude(pipeline.report(write), error)
 
 
 def _stop_server(server: Any) -> None:
@@ -482,29 +396,3 @@ def _serve_metrics(port: int | None, provider: str) -> Any:
     except OSError as exc:
         raise UsageError(f"cannot serve metrics on 127.0.0.1:{port}: {exc.strerror}") from None
     return server
-
-
-def _conclude(report: RunReport, error: PipelineError | None) -> RunReport:
-    if isinstance(error, SinkUnavailableError) and not report.bars_unwritten:
-        report.bars_unwritten = error.unwritten or 0
-    if error is not None:
-        report.status = "bad_input" if isinstance(error, BadInputError | UsageError) else "failed"
-        report.stopped_by = "bad input" if report.status == "bad_input" else "error"
-        report.error = str(error)
-        report.exit_code = error.exit_code
-        if isinstance(error, BadInputError):
-            report.bars_written = 0  # rolled back: the transactional sink committed nothing
-            report.bars_unwritten = 0
-    elif not report.reconciled or report.bars_unwritten:
-        report.status = "failed"
-        report.error = "not every tick or bar is accounted for"
-        report.exit_code = 1
-    return report
-
-
-def _failed_before_start(settings: RunSettings, exc: PipelineError) -> RunReport:
-    report = RunReport(sink=redact_url(settings.sink), stopped_by="error")
-    report.status = "bad_input" if exc.exit_code == 2 else "failed"
-    report.error = str(exc)
-    report.exit_code = exc.exit_code
-    return report

@@ -15,7 +15,8 @@ from rich.logging import RichHandler
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from ..runtime import Pipeline, RunReport
+    from ..report import RunReport
+    from ..runtime import Pipeline
 
 _LEVEL_STYLE = {"ok": "green", "soft": "yellow", "hard": "bold red"}
 
