@@ -127,8 +127,8 @@ async def _publish_and_receive(bus: Any) -> None:
     assert await bus.publish(event) is None
     received = await asyncio.wait_for(receiving, timeout=10)
     assert received == event and isinstance(received, core.FeedbackEvent)
+    await events.aclose()  # end the subscription first, so close() finds nothing in flight
     await bus.close()
-    await events.aclose()
 
 
 async def test_memory_bus_behaves_as_a_feedback_publisher() -> None:
