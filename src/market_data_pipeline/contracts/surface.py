@@ -23,6 +23,8 @@ import sys
 import warnings
 from typing import Any
 
+from .usage import resolve
+
 CORE_DISTRIBUTION = "market-data-core"
 
 
@@ -64,19 +66,10 @@ def describe(obj: object) -> dict[str, Any]:
 
 
 def _resolve(symbol: str) -> object:
-    dotted, _, attr = symbol.partition(":")
-    parts = dotted.split(".")
-    for cut in range(len(parts), 0, -1):
-        try:
-            obj: object = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        for name in [*parts[cut:], *([attr] if attr else [])]:
-            obj = getattr(obj, name, _MISSING)
-            if obj is _MISSING:
-                return _MISSING
-        return obj
-    return _MISSING
+    try:
+        return resolve(symbol)
+    except LookupError:
+        return _MISSING
 
 
 class _Missing:
