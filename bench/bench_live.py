@@ -65,7 +65,7 @@ def main() -> None:
                 "sink": f"sqlite:///{tmp / f'rate{target}.db'}",
             }
         )
-        delivered = int(report["ticks_read"]) / float(report["ingest_s"])  # type: ignore[arg-type]
+        delivered = int(report["ticks_admitted"]) / float(report["ingest_s"])  # type: ignore[arg-type]
         print(f"{target:>10,}{delivered:>14,.1f}{(delivered - target) / target:>+9.2%}")
 
 
