@@ -38,8 +38,9 @@ class RunReport:
 
     @property
     def ticks_per_s(self) -> float:
-        """Ticks read per wall-clock second."""
-        return self.ticks_read / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        """Ticks taken in (admitted to the bar engine, or bad) per wall-clock second."""
+        taken = self.ticks_admitted + self.bad_rows
+        return taken / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
     def reconciled(self) -> bool:

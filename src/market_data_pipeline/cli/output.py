@@ -90,7 +90,8 @@ def summary_lines(report: RunReport) -> list[str]:
         report.status, "[bold red]BAD INPUT[/]"
     )
     lines = [
-        f"[bold]mdp run[/]: {status} ({report.stopped_by}) - {report.ticks_read:,} ticks in "
+        f"[bold]mdp run[/]: {status} ({report.stopped_by}) - "
+        f"{report.ticks_admitted + report.bad_rows:,} ticks in "
         f"{report.elapsed_s:.2f} s ({report.ticks_per_s:,.0f} ticks/s)",
         f"  source   {_source(report.source)}",
         f"  store    {report.sink}: {report.bars_written:,} bars written of "
@@ -105,7 +106,8 @@ def summary_lines(report: RunReport) -> list[str]:
             f"{r['bars_built']:,} bars + {r['ticks_late']:,} late + {r['bad']:,} bad"
             f"{still_open}  {mark}"
         )
-    if report.ticks_unprocessed:
+    if report.ticks_unprocessed and "files" in report.source:
+        # A synthetic source's unused ticks were never data; a replay's were rows of a file.
         lines.append(
             f"  stopped  {report.ticks_unprocessed:,} ticks read but not processed when the run"
             " stopped; a replay re-run completes them (writes are idempotent)"
