@@ -8,21 +8,9 @@ from typing import Annotated
 
 import typer
 
-from ..defaults import DEFAULT_SINK
+from ..defaults import DEFAULT_SINK, TABLE_COLUMNS
 from ..errors import EXIT_BAD_INPUT, PipelineError
 
-_COLUMNS = (
-    "symbol",
-    "resolution",
-    "ts",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "vwap",
-    "trades",
-)
 _TEXT_COLUMNS = ("symbol", "resolution", "ts")
 
 
@@ -78,10 +66,10 @@ def _print_table(rows: list[dict[str, object]]) -> None:
     from rich.table import Table
 
     table = Table(box=None)
-    for column in _COLUMNS:
+    for column in TABLE_COLUMNS:
         table.add_column(column, justify="left" if column in _TEXT_COLUMNS else "right")
     for row in rows:
-        table.add_row(*(_cell(row[c]) for c in _COLUMNS))
+        table.add_row(*(_cell(row[c]) for c in TABLE_COLUMNS))
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table if rows else "no bars")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from .. import frames
+from ..defaults import TABLE_COLUMNS
 from ..errors import SinkError, SinkTransactionLostError, SinkUnavailableError, UsageError
 from .base import BarSink
 
@@ -130,16 +131,7 @@ class SqliteSink(BarSink):
                 f"the run transaction on {self.path} was rolled back by SQLite"
             )
         rows = bars.select(
-            "symbol",
-            "resolution",
-            ts_text(),
-            "open",
-            "high",
-            "low",
-            "close",
-            "volume",
-            "vwap",
-            "trades",
+            ts_text() if name == "ts" else pl.col(name) for name in TABLE_COLUMNS
         ).iter_rows()
         with sqlite_errors(self.path, "write"):
             # A savepoint (transactional) or a transaction makes each write all-or-nothing, so a
