@@ -110,7 +110,11 @@ def _start_ns(text: str | None) -> int | None:
 def resolutions_for(settings: RunSettings) -> list[Resolution]:
     """Return the resolutions to build (the demo builds 1s and 1m bars)."""
     default = DEMO_RESOLUTION if settings.is_demo else DEFAULT_RESOLUTION
-    return parse_resolutions(settings.resolution or default)
+    resolutions = parse_resolutions(settings.resolution or default)
+    for res in resolutions:
+        if res.months:
+            raise UsageError(f"{res.label} bars are not built by this engine yet; use 1d or 1w")
+    return resolutions
 
 
 def duration_for(settings: RunSettings) -> float | None:

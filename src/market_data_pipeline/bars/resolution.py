@@ -1,4 +1,14 @@
-"""Resolution strings ("1s", "5m", "1h", "1d", "1w") and epoch-aligned UTC windows."""
+"""Resolution strings: fixed widths ("1s", "5m", "1h") and calendar ones ("1d", "1w", "1mo", "1y").
+
+Units, lowercase: ``ms``, ``s``, ``m`` or ``min`` (minutes), ``h``, ``d``, ``w`` (weeks), ``mo``
+(months), ``q`` (quarters), ``y`` (years). ``S``/``H``/``D``/``W`` are accepted in capitals, but a
+capital ``M`` or ``Y`` is refused: ``1M`` means a month to some tools and a minute to others.
+
+Fixed widths below a day are aligned to the UTC epoch. Days and longer are calendar windows laid
+out in a time zone (see ``calendars``): a day from local midnight, a week from the week-start day,
+a month, quarter or year from its first day. ``ns`` of a calendar resolution is its nominal length
+(31 days a month, 92 a quarter, 366 a year): only for ordering resolutions, never for windows.
+"""
 
 from __future__ import annotations
 
@@ -7,50 +17,89 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 
+_DAY_NS = 86_400 * 1_000_000_000
 _UNIT_NS = {
     "ms": 1_000_000,
     "s": 1_000_000_000,
     "m": 60 * 1_000_000_000,
     "h": 3_600 * 1_000_000_000,
-    "d": 86_400 * 1_000_000_000,
-    "w": 7 * 86_400 * 1_000_000_000,
+    "d": _DAY_NS,
+    "w": 7 * _DAY_NS,
+    "mo": 31 * _DAY_NS,
+    "q": 92 * _DAY_NS,
+    "y": 366 * _DAY_NS,
 }
-_PATTERN = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d|w)\s*$", re.IGNORECASE)
+# Units whose windows follow the calendar; value: length in months (0 for days and weeks).
+CALENDAR_UNITS = {"d": 0, "w": 0, "mo": 1, "q": 3, "y": 12}
+_VARIABLE_UNITS = ("mo", "q", "y")
+_PATTERN = re.compile(r"^\s*(\d+)\s*([a-zA-Z]+)\s*$")
+_UNITS_TEXT = "ms, s, m (or min), h, d, w, mo, q, y"
 
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
-    """A bar width: its canonical label (``"5m"``) and its length in nanoseconds."""
+    """A bar width: its canonical label (``"5m"``), nominal length in ns, count and unit."""
 
     label: str
     ns: int
+    count: int = 0
+    unit: str = "ns"
+
+    @property
+    def is_calendar(self) -> bool:
+        """True for days and longer: windows follow local midnight, weeks, months, years."""
+        return self.unit in CALENDAR_UNITS
+
+    @property
+    def months(self) -> int:
+        """Months per window (``1mo`` -> 1, ``1q`` -> 3, ``2y`` -> 24); 0 for shorter units."""
+        return self.count * CALENDAR_UNITS.get(self.unit, 0)
 
     def window_start(self, ts_ns: int) -> int:
-        """Return the start of the epoch-aligned window holding ``ts_ns``."""
+        """Return the start of the epoch-aligned window holding ``ts_ns`` (fixed widths only)."""
         return ts_ns - ts_ns % self.ns
 
 
-def parse_duration_ns(text: str, *, what: str = "duration") -> int:
-    """Parse ``"250ms"``, ``"5s"``, ``"1m"`` ... into nanoseconds; ``"0"`` is zero."""
-    if text.strip() == "0":
-        return 0
+def _split(text: str, what: str) -> tuple[int, str]:
     match = _PATTERN.match(text)
     if match is None:
         raise UsageError(
-            f"bad {what} {text!r}: expected a number and a unit (ms, s, m, h, d, w), e.g. 5s or 1m"
+            f"bad {what} {text!r}: expected a number and a unit ({_UNITS_TEXT}), e.g. 5s or 1m"
         )
-    count, unit = int(match.group(1)), match.group(2).lower()
+    count, written = int(match.group(1)), match.group(2)
+    unit = written.lower()
+    if unit == "min":
+        unit = "m"
+    if written != written.lower() and unit in ("m", "mo", "ms", "y"):
+        hint = "1y for a year" if unit == "y" else "1mo for a month or 1min for a minute"
+        raise UsageError(
+            f"bad {what} {text!r}: capital {written!r} is ambiguous; write {hint}"
+            " (units are lowercase: m is minutes)"
+        )
+    if unit not in _UNIT_NS:
+        raise UsageError(f"bad {what} {text!r}: unknown unit {written!r}; use {_UNITS_TEXT}")
+    return count, unit
+
+
+def parse_duration_ns(text: str, *, what: str = "duration") -> int:
+    """Parse ``"250ms"``, ``"5s"``, ``"1m"`` ... into nanoseconds; ``"0"`` is zero.
+
+    Months, quarters and years have no fixed length and are refused.
+    """
+    if text.strip() == "0":
+        return 0
+    count, unit = _split(text, what)
+    if unit in _VARIABLE_UNITS:
+        raise UsageError(f"bad {what} {text!r}: a {unit} has no fixed length; use d, h, m or s")
     return count * _UNIT_NS[unit]
 
 
 def parse_resolution(text: str) -> Resolution:
-    """Parse one resolution string such as ``"1m"``; raise ``UsageError`` for bad ones."""
-    ns = parse_duration_ns(text, what="resolution")
-    if ns <= 0:
+    """Parse one resolution such as ``"1m"`` or ``"1mo"``; raise ``UsageError`` for bad ones."""
+    count, unit = _split(text, "resolution")
+    if count <= 0:
         raise UsageError(f"bad resolution {text!r}: must be longer than zero")
-    match = _PATTERN.match(text)
-    assert match is not None  # parse_duration_ns accepted it
-    return Resolution(label=f"{int(match.group(1))}{match.group(2).lower()}", ns=ns)
+    return Resolution(label=f"{count}{unit}", ns=count * _UNIT_NS[unit], count=count, unit=unit)
 
 
 def parse_resolutions(text: str) -> list[Resolution]:

@@ -44,3 +44,26 @@ def test_sparse_input_is_judged_by_its_smallest_gap() -> None:
     engine = BarEngine(resolutions, grace_ns=0)
     out = pl.concat([engine.add_bars(bars), engine.flush()])
     assert out.filter(pl.col("resolution") == "5m")["volume"].sum() == 400.0
+
+
+HOUR = 60 * MINUTE
+
+
+def test_resolution_must_be_a_whole_multiple_of_the_input_spacing() -> None:
+    hourly = _bars([0, HOUR, 2 * HOUR, 5 * HOUR])
+    with pytest.raises(UsageError) as info:
+        refuse_upsampling(hourly, parse_resolutions("2h,90m"))
+    assert str(info.value) == (
+        "cannot build 90m bars from input bars 1h apart: 90m is not a whole multiple of 1h"
+    )
+    refuse_upsampling(hourly, parse_resolutions("2h,3h,1d,1w,1mo"))
+
+
+def test_calendar_resolutions_need_input_that_tiles_a_day() -> None:
+    seven_minutes = _bars([0, 7 * MINUTE, 14 * MINUTE])
+    with pytest.raises(UsageError, match="1d is not a whole multiple of 7m"):
+        refuse_upsampling(seven_minutes, parse_resolutions("1d"))
+    two_days = _bars([0, 2 * 24 * HOUR])
+    with pytest.raises(UsageError, match="3d is not a whole multiple of 2d"):
+        refuse_upsampling(two_days, parse_resolutions("3d"))
+    refuse_upsampling(two_days, parse_resolutions("4d,1mo"))
