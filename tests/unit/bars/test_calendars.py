@@ -15,7 +15,9 @@ from market_data_pipeline.bars.calendars import TimeFrame, make_windows, parse_w
 from market_data_pipeline.bars.resolution import parse_resolution
 from market_data_pipeline.errors import UsageError
 
-ZONES = ["UTC", "America/New_York", "Europe/London", "Australia/Sydney", "America/Santiago"]
+# pandas refuses a bin edge at a local midnight that does not exist, so Santiago (DST at
+# midnight) is checked on its own below.
+ZONES = ["UTC", "America/New_York", "Europe/London", "Australia/Sydney", "Asia/Tokyo"]
 # 2023-12-20 .. 2025-01-10 UTC: both DST changes of every zone above, and a year boundary.
 LOW_NS = int(datetime(2023, 12, 20, tzinfo=UTC).timestamp()) * 10**9
 HIGH_NS = int(datetime(2025, 1, 10, tzinfo=UTC).timestamp()) * 10**9
@@ -88,6 +90,16 @@ def test_day_on_dst_change_spans_23_and_25_hours() -> None:
     hours = [(end - start) // 3_600_000_000_000 for start, end in zip(starts, ends, strict=True)]
     assert hours == [23, 25]
     assert starts[0] == utc_ns("2024-03-10T00:00:00-05:00")
+
+
+def test_a_missing_local_midnight_starts_the_day_at_its_first_instant() -> None:
+    # Santiago jumps from 00:00 -04 to 01:00 -03 on 2024-09-08 (a Sunday).
+    ts = [utc_ns("2024-09-08T12:00:00-03:00")]
+    starts, ends = our_bounds(ts, "1d", TimeFrame(tz="America/Santiago"))
+    assert starts == [utc_ns("2024-09-08T01:00:00-03:00")]
+    assert ends == [utc_ns("2024-09-09T00:00:00-03:00")]
+    weeks, _ = our_bounds(ts, "1w", TimeFrame(tz="America/Santiago", week_start=6))
+    assert weeks == starts
 
 
 def test_utc_days_stay_epoch_aligned() -> None:
