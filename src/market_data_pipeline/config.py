@@ -68,6 +68,9 @@ class RunSettings(BaseModel):
     bus: str | None = None
     namespace: str = "mdp"
     group: str = "pipeline"
+    # Stream keys to obey, e.g. market-data-store's "{namespace}:{namespace}.telemetry.feedback";
+    # empty means "{namespace}:telemetry.feedback".
+    feedback_stream: tuple[str, ...] = ()
     coordinator: str = "mdp-store"
     soft_scale: float = Field(default=0.5, ge=0, le=1)
     hard_scale: float = Field(default=0.0, ge=0, le=1)
@@ -89,7 +92,7 @@ class RunSettings(BaseModel):
             return f"{round(value * 1000)}ms"
         return value
 
-    @field_validator("symbols", mode="before")
+    @field_validator("symbols", "feedback_stream", mode="before")
     @classmethod
     def _split_symbols(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -137,7 +137,10 @@ class Pipeline:
         transactional = isinstance(source, ReplaySource)
         self.sink = sink or open_sink(settings.sink, transactional=transactional)
         self.bus: FeedbackBus = open_bus(
-            settings.bus, namespace=settings.namespace, group=settings.group
+            settings.bus,
+            namespace=settings.namespace,
+            group=settings.group,
+            streams=settings.feedback_stream,
         )
         self.monitor = WatermarkMonitor(
             self.bus, coordinator_id=settings.coordinator, watermarks=_watermarks(settings)

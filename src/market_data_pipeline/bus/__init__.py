@@ -1,15 +1,19 @@
 """Feedback buses: ``open_bus(url)`` picks the backend from the URL.
 
 ``None`` or ``memory://`` gives the in-process bus (the embedded default); ``redis://host:port/db``
-(or ``rediss://``) gives the Redis Streams bus in Core's Pulse wire format.
+(or ``rediss://``) gives the Redis Streams bus in Core's Pulse wire format, listening on
+``{namespace}:telemetry.feedback`` or on the stream keys given as ``streams`` (``{namespace}`` in a
+key is replaced; several keys are merged by ``FanInBus``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import UsageError
 from .base import FeedbackBus
+from .fan_in import FanInBus
 from .memory import InMemoryBus
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -20,6 +24,7 @@ def open_bus(
     *,
     namespace: str = "mdp",
     group: str = "pipeline",
+    streams: Sequence[str] = (),
     **options: Any,
 ) -> FeedbackBus:
     """Return the bus for ``url``: ``None``/``memory://`` in-process, ``redis://...`` Redis Streams.
@@ -28,6 +33,8 @@ def open_bus(
     ``claim_idle_ms``, ``dedupe_size``, ``maxlen``) or ``InMemoryBus`` (``queue_size``).
     """
     if url is None or url in ("memory://", "memory:", "memory"):
+        if streams:
+            raise UsageError("--feedback-stream needs a Redis bus: add --bus redis://host:6379/0")
         return InMemoryBus(**options)
     if url.startswith(REDIS_SCHEMES):
         try:
@@ -36,9 +43,19 @@ def open_bus(
             raise UsageError(
                 "the Redis bus needs the redis extra: pip install 'market-data-pipeline[redis]'"
             ) from exc
-        return RedisStreamBus(url, namespace=namespace, group=group, **options)
+        keys = [key.replace("{namespace}", namespace) for key in streams]
+        if any(not key.strip() for key in keys):
+            raise UsageError("--feedback-stream: a stream key cannot be empty")
+        if len(keys) <= 1:
+            key = keys[0] if keys else None
+            return RedisStreamBus(url, namespace=namespace, group=group, stream_key=key, **options)
+        members = [
+            RedisStreamBus(url, namespace=namespace, group=group, stream_key=key, **options)
+            for key in dict.fromkeys(keys)  # a key given twice is listened to once
+        ]
+        return members[0] if len(members) == 1 else FanInBus(members)
     scheme = url.split("://", 1)[0] if "://" in url else url
     raise UsageError(f"unknown bus URL scheme {scheme!r}: use memory:// or redis://host:port/db")
 
 
-__all__ = ["FeedbackBus", "InMemoryBus", "open_bus"]
+__all__ = ["FanInBus", "FeedbackBus", "InMemoryBus", "open_bus"]

@@ -99,11 +99,13 @@ class RedisStreamBus(FeedbackBus):
         claim_idle_ms: int = DEFAULT_CLAIM_IDLE_MS,
         dedupe_size: int = DEFAULT_DEDUPE_SIZE,
         maxlen: int | None = DEFAULT_MAXLEN,
+        stream_key: str | None = None,
     ) -> None:
         super().__init__()
         self._connected = False
         self._url = url
-        self.key = f"{namespace}:{STREAM}"
+        # A whole key, e.g. market-data-store's "mdp:mdp.telemetry.feedback" (--feedback-stream).
+        self.key = stream_key or f"{namespace}:{STREAM}"
         self.dlq_key = f"{self.key}.dlq"
         self.seen_key = f"{self.key}.seen:{group}"
         self.group = group

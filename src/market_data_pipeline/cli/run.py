@@ -25,6 +25,9 @@ EXAMPLES = """[bold]Examples[/]
 
   mdp run --input spy_1m.parquet --kind bars --symbol SPY --resolution 1h
 
+  mdp run --bus redis://localhost:6379/0 --feedback-stream 'mdp:mdp.telemetry.feedback'
+  [dim]# obey market-data-store's FeedbackPublisherService[/]
+
 Every flag can also come from --config FILE (TOML or YAML, keys like on_bad_row) or from an
 MDP_ variable (MDP_SINK, MDP_RESOLUTION, ...); flags win over both.
 Exit codes: 0 success, 1 the run failed or lost data, 2 bad input or usage.
@@ -190,6 +193,17 @@ def run_command(
         str | None,
         typer.Option(help="Redis consumer group (default pipeline).", rich_help_panel=_FEEDBACK),
     ] = None,
+    feedback_stream: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--feedback-stream",
+            metavar="KEY",
+            help="Redis stream key to obey, repeatable; {namespace} is replaced (default "
+            "{namespace}:telemetry.feedback). market-data-store publishes to "
+            "'{namespace}:{namespace}.telemetry.feedback'.",
+            rich_help_panel=_FEEDBACK,
+        ),
+    ] = None,
     coordinator: Annotated[
         str | None,
         typer.Option(
@@ -252,6 +266,7 @@ def run_command(
     """Build bars from a synthetic or replayed stream and write them to a store."""
     flags: dict[str, Any] = {k: v for k, v in locals().items() if k != "config"}
     flags["json"] = flags.pop("json_output")
+    flags["feedback_stream"] = tuple(feedback_stream) if feedback_stream else None
     raise typer.Exit(_run(config, flags))
 
 
