@@ -87,16 +87,20 @@ def test_namespace_placeholder_and_duplicates(redis_url: str) -> None:
     assert [m.key for m in both.members] == ["a:b", "c:d"]  # type: ignore[attr-defined]
 
 
-async def _collect(bus: Any, into: list[Any]) -> None:
+async def _collect(bus: Any, into: list[Any], arrived: asyncio.Event) -> None:
     # As the feedback handler does: handle each event, ask for the next, until the bus closes.
     async for event in bus.subscribe():
         into.append(event)
+        arrived.set()
 
 
-async def _until(condition: Any, timeout_s: float = 20.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not condition():
-            await asyncio.sleep(0.01)
+async def _until(count: int, got: list[Any], arrived: asyncio.Event) -> None:
+    async with asyncio.timeout(20):
+        while True:
+            arrived.clear()
+            if len(got) >= count:
+                return
+            await arrived.wait()
 
 
 @pytest.mark.redis
@@ -115,12 +119,13 @@ async def test_one_run_obeys_several_streams_and_acks_what_it_handled(
         block_ms=50,
     )
     got: list[Any] = []
-    consumer = asyncio.create_task(_collect(bus, got))
+    arrived = asyncio.Event()
+    consumer = asyncio.create_task(_collect(bus, got, arrived))
     try:
-        await _until(lambda: len(got) == 2)
+        await _until(2, got, arrived)
         assert sorted(e.coordinator_id for e in got) == ["store-a", "store-b"]
         await bus.publish(_event("ok", "mine"))  # goes to the first key
-        await _until(lambda: len(got) == 3)
+        await _until(3, got, arrived)
         assert raw.xlen(store_key) == 2 and raw.xlen(own_key) == 1
     finally:
         await bus.close()
@@ -128,3 +133,15 @@ async def test_one_run_obeys_several_streams_and_acks_what_it_handled(
     for key in (store_key, own_key):
         assert raw.xpending(key, "pipeline")["pending"] == 0, key
     raw.close()
+
+
+def test_feedback_streams_come_from_flags_variables_and_the_config_file(tmp_path: Any) -> None:
+    from market_data_pipeline.config import load_settings
+
+    conf = tmp_path / "run.toml"
+    conf.write_text('feedback_stream = ["file:one"]\n', encoding="utf-8")
+    assert load_settings(config_file=conf, environ={}, flags={}).feedback_stream == ("file:one",)
+    env = {"MDP_FEEDBACK_STREAM": "a:b, c:d"}
+    assert load_settings(config_file=conf, environ=env, flags={}).feedback_stream == ("a:b", "c:d")
+    flags = {"feedback_stream": ("x:y",)}
+    assert load_settings(config_file=conf, environ=env, flags=flags).feedback_stream == ("x:y",)
