@@ -29,6 +29,7 @@ IMPLEMENTERS: tuple[Implementer, ...] = (
     Implementer("RateControllerProtocol", "flow.rate_gate", "RateGate"),
     Implementer("FeedbackPublisherProtocol", "bus.memory", "InMemoryBus"),
     Implementer("FeedbackPublisherProtocol", "bus.redis_streams", "RedisStreamBus", "redis"),
+    Implementer("FeedbackPublisherProtocol", "bus.fan_in", "FanInBus", "redis"),
     Implementer("SinkProtocol", "sinks.sqlite", "SqliteSink"),
     Implementer("SinkProtocol", "sinks.postgres", "PostgresSink", "postgres"),
     Implementer("SourceProtocol", "sources.synthetic", "SyntheticSource"),

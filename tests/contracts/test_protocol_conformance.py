@@ -144,6 +144,19 @@ async def test_redis_bus_behaves_as_a_feedback_publisher(
     await _publish_and_receive(bus_cls(redis_url, namespace=redis_namespace, block_ms=100))
 
 
+@pytest.mark.redis
+async def test_fan_in_bus_behaves_as_a_feedback_publisher(
+    redis_url: str, redis_namespace: str
+) -> None:
+    fan_in = project_attr("bus.fan_in", "FanInBus")
+    bus_cls = project_attr("bus.redis_streams", "RedisStreamBus")
+    members = [
+        bus_cls(redis_url, stream_key=f"{redis_namespace}:{name}", block_ms=100)
+        for name in ("a", "b")
+    ]
+    await _publish_and_receive(fan_in(members))
+
+
 def _core_bars() -> list[Any]:
     end = datetime(2024, 1, 2, 9, 31, tzinfo=UTC)
     prices = {"open": Decimal("10"), "high": Decimal("12"), "low": Decimal("9")}
