@@ -56,6 +56,15 @@ class RunSettings(BaseModel):
     resolution: str | None = None
     grace: str = DEFAULT_GRACE
     ts_unit: Literal["auto", "s", "ms", "us", "ns"] = "auto"
+    ts_format: str | None = None
+    columns: str | None = None
+    format: Literal["binance-aggtrades", "binance-klines", "tardis-trades"] | None = None
+    # Time zones, trading calendars and calendar windows.
+    tz: str = "UTC"
+    calendar: str | None = None
+    align: Literal["epoch", "session"] = "epoch"
+    week_start: str = "monday"
+    fill_gaps: bool = False
     sink: str = DEFAULT_SINK
     on_bad_row: Literal["fail", "skip"] = "fail"
     json_output: bool = Field(default=False, alias="json")

@@ -27,6 +27,7 @@ import polars as pl
 
 from . import metrics
 from .bars.builder import BarEngine
+from .bars.calendars import zone
 from .bars.resample import refuse_upsampling
 from .bars.resolution import Resolution, parse_duration_ns, parse_resolutions
 from .bus import open_bus
@@ -42,6 +43,7 @@ from .sinks.base import BarSink
 from .sinks.queue import RetryPolicy, WriteQueue, WriteReport
 from .sinks.urls import redact_url
 from .sources.base import TickSource
+from .sources.formats import layout_for
 from .sources.replay import ReplaySource, expand_inputs
 from .sources.synthetic import SyntheticSource
 
@@ -73,6 +75,9 @@ def build_source(settings: RunSettings) -> TickSource:
             ts_unit=settings.ts_unit,
             speed=settings.speed,
             on_bad_row=settings.on_bad_row,
+            layout=layout_for(settings.format, settings.columns),
+            ts_format=settings.ts_format,
+            tz=zone(settings.tz).key,
         )
     if settings.kind == "bars":
         raise UsageError("the synthetic source makes trades or quotes, not bars")

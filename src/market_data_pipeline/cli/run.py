@@ -127,6 +127,79 @@ def run_command(
             rich_help_panel=_SOURCE,
         ),
     ] = None,
+    ts_format: Annotated[
+        str | None,
+        typer.Option(
+            "--ts-format",
+            metavar="FORMAT",
+            help="strftime format of timestamp strings, e.g. '%m/%d/%Y' or '%Y%m%d %H:%M:%S'.",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            metavar="NAME,...",
+            help="Names of a header-less CSV's columns, e.g. ts,price,size.",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = None,
+    format_preset: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="Column layout of a known export: binance-aggtrades, binance-klines or"
+            " tardis-trades.",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = None,
+    tz: Annotated[
+        str | None,
+        typer.Option(
+            "--tz",
+            metavar="ZONE",
+            help="IANA zone of naive timestamps and of 1d/1w/1mo windows, e.g. America/New_York"
+            " (default UTC; with --calendar, the exchange's zone).",
+            rich_help_panel=_BARS,
+        ),
+    ] = None,
+    calendar: Annotated[
+        str | None,
+        typer.Option(
+            "--calendar",
+            metavar="CODE",
+            help="Exchange calendar (XNYS, XNAS, XLON, CMES, XTKS ...): 1d bars are sessions,"
+            " labelled 1d@CODE; ticks outside sessions are counted, not used.",
+            rich_help_panel=_BARS,
+        ),
+    ] = None,
+    align: Annotated[
+        str | None,
+        typer.Option(
+            "--align",
+            help="epoch (default) or session: intraday windows start at each session's open.",
+            rich_help_panel=_BARS,
+        ),
+    ] = None,
+    week_start: Annotated[
+        str | None,
+        typer.Option(
+            "--week-start",
+            metavar="DAY",
+            help="First day of 1w bars: monday (default, ISO weeks), sunday ...",
+            rich_help_panel=_BARS,
+        ),
+    ] = None,
+    fill_gaps: Annotated[
+        bool | None,
+        typer.Option(
+            "--fill-gaps/--no-fill-gaps",
+            help="With --calendar: write flat bars (previous close, volume 0) for in-session"
+            " windows without ticks.",
+            rich_help_panel=_BARS,
+        ),
+    ] = None,
     on_bad_row: Annotated[
         str | None,
         typer.Option(
@@ -138,7 +211,8 @@ def run_command(
     resolution: Annotated[
         str | None,
         typer.Option(
-            help="Bar sizes, comma-separated: 1s, 5s, 1m, 5m, 15m, 1h, 1d ... (default 1m).",
+            help="Bar sizes, comma-separated: 1s, 5s, 1m (or 1min), 1h, 1d, 1w, 1mo, 1q, 1y"
+            " (default 1m).",
             rich_help_panel=_BARS,
         ),
     ] = None,
@@ -267,6 +341,7 @@ def run_command(
     flags: dict[str, Any] = {k: v for k, v in locals().items() if k != "config"}
     flags["json"] = flags.pop("json_output")
     flags["feedback_stream"] = tuple(feedback_stream) if feedback_stream else None
+    flags["format"] = flags.pop("format_preset")
     raise typer.Exit(_run(config, flags))
 
 

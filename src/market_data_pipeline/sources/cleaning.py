@@ -114,12 +114,15 @@ def clean(
     symbol: str | None,
     ts_unit: TsUnit,
     blank: pa.Array | None,
+    tz: str = "UTC",
+    ts_format: str | None = None,
 ) -> Cleaned:
     """Convert ``batch`` (columns named by field) to a ``kind`` frame with a check code per row.
 
     Rows marked in ``blank`` (lines with every field empty) get code ``BLANK``.
     """
-    columns: dict[str, pl.Series] = {"ts_ns": to_ns(batch.column("ts"), ts_unit)}
+    ts_ns = to_ns(batch.column("ts"), ts_unit, tz=tz, fmt=ts_format)
+    columns: dict[str, pl.Series] = {"ts_ns": ts_ns}
     columns["symbol"] = _symbols(batch, symbol)
     for name in _FLOATS[kind]:
         columns[name] = _floats(batch, name)

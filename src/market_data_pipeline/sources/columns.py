@@ -5,7 +5,8 @@ Names are compared case-insensitively with spaces, ``_`` and ``-`` ignored (``Bi
 
 Kind detection: ``open/high/low/close`` present -> bars; else ``bid`` and ``ask`` -> quotes;
 else a price column -> trades. ``volume`` is a trade size only when the file is not a bar file.
-The timestamp column is the first of ``ts/time/timestamp/date/datetime``; failing that, an unnamed
+The timestamp column is the first of ``ts/time/timestamp/date/datetime`` (Binance's
+``transact_time`` and ``open_time`` too); failing that, an unnamed
 first column (a pandas index written to CSV: header ``""`` or ``Unnamed: 0``, or Parquet's
 ``__index_level_0__``).
 """
@@ -20,10 +21,10 @@ from ..errors import BadInputError
 from .base import TickKind
 
 ALIASES: dict[str, tuple[str, ...]] = {
-    "ts": ("ts", "time", "timestamp", "date", "datetime"),
+    "ts": ("ts", "time", "timestamp", "date", "datetime", "transacttime", "opentime"),
     "symbol": ("symbol", "ticker", "sym", "instrument"),
     "price": ("price", "px", "last", "lastprice", "tradeprice"),
-    "size": ("size", "qty", "quantity", "tradesize", "lastsize"),
+    "size": ("size", "qty", "quantity", "amount", "tradesize", "lastsize"),
     "bid": ("bid", "bidprice", "bidpx"),
     "ask": ("ask", "askprice", "askpx", "offer"),
     "bid_size": ("bidsize", "bidqty", "bidquantity"),

@@ -2,7 +2,8 @@
 
 CSV files are read with every column as text (empty field = null), so a bad value becomes a bad row
 of that chunk instead of failing the whole read; the delimiter (``,``, ``;``, tab or ``|``) is taken
-from the header line, and ``.gz``/``.bz2`` files are decompressed on the fly. Row numbers: for CSV
+from the header line, and ``.gz``/``.bz2``/``.xz``/``.zst`` files are decompressed on the fly. A
+``Layout`` (see ``formats``) names the columns of a header-less file. Row numbers: for CSV
 the 1-based line number in the file (the header is line 1; exact unless a quoted field spans
 lines); for Parquet the 1-based row index. Blank CSV lines come back as all-null rows so that the
 numbering stays exact, and each CSV chunk says which of its lines are blank (every field empty,
@@ -11,15 +12,13 @@ e.g. ``,,,,``: a line with any non-empty field, read or not, is data).
 
 from __future__ import annotations
 
-import bz2
 import csv
-import gzip
 import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, cast
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,12 +26,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import BadInputError
+from .formats import COMPRESSED_SUFFIXES, Layout, input_stream, is_header, open_binary
 
 FileFormat = Literal["csv", "parquet"]
 
 _CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 _PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
-_COMPRESSED = (".gz", ".bz2")
 _DELIMITERS = (",", ";", "\t", "|")
 _MIN_BLOCK = 1 << 16
 _MAX_BLOCK = 1 << 21  # larger blocks read no faster and cost memory
@@ -53,7 +52,7 @@ class Chunk:
 def file_format(path: Path) -> FileFormat:
     """Return the format of ``path`` from its suffix (or Parquet magic); raise if it is neither."""
     suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in _COMPRESSED:
+    if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
         suffixes = suffixes[:-1]
     last = suffixes[-1] if suffixes else ""
     if last in _PARQUET_SUFFIXES:
@@ -67,16 +66,27 @@ def file_format(path: Path) -> FileFormat:
     )
 
 
-def column_names(path: Path) -> list[str]:
-    """Return the column names of a CSV header line or a Parquet schema, reading nothing else."""
+def column_names(path: Path, layout: Layout | None = None) -> list[str]:
+    """Return the column names of a CSV header line or a Parquet schema, reading nothing else.
+
+    With a ``layout`` a CSV file's columns are the layout's names.
+    """
     if file_format(path) == "parquet":
+        if layout is not None:
+            raise BadInputError(
+                "--columns and --format name CSV columns, not Parquet", path=str(path)
+            )
         with _reading(path, "Parquet"):
             return list(pq.ParquetFile(path).schema_arrow.names)
-    return _csv_header(path)[0]
+    return _csv_header(path, layout)[0]
 
 
 def read_chunks(
-    path: Path, fields: dict[str, int], chunk_rows: int, on_malformed: Callable[[int], None] | None
+    path: Path,
+    fields: dict[str, int],
+    chunk_rows: int,
+    on_malformed: Callable[[int], None] | None,
+    layout: Layout | None = None,
 ) -> Iterator[Chunk]:
     """Yield the columns ``fields`` (field -> position) of ``path`` in chunks of <= ``chunk_rows``.
 
@@ -86,7 +96,7 @@ def read_chunks(
     if file_format(path) == "parquet":
         chunks = _parquet_chunks(path, fields, chunk_rows)
     else:
-        chunks = _csv_chunks(path, fields, chunk_rows, on_malformed)
+        chunks = _csv_chunks(path, fields, chunk_rows, on_malformed, layout)
     for chunk in chunks:
         yield from _split(chunk, chunk_rows)
 
@@ -110,9 +120,13 @@ def _parquet_chunks(path: Path, fields: dict[str, int], chunk_rows: int) -> Iter
 
 
 def _csv_chunks(
-    path: Path, fields: dict[str, int], chunk_rows: int, on_malformed: Callable[[int], None] | None
+    path: Path,
+    fields: dict[str, int],
+    chunk_rows: int,
+    on_malformed: Callable[[int], None] | None,
+    layout: Layout | None,
 ) -> Iterator[Chunk]:
-    names, delimiter, line_bytes = _csv_header(path)
+    names, delimiter, line_bytes, header_lines = _csv_header(path, layout)
     generic = [f"c{i}" for i in range(len(names))]
     wanted = {f"c{pos}": field for field, pos in fields.items()}
     block = min(max(chunk_rows * line_bytes, _MIN_BLOCK), _MAX_BLOCK)
@@ -126,8 +140,10 @@ def _csv_chunks(
     with _reading(path, "CSV"):
         try:
             reader = pacsv.open_csv(
-                pa.input_stream(str(path), compression="detect"),
-                read_options=pacsv.ReadOptions(skip_rows=1, column_names=generic, block_size=block),
+                input_stream(path),
+                read_options=pacsv.ReadOptions(
+                    skip_rows=header_lines, column_names=generic, block_size=block
+                ),
                 parse_options=_parse_options(delimiter, malformed),
                 convert_options=pacsv.ConvertOptions(
                     column_types={c: pa.string() for c in generic},
@@ -137,7 +153,7 @@ def _csv_chunks(
                     quoted_strings_can_be_null=True,
                 ),
             )
-            line = 2
+            line = header_lines + 1
             for batch in reader:
                 arrays = [batch.column(c) for c in wanted]
                 chunk = pa.RecordBatch.from_arrays(arrays, names=list(wanted.values()))
@@ -146,7 +162,7 @@ def _csv_chunks(
         except pa.ArrowInvalid as exc:
             if "columns, got" not in str(exc):
                 raise
-            raise _malformed_error(path, delimiter, len(names), exc) from None
+            raise _malformed_error(path, delimiter, len(names), header_lines, exc) from None
 
 
 def _all_null(batch: pa.RecordBatch) -> pa.Array:
@@ -163,7 +179,9 @@ def _parse_options(delimiter: str, handler: Callable[[Any], str]) -> pacsv.Parse
     )
 
 
-def _malformed_error(path: Path, delimiter: str, width: int, exc: Exception) -> BadInputError:
+def _malformed_error(
+    path: Path, delimiter: str, width: int, header_lines: int, exc: Exception
+) -> BadInputError:
     """Find the first malformed line again single-threaded (only threaded reads lose the number)."""
     found: list[int] = []
 
@@ -173,9 +191,11 @@ def _malformed_error(path: Path, delimiter: str, width: int, exc: Exception) -> 
 
     try:
         reader = pacsv.open_csv(
-            pa.input_stream(str(path), compression="detect"),
+            input_stream(path),
             read_options=pacsv.ReadOptions(
-                use_threads=False, column_names=[f"c{i}" for i in range(width)], skip_rows=1
+                use_threads=False,
+                column_names=[f"c{i}" for i in range(width)],
+                skip_rows=header_lines,
             ),
             parse_options=_parse_options(delimiter, first),
             convert_options=pacsv.ConvertOptions(
@@ -192,9 +212,12 @@ def _malformed_error(path: Path, delimiter: str, width: int, exc: Exception) -> 
     )
 
 
-def _csv_header(path: Path) -> tuple[list[str], str, int]:
-    """Return the header names, the delimiter and the typical line length in bytes."""
-    with _reading(path, "CSV"), _open_binary(path) as raw:
+def _csv_header(path: Path, layout: Layout | None = None) -> tuple[list[str], str, int, int]:
+    """Return the column names, the delimiter, the typical line length and the header lines.
+
+    Without a layout the first line is the header; with one, only when it repeats the names.
+    """
+    with _reading(path, "CSV"), open_binary(path) as raw:
         head = raw.read(1 << 16)
     text = head.decode("utf-8-sig", errors="replace")
     first = text.split("\n", 1)[0].rstrip("\r")
@@ -202,17 +225,16 @@ def _csv_header(path: Path) -> tuple[list[str], str, int]:
         raise BadInputError("empty file or no header line", path=str(path))
     delimiter = max(_DELIMITERS, key=first.count)
     names = next(csv.reader(io.StringIO(first), delimiter=delimiter))
-    lines = max(text.count("\n"), 1)
-    return [n.strip() for n in names], delimiter, max(len(head) // lines, 8)
-
-
-def _open_binary(path: Path) -> IO[bytes]:
-    suffix = path.suffix.lower()
-    if suffix == ".gz":
-        return cast(IO[bytes], gzip.open(path, "rb"))
-    if suffix == ".bz2":
-        return cast(IO[bytes], bz2.open(path, "rb"))
-    return path.open("rb")
+    line_bytes = max(len(head) // max(text.count("\n"), 1), 8)
+    if layout is None:
+        return [n.strip() for n in names], delimiter, line_bytes, 1
+    if len(names) != len(layout.names):
+        raise BadInputError(
+            f"line 1 has {len(names)} fields but the layout names {len(layout.names)}:"
+            f" {','.join(layout.names)}",
+            path=str(path),
+        )
+    return list(layout.names), delimiter, line_bytes, int(is_header(names, layout))
 
 
 def _has_parquet_magic(path: Path) -> bool:

@@ -16,6 +16,10 @@ is read, which can be before an earlier bad value in the same block. Blank CSV l
 empty, e.g. ``,,,,``) carry no data and are passed over; a line with any non-empty field is a row
 like any other, so one whose mapped fields are empty is a bad row (``bad timestamp`` ...).
 
+``layout`` (a preset or ``--columns``, see ``formats``) names the columns of header-less files,
+``ts_format`` parses timestamp strings with one strftime format, and ``tz`` is the zone of
+naive timestamps (default UTC).
+
 Quotes need both sides: the tick price is the mid ``(bid + ask) / 2``; a one-sided quote is a bad
 row (``no bid/ask``).
 """
@@ -35,6 +39,7 @@ from ..errors import BadInputError, UsageError
 from .base import TickKind, TickSource
 from .cleaning import BLANK, CHECKS, clean
 from .columns import ColumnMap, map_columns
+from .formats import Layout
 from .pacing import Pacer
 from .readers import Chunk, column_names, file_format, read_chunks
 from .timestamps import UNIT_NS, TsUnit
@@ -73,6 +78,9 @@ class ReplaySource(TickSource):
         on_bad_row: OnBadRow = "fail",
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         provider: str = "replay",
+        layout: Layout | None = None,
+        ts_format: str | None = None,
+        tz: str = "UTC",
     ) -> None:
         _check_options(ts_unit, speed, on_bad_row, chunk_rows)
         self.paths = [Path(p) for p in paths]
@@ -80,6 +88,8 @@ class ReplaySource(TickSource):
             raise BadInputError("no input file given")
         for path in self.paths:
             _check_file(path)
+        self.layout = layout
+        kind = kind or (layout.kind if layout is not None else None)
         first = self._map(self.paths[0], kind, symbol)
         super().__init__(provider, first.kind)
         self.symbol = symbol
@@ -87,6 +97,8 @@ class ReplaySource(TickSource):
         self.speed = speed
         self.on_bad_row: OnBadRow = on_bad_row
         self.chunk_rows = chunk_rows
+        self.ts_format = ts_format
+        self.tz = tz
         self._first_map = first
         self._open: Iterator[pl.DataFrame] | None = None
 
@@ -116,14 +128,21 @@ class ReplaySource(TickSource):
         for number, path in enumerate(self.paths):
             cmap = self._first_map if number == 0 else self._map(path, self.kind, self.symbol)
             on_malformed = None if self.on_bad_row == "fail" else self._count_malformed
-            for chunk in read_chunks(path, cmap.index, self.chunk_rows, on_malformed):
+            chunks = read_chunks(path, cmap.index, self.chunk_rows, on_malformed, self.layout)
+            for chunk in chunks:
                 frame = self._accept(path, cmap, chunk)
                 if not frame.is_empty():
                     yield frame
 
     def _accept(self, path: Path, cmap: ColumnMap, chunk: Chunk) -> pl.DataFrame:
         cleaned = clean(
-            chunk.batch, cmap.kind, symbol=self.symbol, ts_unit=self.ts_unit, blank=chunk.blank
+            chunk.batch,
+            cmap.kind,
+            symbol=self.symbol,
+            ts_unit=self.ts_unit,
+            blank=chunk.blank,
+            tz=self.tz,
+            ts_format=self.ts_format,
         )
         code = cleaned.code
         if code.max() == 0:
@@ -139,9 +158,8 @@ class ReplaySource(TickSource):
     def _count_malformed(self, rows: int) -> None:
         self.count_bad("malformed row", rows)
 
-    @staticmethod
-    def _map(path: Path, kind: TickKind | None, symbol: str | None) -> ColumnMap:
-        cmap = map_columns(column_names(path), kind, str(path))
+    def _map(self, path: Path, kind: TickKind | None, symbol: str | None) -> ColumnMap:
+        cmap = map_columns(column_names(path, self.layout), kind, str(path))
         if symbol is None and "symbol" not in cmap.index:
             raise BadInputError(
                 "no symbol column (symbol/ticker/sym/instrument): name the instrument with symbol=",

@@ -10,6 +10,11 @@ Accepted values:
 - ISO-8601 strings: ``YYYY-MM-DD``, ``YYYY-MM-DD[T ]hh:mm[:ss[.fffffffff]]``, optionally followed by
   ``Z`` or an offset (``+hh:mm``, ``+hhmm``). A string without offset (naive) is taken as UTC.
 
+``tz`` (an IANA zone, default UTC) is the zone of naive values (strings without offset, naive
+Arrow timestamps, dates); epoch numbers and values with an offset are instants already. A naive
+time that a DST jump skips is unusable; one that a DST fall-back repeats is the earlier instant.
+``fmt`` (strftime, e.g. ``%m/%d/%Y``) parses strings in that one form only.
+
 Values that fit none of these, or fall outside the int64 nanosecond range (years 1677-2262), become
 null; the caller decides what a null means.
 """
@@ -53,16 +58,23 @@ _ISO_FORMATS = (
 )
 
 
-def to_ns(values: pa.Array, unit: TsUnit = "auto") -> pl.Series:
+def to_ns(
+    values: pa.Array, unit: TsUnit = "auto", *, tz: str = "UTC", fmt: str | None = None
+) -> pl.Series:
     """Convert a timestamp column to Int64 epoch nanoseconds; unusable values become null."""
     if isinstance(values.type, pa.DictionaryType):
         values = values.dictionary_decode()
     kind = values.type
     if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
-        return _temporal_to_ns(values)
+        naive = pa.types.is_date(kind) or kind.tz is None
+        return _in_zone(_temporal_to_ns(values), tz) if naive else _temporal_to_ns(values)
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
         return epoch_to_ns(_series(values), unit)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        if fmt is not None:
+            return _formatted(values, fmt, tz)
+        if tz != "UTC":
+            return _zoned_strings(values, unit, tz)
         return _strings_to_ns(values, unit)
     return pl.Series("ts_ns", [None] * len(values), dtype=pl.Int64)
 
@@ -101,6 +113,35 @@ def _float_epoch(v: pl.Expr, unit: TsUnit) -> pl.Expr:
     # Whole and fractional parts apart: the whole part stays exact in int64.
     ns = whole.cast(pl.Int64, strict=False) * factor + ((v - whole) * factor).round().cast(pl.Int64)
     return pl.when(fits).then(ns)
+
+
+def _in_zone(wall_ns: pl.Series, tz: str) -> pl.Series:
+    """Read wall times (ns as if UTC) as local times in ``tz``."""
+    if tz == "UTC":
+        return wall_ns
+    local = pl.from_epoch(wall_ns, time_unit="ns").dt.replace_time_zone(
+        tz, ambiguous="earliest", non_existent="null"
+    )
+    return local.dt.epoch("ns").alias("ts_ns")
+
+
+def _formatted(values: pa.Array, fmt: str, tz: str) -> pl.Series:
+    raw = _series(values).str.strip_chars()
+    if "%z" in fmt or "%Z" in fmt:
+        return _strptime(raw, fmt)
+    wall = raw.str.to_datetime(fmt, time_unit="ns", strict=False).dt.epoch("ns")
+    return _in_zone(wall, tz)
+
+
+def _zoned_strings(values: pa.Array, unit: TsUnit, tz: str) -> pl.Series:
+    """Parse strings as in UTC, then move the naive ones (no offset written) into ``tz``."""
+    parsed = _strings_to_ns(values, unit)
+    raw = _series(values).str.strip_chars()
+    naive = ~raw.str.contains(_OFFSET.pattern).fill_null(False)
+    naive &= ~raw.str.contains(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$").fill_null(False)
+    if not naive.any():
+        return parsed
+    return parsed.zip_with(~naive, _in_zone(parsed, tz)).alias("ts_ns")
 
 
 def _temporal_to_ns(values: pa.Array) -> pl.Series:
