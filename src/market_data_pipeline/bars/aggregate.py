@@ -1,8 +1,10 @@
-"""Partial aggregates of bar windows: build them from ticks or input bars, merge them, finish them.
+"""Partial aggregates of bar windows: build them from ticks or input bars, combine, finish them.
 
-A partial is one row per (symbol, ``window`` start) holding everything needed to combine it with
-later partials of the same window without revisiting ticks (``PARTIAL_SCHEMA``):
+A partial is one row per (``resolution``, symbol, ``window`` start) holding everything needed
+to combine it with later partials of the same window without revisiting ticks
+(``PARTIAL_SCHEMA``):
 
+    window_end       end of the window (exclusive); the window closes when the watermark passes it
     open/open_ts     price and event time of the earliest tick (ties: the first to arrive)
     close/close_ts   price and event time of the latest tick (ties: the last to arrive)
     high, low, volume
@@ -10,9 +12,12 @@ later partials of the same window without revisiting ticks (``PARTIAL_SCHEMA``):
     trades           ticks in the window; null when an input bar had no trade count
     items            ticks or input bars folded in (the reconciliation counter)
 
-Merging relies on polars keeping row order within each group: frames are concatenated oldest
-first, so taking the first row at the minimum event time and the last row at the maximum resolve
-event-time ties to the earlier and the later arrival respectively.
+Every aggregation here is one of polars' plain per-group kernels (first, last, min, max, sum,
+count). Expressions such as ``filter(...).first()`` inside ``agg`` run once per group instead,
+which made a batch over thousands of symbols dozens of times slower (and slower still with the
+thread pool, whose per-group dispatch cost more than it saved). Open and close come from
+``first``/``last``: the items of each window must come in event-time order, ties in arrival
+order (a stable sort by ``ts_ns``; polars keeps row order within a group).
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from __future__ import annotations
 import polars as pl
 
 PARTIAL_SCHEMA: dict[str, pl.DataType] = {
+    "resolution": pl.String(),
     "symbol": pl.String(),
     "window": pl.Int64(),
+    "window_end": pl.Int64(),
     "open": pl.Float64(),
     "open_ts": pl.Int64(),
     "high": pl.Float64(),
@@ -33,8 +40,9 @@ PARTIAL_SCHEMA: dict[str, pl.DataType] = {
     "trades": pl.Int64(),
     "items": pl.Int64(),
 }
-KEYS = ["symbol", "window"]
+KEYS = ["resolution", "symbol", "window"]
 _EMPTY = pl.DataFrame(schema=PARTIAL_SCHEMA)
+_NEW = "_new"  # suffix of the incoming side in ``combine``
 
 
 def empty_partials() -> pl.DataFrame:
@@ -42,87 +50,135 @@ def empty_partials() -> pl.DataFrame:
     return _EMPTY.clear()
 
 
-def _first(value: str, ts: str) -> pl.Expr:
-    return pl.col(value).filter(pl.col(ts) == pl.col(ts).min()).first()
-
-
-def _last(value: str, ts: str) -> pl.Expr:
-    # Not ``reverse().get(reverse().arg_max())``: polars 2.1 keeps a stale sorted flag on the
-    # reversed group and returns the wrong index for groups spanning concatenated chunks.
-    return pl.col(value).filter(pl.col(ts) == pl.col(ts).max()).last()
-
-
-def _sum_or_null(name: str) -> pl.Expr:
-    # Plain sum() skips nulls; a window with any unknown part must stay unknown.
-    col = pl.col(name)
-    return pl.when(col.null_count() == 0).then(col.sum()).otherwise(None)
-
-
 def tick_partials(ticks: pl.DataFrame) -> pl.DataFrame:
-    """Aggregate ticks (``symbol``, ``ts_ns``, ``price``, ``size``, ``window``) per window."""
-    return ticks.group_by(KEYS).agg(
-        _first("price", "ts_ns").alias("open"),
-        pl.col("ts_ns").min().alias("open_ts"),
+    """Aggregate ticks (``TICK_SCHEMA`` plus ``resolution``, ``window``, ``window_end``)."""
+    return _partials(
+        ticks,
+        False,
+        pl.col("price").first().alias("open"),
         pl.col("price").max().alias("high"),
         pl.col("price").min().alias("low"),
-        _last("price", "ts_ns").alias("close"),
-        pl.col("ts_ns").max().alias("close_ts"),
+        pl.col("price").last().alias("close"),
         pl.col("size").sum().alias("volume"),
         pl.col("price").dot(pl.col("size")).alias("pv"),
         pl.len().cast(pl.Int64).alias("trades"),
-        pl.len().cast(pl.Int64).alias("items"),
     )
 
 
-def bar_items(bars: pl.DataFrame) -> pl.DataFrame:
-    """Turn input bars (with a ``window`` column) into one partial row per bar.
+def bar_partials(bars: pl.DataFrame) -> pl.DataFrame:
+    """Aggregate input bars (``BAR_INPUT_SCHEMA`` plus ``resolution``, ``window``, ``window_end``).
 
     A bar with zero volume carries no weight, so its missing vwap does not matter; a bar with
-    volume but no vwap makes the window's vwap unknown.
+    volume but no vwap makes the window's vwap unknown, a bar without a trade count its count.
     """
     pv = pl.when(pl.col("volume") == 0).then(0.0).otherwise(pl.col("vwap") * pl.col("volume"))
-    return bars.select(
-        "symbol",
-        "window",
-        "open",
-        pl.col("ts_ns").alias("open_ts"),
-        "high",
-        "low",
-        "close",
-        pl.col("ts_ns").alias("close_ts"),
-        "volume",
-        pv.alias("pv"),
-        "trades",
-        pl.lit(1, pl.Int64).alias("items"),
-    )
-
-
-def merge_partials(frames: list[pl.DataFrame]) -> pl.DataFrame:
-    """Combine partials of the same windows; pass frames oldest first."""
-    frames = [frame for frame in frames if frame.height]
-    if not frames:
-        return empty_partials()
-    combined = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
-    return combined.group_by(KEYS).agg(
-        _first("open", "open_ts").alias("open"),
-        pl.col("open_ts").min(),
+    return _partials(
+        bars.with_columns(pv.alias("pv")),
+        True,
+        pl.col("open").first(),
         pl.col("high").max(),
         pl.col("low").min(),
-        _last("close", "close_ts").alias("close"),
-        pl.col("close_ts").max(),
+        pl.col("close").last(),
         pl.col("volume").sum(),
-        _sum_or_null("pv").alias("pv"),
-        _sum_or_null("trades").alias("trades"),
-        pl.col("items").sum(),
+        pl.col("pv").sum(),
+        pl.col("trades").sum(),
+        pl.col("pv").null_count().alias("pv_nulls"),
+        pl.col("trades").null_count().alias("trades_nulls"),
     )
 
 
-def finish(partials: pl.DataFrame, label: str) -> pl.DataFrame:
-    """Turn partials into ``label`` bars in ``BAR_SCHEMA``, sorted by symbol and window start."""
+def _partials(items: pl.DataFrame, nullable: bool, *values: pl.Expr) -> pl.DataFrame:
+    grouped = items.group_by(KEYS).agg(
+        pl.col("window_end").first(),
+        pl.col("ts_ns").min().alias("open_ts"),
+        pl.col("ts_ns").max().alias("close_ts"),
+        pl.len().cast(pl.Int64).alias("items"),
+        *values,
+    )
+    if not nullable:
+        return grouped.select(list(PARTIAL_SCHEMA))
+    # Plain sum() skips nulls; a window with any unknown part must stay unknown.
+    return grouped.select(
+        *(
+            pl.when(pl.col(f"{name}_nulls") > 0).then(None).otherwise(pl.col(name)).alias(name)
+            if name in ("pv", "trades")
+            else pl.col(name)
+            for name in PARTIAL_SCHEMA
+        )
+    )
+
+
+def combine(state: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
+    """Fold ``new`` partials into ``state`` (both ``PARTIAL_SCHEMA``); ``state`` arrived first.
+
+    A full join on (symbol, window): windows in only one side pass through, windows in both are
+    combined field by field. Nothing is re-aggregated.
+    """
+    if state.height == 0:
+        return new
+    if new.height == 0:
+        return state
+    joined = state.join(new, on=KEYS, how="full", coalesce=True, suffix=_NEW)
+    return joined.select(
+        "resolution",
+        "symbol",
+        "window",
+        pl.coalesce("window_end", f"window_end{_NEW}").alias("window_end"),
+        _pick("open", "open_ts", earlier=True),
+        pl.min_horizontal("open_ts", f"open_ts{_NEW}").alias("open_ts"),
+        pl.max_horizontal("high", f"high{_NEW}").alias("high"),
+        pl.min_horizontal("low", f"low{_NEW}").alias("low"),
+        _pick("close", "close_ts", earlier=False),
+        pl.max_horizontal("close_ts", f"close_ts{_NEW}").alias("close_ts"),
+        pl.sum_horizontal("volume", f"volume{_NEW}").alias("volume"),
+        _add_or_null("pv"),
+        _add_or_null("trades"),
+        pl.sum_horizontal("items", f"items{_NEW}").cast(pl.Int64).alias("items"),
+    )
+
+
+def _only(side: str) -> pl.Expr:
+    # ``items`` is never null in a partial, so a null marks the side the window is missing from.
+    other = f"items{_NEW}" if side == "state" else "items"
+    return pl.col(other).is_null()
+
+
+def _pick(value: str, ts: str, *, earlier: bool) -> pl.Expr:
+    """Take the state's value or the new one's by event time; ties go to the earlier arrival
+    for ``open`` (``earlier``) and to the later one for ``close``."""
+    old, new = pl.col(ts), pl.col(f"{ts}{_NEW}")
+    keep_old = old <= new if earlier else old > new
+    return (
+        pl.when(_only("state"))
+        .then(pl.col(value))
+        .when(_only("new"))
+        .then(pl.col(f"{value}{_NEW}"))
+        .when(keep_old)
+        .then(pl.col(value))
+        .otherwise(pl.col(f"{value}{_NEW}"))
+        .alias(value)
+    )
+
+
+def _add_or_null(name: str) -> pl.Expr:
+    # A present side whose value is unknown makes the sum unknown; an absent side adds nothing.
+    old, new = pl.col(name), pl.col(f"{name}{_NEW}")
+    return (
+        pl.when(_only("state"))
+        .then(old)
+        .when(_only("new"))
+        .then(new)
+        .otherwise(old + new)
+        .alias(name)
+    )
+
+
+def finish(partials: pl.DataFrame) -> pl.DataFrame:
+    """Turn partials into bars in ``BAR_SCHEMA``, sorted by resolution, symbol and window start."""
     vwap = pl.when(pl.col("volume") > 0).then(pl.col("pv") / pl.col("volume")).otherwise(None)
     return partials.sort(KEYS).select(
         "symbol",
-        pl.lit(label, pl.String).alias("resolution"),
+        "resolution",
         pl.col("window").alias("ts_ns"),
         "open",
         "high",

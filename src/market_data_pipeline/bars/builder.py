@@ -1,13 +1,21 @@
 """The bar engine: event-time tumbling windows with a per-symbol watermark and a grace period.
 
-For each symbol, ``watermark = max event time seen - grace_ns``. A window ``[start, start + ns)``
-closes, and its bar is emitted exactly once, when ``start + ns <= watermark``. A tick (or input
-bar) is *late* when its window has already closed by the watermark of the items that arrived
-before it; late items are counted per resolution and never change an emitted bar. The watermark
-is per symbol on purpose: replaying one file per symbol must not make the later files late.
+For each symbol, ``watermark = max event time seen - grace_ns``. A window ``[start, end)``
+closes, and its bar is emitted exactly once, when ``end <= watermark``. A tick (or input bar)
+is *late* when its window has already closed by the watermark of the items that arrived before
+it; late items are counted per resolution and never change an emitted bar. The watermark is per
+symbol on purpose: replaying one file per symbol must not make the later files late. Window
+starts and ends come from ``windows.window_bounds`` and nowhere else.
 
 Open is the price at the earliest event time (ties: first arrival) and close the price at the
 latest (ties: last arrival), so a bar does not depend on arrival order within the grace.
+
+Open state is one frame with a partial row per (resolution, symbol, window), plus one watermark
+row per symbol. A batch is sorted by event time once, stacked once per resolution, and
+aggregated into partials in one group-by; then it touches only the state rows of the symbols in
+it: those are combined with the new partials (a join, not a re-aggregation) and are the only
+rows that can close, because only their watermarks moved. The rest of the state is carried over
+as it is. Every step is a handful of whole-frame polars calls, however many symbols there are.
 
 Reconciliation, per resolution, at every moment::
 
@@ -18,6 +26,9 @@ that can: the result is identical (the late rule depends only on arrival order) 
 small frames costs about what one large frame does. ``flush()`` ends the stream: it emits every
 open window; feeding the engine afterwards raises ``UsageError`` (a flushed window could
 otherwise be emitted twice).
+
+``open_state()`` and ``watermarks()`` give the engine's state as frames; ``BarEngine.restore``
+builds an engine from them that goes on exactly as the original would have.
 """
 
 from __future__ import annotations
@@ -28,15 +39,20 @@ from typing import Literal
 
 import polars as pl
 
-from ..errors import UsageError
+from ..errors import BadInputError, UsageError
 from ..frames import BAR_INPUT_SCHEMA, TICK_SCHEMA
-from .aggregate import bar_items, empty_partials, finish, merge_partials, tick_partials
+from .aggregate import PARTIAL_SCHEMA, bar_partials, combine, empty_partials, finish, tick_partials
 from .frame_checks import conform, empty_bar_frame, late_possible
 from .resolution import Resolution
+from .windows import window_bounds, window_end_of
 
 DEFAULT_MAX_HELD_ROWS = 262_144
+_MAX_CHUNKS = 16  # the state grows by appending; rechunk before filters get slow
 _Kind = Literal["ticks", "bars"]
 _REQUIRED_BAR_FIELDS = ("symbol", "ts_ns", "open", "high", "low", "close", "volume")
+
+OPEN_STATE_SCHEMA = PARTIAL_SCHEMA
+WATERMARK_SCHEMA: dict[str, pl.DataType] = {"symbol": pl.String(), "max_ts_ns": pl.Int64()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +98,9 @@ class BarEngine:
         self.resolutions = list(resolutions)
         self.grace_ns = grace_ns
         self.max_held_rows = max_held_rows
-        self._coarsest = max(self.resolutions, key=lambda res: res.ns).label
-        self._state = {res.label: empty_partials() for res in self.resolutions}
+        self._state = empty_partials()  # open windows of every resolution
+        self._marks = pl.DataFrame(schema=WATERMARK_SCHEMA)  # max event time per symbol
+        self._marks_max: int | None = None  # over all symbols, held frames excluded
         self._counters = {res.label: _Counters() for res in self.resolutions}
         self._held: list[pl.DataFrame] = []
         self._held_kind: _Kind = "ticks"
@@ -92,6 +109,25 @@ class BarEngine:
         self._next_end: int | None = None  # earliest end of any open or held window
         self._carry: list[pl.DataFrame] = []
         self._flushed = False
+
+    @classmethod
+    def restore(
+        cls,
+        resolutions: Sequence[Resolution],
+        grace_ns: int,
+        open_state: pl.DataFrame,
+        watermarks: pl.DataFrame,
+        *,
+        max_held_rows: int = DEFAULT_MAX_HELD_ROWS,
+    ) -> BarEngine:
+        """Build an engine that continues from ``open_state()`` and ``watermarks()`` of another.
+
+        The restored open ticks count as ticks in of the new engine, so its reconciliation
+        holds from the start; ticks already in emitted bars or late belong to the old run.
+        """
+        engine = cls(resolutions, grace_ns, max_held_rows=max_held_rows)
+        engine._load(open_state, watermarks)
+        return engine
 
     def add_ticks(self, ticks: pl.DataFrame) -> pl.DataFrame:
         """Fold a tick frame (``TICK_SCHEMA``) in; return the bars it closed (``BAR_SCHEMA``)."""
@@ -112,25 +148,62 @@ class BarEngine:
         out = [*self._carry, self._drain()]
         self._carry = []
         self._flushed = True
-        for res in self.resolutions:
-            state = self._state[res.label]
-            self._state[res.label] = empty_partials()
-            out.append(self._emit(res, state))
+        out.append(self._emit(self._state))
+        self._state = empty_partials()
         self._next_end = None
         return _concat_bars(out)
 
     def stats(self) -> dict[str, ResolutionStats]:
         """Return the counters of every resolution, keyed by label."""
+        self._settle()
+        windows, ticks = _per_resolution(self._state)
+        return {
+            label: ResolutionStats(
+                c.ticks_in,
+                c.ticks_late,
+                c.ticks_in_bars,
+                c.bars_emitted,
+                windows.get(label, 0),
+                ticks.get(label, 0),
+            )
+            for label, c in self._counters.items()
+        }
+
+    def open_state(self) -> pl.DataFrame:
+        """Return every open window as a partial row (``OPEN_STATE_SCHEMA``), for a checkpoint.
+
+        Bars already returned by ``add_*`` are not in it; a frame still held is folded in first.
+        """
+        self._settle()
+        return self._state.rechunk()
+
+    def watermarks(self) -> pl.DataFrame:
+        """Return the max event time seen per symbol (``WATERMARK_SCHEMA``), for a checkpoint."""
+        self._settle()
+        return self._marks.rechunk()
+
+    def _settle(self) -> None:
         # Held frames close nothing by construction; folding them in settles their late counts.
         self._carry.append(self._drain())
-        result = {}
-        for label, c in self._counters.items():
-            state = self._state[label]
-            open_ticks = int(state["items"].sum()) if state.height else 0
-            result[label] = ResolutionStats(
-                c.ticks_in, c.ticks_late, c.ticks_in_bars, c.bars_emitted, state.height, open_ticks
-            )
-        return result
+
+    def _load(self, open_state: pl.DataFrame, watermarks: pl.DataFrame) -> None:
+        if dict(open_state.schema) != OPEN_STATE_SCHEMA:
+            raise BadInputError(f"open state must have the columns {list(OPEN_STATE_SCHEMA)}")
+        if dict(watermarks.schema) != WATERMARK_SCHEMA:
+            raise BadInputError(f"watermarks must have the columns {list(WATERMARK_SCHEMA)}")
+        unknown = set(open_state["resolution"].unique()) - set(self._counters)
+        if unknown:
+            raise BadInputError(f"open state has resolutions {sorted(unknown)} not built here")
+        if watermarks["symbol"].is_duplicated().any():
+            raise BadInputError("watermarks name a symbol twice")
+        unmarked = open_state.join(watermarks, on="symbol", how="anti")
+        if unmarked.height:
+            raise BadInputError(f"no watermark for symbol {unmarked['symbol'][0]!r}")
+        self._state, self._marks = open_state, watermarks
+        self._marks_max = _int(watermarks["max_ts_ns"].max()) if watermarks.height else None
+        for label, ticks in _per_resolution(open_state)[1].items():
+            self._counters[label].ticks_in = ticks
+        self._next_end = self._earliest_open_end()
 
     def _add(self, frame: pl.DataFrame, kind: _Kind) -> pl.DataFrame:
         if self._flushed:
@@ -152,7 +225,7 @@ class BarEngine:
         self._held.append(frame)
         self._held_rows += frame.height
         self._max_ts = high if self._max_ts is None else max(self._max_ts, high)
-        end = min(res.window_start(low) + res.ns for res in self.resolutions)
+        end = min(window_end_of(res, low) for res in self.resolutions)
         self._next_end = end if self._next_end is None else min(self._next_end, end)
 
     def _may_close(self) -> bool:
@@ -165,86 +238,129 @@ class BarEngine:
             return empty_bar_frame()
         frame = pl.concat(self._held, how="vertical") if len(self._held) > 1 else self._held[0]
         self._held, self._held_rows = [], 0
-        if self._held_kind == "ticks":
-            return self._ingest(frame, _merge_ticks)
-        return self._ingest(frame, _merge_bars)
+        partials = tick_partials if self._held_kind == "ticks" else bar_partials
+        return self._ingest(frame, partials)
 
     def _ingest(
-        self, frame: pl.DataFrame, merge: Callable[[pl.DataFrame, pl.DataFrame], pl.DataFrame]
+        self, frame: pl.DataFrame, partials: Callable[[pl.DataFrame], pl.DataFrame]
     ) -> pl.DataFrame:
-        limit = self._late_limit(frame)
-        out = []
-        for res in self.resolutions:
-            kept = self._drop_late(res, frame, limit)
-            # The state goes first so that event-time ties resolve to the earlier arrival.
-            out.append(self._close(res, merge(kept, self._state[res.label])))
-        ends = [
-            _int(state["window"].min()) + res.ns
-            for res in self.resolutions
-            if (state := self._state[res.label]).height
-        ]
-        self._next_end = min(ends) if ends else None
-        return _concat_bars(out)
+        frame = self._with_late_limit(frame)
+        symbols = frame.get_column("symbol").unique()
+        marks = self._advance_marks(frame, symbols)
+        if not frame.get_column("ts_ns").is_sorted():
+            # Stable: ties keep arrival order, which decides open and close (see aggregate).
+            frame = frame.sort("ts_ns", maintain_order=True)
+        items = self._drop_late(self._stack(frame))
+        closed = self._fold(partials(items), symbols, marks)
+        self._next_end = self._earliest_open_end()
+        return self._emit(closed)
 
-    def _late_limit(self, frame: pl.DataFrame) -> pl.Expr | None:
-        """Return ``prior max ts of the symbol - grace`` per row, or None if no row can be late."""
-        state = self._state[self._coarsest]
-        state_max = _int(state["close_ts"].max()) if state.height else None
-        if not late_possible(frame.get_column("ts_ns"), state_max, self.grace_ns):
-            return None
-        # Every symbol's latest item sits in an open window of every resolution.
-        marks = state.group_by("symbol").agg(pl.col("close_ts").max())
-        known = pl.col("symbol").replace_strict(
-            marks["symbol"], marks["close_ts"], default=None, return_dtype=pl.Int64
+    def _with_late_limit(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Add ``limit`` (prior max ts of the symbol - grace) per row when any row can be late."""
+        if not late_possible(frame.get_column("ts_ns"), self._marks_max, self.grace_ns):
+            return frame
+        known = frame.select("symbol").join(
+            self._marks, on="symbol", how="left", maintain_order="left"
         )
-        prior = pl.max_horizontal(pl.col("ts_ns").cum_max().shift(1).over("symbol"), known)
-        return prior - self.grace_ns
+        running = frame.select(pl.col("ts_ns").cum_max().shift(1).over("symbol")).to_series()
+        prior = pl.max_horizontal(running, known.get_column("max_ts_ns"))
+        return frame.with_columns((prior - self.grace_ns).alias("limit"))
 
-    def _drop_late(
-        self, res: Resolution, frame: pl.DataFrame, limit: pl.Expr | None
-    ) -> pl.DataFrame:
-        window = pl.col("ts_ns") - pl.col("ts_ns") % res.ns
-        counters = self._counters[res.label]
-        counters.ticks_in += frame.height
-        if limit is None:
-            return frame.with_columns(window.alias("window"))
-        on_time = ~(window + res.ns <= limit).fill_null(False)
-        kept = frame.filter(on_time).with_columns(window.alias("window"))
-        counters.ticks_late += frame.height - kept.height
-        return kept
+    def _stack(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Repeat ``frame`` once per resolution with that resolution's window of each row."""
+        ts = frame.get_column("ts_ns")
+        blocks = []
+        for res in self.resolutions:
+            start, end = window_bounds(res, ts)
+            blocks.append(frame.with_columns(_label(res), start, end))
+        return pl.concat(blocks, how="vertical") if len(blocks) > 1 else blocks[0]
 
-    def _close(self, res: Resolution, merged: pl.DataFrame) -> pl.DataFrame:
-        # The window holding a symbol's latest item never closes, so the merged state knows
-        # every symbol's max event time.
-        mark = pl.col("close_ts").max().over("symbol") - self.grace_ns
-        closes = merged.select(pl.col("window") + res.ns <= mark).to_series()
+    def _advance_marks(self, frame: pl.DataFrame, symbols: pl.Series) -> pl.DataFrame:
+        """Raise the watermarks of the symbols in ``frame``; return theirs (symbol, max_ts_ns)."""
+        seen = frame.group_by("symbol").agg(pl.col("ts_ns").max().alias("max_ts_ns"))
+        touched, rest = _split(self._marks, symbols)
+        if touched.height:
+            seen = pl.concat([touched, seen]).group_by("symbol").agg(pl.col("max_ts_ns").max())
+        self._marks = _append(rest, seen)
+        high = _int(seen["max_ts_ns"].max())
+        self._marks_max = high if self._marks_max is None else max(self._marks_max, high)
+        return seen
+
+    def _drop_late(self, items: pl.DataFrame) -> pl.DataFrame:
+        rows = items.height // len(self.resolutions)
+        for counters in self._counters.values():
+            counters.ticks_in += rows
+        if "limit" not in items.columns:
+            return items
+        late = (items.get_column("window_end") <= items.get_column("limit")).fill_null(False)
+        if not late.any():
+            return items.drop("limit")
+        for label, count in items.filter(late).get_column("resolution").value_counts().rows():
+            self._counters[label].ticks_late += count
+        return items.filter(~late).drop("limit")
+
+    def _fold(self, new: pl.DataFrame, symbols: pl.Series, marks: pl.DataFrame) -> pl.DataFrame:
+        """Combine ``new`` partials into the state; return the windows that closed."""
+        # Only the windows of symbols in this batch can change or close: the others' watermarks
+        # did not move, and they closed what they could the last time they did.
+        touched, rest = _split(self._state, symbols)
+        merged = combine(touched, new)
+        limit = merged.select("symbol").join(marks, on="symbol", how="left", maintain_order="left")
+        closes = merged.get_column("window_end") <= limit.get_column("max_ts_ns") - self.grace_ns
         if not closes.any():
-            self._state[res.label] = merged
-            return empty_bar_frame()
-        self._state[res.label] = merged.filter(~closes)
-        return self._emit(res, merged.filter(closes))
+            self._state = _append(rest, merged)
+            return merged.clear()
+        self._state = _append(rest, merged.filter(~closes))
+        return merged.filter(closes)
 
-    def _emit(self, res: Resolution, closed: pl.DataFrame) -> pl.DataFrame:
+    def _emit(self, closed: pl.DataFrame) -> pl.DataFrame:
         if closed.height == 0:
             return empty_bar_frame()
-        counters = self._counters[res.label]
-        counters.bars_emitted += closed.height
-        counters.ticks_in_bars += int(closed["items"].sum())
-        return finish(closed, res.label)
+        windows, ticks = _per_resolution(closed)
+        for label, count in windows.items():
+            self._counters[label].bars_emitted += count
+            self._counters[label].ticks_in_bars += ticks[label]
+        return finish(closed)
+
+    def _earliest_open_end(self) -> int | None:
+        return _int(self._state["window_end"].min()) if self._state.height else None
+
+
+def _per_resolution(partials: pl.DataFrame) -> tuple[dict[str, int], dict[str, int]]:
+    """Return windows and ticks per resolution label of a partial frame."""
+    if partials.height == 0:
+        return {}, {}
+    counts = partials.group_by("resolution").agg(pl.len(), pl.col("items").sum())
+    labels = counts.get_column("resolution").to_list()
+    windows = dict(zip(labels, counts.get_column("len").to_list(), strict=True))
+    ticks = dict(zip(labels, counts.get_column("items").to_list(), strict=True))
+    return windows, ticks
+
+
+def _split(frame: pl.DataFrame, symbols: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Return the rows of ``frame`` whose symbol is in ``symbols``, and the others."""
+    if frame.height == 0:
+        return frame, frame
+    mine = frame.get_column("symbol").is_in(symbols)
+    if mine.all():
+        return frame, frame.clear()
+    return frame.filter(mine), frame.filter(~mine)
+
+
+def _append(rest: pl.DataFrame, more: pl.DataFrame) -> pl.DataFrame:
+    if rest.height == 0:
+        return more
+    out = pl.concat([rest, more], how="vertical")
+    return out.rechunk() if out.n_chunks() > _MAX_CHUNKS else out
+
+
+def _label(res: Resolution) -> pl.Expr:
+    return pl.lit(res.label, pl.String).alias("resolution")
 
 
 def _int(value: object) -> int:
     assert isinstance(value, int)  # min/max of a non-empty Int64 column
     return value
-
-
-def _merge_ticks(kept: pl.DataFrame, state: pl.DataFrame) -> pl.DataFrame:
-    partials = tick_partials(kept)
-    return merge_partials([state, partials]) if state.height else partials
-
-
-def _merge_bars(kept: pl.DataFrame, state: pl.DataFrame) -> pl.DataFrame:
-    return merge_partials([state, bar_items(kept)])
 
 
 def _concat_bars(frames: list[pl.DataFrame]) -> pl.DataFrame:

@@ -96,6 +96,7 @@ class ReferenceEngine:
         self.grace_ns = grace_ns
         self.max_ts: dict[str, int] = {}
         self.open: dict[BarKey, Window] = {}
+        self.open_keys: dict[str, set[BarKey]] = {}  # per symbol, so closing scans only its own
         self.late = {label: 0 for label, _ in resolutions}
         self.items_in = 0
 
@@ -116,24 +117,23 @@ class ReferenceEngine:
                     self.open[key].add(item)
                 else:
                     self.open[key] = new_window(item)
+                    self.open_keys.setdefault(item.symbol, set()).add(key)
             self.max_ts[item.symbol] = item.ts_ns if prior is None else max(prior, item.ts_ns)
             closed.update(self._close(item.symbol))
         return closed
 
     def flush(self) -> dict[BarKey, Window]:
-        closed, self.open = self.open, {}
+        closed, self.open, self.open_keys = self.open, {}, {}
         return closed
 
     def _close(self, symbol: str) -> dict[BarKey, Window]:
         mark = self.max_ts[symbol] - self.grace_ns
         ns_of = dict(self.resolutions)
-        done = {
-            key: window
-            for key, window in self.open.items()
-            if key[1] == symbol and key[2] + ns_of[key[0]] <= mark
-        }
+        keys = self.open_keys.get(symbol, set())
+        done = {key: self.open[key] for key in keys if key[2] + ns_of[key[0]] <= mark}
         for key in done:
             del self.open[key]
+            keys.discard(key)
         return done
 
 
