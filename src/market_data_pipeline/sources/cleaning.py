@@ -6,16 +6,24 @@ checked like any other and counts as a bad row if a needed field is missing), an
 1-based position of the first failed check in ``CHECKS[kind]``. The checks, in order, with the
 reason they count under:
 
-- every kind: ``bad timestamp`` (missing or unparseable), ``missing symbol`` (null or empty)
-- trades: ``bad price`` (missing, NaN, infinite or <= 0), ``bad size`` (NaN, infinite or < 0;
-  a missing size column means size 0)
+- every kind: ``bad timestamp`` (missing, unparseable or outside 1678-2261, see ``timestamps``),
+  ``missing symbol`` (null or empty)
+- trades: ``bad price`` (missing, NaN, infinite, <= 0 or above ``MAX_VALUE``), ``bad size`` (NaN,
+  infinite, < 0 or above ``MAX_VALUE``; a missing size column means size 0)
 - quotes: ``no bid/ask`` (either side missing: the mid price needs both), ``bad bid/ask`` (NaN,
-  infinite or <= 0), ``bad size`` (a bid/ask size that is NaN, infinite or < 0). Crossed quotes
+  infinite, <= 0 or too big), ``bad size`` (a bid/ask size that is NaN, infinite, < 0 or too
+  big). Crossed quotes
   (bid > ask) are kept: real consolidated feeds have them. ``price`` is the mid, ``size`` 0.
 - bars: ``bad price`` (any of open/high/low/close missing, NaN, infinite or <= 0), ``high < low``,
   ``bad high/low`` (open or close outside [low, high]), ``bad volume`` (NaN, infinite or < 0; no
   volume column means 0), ``bad vwap`` (present but not > 0), ``bad trades`` (present but < 0),
   ``duplicate bar`` (the same symbol and time as an earlier row of the same chunk).
+
+``MAX_VALUE`` (1e15) bounds every price, size and volume: no real one comes near it, and below it
+volume sums and price x size stay finite (1e308 would store volume or vwap as infinity). A column
+of a type that is not a number or text (a Parquet list, struct or binary) reads as missing, so its
+rows are bad rows naming the field. Decimal columns convert through their text, so 100.96 stays
+100.96 and does not become 100.96000000000001.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from .base import TickKind
 from .timestamps import TsUnit, to_ns
 
 BLANK = 255
+MAX_VALUE = 1e15
 
 
 @dataclass(frozen=True)
@@ -43,13 +52,13 @@ class Check:
 
 
 def _not_positive(col: str) -> pl.Expr:
-    return (pl.col(col).is_finite() & (pl.col(col) > 0)).fill_null(False).not_()
+    c = pl.col(col)
+    return (c.is_finite() & (c > 0) & (c <= MAX_VALUE)).fill_null(False).not_()
 
 
 def _negative(col: str) -> pl.Expr:
-    return (pl.col(col).is_not_null() & (~pl.col(col).is_finite() | (pl.col(col) < 0))).fill_null(
-        False
-    )
+    c = pl.col(col)
+    return (c.is_not_null() & (~c.is_finite() | (c < 0) | (c > MAX_VALUE))).fill_null(False)
 
 
 _COMMON = (
@@ -160,24 +169,36 @@ def _shape(work: pl.DataFrame, kind: TickKind) -> pl.DataFrame:
 def _symbols(batch: pa.RecordBatch, symbol: str | None) -> pl.Series:
     if "symbol" not in batch.schema.names:
         return pl.repeat(symbol, batch.num_rows, dtype=pl.String, eager=True).alias("symbol")
-    series = pl.Series("symbol", batch.column("symbol"))
-    if series.dtype != pl.String:
-        series = series.cast(pl.String)
-    return series.str.strip_chars()
+    values = _decoded(batch.column("symbol"))
+    try:
+        text = values if _is_text(values.type) else values.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a list or struct: no symbol
+        return pl.repeat(None, batch.num_rows, dtype=pl.String, eager=True).alias("symbol")
+    return pl.Series("symbol", text).cast(pl.String).str.strip_chars()
 
 
 def _floats(batch: pa.RecordBatch, name: str) -> pl.Series:
     if name not in batch.schema.names:
         value = 0.0 if name in _DEFAULT_ZERO else None
         return pl.repeat(value, batch.num_rows, dtype=pl.Float64, eager=True).alias(name)
-    values = batch.column(name)
-    if isinstance(values.type, pa.DictionaryType):
-        values = values.dictionary_decode()
-    try:
+    values = _decoded(batch.column(name))
+    kind = values.type
+    if pa.types.is_decimal(kind):
+        values, kind = values.cast(pa.string()), pa.string()
+    if _is_text(kind):
+        text = pl.Series(name, values).cast(pl.String).str.strip_chars()
+        return text.cast(pl.Float64, strict=False)
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
         return pl.Series(name, values.cast(pa.float64()))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    series = pl.Series(name, values)
-    if series.dtype == pl.String:
-        series = series.str.strip_chars()
-    return series.cast(pl.Float64, strict=False)
+    # Not a number: a list, struct, binary, timestamp ... column reads as missing (bad rows).
+    return pl.repeat(None, batch.num_rows, dtype=pl.Float64, eager=True).alias(name)
+
+
+def _decoded(values: pa.Array) -> pa.Array:
+    if isinstance(values.type, pa.DictionaryType):
+        return values.dictionary_decode()
+    return values
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +37,7 @@ _PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
 _DELIMITERS = (",", ";", "\t", "|")
 _MIN_BLOCK = 1 << 16
 _MAX_BLOCK = 1 << 21  # larger blocks read no faster and cost memory
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -160,9 +163,12 @@ def _csv_chunks(
                 yield Chunk(chunk, line, _all_null(batch))
                 line += batch.num_rows
         except pa.ArrowInvalid as exc:
-            if "columns, got" not in str(exc):
+            if "columns, got" in str(exc):
+                raise _malformed_error(path, delimiter, len(names), header_lines, exc) from None
+            located = _located_error(path, block, exc)
+            if located is None:
                 raise
-            raise _malformed_error(path, delimiter, len(names), header_lines, exc) from None
+            raise located from None
 
 
 def _all_null(batch: pa.RecordBatch) -> pa.Array:
@@ -212,6 +218,39 @@ def _malformed_error(
     )
 
 
+def _located_error(path: Path, block: int, exc: Exception) -> BadInputError | None:
+    """Name the line behind an Arrow read error that Arrow reports without one.
+
+    Arrow says only "invalid UTF8 data" or "straddles two block boundaries" (a line longer than
+    a read block); the line is found again by a plain scan, which costs time on this error path
+    only.
+    """
+    text = str(exc)
+    if "invalid UTF8" in text:
+        reason, bad = "not UTF-8 text", _not_utf8
+    elif "straddl" in text:
+        reason, bad = f"line longer than {block:,} bytes", partial(_longer_than, block)
+    else:
+        return None
+    with _reading(path, "CSV"), open_binary(path) as raw:
+        for number, line in enumerate(raw, start=1):
+            if bad(line):
+                return BadInputError(reason, path=str(path), row=number)
+    return BadInputError(reason, path=str(path))
+
+
+def _not_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _longer_than(limit: int, line: bytes) -> bool:
+    return len(line) > limit
+
+
 def _csv_header(path: Path, layout: Layout | None = None) -> tuple[list[str], str, int, int]:
     """Return the column names, the delimiter, the typical line length and the header lines.
 
@@ -219,13 +258,18 @@ def _csv_header(path: Path, layout: Layout | None = None) -> tuple[list[str], st
     """
     with _reading(path, "CSV"), open_binary(path) as raw:
         head = raw.read(1 << 16)
+    if b"\0" in head:
+        raise BadInputError("not a text file (it contains NUL bytes)", path=str(path))
     text = head.decode("utf-8-sig", errors="replace")
-    first = text.split("\n", 1)[0].rstrip("\r")
+    first = _LINE_END.split(text, maxsplit=1)[0]
     if not first.strip():
         raise BadInputError("empty file or no header line", path=str(path))
     delimiter = max(_DELIMITERS, key=first.count)
-    names = next(csv.reader(io.StringIO(first), delimiter=delimiter))
-    line_bytes = max(len(head) // max(text.count("\n"), 1), 8)
+    try:
+        names = next(csv.reader(io.StringIO(first), delimiter=delimiter))
+    except csv.Error as exc:
+        raise BadInputError(f"unreadable header line: {exc}", path=str(path), row=1) from None
+    line_bytes = max(len(head) // max(len(_LINE_END.findall(text)), 1), 8)
     if layout is None:
         return [n.strip() for n in names], delimiter, line_bytes, 1
     if len(names) != len(layout.names):

@@ -29,11 +29,13 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
+import stat
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
+import pyarrow as pa
 
 from ..errors import BadInputError, UsageError
 from .base import TickKind, TickSource
@@ -55,9 +57,17 @@ def expand_inputs(pattern: str) -> list[Path]:
         found = sorted(Path(p) for p in glob.glob(expanded, recursive=True) if Path(p).is_file())
     else:
         found = [Path(expanded)] if Path(expanded).is_file() else []
+        if not found and os.path.exists(expanded):
+            raise BadInputError(f"not a regular file ({_file_kind(expanded)})", path=expanded)
     if not found:
         raise BadInputError(f"no file matches {pattern!r}")
     return found
+
+
+def _file_kind(path: str) -> str:
+    mode = os.stat(path).st_mode
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"))
+    return next((name for test, name in kinds if test(mode)), "not a file")
 
 
 class ReplaySource(TickSource):
@@ -171,14 +181,25 @@ class ReplaySource(TickSource):
 def _bad_row(path: Path, cmap: ColumnMap, chunk: Chunk, idx: int, code: pl.Series) -> BadInputError:
     check = CHECKS[cmap.kind][int(code[idx]) - 1]
     names = chunk.batch.schema.names
-    raw = chunk.batch.column(check.field)[idx].as_py() if check.field in names else None
-    detail = "empty" if raw is None else repr(raw)
+    value = chunk.batch.column(check.field)[idx] if check.field in names else None
     return BadInputError(
-        f"{check.reason} ({detail})",
+        f"{check.reason} ({_shown(value)})",
         path=str(path),
         row=chunk.first_row + idx,
         field=cmap.name(check.field),
     )
+
+
+def _shown(value: pa.Scalar | None, limit: int = 60) -> str:
+    """Return a bad value as the error shows it: its repr, cut to ``limit`` characters."""
+    if value is None or not value.is_valid:
+        return "empty"
+    try:
+        text = repr(value.as_py())
+    except (ValueError, OverflowError):  # a time beyond year 9999: show its raw number
+        unit = getattr(value.type, "unit", "days")
+        text = f"{value.cast(pa.int64()).as_py()} {unit} since 1970"
+    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text):,} characters)"
 
 
 def _close_quietly(frames: Iterator[pl.DataFrame]) -> None:

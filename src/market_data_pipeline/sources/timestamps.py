@@ -15,8 +15,12 @@ Arrow timestamps, dates); epoch numbers and values with an offset are instants a
 time that a DST jump skips is unusable; one that a DST fall-back repeats is the earlier instant.
 ``fmt`` (strftime, e.g. ``%m/%d/%Y``) parses strings in that one form only.
 
-Values that fit none of these, or fall outside the int64 nanosecond range (years 1677-2262), become
-null; the caller decides what a null means.
+Values that fit none of these, or fall outside the range the pipeline represents, become null; the
+caller decides what a null means (a replay counts the row as a bad timestamp). That range is
+``MIN_TS_NS`` (1678-01-01T00:00:00Z) to ``MAX_TS_NS`` (2262-01-01T00:00:00Z, excluded): whole
+years inside int64 nanoseconds, so no value anywhere near it can wrap around. Every parser is
+checked, because Arrow's and polars' string parsers silently wrap a time outside int64
+nanoseconds (1677-01-01 would become 2261-07-22).
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ _AUTO_BOUNDS: tuple[tuple[float, int], ...] = (
     (1e17, 1_000),
 )
 _NS_LIMIT = 9.2e18  # a little inside int64, so rounding never overflows
+MIN_TS_NS = -9_214_560_000 * 1_000_000_000  # 1678-01-01T00:00:00Z
+MAX_TS_NS = 9_214_646_400 * 1_000_000_000  # 2262-01-01T00:00:00Z, excluded
+_MIN_YEAR, _MAX_YEAR = 1678, 2261
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -61,22 +68,44 @@ _ISO_FORMATS = (
 def to_ns(
     values: pa.Array, unit: TsUnit = "auto", *, tz: str = "UTC", fmt: str | None = None
 ) -> pl.Series:
-    """Convert a timestamp column to Int64 epoch nanoseconds; unusable values become null."""
+    """Convert a timestamp column to Int64 epoch nanoseconds; unusable values become null.
+
+    A value outside ``[MIN_TS_NS, MAX_TS_NS)`` is unusable.
+    """
     if isinstance(values.type, pa.DictionaryType):
         values = values.dictionary_decode()
     kind = values.type
     if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
         naive = pa.types.is_date(kind) or kind.tz is None
-        return _in_zone(_temporal_to_ns(values), tz) if naive else _temporal_to_ns(values)
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        return epoch_to_ns(_series(values), unit)
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        out = _in_zone(_temporal_to_ns(values), tz) if naive else _temporal_to_ns(values)
+    elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        out = epoch_to_ns(_decimals_as_float(values), unit)
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
         if fmt is not None:
-            return _formatted(values, fmt, tz)
-        if tz != "UTC":
-            return _zoned_strings(values, unit, tz)
-        return _strings_to_ns(values, unit)
-    return pl.Series("ts_ns", [None] * len(values), dtype=pl.Int64)
+            out = _formatted(values, fmt, tz)
+        elif tz != "UTC":
+            out = _zoned_strings(values, unit, tz)
+        else:
+            out = _strings_to_ns(values, unit)
+    else:
+        return pl.Series("ts_ns", [None] * len(values), dtype=pl.Int64)
+    return in_range(out)
+
+
+def in_range(ts_ns: pl.Series) -> pl.Series:
+    """Return ``ts_ns`` with every value outside ``[MIN_TS_NS, MAX_TS_NS)`` set to null."""
+    if ts_ns.is_empty():
+        return ts_ns.cast(pl.Int64).alias("ts_ns")
+    frame = pl.DataFrame({"ts_ns": ts_ns.cast(pl.Int64)})
+    v = pl.col("ts_ns")
+    return frame.select(pl.when((v >= MIN_TS_NS) & (v < MAX_TS_NS)).then(v).alias("ts_ns"))["ts_ns"]
+
+
+def _decimals_as_float(values: pa.Array) -> pl.Series:
+    if pa.types.is_decimal(values.type):
+        # Through text: a decimal wider than float64's range would make polars raise.
+        values = values.cast(pa.string()).cast(pa.float64())
+    return _series(values)
 
 
 def epoch_to_ns(values: pl.Series, unit: TsUnit = "auto") -> pl.Series:
@@ -127,10 +156,15 @@ def _in_zone(wall_ns: pl.Series, tz: str) -> pl.Series:
 
 def _formatted(values: pa.Array, fmt: str, tz: str) -> pl.Series:
     raw = _series(values).str.strip_chars()
-    if "%z" in fmt or "%Z" in fmt:
-        return _strptime(raw, fmt)
-    wall = raw.str.to_datetime(fmt, time_unit="ns", strict=False).dt.epoch("ns")
-    return _in_zone(wall, tz)
+    zone = "UTC" if "%z" in fmt or "%Z" in fmt else None
+    ns = raw.str.to_datetime(fmt, time_unit="ns", time_zone=zone, strict=False).dt.epoch("ns")
+    # The year may sit anywhere in a custom format: a microsecond parse, which cannot wrap,
+    # tells the values whose nanoseconds wrapped around int64.
+    us = raw.str.to_datetime(fmt, time_unit="us", time_zone=zone, strict=False).dt.epoch("us")
+    frame = pl.DataFrame({"ns": ns, "us": us})
+    same = (pl.col("ns") // 1000 - pl.col("us")).abs() <= 1
+    kept = frame.select(pl.when(same).then(pl.col("ns")).alias("ts_ns"))["ts_ns"]
+    return kept if zone else _in_zone(kept, tz)
 
 
 def _zoned_strings(values: pa.Array, unit: TsUnit, tz: str) -> pl.Series:
@@ -145,16 +179,19 @@ def _zoned_strings(values: pa.Array, unit: TsUnit, tz: str) -> pl.Series:
 
 
 def _temporal_to_ns(values: pa.Array) -> pl.Series:
-    series = _series(values)
-    dtype = series.dtype
-    if dtype == pl.Date:
-        return series.cast(pl.Int64) * 86_400_000_000_000
-    # The physical value of a Datetime is the UTC instant (naive: wall time read as UTC).
-    unit = dtype.time_unit if isinstance(dtype, pl.Datetime) else "us"
-    factor = UNIT_NS[str(unit)]
-    frame = pl.DataFrame({"v": series.cast(pl.Int64)})
+    # The physical value is the UTC instant (naive: wall time read as UTC). It is taken as a
+    # plain integer in Arrow: converting a timestamp[s] beyond 2262 to a polars Datetime
+    # overflows, and a date in year 9999 times a day in nanoseconds wraps.
+    kind = values.type
+    if pa.types.is_date32(kind):
+        factor, physical = 86_400_000_000_000, values.cast(pa.int32()).cast(pa.int64())
+    elif pa.types.is_date64(kind):
+        factor, physical = 1_000_000, values.cast(pa.int64())
+    else:
+        factor, physical = UNIT_NS[kind.unit], values.cast(pa.int64())
+    frame = pl.DataFrame({"v": _series(physical)})
     v = pl.col("v")
-    fits = v.cast(pl.Float64).abs() * factor < _NS_LIMIT
+    fits = (v >= -(-MIN_TS_NS // factor)) & (v < -(-MAX_TS_NS // factor))
     return frame.select(pl.when(fits).then(v * factor).alias("ts_ns"))["ts_ns"]
 
 
@@ -164,7 +201,7 @@ def _strings_to_ns(values: pa.Array, unit: TsUnit) -> pl.Series:
         return pl.Series("ts_ns", [None] * len(values), dtype=pl.Int64)
     out = _fast_strings(values, sample.strip(), unit)
     if out is not None and out.null_count() == values.null_count:
-        return out
+        return out if _is_epoch_text(sample) else _drop_wrapped_years(out, _series(values))
     # The careful path, for the rows the fast one left: whatever their form, row by row.
     raw = _series(values).str.strip_chars()
     if out is None:
@@ -178,7 +215,28 @@ def _strings_to_ns(values: pa.Array, unit: TsUnit) -> pl.Series:
             break
         out = _fill(out, todo, raw, partial(_strptime, fmt=fmt))
         todo = out.is_null() & raw.is_not_null()
-    return out
+    return _drop_wrapped_years(out, raw)
+
+
+def _is_epoch_text(sample: str) -> bool:
+    text = sample.strip()
+    return bool(_INTEGER.fullmatch(text) or _NUMBER.fullmatch(text))
+
+
+def _drop_wrapped_years(out: pl.Series, raw: pl.Series) -> pl.Series:
+    """Null the ISO dates whose year is outside the range: their parsed value may have wrapped.
+
+    ISO strings start with a four-digit year and a dash; a longer year never parses.
+    """
+    text = raw.str.strip_chars()
+    iso = text.str.slice(4, 1) == "-"
+    year = text.str.slice(0, 4).cast(pl.Int64, strict=False)
+    wrapped = (iso & ~year.is_between(_MIN_YEAR, _MAX_YEAR)).fill_null(False)
+    if not wrapped.any():
+        return out
+    return pl.DataFrame({"ts_ns": out, "w": wrapped}).select(
+        pl.when(~pl.col("w")).then(pl.col("ts_ns")).alias("ts_ns")
+    )["ts_ns"]
 
 
 def _fast_strings(values: pa.Array, sample: str, unit: TsUnit) -> pl.Series | None:
