@@ -8,7 +8,7 @@ from typing import Any
 from .config import RunSettings
 from .errors import BadInputError, PipelineError, SinkUnavailableError, UsageError
 from .sinks.queue import WriteReport
-from .sinks.urls import redact_url
+from .sinks.urls import mask_urls, redact_url
 
 
 @dataclass
@@ -105,7 +105,7 @@ def conclude(report: RunReport, error: PipelineError | None) -> RunReport:
     if error is not None:
         report.status = "bad_input" if isinstance(error, BadInputError | UsageError) else "failed"
         report.stopped_by = "bad input" if report.status == "bad_input" else "error"
-        report.error = str(error)
+        report.error = mask_urls(str(error))
         report.exit_code = error.exit_code
         if isinstance(error, BadInputError):
             report.bars_written = 0  # rolled back: the transactional sink committed nothing
@@ -120,6 +120,6 @@ def conclude(report: RunReport, error: PipelineError | None) -> RunReport:
 def failed_before_start(settings: RunSettings, exc: PipelineError) -> RunReport:
     report = RunReport(sink=redact_url(settings.sink), stopped_by="error")
     report.status = "bad_input" if exc.exit_code == 2 else "failed"
-    report.error = str(exc)
+    report.error = mask_urls(str(exc))
     report.exit_code = exc.exit_code
     return report

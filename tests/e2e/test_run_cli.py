@@ -143,8 +143,8 @@ def test_human_summary_names_the_reconciliation(mdp: Mdp, tmp_path: Path) -> Non
     assert "mdp bars" in result.stdout
 
 
-def test_ctrl_c_flushes_open_windows_and_exits_0(tmp_path: Path) -> None:
-    """SIGINT mid-run: the open 1m windows are written, the summary reconciles."""
+def test_ctrl_c_flushes_open_windows_and_exits_130(tmp_path: Path) -> None:
+    """SIGINT mid-run: the open 1m windows are written, the summary reconciles, exit 130."""
     db = tmp_path / "sig.db"
     proc = subprocess.Popen(
         [
@@ -172,7 +172,7 @@ def test_ctrl_c_flushes_open_windows_and_exits_0(tmp_path: Path) -> None:
     time.sleep(2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 130, err
     summary = json.loads(out)
     assert summary["stopped_by"] == "SIGINT"
     assert summary["ticks_read"] > 0

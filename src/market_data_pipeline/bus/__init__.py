@@ -54,7 +54,9 @@ def open_bus(
             for key in dict.fromkeys(keys)  # a key given twice is listened to once
         ]
         return members[0] if len(members) == 1 else FanInBus(members)
-    scheme = url.split("://", 1)[0] if "://" in url else url
+    from ..sinks.urls import redact_url
+
+    scheme = url.split("://", 1)[0] if "://" in url else redact_url(url)
     raise UsageError(f"unknown bus URL scheme {scheme!r}: use memory:// or redis://host:port/db")
 
 

@@ -86,6 +86,19 @@ def _open_envelope(raw: Any, what: str) -> tuple[str, dict[str, Any]]:
     return schema_id, payload
 
 
+def refuse_future(event: Any, now_s: float, max_skew_s: float) -> None:
+    """Raise ``PoisonEntryError`` if ``event`` is dated more than ``max_skew_s`` after ``now_s``.
+
+    Such an event would become its coordinator's clock and make every real one look stale.
+    """
+    ahead_s = float(event.ts) - now_s
+    if ahead_s > max_skew_s:
+        raise PoisonEntryError(
+            f"FeedbackEvent from the future: ts {event.ts!r} is {ahead_s:,.1f} s ahead of this "
+            f"host's clock (clock-skew tolerance {max_skew_s:g} s)"
+        )
+
+
 def _short(exc: ValidationError) -> str:
     parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
     return "; ".join(parts)[:_REASON_MAX]

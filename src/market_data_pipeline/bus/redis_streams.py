@@ -14,8 +14,9 @@ Where we differ from Core's bus, on purpose:
 - duplicates (redelivered entries, or the same envelope published twice) are recognised by a
   digest of the envelope bytes: a bounded in-process LRU, backed by a bounded sorted set
   ``{key}.seen:{group}`` so a restarted consumer remembers what the group already handled;
-- poison entries (not JSON, no ``data``, unknown schema id, invalid event) go to the DLQ with the
-  original data and a reason, are acknowledged, and never reach the caller;
+- poison entries (not JSON, no ``data``, unknown schema id, invalid event, an event dated more
+  than ``max_skew_s`` ahead of this host's clock) go to the DLQ with the original data and a
+  reason, are acknowledged, and never reach the caller;
 - when Redis is unreachable the subscriber retries with capped exponential backoff and logs only
   when the connection state changes. Passwords never appear in logs or errors.
 """
@@ -41,9 +42,10 @@ from redis import exceptions as redis_errors
 from .. import metrics
 from ..core import FeedbackEvent, JsonCodec
 from ..errors import BusError, UsageError
+from ..flow.feedback import DEFAULT_CLOCK_SKEW_S
 from ..sinks.urls import redact_url, scrub
 from .base import FeedbackBus
-from .pulse import PoisonEntryError, decode_event, encode_event
+from .pulse import PoisonEntryError, decode_event, encode_event, refuse_future
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,7 @@ class RedisStreamBus(FeedbackBus):
         dedupe_size: int = DEFAULT_DEDUPE_SIZE,
         maxlen: int | None = DEFAULT_MAXLEN,
         stream_key: str | None = None,
+        max_skew_s: float = DEFAULT_CLOCK_SKEW_S,
     ) -> None:
         super().__init__()
         self._connected = False
@@ -116,6 +119,7 @@ class RedisStreamBus(FeedbackBus):
         self._claim_idle_ms = claim_idle_ms
         self._dedupe_size = dedupe_size
         self._maxlen = maxlen
+        self._max_skew_s = max_skew_s
         self._codec = JsonCodec("v1")
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._seen_loaded = False
@@ -269,6 +273,7 @@ class RedisStreamBus(FeedbackBus):
             return None, ""
         try:
             event = decode_event(data)
+            refuse_future(event, time.time(), self._max_skew_s)
         except PoisonEntryError as exc:
             return self._poison(entry_id, data, str(exc), settle)
         self._remember(digest)

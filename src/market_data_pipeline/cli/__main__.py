@@ -1,5 +1,5 @@
 """``python -m market_data_pipeline.cli``: the same as the ``mdp`` command."""
 
-from .app import main
+from .entry import main
 
 main()

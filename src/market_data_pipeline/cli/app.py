@@ -13,6 +13,7 @@ from .bars import bars_command
 from .contracts import contracts_app
 from .feedback import feedback_app
 from .run import EXAMPLES, run_command
+from .signals import release_for
 
 app = typer.Typer(
     name="mdp",
@@ -44,11 +45,13 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
     """Market-data pipeline."""
+    release_for(ctx.invoked_subcommand)
 
 
 def main() -> None:

@@ -64,12 +64,13 @@ def bars_command(
 def _print_table(rows: list[dict[str, object]]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=None)
     for column in TABLE_COLUMNS:
         table.add_column(column, justify="left" if column in _TEXT_COLUMNS else "right")
     for row in rows:
-        table.add_row(*(_cell(row[c]) for c in TABLE_COLUMNS))
+        table.add_row(*(Text(_cell(row[c])) for c in TABLE_COLUMNS))  # data printed literally
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table if rows else "no bars")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import PipelineError, UsageError
 
@@ -78,7 +80,9 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(work)
     except PipelineError as exc:
-        _err.print(f"[red]error:[/] {exc}")
+        from .output import error_line
+
+        error_line(str(exc))
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
@@ -105,7 +109,7 @@ def publish_command(
     """Publish one FeedbackEvent, as a store coordinator would."""
     size = queue_size if queue_size is not None else int(capacity * _LEVEL_FILL[level.value])
     entry_id = _run(_publish(bus, namespace, level.value, coordinator, size, capacity))
-    _out.print(f"published {level.value} from {coordinator} as entry {entry_id}")
+    _out.print(Text(f"published {level.value} from {coordinator} as entry {entry_id}"))
 
 
 async def _publish(
@@ -151,11 +155,16 @@ async def _tail(
     if not as_json:
         from ..sinks.urls import redact_url
 
-        _err.print(f"watching {bus.key} at {redact_url(bus_url or '')} (Ctrl-C to stop)")
+        _err.print(Text(f"watching {bus.key} at {redact_url(bus_url or '')} (Ctrl-C to stop)"))
     seen = 0
     try:
         async for entry_id, item in bus.tail(from_start=from_start):
-            _out.print(_tail_line(entry_id, item, as_json), soft_wrap=True)
+            line = _tail_line(entry_id, item, as_json)
+            if isinstance(line, str):  # JSON goes out byte for byte, never through rich
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+            else:
+                _out.print(line, soft_wrap=True)
             seen += 1
             if count is not None and seen >= count:
                 return
@@ -163,24 +172,29 @@ async def _tail(
         await bus.close()
 
 
-def _tail_line(entry_id: str, item: Any, as_json: bool) -> str:
+def _tail_line(entry_id: str, item: Any, as_json: bool) -> str | Text:
+    """Return one entry: a JSON string, or a ``Text`` that shows every field literally."""
     if isinstance(item, PipelineError):
         if as_json:
             return json.dumps({"id": entry_id, "error": str(item)})
-        return f"{entry_id}  [red]invalid[/]  {item}"
+        return Text.assemble(f"{entry_id}  ", ("invalid", "red"), f"  {item}")
     record = {"id": entry_id, **item.model_dump(mode="json")}
     if as_json:
         return json.dumps(record)
     color = {"ok": "green", "soft": "yellow", "hard": "red"}[record["level"]]
-    return (
-        f"{entry_id}  {_when(record['ts'])}  [{color}]{record['level']:<4}[/]  "
-        f"{record['coordinator_id']}  {record['queue_size']}/{record['capacity']}  "
-        f"source={record['source']}"
+    return Text.assemble(
+        f"{entry_id}  {_when(record['ts'])}  ",
+        (f"{record['level']:<4}", color),
+        f"  {record['coordinator_id']}  {record['queue_size']}/{record['capacity']}  "
+        f"source={record['source']}",
     )
 
 
 def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except (ValueError, OverflowError, OSError):  # a sender's ts beyond what a datetime holds
+        return repr(ts)
 
 
 @feedback_app.command("dlq")
@@ -195,20 +209,20 @@ def dlq_command(
     if as_json:
         for letter in letters:
             record = {**letter.__dict__, "data": letter.data.decode("utf-8", "replace")}
-            _out.print(json.dumps(record), soft_wrap=True)
+            sys.stdout.write(json.dumps(record) + "\n")  # byte for byte, never through rich
         return
     if not letters:
         _out.print("no dead-lettered entries")
         return
     table = Table("dlq id", "original id", "when", "reason", "data")
     for letter in letters:
-        data = letter.data.decode("utf-8", "replace")
+        data = letter.data[:240].decode("utf-8", "replace")
         table.add_row(
-            letter.id,
-            letter.original_id,
+            Text(letter.id),
+            Text(letter.original_id),
             _when(letter.ts),
-            letter.reason,
-            data if len(data) <= 60 else data[:57] + "...",
+            Text(letter.reason),
+            Text(data if len(data) <= 60 else data[:57] + "..."),
         )
     _out.print(table)
 

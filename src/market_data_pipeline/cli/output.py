@@ -1,4 +1,10 @@
-"""What ``mdp run`` shows: a live progress line on a terminal, then a summary (or JSON)."""
+"""What ``mdp run`` shows: a live progress line on a terminal, then a summary (or JSON).
+
+Text that came from data, paths, URLs or the network is printed literally: it goes through
+``literal`` (rich markup escaped) or into a ``Text``, never into a markup string as is, so a
+symbol ``[bold]x[/]`` or a path with ``[/x]`` shows as typed. Every message passes
+``mask_urls`` first, so no URL password reaches the terminal, the JSON or the log.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,10 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.live import Live
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.text import Text
+
+from ..sinks.urls import mask_urls
 
 if TYPE_CHECKING:
     from ..report import RunReport
@@ -22,8 +31,21 @@ _LEVEL_STYLE = {"ok": "green", "soft": "yellow", "hard": "bold red"}
 
 
 def error_line(message: str) -> None:
-    """Print one ``error:`` line on stderr."""
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    """Print one ``error:`` line on stderr, ``message`` literally and with URLs masked."""
+    line = Text.assemble(("error:", "bold red"), " ", mask_urls(message))
+    Console(stderr=True, highlight=False).print(line, soft_wrap=True)
+
+
+def literal(value: object) -> str:
+    """Return ``value`` as markup that prints it literally (URL passwords masked)."""
+    return escape(mask_urls(str(value)))
+
+
+class MaskingFormatter(logging.Formatter):
+    """A log formatter that masks URL passwords in the whole formatted record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_urls(super().format(record))
 
 
 class RunView:
@@ -72,7 +94,7 @@ class RunView:
     def summary(self, report: RunReport) -> None:
         """Print the summary: JSON on stdout with ``--json``, else a short human summary."""
         if self.json_mode:
-            sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+            sys.stdout.write(mask_urls(json.dumps(report.as_dict(), indent=2)) + "\n")
             return
         if report.error:
             error_line(report.error)
@@ -90,11 +112,11 @@ def summary_lines(report: RunReport) -> list[str]:
         report.status, "[bold red]BAD INPUT[/]"
     )
     lines = [
-        f"[bold]mdp run[/]: {status} ({report.stopped_by}) - "
+        f"[bold]mdp run[/]: {status} ({literal(report.stopped_by)}) - "
         f"{report.ticks_admitted + report.bad_rows:,} ticks in "
         f"{report.elapsed_s:.2f} s ({report.ticks_per_s:,.0f} ticks/s)",
-        f"  source   {_source(report.source)}",
-        f"  store    {report.sink}: {report.bars_written:,} bars written of "
+        f"  source   {literal(_source(report.source))}",
+        f"  store    {literal(report.sink)}: {report.bars_written:,} bars written of "
         f"{report.bars_built:,} built, {report.bars_unwritten:,} unwritten",
     ]
     for label, r in report.resolutions.items():
@@ -102,7 +124,7 @@ def summary_lines(report: RunReport) -> list[str]:
         mark = "[green]reconciled[/]" if ok else "[bold red]MISMATCH[/]"
         still_open = f" + {r['open_ticks']:,} open" if r["open_ticks"] else ""
         lines.append(
-            f"  {label:<8} {r['ticks_in']:,} ticks = {r['ticks_in_bars']:,} in "
+            f"  {literal(f'{label:<8}')} {r['ticks_in']:,} ticks = {r['ticks_in_bars']:,} in "
             f"{r['bars_built']:,} bars + {r['ticks_late']:,} late + {r['bad']:,} bad"
             f"{still_open}  {mark}"
         )
@@ -113,11 +135,13 @@ def summary_lines(report: RunReport) -> list[str]:
             " stopped; a replay re-run completes them (writes are idempotent)"
         )
     if report.bad_reasons:
-        reasons = ", ".join(f"{n:,} {why}" for why, n in sorted(report.bad_reasons.items()))
+        reasons = ", ".join(
+            f"{n:,} {literal(why)}" for why, n in sorted(report.bad_reasons.items())
+        )
         lines.append(f"  skipped  {reasons}")
     lines.extend(_feedback_lines(report.feedback))
     if report.exit_code == 0 and report.bars_written:
-        lines.append(f"  look     {_mdp()} bars --sink {_quote(report.sink)}")
+        lines.append(f"  look     {literal(_mdp())} bars --sink {literal(_quote(report.sink))}")
     return lines
 
 
@@ -134,10 +158,10 @@ def _log_to(console: Console) -> None:
     handler: logging.Handler
     if console.is_terminal:
         handler = RichHandler(console=console, show_time=False, show_path=False, markup=False)
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.setFormatter(MaskingFormatter("%(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        handler.setFormatter(MaskingFormatter("%(levelname)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
@@ -159,7 +183,9 @@ def _feedback_lines(feedback: dict[str, Any]) -> list[str]:
     for provider, info in feedback.get("providers", {}).items():
         seconds = info.get("seconds_at_level", {})
         spent = ", ".join(f"{level} {secs:.1f}s" for level, secs in seconds.items())
-        lines.append(f"  rate     {provider}: {spent}; {info.get('rate_changes', 0)} rate changes")
+        lines.append(
+            f"  rate     {literal(provider)}: {spent}; {info.get('rate_changes', 0)} rate changes"
+        )
     return lines
 
 

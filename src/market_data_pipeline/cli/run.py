@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,8 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import EXIT_BAD_INPUT, PipelineError
-
-EXIT_INTERRUPTED = 130  # the shell's convention for a command ended by SIGINT
+from .signals import EXIT_CODES, STOP, StopSignals
 
 EXAMPLES = """[bold]Examples[/]
 
@@ -30,7 +28,8 @@ EXAMPLES = """[bold]Examples[/]
 
 Every flag can also come from --config FILE (TOML or YAML, keys like on_bad_row) or from an
 MDP_ variable (MDP_SINK, MDP_RESOLUTION, ...); flags win over both.
-Exit codes: 0 success, 1 the run failed or lost data, 2 bad input or usage.
+Exit codes: 0 success, 1 the run failed or lost data, 2 bad input or usage,
+130/143 stopped by SIGINT/SIGTERM (open windows written, the summary says what was read).
 """
 
 _SOURCE = "Source"
@@ -342,10 +341,13 @@ def run_command(
     flags["json"] = flags.pop("json_output")
     flags["feedback_stream"] = tuple(feedback_stream) if feedback_stream else None
     flags["format"] = flags.pop("format_preset")
-    raise typer.Exit(_run(config, flags))
+    # Signals are requests from here on: settings, imports, the run and its summary all finish.
+    with STOP.held() as signals:
+        code = _run(config, flags, signals)
+    raise typer.Exit(code)
 
 
-def _run(config: Path | None, flags: dict[str, Any]) -> int:
+def _run(config: Path | None, flags: dict[str, Any], signals: StopSignals) -> int:
     from ..config import load_settings
     from . import output
 
@@ -355,41 +357,24 @@ def _run(config: Path | None, flags: dict[str, Any]) -> int:
         output.error_line(str(exc))
         return EXIT_BAD_INPUT
     view = output.RunView(json_mode=settings.json_output, interactive=sys.stderr.isatty())
-    try:
-        report = asyncio.run(_execute(settings, view))
-    except KeyboardInterrupt:  # before the run's own handlers were in place: nothing ran
-        output.error_line("interrupted before the run started; nothing was read or written")
-        return EXIT_INTERRUPTED
+    report = asyncio.run(_execute(settings, view, signals))
     view.summary(report)
+    if report.exit_code == 0 and report.stopped_by in EXIT_CODES:
+        return EXIT_CODES[report.stopped_by]
     return int(report.exit_code)
 
 
-async def _execute(settings: Any, view: Any) -> Any:
-    loop = asyncio.get_running_loop()
-    running: list[Any] = []
-    early: list[str] = []  # signals that came while the pipeline was being set up
-
-    def on_signal(name: str) -> None:
-        if running:
-            running[0].request_stop(name)
-        else:
-            early.append(name)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig.name)
-    # Imported only now: loading polars, pyarrow and Core takes a while, and a Ctrl-C meanwhile
-    # must still end with a summary.
+async def _execute(settings: Any, view: Any, signals: StopSignals) -> Any:
+    # Imported only now: loading polars, pyarrow and Core takes a while; a signal meanwhile is
+    # recorded and stops the pipeline as soon as it starts.
     from ..runtime import Pipeline, execute
 
     def started(pipeline: Pipeline) -> None:
-        running.append(pipeline)
-        if early:
-            pipeline.request_stop(early[0])
+        signals.forward_to(asyncio.get_running_loop(), pipeline.request_stop)
         view.start(pipeline)
 
     try:
         return await execute(settings, on_start=started)
     finally:
+        signals.detach()
         view.stop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)

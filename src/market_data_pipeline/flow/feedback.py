@@ -10,7 +10,11 @@ by this process's clock (hosts' wall clocks may disagree). An event counts as he
 sent: its age on arrival (our wall clock minus ``ts``; a negative age, from a sender clock ahead
 of ours, counts as 0) is taken off, so a level expires ``stale_after_s`` after it was sent, and
 an event already older than that on arrival (history replayed to a new consumer group) is
-recorded as ``expired`` and changes nothing. While the bus is unreachable the
+recorded as ``expired`` and changes nothing. An event more than ``max_skew_s`` (default
+``DEFAULT_CLOCK_SKEW_S``, 5 s) ahead of our wall clock is recorded as ``future`` and changes
+nothing either: accepted, its ``ts`` would become the coordinator's clock and every real event
+after it would look stale (the Redis bus dead-letters such entries before they get here).
+While the bus is unreachable the
 ``fallback`` decides: ``keep`` the current levels (no expiry while we cannot hear anyone),
 or force ``ok`` or ``hard``.
 """
@@ -36,6 +40,7 @@ log = logging.getLogger(__name__)
 Fallback = Literal["keep", "ok", "hard"]
 FALLBACKS: tuple[Fallback, ...] = ("keep", "ok", "hard")
 DEFAULT_STALE_AFTER_S = 10.0
+DEFAULT_CLOCK_SKEW_S = 5.0  # how far ahead of ours a sender's clock may be
 _LEVELS = (BackpressureLevel.ok, BackpressureLevel.soft, BackpressureLevel.hard)
 
 
@@ -109,6 +114,7 @@ class FeedbackHandler:
         fallback: Fallback = "keep",
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        max_skew_s: float = DEFAULT_CLOCK_SKEW_S,
     ) -> None:
         if fallback not in FALLBACKS:
             raise UsageError(f"fallback must be one of {', '.join(FALLBACKS)}, got {fallback!r}")
@@ -120,6 +126,7 @@ class FeedbackHandler:
         self.fallback: Fallback = fallback
         self._clock = clock
         self._wall_clock = wall_clock
+        self.max_skew_s = max_skew_s
         self._coordinators: dict[str, _Coordinator] = {}
         self._scales: dict[str, float | None] = {
             p: getattr(g, "scale", None) for p, g in self._gates.items()
@@ -144,11 +151,21 @@ class FeedbackHandler:
         Outcomes: ``applied`` (a gate's scale changed), ``unchanged`` (recorded, no scale
         changed), ``stale`` (older than the coordinator's last event), ``duplicate`` (same ts and
         level as the last one), ``expired`` (sent more than ``stale_after_s`` ago by our wall
-        clock), ``invalid`` (not a FeedbackEvent with a finite ts).
+        clock), ``future`` (sent more than ``max_skew_s`` ahead of our wall clock), ``invalid``
+        (not a FeedbackEvent with a finite ts).
         """
         if not isinstance(event, FeedbackEvent) or not math.isfinite(event.ts):
             return self._count("unknown", "invalid")
         level = BackpressureLevel(event.level)
+        ahead_s = event.ts - self._wall_clock()
+        if ahead_s > self.max_skew_s:
+            log.warning(
+                "ignoring a %s event from %s dated %.1f s ahead of this host's clock",
+                level.value,
+                event.coordinator_id,
+                ahead_s,
+            )
+            return self._count(level.value, "future")
         known = self._coordinators.get(event.coordinator_id)
         if known is not None and event.ts <= known.ts:
             same = event.ts == known.ts and level is known.level

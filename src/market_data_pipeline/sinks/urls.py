@@ -65,11 +65,39 @@ def redact_url(url: str) -> str:
 
     Works on malformed URLs too: a password may hold unencoded ``/``, ``#``, ``?`` or ``@``, and
     the host may be broken, so the userinfo is found by position rather than by a URL parser.
+    A URL of another shape (``postgresql:/u:pw@h``, ``redis//:pw@h``) is masked by ``mask_urls``.
     """
     span = _password_span(url)
     if span is not None:
         url = f"{url[: span[0]]}***{url[span[1] :]}"
-    return _QUERY_SECRET.sub(r"\1***", url)
+    return mask_urls(_QUERY_SECRET.sub(r"\1***", url))
+
+
+def mask_urls(text: str) -> str:
+    """Return ``text`` with the password of every URL-like word in it shown as ``***``.
+
+    A word (a run without whitespace) with an ``@`` is URL-like whatever its scheme looks like:
+    ``scheme://``, ``scheme:/``, ``scheme//`` or none at all. Its password runs from the first
+    ``:`` after the scheme to the word's last ``@``; a word without that ``:`` holds a user name
+    only, as libpq and Redis read it. ``password=...`` is masked anywhere.
+    """
+    if "@" in text:
+        text = _WORD.sub(_mask_word, text)
+    return _QUERY_SECRET.sub(r"\1***", text)
+
+
+_WORD = re.compile(r"\S*@\S*")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(?::/+|//)")
+
+
+def _mask_word(match: re.Match[str]) -> str:
+    word = match.group(0)
+    at = word.rfind("@")
+    scheme = _SCHEME.search(word, 0, at)
+    colon = word.find(":", scheme.end() if scheme else 0, at)
+    if colon < 0 or colon + 1 == at:
+        return word
+    return f"{word[: colon + 1]}***{word[at:]}"
 
 
 def _password_span(url: str) -> tuple[int, int] | None:

@@ -53,7 +53,7 @@ DEFAULT_CHUNK_ROWS = 262_144
 def expand_inputs(pattern: str) -> list[Path]:
     """Return the files a path or glob (``**`` recursive) names, sorted; raise if none."""
     expanded = os.path.expanduser(pattern)
-    if glob.has_magic(expanded):
+    if glob.has_magic(expanded) and not Path(expanded).is_file():  # "a[1].csv" may be a name
         found = sorted(Path(p) for p in glob.glob(expanded, recursive=True) if Path(p).is_file())
     else:
         found = [Path(expanded)] if Path(expanded).is_file() else []

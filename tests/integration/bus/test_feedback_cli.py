@@ -78,3 +78,39 @@ def test_password_never_printed() -> None:
     code, out = mdp("publish", "--level", "ok", "--bus", "redis://:hunter2@127.0.0.1:1/0")
     assert code == 1
     assert "hunter2" not in out and "***" in out
+
+
+def test_tail_and_dlq_print_entries_literally(redis_url: str, redis_namespace: str) -> None:
+    import os
+    import time
+
+    from market_data_pipeline.bus.pulse import encode_event
+    from market_data_pipeline.core import FeedbackEvent
+
+    client = redis.Redis.from_url(redis_url)
+    key = f"{redis_namespace}:telemetry.feedback"
+    evil = FeedbackEvent(
+        coordinator_id="[bold]evil[/bold] x", queue_size=1, capacity=2, level="ok", ts=time.time()
+    )
+    client.xadd(key, {"data": encode_event(evil)})
+    body = json.loads(encode_event(evil))
+    body["meta"]["schema_id"] = "[/x]"
+    client.xadd(key, {"data": json.dumps(body)})
+    for _ in range(3):
+        client.xadd(f"{key}.dlq", {"reason": "[/x]", "data": os.urandom(200_000), "ts": "1e300"})
+    common = ["--bus", redis_url, "--namespace", redis_namespace, "--from-start", "--count", "2"]
+    code, out = mdp("tail", *common, "--json")
+    assert code == 0, out
+    lines = [json.loads(line) for line in out.strip().splitlines()]
+    assert lines[0]["coordinator_id"] == "[bold]evil[/bold] x"
+    assert "'[/x]'" in lines[1]["error"]
+    code, out = mdp("tail", *common)
+    assert code == 0, out
+    assert "[bold]evil[/bold] x" in out and "'[/x]'" in out
+    code, out = mdp("dlq", "--bus", redis_url, "--namespace", redis_namespace, "--json")
+    assert code == 0, out
+    assert [json.loads(line)["reason"] for line in out.strip().splitlines()] == ["[/x]"] * 3
+    code, out = mdp("dlq", "--bus", redis_url, "--namespace", redis_namespace)
+    assert code == 0, out
+    assert "[/x]" in out
+    client.close()

@@ -140,3 +140,29 @@ async def test_dead_letters_lists_reasons(make_bus: MakeBus, raw: redis.Redis) -
     assert reasons[0].startswith("not JSON")
     assert "capacity" in reasons[1]
     assert "level" in reasons[2]
+
+
+async def test_an_event_from_the_future_is_dead_lettered(
+    make_bus: MakeBus, raw: redis.Redis
+) -> None:
+    bus = make_bus()
+    ahead = FeedbackEvent(
+        coordinator_id="mdp-store", queue_size=9, capacity=10, level="hard", ts=time.time() + 1e7
+    )
+    future_id = await bus.publish_entry(ahead)
+    await bus.publish(
+        FeedbackEvent(
+            coordinator_id="mdp-store", queue_size=0, capacity=10, level="ok", ts=time.time()
+        )
+    )
+    gate = RateGate("ibkr", None)
+    handler = FeedbackHandler({"ibkr": gate})
+    async with asyncio.timeout(10), contextlib.aclosing(bus.subscribe()) as events:
+        async for item in events:
+            assert item.level == "ok"
+            assert await handler.handle(item) == "unchanged"
+            break
+    (letter,) = await bus.dead_letters()
+    assert letter.original_id == future_id
+    assert "from the future" in letter.reason and "tolerance" in letter.reason
+    assert gate.scale == 1.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from feedback_helpers import ManualClock, feedback
 from hypothesis import given, settings
@@ -19,11 +21,18 @@ def scales(gates: dict[str, RateGate]) -> dict[str, float]:
 
 
 def sent_now() -> float:
-    """A wall clock behind every event ts used here: each event arrives the moment it is sent."""
+    """A wall clock behind every event ts used here: each event arrives the moment it is sent.
+
+    Handlers on this clock accept any skew (``NO_SKEW_LIMIT``); the tolerance has its own tests.
+    """
     return 0.0
 
 
+NO_SKEW_LIMIT = math.inf
+
+
 def handler(gates: dict[str, RateGate], clock: ManualClock, **kw: object) -> FeedbackHandler:
+    kw.setdefault("max_skew_s", NO_SKEW_LIMIT)
     return FeedbackHandler(gates, clock=clock, wall_clock=sent_now, **kw)  # type: ignore[arg-type]
 
 
@@ -164,7 +173,7 @@ async def test_summary_counts_changes_and_time(
 
 async def test_run_consumes_a_bus_until_closed(gates: dict[str, RateGate]) -> None:
     bus = InMemoryBus()
-    h = FeedbackHandler(gates, wall_clock=sent_now)
+    h = FeedbackHandler(gates, wall_clock=sent_now, max_skew_s=NO_SKEW_LIMIT)
     await bus.publish(feedback("s1", "hard", 1.0))
     await bus.publish(feedback("s1", "ok", 2.0))
     await bus.publish(feedback("s1", "soft", 3.0))
@@ -193,7 +202,9 @@ async def test_handler_matches_reference(
 ) -> None:
     clock = ManualClock(0.0)
     gates = {"p": RateGate("p", None)}
-    h = FeedbackHandler(gates, stale_after_s=5.0, clock=clock, wall_clock=lambda: clock.now + skew)
+    h = FeedbackHandler(
+        gates, stale_after_s=5.0, clock=clock, wall_clock=lambda: clock.now + skew, max_skew_s=4.0
+    )
     latest: dict[str, tuple[float, str, float]] = {}  # coordinator -> (ts, level, heard_at)
     for name, ts, level, advance in events:
         clock.advance(advance)
@@ -201,7 +212,9 @@ async def test_handler_matches_reference(
         await h.tick()  # expiry is applied by the periodic check
         age = max(0.0, clock.now + skew - ts)
         newer = name not in latest or ts > latest[name][0]
-        if newer and age > 5.0:
+        if ts - (clock.now + skew) > 4.0:
+            assert outcome == "future"
+        elif newer and age > 5.0:
             assert outcome == "expired"
         elif newer:
             latest[name] = (float(ts), level, clock.now - age)
@@ -226,7 +239,12 @@ class BrokenGate:
 
 async def test_a_failing_gate_does_not_stop_the_others(clock: ManualClock) -> None:
     broken, good = BrokenGate(), RateGate("good", None)
-    h = FeedbackHandler({"broken": broken, "good": good}, clock=clock, wall_clock=sent_now)
+    h = FeedbackHandler(
+        {"broken": broken, "good": good},
+        clock=clock,
+        wall_clock=sent_now,
+        max_skew_s=NO_SKEW_LIMIT,
+    )
     assert await h.handle(feedback("s1", "hard", 1.0)) == "applied"
     assert good.scale == 0.0 and broken.applied == []
     broken.broken = False
@@ -278,10 +296,34 @@ async def test_a_sender_clock_ahead_of_ours_counts_as_age_zero(
 ) -> None:
     wall = ManualClock(1_000_000.0)
     h = FeedbackHandler(gates, stale_after_s=10.0, clock=clock, wall_clock=wall)
-    assert await h.handle(feedback("s1", "hard", wall.now + 30.0)) == "applied"
+    assert await h.handle(feedback("s1", "hard", wall.now + 4.0)) == "applied"  # within 5 s
     clock.advance(9.0)
     await h.tick()
     assert h.level is BackpressureLevel.hard
     clock.advance(2.0)
     await h.tick()
     assert h.level is BackpressureLevel.ok
+
+
+async def test_an_event_from_the_future_does_not_move_the_coordinators_clock(
+    gates: dict[str, RateGate], clock: ManualClock
+) -> None:
+    """One event dated now + 1e7 s used to pause ingest and make every later real one stale."""
+    now = 1_700_000_000.0
+    h = FeedbackHandler(gates, clock=clock, wall_clock=lambda: now)
+    assert await h.handle(feedback("mdp-store", "hard", now + 1e7)) == "future"
+    assert scales(gates) == {"ibkr": 1.0, "synthetic": 1.0}
+    assert await h.handle(feedback("mdp-store", "soft", now)) == "applied"
+    assert await h.handle(feedback("mdp-store", "ok", now + 1.0)) == "applied"
+    assert scales(gates) == {"ibkr": 1.0, "synthetic": 1.0}
+    assert h.summary()["outcomes"] == {"future": 1, "applied": 2}
+
+
+async def test_clock_skew_within_the_tolerance_is_accepted(
+    gates: dict[str, RateGate], clock: ManualClock
+) -> None:
+    now = 1_700_000_000.0
+    h = FeedbackHandler(gates, clock=clock, wall_clock=lambda: now, max_skew_s=5.0)
+    assert await h.handle(feedback("s1", "soft", now + 4.9)) == "applied"
+    assert await h.handle(feedback("s1", "hard", now + 5.1)) == "future"
+    assert scales(gates) == {"ibkr": 0.5, "synthetic": 0.5}

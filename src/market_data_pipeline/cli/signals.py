@@ -1,0 +1,99 @@
+"""SIGINT and SIGTERM as requests, never as exceptions.
+
+Python turns SIGINT into ``KeyboardInterrupt`` wherever the main thread happens to be (inside
+polars, halfway through the write queue's bookkeeping), and ``asyncio`` puts that default handler
+back whenever one of its own is removed. So the ``mdp`` entry point installs plain handlers
+before the CLI loads, and ``mdp run`` keeps them until its summary is printed: a signal is
+recorded and, once a pipeline runs, handed to it (``request_stop``) through its event loop.
+Whatever the instant, a run ends the one way, through the same summary, and exits
+``128 + signal number`` (130 for SIGINT, 143 for SIGTERM). Other commands get the default
+handlers back as soon as they are chosen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+EXIT_CODES = {sig.name: 128 + int(sig) for sig in HANDLED}  # SIGINT 130, SIGTERM 143
+
+
+class StopSignals:
+    """Record SIGINT/SIGTERM and forward them to a stop callback on an event loop."""
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._previous: dict[int, Any] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: Callable[[str], None] | None = None
+
+    @property
+    def installed(self) -> bool:
+        """True while this object's handlers are in place."""
+        return bool(self._previous)
+
+    def install(self) -> None:
+        """Put the recording handlers in place (main thread only; a second call does nothing)."""
+        if self.installed or threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set handlers; an embedding app owns them
+        for sig in HANDLED:
+            self._previous[sig] = signal.signal(sig, self._on_signal)
+
+    def uninstall(self) -> None:
+        """Give back the handlers that were in place before ``install``."""
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+        self.detach()
+
+    @contextmanager
+    def held(self) -> Iterator[StopSignals]:
+        """Keep the handlers in place for the block, then restore them and forget the signal."""
+        self.install()
+        try:
+            yield self
+        finally:
+            self.uninstall()
+            self.received = None
+
+    def forward_to(self, loop: asyncio.AbstractEventLoop, stop: Callable[[str], None]) -> None:
+        """Send signals (one already received too) to ``stop`` on ``loop`` from now on."""
+        self._loop, self._stop = loop, stop
+        if self.received is not None:
+            loop.call_soon(stop, self.received)
+
+    def detach(self) -> None:
+        """Stop forwarding (the loop is about to end); signals are still recorded."""
+        self._loop = self._stop = None
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self.received is None:
+            self.received = name
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            # Safe from a signal handler: it only writes to the loop's wake-up pipe.
+            loop.call_soon_threadsafe(stop, name)
+
+
+STOP = StopSignals()  # the process's one set of handlers (signals are process-wide)
+
+
+def release_for(command: str | None) -> None:
+    """Hand signals back to Python's defaults unless ``command`` is ``run``.
+
+    A signal that came while the CLI loaded ends a command other than ``run`` at once.
+    """
+    if command == "run" or not STOP.installed:
+        return
+    received = STOP.received
+    STOP.uninstall()
+    STOP.received = None
+    if received is not None:
+        raise SystemExit(EXIT_CODES[received])
