@@ -92,7 +92,7 @@ def test_run_pauses_on_the_stores_hard_and_resumes_on_its_ok(
         if run.poll() is None:
             run.kill()
             run.communicate()
-    assert run.returncode == 0, err
+    assert run.returncode == 143, err  # stopped by SIGTERM, summary complete
     summary = json.loads(out)
     store = summary["feedback"]["coordinators"]["store-real"]
     assert store["level"] == "ok"
