@@ -6,13 +6,14 @@ other commands start fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,7 +21,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..contracts import diff, dispatch, matrix, report, settings
 from ..contracts.errors import ContractsError
-from ..contracts.junit import judge_suite, remove_report
+from ..contracts.junit import SuiteCounts, judge_suite, remove_report
+
+if TYPE_CHECKING:
+    from ..contracts.record import VerificationRecord
 
 contracts_app = typer.Typer(
     name="contracts",
@@ -42,16 +46,41 @@ def _split(values: list[str] | None) -> list[str]:
 
 @contracts_app.command("run")
 def run_command(
-    out: Annotated[Path, typer.Option(help="Folder for junit.xml and result.json.")] = DEFAULT_OUT,
+    out: Annotated[
+        Path, typer.Option(help="Folder for junit.xml, result.json and record.json.")
+    ] = DEFAULT_OUT,
+    ledger_url: Annotated[
+        str | None,
+        typer.Option(
+            "--ledger",
+            help="Publish the verification record: sqlite:///contracts.db or postgresql://...",
+        ),
+    ] = None,
+    repo: Annotated[
+        str | None,
+        typer.Option(
+            help="This repository's OWNER/NAME (default: [tool.mdp.contracts] repo, "
+            "else the git remote origin)."
+        ),
+    ] = None,
+    correlation_id: Annotated[
+        str | None,
+        typer.Option(help="The Core release run's id (default: MDP_CORRELATION_ID)."),
+    ] = None,
     pytest_args: Annotated[
         list[str] | None, typer.Argument(help="Extra pytest arguments (after --).")
     ] = None,
 ) -> None:
-    """Run the contract suite against the installed Core; write JUnit and JSON results."""
+    """Run the contract suite against the installed Core; write JUnit and JSON results.
+
+    With --ledger the run's verification record is published there (see can-i-deploy).
+    """
     try:
         conf = settings.load_settings()
     except ContractsError as exc:
         raise _fail(str(exc)) from exc
+    if ledger_url:
+        _repo_name(conf, repo, ledger_url)  # before the suite runs, not after
     out.mkdir(parents=True, exist_ok=True)
     junit = (out / "junit.xml").resolve()
     remove_report(junit)  # a report left by an earlier run must never be read as this one's
@@ -67,10 +96,81 @@ def run_command(
         "reason": reason,
         "counts": counts.__dict__,
     }
+    record = _run_record(conf, counts, reason, repo, correlation_id, started_at, ledger_url)
+    result["verdict"] = record.verdict.value
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    _write_record(out, record, ledger_url)
     if reason is not None:
         raise _fail(f"the contract suite did not pass: {reason}", code or 1)
     raise typer.Exit(0)
+
+
+def _run_record(
+    conf: settings.ContractsSettings,
+    counts: SuiteCounts,
+    reason: str | None,
+    repo: str | None,
+    correlation_id: str | None,
+    started_at: float,
+    ledger_url: str | None,
+) -> VerificationRecord:
+    from ..contracts import record as rec
+
+    origin = rec.installed_core_origin()
+    result = rec.suite_result(
+        counts,
+        reason,
+        core_requested="installed",
+        core_version=_installed_core(),
+        core_source=origin.source,
+        python=f"{sys.version_info.major}.{sys.version_info.minor}",
+    )
+    name = _repo_name(conf, repo, ledger_url)
+    return rec.build_record(
+        result,
+        repo=name,
+        commit=rec.detect_commit(conf.root, os.environ),
+        origin=origin,
+        correlation_id=correlation_id or rec.env_correlation_id(),
+        run_url=rec.detect_run_url(os.environ),
+        started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)),
+    )
+
+
+def _repo_name(conf: settings.ContractsSettings, repo: str | None, ledger_url: str | None) -> str:
+    from ..contracts import record as rec
+
+    name = rec.detect_repo(conf.root, repo or conf.repo, os.environ)
+    if name is None and ledger_url:
+        raise _fail(
+            "cannot tell which repository this is: pass --repo OWNER/NAME or set "
+            "[tool.mdp.contracts] repo",
+            2,
+        )
+    return name or "unknown/unknown"
+
+
+def _write_record(out: Path, record: VerificationRecord, ledger_url: str | None) -> None:
+    """Write ``out/record.json``, note ``out`` for ``report``, publish to the ledger if asked."""
+    text = json.dumps(record.to_json(), indent=2) + "\n"
+    (out / "record.json").write_text(text, encoding="utf-8")
+    with contextlib.suppress(OSError):
+        DEFAULT_OUT.mkdir(parents=True, exist_ok=True)
+        (DEFAULT_OUT / "last-run").write_text(str(out.resolve()) + "\n", encoding="utf-8")
+    _publish([record], ledger_url)
+
+
+def _publish(records: list[VerificationRecord], ledger_url: str | None) -> None:
+    if not ledger_url:
+        return
+    from ..contracts.ledger import open_ledger
+
+    try:
+        target = open_ledger(ledger_url)
+        target.publish(records)
+    except ContractsError as exc:
+        raise _fail(str(exc)) from exc
+    _console.print(f"{len(records)} record(s) published to {target.describe()}", highlight=False)
 
 
 def _installed_core() -> str | None:
@@ -95,6 +195,13 @@ def matrix_command(
     allow_missing_python: Annotated[
         bool, typer.Option(help="A Python not installed here skips its cells instead of failing.")
     ] = False,
+    ledger_url: Annotated[
+        str | None,
+        typer.Option("--ledger", help="Publish one verification record per cell to this ledger."),
+    ] = None,
+    repo: Annotated[
+        str | None, typer.Option(help="This repository's OWNER/NAME in the records.")
+    ] = None,
 ) -> None:
     """Run the suite once per (Core, Python) cell, each in its own environment, in parallel.
 
@@ -110,9 +217,43 @@ def matrix_command(
     results = _run_with_progress(conf, cells, out.resolve(), jobs)
     elapsed = time.perf_counter() - started
     report.write_reports(results, out, elapsed)
+    if ledger_url:
+        _publish(_cell_records(conf, results, repo), ledger_url)
     Console().print(report.matrix_table(results))
     _console.print(f"{len(cells)} cells in {elapsed:.1f} s; reports in {out}/", highlight=False)
     raise typer.Exit(_matrix_exit_code(results, allow_missing_python))
+
+
+def _cell_records(
+    conf: settings.ContractsSettings, results: list[matrix.CellResult], repo: str | None
+) -> list[VerificationRecord]:
+    from ..contracts import record as rec
+
+    name = _repo_name(conf, repo, "ledger")
+    commit = rec.detect_commit(conf.root, os.environ)
+    records = []
+    for cell in results:
+        expected = conf.expected_failure(cell.core, cell.python)
+        result = rec.suite_result(
+            cell.counts,
+            cell.reason if cell.state not in ("passed", "unexpected-pass") else None,
+            core_requested=cell.core,
+            core_version=cell.core_installed,
+            core_source="index",
+            python=cell.python,
+            setup_error=cell.reason if cell.counts.total == 0 else None,
+            expected_failure=expected.reason if expected else None,
+        )
+        records.append(
+            rec.build_record(
+                result,
+                repo=name,
+                commit=commit,
+                correlation_id=rec.env_correlation_id(),
+                run_url=rec.detect_run_url(os.environ),
+            )
+        )
+    return records
 
 
 def _matrix_exit_code(results: list[matrix.CellResult], allow_missing_python: bool) -> int:
@@ -218,3 +359,7 @@ def dispatch_command(
     failed = sum(not result.ok for result in results)
     typer.echo(f"{len(results) - failed} dispatched, {failed} failed")
     raise typer.Exit(1 if failed else 0)
+
+
+# The commands that read verification records live beside this module; importing it registers them.
+from . import contracts_records  # noqa: E402, F401

@@ -7,6 +7,8 @@
     extras = ["redis"]
     suite-requirements = ["pytest>=8", ...]
     expected-failures = [{ core = "1.2.31", reason = "..." }]   # optional "python" key
+    repo = "OWNER/NAME"              # this repository in verification records (default: origin)
+    downstream = ["OWNER/NAME", ...] # what can-i-deploy requires
 
 Unknown keys are rejected, so a misspelled key never silently changes the matrix.
 """
@@ -22,7 +24,16 @@ from .errors import ContractsError
 
 PROJECT_NAME = "market-data-pipeline"
 DEFAULT_SUITE = "tests/contracts"
-_KNOWN_KEYS = {"core", "python", "suite", "extras", "suite-requirements", "expected-failures"}
+_KNOWN_KEYS = {
+    "core",
+    "python",
+    "suite",
+    "extras",
+    "suite-requirements",
+    "expected-failures",
+    "repo",
+    "downstream",
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,8 @@ class ContractsSettings:
     extras: tuple[str, ...] = ()
     suite_requirements: tuple[str, ...] = ("pytest>=8",)
     expected_failures: tuple[ExpectedFailure, ...] = field(default_factory=tuple)
+    repo: str | None = None
+    downstream: tuple[str, ...] = ()
 
     def expected_failure(self, core: str, python: str) -> ExpectedFailure | None:
         """Return the declared expectation for a cell, if any."""
@@ -88,6 +101,8 @@ def load_settings(root: Path | None = None) -> ContractsSettings:
         extras=tuple(table.get("extras", ())),
         suite_requirements=tuple(table.get("suite-requirements", ("pytest>=8",))),
         expected_failures=tuple(_expected(item) for item in table.get("expected-failures", ())),
+        repo=str(table["repo"]) if table.get("repo") else None,
+        downstream=tuple(str(name) for name in table.get("downstream", ())),
     )
 
 

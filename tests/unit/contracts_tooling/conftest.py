@@ -69,3 +69,9 @@ def github() -> Iterator[tuple[str, Scripted]]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def github_api(github: tuple[str, Scripted]) -> tuple[str, Scripted]:
+    """The same local server, named apart from the ``github`` module in tests that import it."""
+    return github

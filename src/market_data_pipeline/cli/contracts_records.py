@@ -1,0 +1,220 @@
+"""``mdp contracts can-i-deploy | results | report | page``: read verification records.
+
+Records are written by ``mdp contracts run --ledger URL`` and ``matrix --ledger URL``; these
+commands only read them (from the ledger, or ``record.json`` for ``report``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..contracts import gate, github, ledger, page
+from ..contracts.dispatch import DEFAULT_API_URL
+from ..contracts.errors import ContractsError
+from ..contracts.record import VerificationRecord
+from .contracts import DEFAULT_OUT, _fail, _split, contracts_app
+
+LEDGER_HELP = "Ledger URL: sqlite:///contracts.db (default) or postgresql://user@host/db."
+LAST_RUN_FILE = DEFAULT_OUT / "last-run"  # where `run` notes its --out for `report`
+_ANSWER_STYLE = {"yes": "green", "no": "red", "unknown": "yellow"}
+
+
+def _ledger(url: str | None) -> ledger.Ledger:
+    try:
+        return ledger.open_ledger(url or os.environ.get("MDP_LEDGER"))
+    except ContractsError as exc:
+        raise _fail(str(exc), 2) from exc
+
+
+def _required_repos(repos: list[str] | None) -> list[str]:
+    given = _split(repos)
+    if given:
+        return given
+    from ..contracts import settings
+
+    try:
+        return list(settings.load_settings().downstream)
+    except ContractsError as exc:
+        raise _fail(str(exc), 2) from exc
+
+
+@contracts_app.command("can-i-deploy")
+def can_i_deploy_command(
+    core: Annotated[str, typer.Option(help="The Core version to ask about, e.g. 1.5.0.")],
+    repo: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Required downstream OWNER/NAME; default [tool.mdp.contracts] downstream."
+        ),
+    ] = None,
+    ledger_url: Annotated[str | None, typer.Option("--ledger", help=LEDGER_HELP)] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+) -> None:
+    """Say whether a Core version fits every required downstream: exit 0 yes, 1 no, 2 unknown.
+
+    Each repository is judged at its latest recorded commit. Example:
+    mdp contracts can-i-deploy --core 1.5.0 --repo acme/pipeline --ledger sqlite:///contracts.db
+    """
+    required = _required_repos(repo)
+    if not required:
+        raise _fail("no required downstream: pass --repo or set [tool.mdp.contracts] downstream", 2)
+    try:
+        records = _ledger(ledger_url).records(ledger.RecordFilter(repos=tuple(required)))
+    except ContractsError as exc:
+        raise _fail(str(exc), 2) from exc
+    decision = gate.can_i_deploy(core, required, records)
+    if json_output:
+        sys.stdout.write(json.dumps(decision.to_json(), indent=2) + "\n")
+    else:
+        _print_decision(decision)
+    raise typer.Exit(decision.answer.exit_code)
+
+
+def _print_decision(decision: gate.Decision) -> None:
+    table = Table(title=f"can I deploy Core {decision.core}?")
+    for column in ("repository", "answer", "commit", "verdict", "detail"):
+        table.add_column(column, overflow="fold")
+    for row in decision.repos:
+        style = _ANSWER_STYLE[row.answer.value]
+        table.add_row(
+            row.repo,
+            f"[{style}]{row.answer.value}[/]",
+            (row.commit or "-")[:12],
+            row.verdict.label if row.verdict else "-",
+            row.detail,
+        )
+    out = Console(highlight=False)
+    out.print(table)
+    style = _ANSWER_STYLE[decision.answer.value]
+    out.print(f"[{style}]{decision.answer.value}[/]: Core {decision.core} ", end="")
+    names = {
+        "no": [r.repo for r in decision.repos if r.answer is gate.Answer.NO],
+        "unknown": [r.repo for r in decision.repos if r.answer is gate.Answer.UNKNOWN],
+    }
+    if decision.answer is gate.Answer.YES:
+        out.print("fits every required downstream")
+    elif decision.answer is gate.Answer.NO:
+        out.print(f"breaks {', '.join(names['no'])}")
+    else:
+        out.print(f"has no usable result for {', '.join(names['unknown'])}")
+
+
+@contracts_app.command("results")
+def results_command(
+    ledger_url: Annotated[str | None, typer.Option("--ledger", help=LEDGER_HELP)] = None,
+    core: Annotated[str | None, typer.Option(help="Only this Core version.")] = None,
+    repo: Annotated[list[str] | None, typer.Option(help="Only these OWNER/NAME.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the records as JSON.")] = False,
+) -> None:
+    """List verification records, oldest first. Example: mdp contracts results --core 1.4.61"""
+    where = ledger.RecordFilter(core=core, repos=tuple(_split(repo)))
+    try:
+        records = _ledger(ledger_url).records(where)
+    except ContractsError as exc:
+        raise _fail(str(exc)) from exc
+    if json_output:
+        sys.stdout.write(json.dumps([r.to_json() for r in records], indent=2) + "\n")
+        return
+    table = Table(title=f"{len(records)} verification record(s)")
+    for column in (
+        "finished",
+        "repository",
+        "commit",
+        "Core",
+        "Python",
+        "verdict",
+        "first failure",
+    ):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        failure = r.result.first_failure
+        table.add_row(
+            r.finished_at,
+            r.repo,
+            r.commit[:12],
+            r.core_version,
+            r.python,
+            r.verdict.label,
+            failure.test_id if failure else (r.result.reason or "") if not r.verdict.passed else "",
+        )
+    Console(highlight=False).print(table)
+
+
+@contracts_app.command("report")
+def report_command(
+    core_repo: Annotated[str, typer.Option(help="Core's OWNER/NAME, where the status goes.")],
+    sha: Annotated[str, typer.Option(help="Core's release commit SHA.")],
+    from_dir: Annotated[
+        Path | None,
+        typer.Option("--from", help="Folder of record.json (default: the last run's --out)."),
+    ] = None,
+    api_url: Annotated[str, typer.Option(help="GitHub API base URL.")] = DEFAULT_API_URL,
+) -> None:
+    """Post the last run's verdict as a commit status on Core's commit (token: REPO_TOKEN).
+
+    Context contracts/OWNER/REPO; success, failure or error; the run as target URL. Example:
+    mdp contracts report --core-repo acme/market-data-core --sha 3f2a9c1 --from build/contracts
+    """
+    folder = from_dir or _last_run_dir()
+    try:
+        record = load_record(folder)
+        status = github.status_for(record)
+        token = os.environ.get("REPO_TOKEN") or os.environ.get("GITHUB_TOKEN") or ""
+        client = github.GitHubClient(token, api_url=api_url)
+    except ContractsError as exc:
+        raise _fail(str(exc), 2) from exc
+    try:
+        attempts = github.post_status(client, core_repo, sha, status)
+    except github.GitHubError as exc:
+        raise _fail(str(exc), 1) from exc
+    except ContractsError as exc:
+        raise _fail(str(exc), 2) from exc
+    typer.echo(
+        f"{core_repo}@{sha[:12]}: {status.context} = {status.state} ({status.description}); "
+        f"{attempts} attempt(s)"
+    )
+
+
+def _last_run_dir() -> Path:
+    try:
+        return Path(LAST_RUN_FILE.read_text(encoding="utf-8").strip())
+    except OSError:
+        return DEFAULT_OUT
+
+
+def load_record(folder: Path) -> VerificationRecord:
+    """Read ``folder/record.json`` (written by ``mdp contracts run``)."""
+    path = folder / "record.json"
+    try:
+        return VerificationRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise ContractsError(
+            f"{path}: no record ({exc.strerror or exc}); run `mdp contracts run --out {folder}`"
+        ) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ContractsError(f"{path}: not a verification record: {exc}") from None
+
+
+@contracts_app.command("page")
+def page_command(
+    out: Annotated[Path, typer.Option(help="Folder for index.html.")],
+    ledger_url: Annotated[str | None, typer.Option("--ledger", help=LEDGER_HELP)] = None,
+) -> None:
+    """Write the compatibility page (repositories by Core versions) as DIR/index.html.
+
+    Example: mdp contracts page --ledger postgresql://ci@db/contracts --out site
+    """
+    try:
+        records = _ledger(ledger_url).records()
+    except ContractsError as exc:
+        raise _fail(str(exc)) from exc
+    path = page.write_page(records, out)
+    typer.echo(f"{path}: {len(records)} record(s)")
