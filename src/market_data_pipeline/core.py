@@ -21,6 +21,7 @@ import warnings
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from market_data_core import _models as _core_models
+    from market_data_core import errors as _core_errors
     from market_data_core import protocols as _core_protocols
     from market_data_core import telemetry as _core_telemetry
     from market_data_core.events.codecs import JsonCodec
@@ -40,6 +41,9 @@ SinkProtocol = _core_protocols.Sink
 RateControllerProtocol = _core_protocols.RateController
 FeedbackPublisherProtocol = _core_protocols.FeedbackPublisher
 PipelineRunnerProtocol = _core_protocols.PipelineRunner
+# Implemented by providers elsewhere (market-data-ibkr); checked by the conformance kit.
+MarketDataProviderProtocol = _core_protocols.MarketDataProvider
+ConnectionFailed = _core_errors.ConnectionFailed
 
 CORE_DISTRIBUTION = "market-data-core"
 
@@ -71,12 +75,14 @@ __all__ = [
     "RATE_ADJUSTMENT_SCHEMA_IDS",
     "BackpressureLevel",
     "Bar",
+    "ConnectionFailed",
     "EventEnvelope",
     "EventMeta",
     "FeedbackEvent",
     "FeedbackPublisherProtocol",
     "Instrument",
     "JsonCodec",
+    "MarketDataProviderProtocol",
     "PipelineRunnerProtocol",
     "Quote",
     "RateAdjustment",
