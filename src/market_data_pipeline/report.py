@@ -47,14 +47,18 @@ class RunReport:
         """True when every tick is accounted for and every built bar is stored.
 
         Per resolution, the bar engine's own count of ticks must equal what the runtime handed
-        it, and split exactly into ticks in bars, late and still open; ticks read from the
-        source are admitted, bad, or left unprocessed by a stop; no built bar is unwritten.
+        it, and split exactly into ticks in bars, late, outside a session and still open; ticks
+        read from the source are admitted, bad, or left unprocessed by a stop; no built bar is
+        unwritten.
         """
         ticks_ok = self.ticks_read == self.ticks_admitted + self.bad_rows + self.ticks_unprocessed
         for r in self.resolutions.values():
             engine_in = r["ticks_in"] - r["bad"]
             ticks_ok &= engine_in == self.ticks_admitted
-            ticks_ok &= engine_in == r["ticks_in_bars"] + r["ticks_late"] + r["open_ticks"]
+            outside = r.get("outside_session", 0)
+            ticks_ok &= (
+                engine_in == r["ticks_in_bars"] + r["ticks_late"] + r["open_ticks"] + outside
+            )
         bars_ok = self.bars_built == self.bars_written + self.bars_unwritten
         return ticks_ok and bars_ok and self.bars_unwritten == 0
 

@@ -20,14 +20,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import polars as pl
 
 from . import metrics
 from .bars.builder import BarEngine
-from .bars.calendars import zone
+from .bars.calendars import TimeFrame, make_windows, parse_week_start, zone
+from .bars.gaps import GapCount, GapTracker
 from .bars.resample import refuse_upsampling
 from .bars.resolution import Resolution, parse_duration_ns, parse_resolutions
 from .bus import open_bus
@@ -115,11 +116,17 @@ def _start_ns(text: str | None) -> int | None:
 def resolutions_for(settings: RunSettings) -> list[Resolution]:
     """Return the resolutions to build (the demo builds 1s and 1m bars)."""
     default = DEMO_RESOLUTION if settings.is_demo else DEFAULT_RESOLUTION
-    resolutions = parse_resolutions(settings.resolution or default)
-    for res in resolutions:
-        if res.months:
-            raise UsageError(f"{res.label} bars are not built by this engine yet; use 1d or 1w")
-    return resolutions
+    return parse_resolutions(settings.resolution or default)
+
+
+def timeframe_for(settings: RunSettings) -> TimeFrame:
+    """Return how the settings lay windows out: zone, week start, calendar, alignment."""
+    return TimeFrame(
+        tz=zone(settings.tz).key,
+        week_start=parse_week_start(settings.week_start),
+        calendar=settings.calendar,
+        align=settings.align,
+    )
 
 
 def duration_for(settings: RunSettings) -> float | None:
@@ -136,7 +143,19 @@ class Pipeline:
         self.settings = settings
         self.source = source
         self.resolutions = resolutions_for(settings)
-        self.engine = BarEngine(self.resolutions, parse_duration_ns(settings.grace, what="grace"))
+        # Resolutions carry the stored label (``1d@XNYS`` with a calendar) from here on.
+        self.windows = {
+            w.label: w for w in make_windows(self.resolutions, timeframe_for(settings)).values()
+        }
+        self.resolutions = [
+            replace(res, label=w.label)
+            for res, w in zip(self.resolutions, self.windows.values(), strict=True)
+        ]
+        grace_ns = parse_duration_ns(settings.grace, what="grace")
+        self.engine = BarEngine(self.resolutions, grace_ns, windows=self.windows)
+        if settings.fill_gaps and settings.calendar is None:
+            raise UsageError("--fill-gaps needs --calendar CODE: gaps are in-session windows")
+        self.gaps = GapTracker(self.windows, fill=settings.fill_gaps)
         base_rate = _synthetic_rate(settings) if isinstance(source, SyntheticSource) else None
         self.gate = RateGate(source.provider, base_rate=base_rate)
         transactional = isinstance(source, ReplaySource)
@@ -237,13 +256,17 @@ class Pipeline:
             if bar_input:
                 refuse_upsampling(frame, self.resolutions)
             async for part in self.gate.meter(frame):
-                bars = add(part)
+                bars = self._with_gaps(add(part))
                 self.ticks_read += part.height
                 metrics.TICKS.inc(part.height)
                 if bars.height:
                     await self._put(bars)
                 if self._stop_requested:
                     return
+
+    def _with_gaps(self, bars: pl.DataFrame) -> pl.DataFrame:
+        flat = self.gaps.observe(bars)
+        return pl.concat([bars, flat]) if flat.height else bars
 
     async def _put(self, bars: pl.DataFrame) -> None:
         self._in_put = True
@@ -258,7 +281,7 @@ class Pipeline:
         try:
             try:
                 if commit:
-                    await self._put(self.engine.flush())
+                    await self._put(self._with_gaps(self.engine.flush()))
             finally:
                 # Even when the flush could not be queued (the store is down), the queue must
                 # close: it rolls back, closes the sink and counts what was not written.
@@ -297,12 +320,14 @@ class Pipeline:
                 "ticks_late": s.ticks_late,
                 "bad": bad,
                 "open_ticks": s.open_ticks,
-                "bars_built": s.bars_emitted,
+                "outside_session": s.ticks_outside,
+                "bars_built": s.bars_emitted + self._gap_count(label).filled,
+                **self._gap_dict(label),
             }
             for label, s in stats.items()
         }
         write = write or self.queue.report
-        built = sum(s.bars_emitted for s in stats.values())
+        built = sum(r["bars_built"] for r in per_res.values())
         written = write.bars_written if write else 0
         return RunReport(
             source=_describe_source(self.source),
@@ -323,6 +348,23 @@ class Pipeline:
             feedback=self.handler.summary(),
             stopped_by=self._stopped_by,
         )
+
+    def _gap_count(self, label: str) -> GapCount:
+        return self.gaps.counts.get(label) or GapCount()
+
+    def _gap_dict(self, label: str) -> dict[str, Any]:
+        if label not in self.gaps.counts:
+            return {}
+        count = self.gaps.counts[label]
+        first = [f"{symbol} {_iso(ts_ns)}" for symbol, ts_ns in count.first]
+        return {"gaps": count.gaps, "gaps_filled": count.filled, "first_gaps": first}
+
+
+def _iso(ts_ns: int) -> str:
+    from datetime import UTC, datetime
+
+    stamp = datetime.fromtimestamp(ts_ns / 1e9, tz=UTC)
+    return stamp.isoformat(timespec="minutes").replace("+00:00", "Z")
 
 
 class _DepthGauge:

@@ -146,3 +146,11 @@ def test_90m_from_hourly_bars_is_refused_naming_both(mdp: Mdp, tmp_path: Path) -
     result = mdp("run", *args, "--sink", f"sqlite:///{tmp_path / 'b.db'}")
     assert result.exit_code == 2
     assert "cannot build 90m bars from input bars 1h apart" in result.stderr
+
+
+def test_us_dates_with_ts_format_make_monday_weeks(mdp: Mdp, tmp_path: Path) -> None:
+    args = ("--input", str(SP500), "--symbol", "SPX", "--ts-format", "%m/%d/%Y")
+    _, bars = run_to_sqlite(mdp, tmp_path, *args, "--resolution", "1w")
+    monday = 915_408_000 * 10**9  # 1999-01-04T00:00:00Z, a Monday
+    assert bars["ts_ns"].to_list() == [monday, monday + 7 * 86_400 * 10**9]
+    assert bars["close"].to_list() == [1275.09, 1263.88]

@@ -19,7 +19,11 @@ as it is. Every step is a handful of whole-frame polars calls, however many symb
 
 Reconciliation, per resolution, at every moment::
 
-    ticks_in == ticks_in_bars + ticks_late + open_ticks
+    ticks_in == ticks_in_bars + ticks_late + ticks_outside + open_ticks
+
+``ticks_outside`` counts the items that fall outside every trading session when the windows
+(``windows=``, keyed by resolution label) follow a calendar; they take part in nothing else,
+not even the watermark.
 
 Small frames that cannot close any window are held and folded in together with the next frame
 that can: the result is identical (the late rule depends only on arrival order) and a stream of
@@ -33,7 +37,7 @@ builds an engine from them that goes on exactly as the original would have.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,6 +46,7 @@ import polars as pl
 from ..errors import BadInputError, UsageError
 from ..frames import BAR_INPUT_SCHEMA, TICK_SCHEMA
 from .aggregate import PARTIAL_SCHEMA, bar_partials, combine, empty_partials, finish, tick_partials
+from .calendars import Windows
 from .frame_checks import conform, empty_bar_frame, late_possible
 from .resolution import Resolution
 from .windows import window_bounds, window_end_of
@@ -57,7 +62,7 @@ WATERMARK_SCHEMA: dict[str, pl.DataType] = {"symbol": pl.String(), "max_ts_ns": 
 
 @dataclass(frozen=True, slots=True)
 class ResolutionStats:
-    """Counters of one resolution; ``ticks_in == ticks_in_bars + ticks_late + open_ticks``.
+    """Counters of one resolution; ``ticks_in == in_bars + late + outside + open_ticks``.
 
     For bar input, every input bar counts as one tick.
     """
@@ -68,6 +73,7 @@ class ResolutionStats:
     bars_emitted: int
     open_windows: int
     open_ticks: int
+    ticks_outside: int = 0
 
 
 @dataclass(slots=True)
@@ -76,6 +82,7 @@ class _Counters:
     ticks_late: int = 0
     ticks_in_bars: int = 0
     bars_emitted: int = 0
+    ticks_outside: int = 0
 
 
 class BarEngine:
@@ -87,6 +94,7 @@ class BarEngine:
         grace_ns: int,
         *,
         max_held_rows: int = DEFAULT_MAX_HELD_ROWS,
+        windows: Mapping[str, Windows] | None = None,
     ) -> None:
         labels = [res.label for res in resolutions]
         if not labels:
@@ -98,6 +106,8 @@ class BarEngine:
         self.resolutions = list(resolutions)
         self.grace_ns = grace_ns
         self.max_held_rows = max_held_rows
+        self._windows = dict(windows or {})
+        self._sessions = next((w for w in self._windows.values() if w.sessions), None)
         self._state = empty_partials()  # open windows of every resolution
         self._marks = pl.DataFrame(schema=WATERMARK_SCHEMA)  # max event time per symbol
         self._marks_max: int | None = None  # over all symbols, held frames excluded
@@ -119,13 +129,14 @@ class BarEngine:
         watermarks: pl.DataFrame,
         *,
         max_held_rows: int = DEFAULT_MAX_HELD_ROWS,
+        windows: Mapping[str, Windows] | None = None,
     ) -> BarEngine:
         """Build an engine that continues from ``open_state()`` and ``watermarks()`` of another.
 
         The restored open ticks count as ticks in of the new engine, so its reconciliation
         holds from the start; ticks already in emitted bars or late belong to the old run.
         """
-        engine = cls(resolutions, grace_ns, max_held_rows=max_held_rows)
+        engine = cls(resolutions, grace_ns, max_held_rows=max_held_rows, windows=windows)
         engine._load(open_state, watermarks)
         return engine
 
@@ -165,6 +176,7 @@ class BarEngine:
                 c.bars_emitted,
                 windows.get(label, 0),
                 ticks.get(label, 0),
+                c.ticks_outside,
             )
             for label, c in self._counters.items()
         }
@@ -209,6 +221,7 @@ class BarEngine:
         if self._flushed:
             raise UsageError("the bar engine was flushed; start a new one for more data")
         out, self._carry = self._carry, []
+        frame = self._drop_outside(frame)
         if frame.height == 0:
             return _concat_bars(out)
         if kind != self._held_kind:
@@ -219,13 +232,26 @@ class BarEngine:
             out.append(self._drain())
         return _concat_bars(out)
 
+    def _drop_outside(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Count and drop the items outside every trading session (with a calendar)."""
+        if self._sessions is None or frame.height == 0:
+            return frame
+        inside = self._sessions.inside(frame.get_column("ts_ns"))
+        if inside is None or inside.all():
+            return frame
+        outside = frame.height - int(inside.sum())
+        for counters in self._counters.values():
+            counters.ticks_in += outside
+            counters.ticks_outside += outside
+        return frame.filter(inside)
+
     def _hold(self, frame: pl.DataFrame) -> None:
         ts = frame.get_column("ts_ns")
         low, high = _int(ts.min()), _int(ts.max())
         self._held.append(frame)
         self._held_rows += frame.height
         self._max_ts = high if self._max_ts is None else max(self._max_ts, high)
-        end = min(window_end_of(res, low) for res in self.resolutions)
+        end = min(window_end_of(res, low, self._windows.get(res.label)) for res in self.resolutions)
         self._next_end = end if self._next_end is None else min(self._next_end, end)
 
     def _may_close(self) -> bool:
@@ -271,7 +297,7 @@ class BarEngine:
         ts = frame.get_column("ts_ns")
         blocks = []
         for res in self.resolutions:
-            start, end = window_bounds(res, ts)
+            start, end = window_bounds(res, ts, self._windows.get(res.label))
             blocks.append(frame.with_columns(_label(res), start, end))
         return pl.concat(blocks, how="vertical") if len(blocks) > 1 else blocks[0]
 

@@ -116,13 +116,46 @@ class Windows:
             assert self.sessions is not None
             return self.sessions.bounds(ts_ns, None if self.res.unit == "d" else self.res.ns)
         if not self.res.is_calendar:
-            start = ts_ns - ts_ns % self.res.ns
-            return WindowBounds(start.alias("start"), (start + self.res.ns).alias("end"))
+            return _fixed(ts_ns, self.res.ns, 0)
+        if self.zone.key == "UTC" and self.res.unit in ("d", "w"):
+            # UTC days and weeks have fixed lengths: plain arithmetic, no zone lookups.
+            ref = 0 if self.res.unit == "d" else (self.frame.week_start - _EPOCH_WEEKDAY) * _DAY_NS
+            return _fixed(ts_ns, self.res.ns, ref)
         return self._calendar_bounds(ts_ns)
 
     def inside(self, ts_ns: pl.Series) -> pl.Series | None:
         """Return whether each event time is in a session; None without a calendar."""
         return None if self.sessions is None else self.sessions.inside(ts_ns)
+
+    def session_windows(self, lo_ns: int, hi_ns: int) -> np.ndarray[Any, Any]:
+        """Return the sorted starts in ``[lo_ns, hi_ns)`` of windows that meet a session.
+
+        Without a calendar every window counts (there is no notion of a closed market).
+        """
+        if self.sessions is None:
+            return np.empty(0, dtype=np.int64)
+        # A session spanning lo_ns opened at most a few days before it.
+        opens, closes = self.sessions.between(lo_ns - 7 * _DAY_NS, hi_ns)
+        keep = closes > lo_ns
+        opens, closes = opens[keep], closes[keep]
+        if self.by_session and self.res.unit == "d":
+            starts = opens
+        elif self.by_session or not self.res.is_calendar:
+            starts = self._steps(opens, closes)
+        else:
+            edges = pl.Series(np.concatenate([opens, closes - 1]), dtype=pl.Int64)
+            starts = self.bounds(edges).start.to_numpy()
+        starts = np.unique(starts)
+        return starts[(starts >= lo_ns) & (starts < hi_ns)]
+
+    def _steps(self, opens: np.ndarray[Any, Any], closes: np.ndarray[Any, Any]) -> Any:
+        """Return the starts of the fixed-width windows meeting each session."""
+        width = self.res.ns
+        first = opens if self.by_session else opens - opens % width
+        counts = (closes - first + width - 1) // width
+        base = np.repeat(first, counts)
+        offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        return base + offsets * width
 
     def _calendar_bounds(self, ts_ns: pl.Series) -> WindowBounds:
         days = _local_days(ts_ns, self.zone.key)
@@ -140,6 +173,11 @@ class Windows:
         return days.replace_strict(
             keys, [self._midnights[k] for k in keys], default=None, return_dtype=pl.Int64
         )
+
+
+def _fixed(ts_ns: pl.Series, width_ns: int, origin_ns: int) -> WindowBounds:
+    start = ts_ns - (ts_ns - origin_ns) % width_ns
+    return WindowBounds(start.alias("start"), (start + width_ns).alias("end"))
 
 
 def local_midnight_ns(day: int, tz: ZoneInfo) -> int:

@@ -120,14 +120,17 @@ def summary_lines(report: RunReport) -> list[str]:
         f"{report.bars_built:,} built, {report.bars_unwritten:,} unwritten",
     ]
     for label, r in report.resolutions.items():
-        ok = r["ticks_in"] == r["ticks_in_bars"] + r["ticks_late"] + r["bad"] + r["open_ticks"]
-        mark = "[green]reconciled[/]" if ok else "[bold red]MISMATCH[/]"
+        outside = r.get("outside_session", 0)
+        accounted = r["ticks_in_bars"] + r["ticks_late"] + r["bad"] + r["open_ticks"] + outside
+        mark = "[green]reconciled[/]" if r["ticks_in"] == accounted else "[bold red]MISMATCH[/]"
         still_open = f" + {r['open_ticks']:,} open" if r["open_ticks"] else ""
+        off_hours = f" + {outside:,} outside session" if outside else ""
         lines.append(
             f"  {literal(f'{label:<8}')} {r['ticks_in']:,} ticks = {r['ticks_in_bars']:,} in "
             f"{r['bars_built']:,} bars + {r['ticks_late']:,} late + {r['bad']:,} bad"
-            f"{still_open}  {mark}"
+            f"{off_hours}{still_open}  {mark}"
         )
+        lines.extend(_gap_line(r))
     if report.ticks_unprocessed and "files" in report.source:
         # A synthetic source's unused ticks were never data; a replay's were rows of a file.
         lines.append(
@@ -143,6 +146,14 @@ def summary_lines(report: RunReport) -> list[str]:
     if report.exit_code == 0 and report.bars_written:
         lines.append(f"  look     {literal(_mdp())} bars --sink {literal(_quote(report.sink))}")
     return lines
+
+
+def _gap_line(r: dict[str, Any]) -> list[str]:
+    if not r.get("gaps"):
+        return []
+    first = ", ".join(r.get("first_gaps", []))
+    filled = f", {r['gaps_filled']:,} filled with flat bars" if r.get("gaps_filled") else ""
+    return [f"           {r['gaps']:,} in-session windows without ticks{filled} (first: {first})"]
 
 
 def _mdp() -> str:

@@ -1,0 +1,102 @@
+"""Gaps: in-session windows without ticks between two bars of one symbol, and flat bars for them.
+
+With a trading calendar, every window that meets a session between a symbol's first and last bar
+should hold a bar. ``GapTracker.observe`` sees the bars as the engine emits them (in window
+order per symbol and resolution), counts the windows it skipped and, with ``fill=True``, returns
+a flat bar for each: open = high = low = close = the previous bar's close, volume 0, trades 0,
+vwap null. Windows before a symbol's first bar or after its last are not gaps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from ..frames import BAR_SCHEMA
+from .calendars import Windows
+
+FIRST_GAPS_LISTED = 5
+
+
+@dataclass(slots=True)
+class GapCount:
+    """Gaps of one resolution: how many, how many filled, the first few (symbol, start ns)."""
+
+    gaps: int = 0
+    filled: int = 0
+    first: list[tuple[str, int]] = field(default_factory=list)
+
+
+class GapTracker:
+    """Count (and optionally fill) in-session windows without ticks, per resolution label."""
+
+    def __init__(self, windows: Mapping[str, Windows], *, fill: bool) -> None:
+        self._windows = {w.label: w for w in windows.values() if w.sessions is not None}
+        self.fill = fill
+        self.counts = {label: GapCount() for label in self._windows}
+        self._last: dict[tuple[str, str], tuple[int, float]] = {}  # -> (window start, close)
+
+    def observe(self, bars: pl.DataFrame) -> pl.DataFrame:
+        """Count the gaps ``bars`` reveal; return the flat bars to write (empty unless filling)."""
+        if not self._windows or bars.height == 0:
+            return bars.clear()
+        flats: list[pl.DataFrame] = []
+        ordered = bars.filter(pl.col("resolution").is_in(list(self._windows)))
+        for (label, symbol), group in ordered.sort("ts_ns").group_by(
+            "resolution", "symbol", maintain_order=True
+        ):
+            flat = self._observe_symbol(str(label), str(symbol), group)
+            if flat is not None:
+                flats.append(flat)
+        return pl.concat(flats) if flats else bars.clear()
+
+    def _observe_symbol(self, label: str, symbol: str, group: pl.DataFrame) -> pl.DataFrame | None:
+        windows = self._windows[label]
+        starts = group["ts_ns"].to_list()
+        closes = group["close"].to_list()
+        last = self._last.get((label, symbol))
+        self._last[(label, symbol)] = (starts[-1], closes[-1])
+        previous = [last] if last is not None else []
+        previous += list(zip(starts[:-1], closes[:-1], strict=True))
+        following = starts if last is not None else starts[1:]
+        missing_starts: list[np.ndarray] = []
+        missing_closes: list[float] = []
+        for (start, close), nxt in zip(previous, following, strict=True):
+            end = windows.bounds(pl.Series([start], dtype=pl.Int64)).end.item()
+            missing = windows.session_windows(int(end), int(nxt))
+            if len(missing):
+                missing_starts.append(missing)
+                missing_closes += [close] * len(missing)
+        if not missing_starts:
+            return None
+        found = np.concatenate(missing_starts)
+        count = self.counts[label]
+        count.gaps += len(found)
+        room = FIRST_GAPS_LISTED - len(count.first)
+        count.first += [(symbol, int(ts)) for ts in found[: max(room, 0)]]
+        if not self.fill:
+            return None
+        count.filled += len(found)
+        return _flat_bars(label, symbol, found, missing_closes)
+
+
+def _flat_bars(label: str, symbol: str, starts: np.ndarray, closes: list[float]) -> pl.DataFrame:
+    n = len(starts)
+    return pl.DataFrame(
+        {
+            "symbol": [symbol] * n,
+            "resolution": [label] * n,
+            "ts_ns": starts,
+            "open": closes,
+            "high": closes,
+            "low": closes,
+            "close": closes,
+            "volume": [0.0] * n,
+            "vwap": [None] * n,
+            "trades": [0] * n,
+        },
+        schema=BAR_SCHEMA,
+    )
