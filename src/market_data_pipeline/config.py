@@ -72,7 +72,8 @@ class RunSettings(BaseModel):
     queue_capacity: int = Field(default=100_000, ge=1)
     batch_rows: int = Field(default=5_000, ge=1)
     batch_interval: float = Field(default=0.5, ge=0)
-    write_attempts: int = Field(default=5, ge=1)
+    write_attempts: int | None = Field(default=None, ge=1)  # None: as many as the budget allows
+    write_retry_for: str = "60s"  # a store down longer than this fails the run
     # Feedback loop.
     bus: str | None = None
     namespace: str = "mdp"
@@ -93,7 +94,7 @@ class RunSettings(BaseModel):
     bus_fallback: Literal["keep", "ok", "hard"] = "keep"
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
-    @field_validator("grace", mode="before")
+    @field_validator("grace", "write_retry_for", mode="before")
     @classmethod
     def _seconds_to_duration(cls, value: Any) -> Any:
         # A bare number in a config file (grace: 5) means seconds.

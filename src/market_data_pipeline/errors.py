@@ -5,7 +5,8 @@
     ├── BadInputError              a bad row, field or file in the input        (exit 2)
     ├── SinkError                  the store failed
     │   ├── SinkUnavailableError   the store stayed down after every retry      (exit 1)
-    │   └── SinkTransactionLostError  a replay's run transaction is gone; final  (exit 1)
+    │   ├── SinkTransactionLostError  a replay's run transaction is gone; final  (exit 1)
+    │   └── SinkRefusedError       the store refuses writes (read-only); final  (exit 1)
     ├── BusError                   the feedback bus failed                      (exit 1)
     └── DataLossError              a run ended with ticks or bars unaccounted   (exit 1)
 
@@ -69,6 +70,7 @@ class SinkUnavailableError(SinkError):
     """The store is unreachable; ``unwritten`` bars were not stored (None: none were at stake)."""
 
     def __init__(self, message: str, *, unwritten: int | None = None) -> None:
+        self.reason = message
         self.unwritten = unwritten
         suffix = f" ({unwritten} bars not written)" if unwritten is not None else ""
         super().__init__(f"{message}{suffix}")
@@ -76,6 +78,10 @@ class SinkUnavailableError(SinkError):
 
 class SinkTransactionLostError(SinkError):
     """The run transaction of a transactional sink is gone; no retry can bring it back."""
+
+
+class SinkRefusedError(SinkError):
+    """The store refuses writes for a reason no retry fixes: a read-only file or database."""
 
 
 class BusError(PipelineError):

@@ -109,7 +109,7 @@ def conclude(report: RunReport, error: PipelineError | None) -> RunReport:
     if error is not None:
         report.status = "bad_input" if isinstance(error, BadInputError | UsageError) else "failed"
         report.stopped_by = "bad input" if report.status == "bad_input" else "error"
-        report.error = mask_urls(str(error))
+        report.error = mask_urls(_error_text(error, report))
         report.exit_code = error.exit_code
         if isinstance(error, BadInputError):
             report.bars_written = 0  # rolled back: the transactional sink committed nothing
@@ -119,6 +119,13 @@ def conclude(report: RunReport, error: PipelineError | None) -> RunReport:
         report.error = "not every tick or bar is accounted for"
         report.exit_code = 1
     return report
+
+
+def _error_text(error: PipelineError, report: RunReport) -> str:
+    """The error line; a store outage states the report's own count of unwritten bars."""
+    if isinstance(error, SinkUnavailableError) and error.unwritten is not None:
+        return f"{error.reason} ({report.bars_unwritten} bars not written)"
+    return str(error)
 
 
 def failed_before_start(settings: RunSettings, exc: PipelineError) -> RunReport:

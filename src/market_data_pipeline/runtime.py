@@ -34,7 +34,7 @@ from .bars.resolution import Resolution, parse_duration_ns, parse_resolutions
 from .bus import open_bus
 from .bus.base import FeedbackBus
 from .config import DEFAULT_RESOLUTION, DEMO_DURATION_S, DEMO_RATE, DEMO_RESOLUTION, RunSettings
-from .errors import BadInputError, PipelineError, UsageError
+from .errors import BadInputError, PipelineError, SinkUnavailableError, UsageError
 from .flow.feedback import FeedbackHandler, ScalePolicy
 from .flow.rate_gate import RateGate
 from .flow.watermarks import WatermarkMonitor, Watermarks
@@ -174,7 +174,7 @@ class Pipeline:
             capacity_rows=settings.queue_capacity,
             batch_rows=settings.batch_rows,
             batch_interval_s=settings.batch_interval,
-            retry=RetryPolicy(attempts=settings.write_attempts),
+            retry=_retry_policy(settings),
             observers=[self.monitor, _DepthGauge()],
         )
         policy = ScalePolicy(
@@ -202,6 +202,7 @@ class Pipeline:
     async def start(self) -> None:
         """Open the sink and start the feedback loop; ingest starts with ``run``."""
         self._started_at = time.monotonic()
+        await self.bus.verify()  # rejected credentials fail the run before anything is opened
         await self.queue.start()
         await self.monitor.start()
         self._feedback = asyncio.create_task(self.handler.run(self.bus), name="feedback")
@@ -217,6 +218,8 @@ class Pipeline:
     def request_stop(self, reason: str) -> None:
         """End ingest at the next safe point (never in the middle of a write)."""
         if self._stop_requested:
+            # Asked again (a second Ctrl-C): stop waiting for a store that is down.
+            self.queue.give_up()
             return
         self._stop_requested = True
         self._stopped_by = reason
@@ -367,6 +370,11 @@ def _iso(ts_ns: int) -> str:
     return stamp.isoformat(timespec="minutes").replace("+00:00", "Z")
 
 
+def _retry_policy(settings: RunSettings) -> RetryPolicy:
+    budget_ns = parse_duration_ns(settings.write_retry_for, what="write-retry-for")
+    return RetryPolicy(attempts=settings.write_attempts, retry_for_s=budget_ns / 1e9)
+
+
 class _DepthGauge:
     def observe(self, depth: int, capacity: int) -> None:
         metrics.WRITE_QUEUE_DEPTH.set(depth)
@@ -428,7 +436,10 @@ async def execute(
     try:
         write = await pipeline.finish(commit=commit)
     except PipelineError as exc:
-        error = error or exc
+        # The queue's close counts every bar left unwritten; an earlier failure counted those
+        # known at its moment only.
+        final = isinstance(exc, SinkUnavailableError) and isinstance(error, SinkUnavailableError)
+        error = exc if final or error is None else error
     finally:
         _stop_server(server)
     return conclude(pipeline.report(write), error)

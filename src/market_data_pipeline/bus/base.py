@@ -40,6 +40,12 @@ class FeedbackBus(ABC):
     def describe(self) -> str:
         """Return where this bus lives, without any password (for logs and summaries)."""
 
+    async def verify(self) -> None:  # noqa: B027 - only remote buses have anything to check
+        """Raise ``UsageError`` if the bus rejects this process (bad credentials); else nothing.
+
+        An unreachable bus is not an error here: subscribers retry and the fallback applies.
+        """
+
     @property
     def connected(self) -> bool:
         """Return whether the subscriber currently reaches the bus."""

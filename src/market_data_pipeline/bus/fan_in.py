@@ -34,6 +34,11 @@ class FanInBus(FeedbackBus):
         """Return every member's description, separated by ``; ``."""
         return "; ".join(member.describe() for member in self.members)
 
+    async def verify(self) -> None:
+        """Verify every member (each refuses credentials its server rejects)."""
+        for member in self.members:
+            await member.verify()
+
     async def publish(self, event: Any) -> None:
         """Publish one FeedbackEvent to the first member."""
         await self.members[0].publish(event)

@@ -141,6 +141,26 @@ class RedisStreamBus(FeedbackBus):
         """Return the URL (password hidden) and stream key."""
         return f"{redact_url(self._url)} stream {self.key} group {self.group}"
 
+    async def verify(self) -> None:
+        """Refuse credentials Redis rejects (``UsageError``, exit 2): no retry can fix them.
+
+        An unreachable Redis passes: the subscriber keeps retrying and the fallback applies.
+        """
+        try:
+            await self._redis.ping()
+        except (redis_errors.AuthenticationError, redis_errors.AuthorizationError) as exc:
+            raise self._rejected(exc) from None
+        except redis_errors.ResponseError as exc:
+            if "AUTH" not in str(exc).upper():
+                raise BusError(f"{redact_url(self._url)}: {scrub(str(exc), self._url)}") from None
+            raise self._rejected(exc) from None
+        except (redis_errors.RedisError, OSError):
+            return
+
+    def _rejected(self, exc: Exception) -> UsageError:
+        detail = scrub(str(exc), self._url)
+        return UsageError(f"the Redis bus {redact_url(self._url)} rejected the login: {detail}")
+
     # -- publishing ----------------------------------------------------------------------------
     async def publish(self, event: Any) -> None:
         """Publish one FeedbackEvent (Core's ``FeedbackPublisher.publish``)."""

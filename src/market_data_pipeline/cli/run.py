@@ -250,6 +250,16 @@ def run_command(
             rich_help_panel=_STORE,
         ),
     ] = None,
+    write_retry_for: Annotated[
+        str | None,
+        typer.Option(
+            "--write-retry-for",
+            metavar="DURATION",
+            help="Keep retrying a store that is down this long, e.g. 5m (default 60s); a store "
+            "that refuses writes (read-only) fails at once.",
+            rich_help_panel=_STORE,
+        ),
+    ] = None,
     bus: Annotated[
         str | None,
         typer.Option(

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from .. import frames
-from ..errors import SinkError, SinkTransactionLostError, SinkUnavailableError, UsageError
+from ..errors import (
+    SinkError,
+    SinkRefusedError,
+    SinkTransactionLostError,
+    SinkUnavailableError,
+    UsageError,
+)
 from .base import BarSink
 from .urls import redact_url, scrub
 
@@ -109,6 +115,11 @@ _FINAL_CONNECT = (
 )
 
 
+# Refusals no retry fixes: a read-only transaction (a standby, default_transaction_read_only) and
+# a missing privilege.
+_REFUSED_SQLSTATES = {"25006", "42501"}
+
+
 @contextmanager
 def pg_errors(url: str, action: str) -> Iterator[None]:
     """Translate psycopg errors raised inside the block into pipeline errors (no password shown).
@@ -126,6 +137,8 @@ def pg_errors(url: str, action: str) -> Iterator[None]:
             raise UsageError(f"cannot use PostgreSQL sink {where}: {detail}") from None
         if action == "connect" and isinstance(exc, psycopg.OperationalError):
             raise SinkUnavailableError(f"cannot connect to {where}: {detail}") from None
+        if getattr(exc, "sqlstate", None) in _REFUSED_SQLSTATES:
+            raise SinkRefusedError(f"PostgreSQL {action} refused on {where}: {detail}") from None
         raise SinkError(f"PostgreSQL {action} failed on {where}: {detail}") from None
 
 

@@ -3,11 +3,15 @@
 Producers ``put`` bar frames; the queue holds at most ``capacity_rows`` rows (queued plus the
 batch being written) and ``put`` waits while it is full, so nothing is ever dropped. One writer
 task coalesces queued frames into batches of up to ``batch_rows`` rows, or whatever is queued
-once the oldest frame has waited ``batch_interval_s``, and writes them with bounded retries and
-exponential backoff. If the sink stays down after every attempt, the queue fails loudly: ``put``
-and ``close`` raise ``SinkUnavailableError`` with the number of bars not stored. Errors no retry
-can fix are not retried: a ``UsageError`` (a URL or path the store refuses) propagates as is
-from ``start``, ``put`` and ``close``, and a lost run transaction fails the queue at once.
+once the oldest frame has waited ``batch_interval_s``, and writes them with retries and
+exponential backoff, bounded by a number of attempts and by a total time (``retry_for_s``, the
+``--write-retry-for`` budget: long enough to ride out a database restart). If the sink stays
+down through the budget, the queue fails loudly: ``put`` and ``close`` raise
+``SinkUnavailableError`` with the number of bars not stored. Errors no retry can fix are not
+retried: a ``UsageError`` (a URL or path the store refuses) propagates as is from ``start``,
+``put`` and ``close``; a lost run transaction or a store that refuses writes
+(``SinkRefusedError``: a read-only file or database) fails the queue at once. ``give_up()``
+(a second Ctrl-C) ends the retrying of a store that is down.
 
 Depth (queued + in flight) is reported to every ``DepthObserver`` after each put, each take and
 each completed write; that is what the watermark monitor turns into Core feedback.
@@ -25,36 +29,70 @@ from dataclasses import dataclass
 import polars as pl
 
 from .. import frames, metrics
-from ..errors import SinkError, SinkTransactionLostError, SinkUnavailableError, UsageError
+from ..errors import (
+    SinkError,
+    SinkRefusedError,
+    SinkTransactionLostError,
+    SinkUnavailableError,
+    UsageError,
+)
 from ..flow.watermarks import DepthObserver
 from .base import BarSink
 
-__all__ = ["DepthObserver", "RetryPolicy", "WriteQueue", "WriteReport"]
+__all__ = ["DEFAULT_RETRY_FOR_S", "DepthObserver", "RetryPolicy", "WriteQueue", "WriteReport"]
 
 log = logging.getLogger(__name__)
 
 
+DEFAULT_RETRY_FOR_S = 60.0  # a PostgreSQL restart or a failover takes seconds to tens of them
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How often to try one write (``attempts`` includes the first) and how long to back off."""
+    """How long to keep trying one write: at most ``attempts`` tries (the first included; None
+    for no limit) and no retry starting later than ``retry_for_s`` after the first failure
+    (None for no limit), with exponential backoff between tries."""
 
-    attempts: int = 5
+    attempts: int | None = 5
     initial_backoff_s: float = 0.2
     max_backoff_s: float = 5.0
     multiplier: float = 2.0
+    retry_for_s: float | None = None
 
     def __post_init__(self) -> None:
-        if self.attempts < 1:
+        if self.attempts is not None and self.attempts < 1:
             raise UsageError(f"retry attempts must be at least 1, not {self.attempts}")
         if self.initial_backoff_s < 0 or self.max_backoff_s < 0 or self.multiplier < 1:
             raise UsageError("retry backoffs must be >= 0 and the multiplier >= 1")
+        if self.retry_for_s is not None and self.retry_for_s < 0:
+            raise UsageError(f"the retry budget must be >= 0 s, not {self.retry_for_s}")
+        if self.attempts is None and self.retry_for_s is None:
+            raise UsageError("a retry policy needs a number of attempts or a time budget")
 
     def delays(self) -> Iterator[float]:
-        """Yield the wait before each retry (``attempts - 1`` values)."""
-        delay = self.initial_backoff_s
-        for _ in range(self.attempts - 1):
-            yield min(delay, self.max_backoff_s)
+        """Yield the wait before each retry while attempts and time last; the clock starts now."""
+        started = time.monotonic()
+        delay, waited, tries = self.initial_backoff_s, 0.0, 1
+        while self.attempts is None or tries < self.attempts:
+            wait = min(delay, self.max_backoff_s)
+            # The waits alone count too: the budget holds even if the caller never sleeps.
+            spent = max(time.monotonic() - started, waited)
+            if self.retry_for_s is not None and spent + wait > self.retry_for_s:
+                return
+            yield wait
+            waited += wait
+            tries += 1
             delay *= self.multiplier
+
+    def left(self, tries: int, started: float) -> str:
+        """Say what is left after ``tries`` tries begun at ``started`` (monotonic seconds)."""
+        parts = []
+        if self.attempts is not None:
+            parts.append(f"{self.attempts - tries} attempts left")
+        if self.retry_for_s is not None:
+            remaining = max(0.0, self.retry_for_s - (time.monotonic() - started))
+            parts.append(f"{remaining:.0f} s of the retry budget left")
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +152,7 @@ class WriteQueue:
         self._failure: str | None = None
         self._usage: UsageError | None = None  # raised instead of SinkUnavailableError
         self._writer: asyncio.Task[None] | None = None
+        self._give_up = asyncio.Event()  # set: a store that is down is not retried any more
         self.report: WriteReport | None = None
 
     # -- state -------------------------------------------------------------------------------
@@ -155,24 +194,42 @@ class WriteQueue:
         self._started = True
         self._writer = asyncio.create_task(self._run_writer(), name="mdp-write-queue")
 
+    def give_up(self) -> None:
+        """Stop retrying a store that is down: the write being retried fails now."""
+        self._give_up.set()
+
+    async def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds`` before a retry; False if ``give_up()`` came meanwhile."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._give_up.wait()
+        except TimeoutError:
+            return True
+        return False
+
     async def _open_sink(self) -> None:
         delays = self._retry.delays()
-        for left in range(self._retry.attempts - 1, -1, -1):
+        started, tries = time.monotonic(), 0
+        while True:
+            tries += 1
             try:
                 await self._sink.open()
                 return
-            except UsageError:
+            except (UsageError, SinkRefusedError):
                 await self._sink.close(commit=False)
                 raise
             except SinkError as exc:
-                if left == 0:
+                delay = next(delays, None)
+                if delay is None or self._give_up.is_set():
                     await self._sink.close(commit=False)
                     if isinstance(exc, SinkUnavailableError):
                         raise
                     raise SinkUnavailableError(str(exc)) from None
-                delay = next(delays)
-                log.warning("%s; retrying in %.2f s, %d attempts left", exc, delay, left)
-                await asyncio.sleep(delay)
+                left = self._retry.left(tries, started)
+                log.warning("%s; retrying in %.2f s, %s", exc, delay, left)
+                if not await self._pause(delay):
+                    await self._sink.close(commit=False)
+                    raise SinkUnavailableError(f"{exc} (gave up retrying)") from None
 
     async def put(self, bars: pl.DataFrame) -> None:
         """Queue a bar frame, waiting while the queue is full.
@@ -320,7 +377,9 @@ class WriteQueue:
     async def _write_with_retry(self, batch: pl.DataFrame) -> str | None:
         delays = self._retry.delays()
         where = self._sink.describe()
-        for left in range(self._retry.attempts - 1, -1, -1):
+        first_try, tries = time.monotonic(), 0
+        while True:
+            tries += 1
             started = time.perf_counter()
             try:
                 await self._sink.write_frame(batch)
@@ -328,21 +387,22 @@ class WriteQueue:
             except UsageError:
                 self._write_errors += 1
                 raise
-            except SinkTransactionLostError as exc:
+            except (SinkTransactionLostError, SinkRefusedError) as exc:
                 self._write_errors += 1
                 return f"writing to {where} failed: {exc}"
             except SinkError as exc:
                 self._write_errors += 1
-                if left == 0:
-                    return f"{where} stayed down after {self._retry.attempts} attempts: {exc}"
-                delay = next(delays)
+                delay = next(delays, None)
+                if delay is None or self._give_up.is_set():
+                    spent = time.monotonic() - first_try
+                    return f"{where} stayed down after {tries} attempts in {spent:.1f} s: {exc}"
                 log.warning(
-                    "writing %d bars to %s failed: %s; retrying in %.2f s, %d attempts left",
+                    "writing %d bars to %s failed: %s; retrying in %.2f s, %s",
                     batch.height,
                     where,
                     exc,
                     delay,
-                    left,
+                    self._retry.left(tries, first_try),
                 )
             except Exception as exc:  # a bug, not an outage: fail loudly, do not retry
                 self._write_errors += 1
@@ -351,15 +411,18 @@ class WriteQueue:
             finally:
                 self._seconds_writing += time.perf_counter() - started
             self._retries += 1
-            await asyncio.sleep(delay)
-        return None  # unreachable: the last attempt returns above
+            if not await self._pause(delay):
+                return f"{where} is down and retrying was given up after {tries} attempts"
 
 
 def _conform(bars: pl.DataFrame) -> pl.DataFrame:
-    """Return ``bars`` with exactly the ``BAR_SCHEMA`` columns, in order and type."""
+    """Return ``bars`` with exactly the ``BAR_SCHEMA`` columns, in order and type; no NaN vwap."""
     missing = [name for name in frames.BAR_SCHEMA if name not in bars.columns]
     if missing:
         raise SinkError(f"bar frame lacks columns {missing}")
-    if list(bars.schema.items()) == list(frames.BAR_SCHEMA.items()):
-        return bars
-    return bars.select(list(frames.BAR_SCHEMA)).cast(pl.Schema(frames.BAR_SCHEMA))
+    if list(bars.schema.items()) != list(frames.BAR_SCHEMA.items()):
+        bars = bars.select(list(frames.BAR_SCHEMA)).cast(pl.Schema(frames.BAR_SCHEMA))
+    if bars["vwap"].is_nan().any():
+        # No volume, no vwap: null in every store (SQLite turned NaN into NULL, PostgreSQL not).
+        bars = bars.with_columns(pl.col("vwap").fill_nan(None))
+    return bars

@@ -18,7 +18,13 @@ import polars as pl
 
 from .. import frames
 from ..defaults import TABLE_COLUMNS
-from ..errors import SinkError, SinkTransactionLostError, SinkUnavailableError, UsageError
+from ..errors import (
+    SinkError,
+    SinkRefusedError,
+    SinkTransactionLostError,
+    SinkUnavailableError,
+    UsageError,
+)
 from .base import BarSink
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"
@@ -66,6 +72,8 @@ def sqlite_errors(path: str, action: str) -> Iterator[None]:
     try:
         yield
     except sqlite3.OperationalError as exc:
+        if "readonly" in str(exc):  # a read-only file, directory or file system: final
+            raise SinkRefusedError(f"SQLite {action} failed on {path}: {exc}") from None
         if "unable to open" in str(exc) and Path(path).is_dir():
             raise UsageError(f"bad SQLite path {path}: it is a directory") from None
         if "unable to open" in str(exc):

@@ -51,7 +51,8 @@ def free_port() -> int:
 class RedisServer:
     """A throwaway redis-server without persistence that a test may stop and start."""
 
-    def __init__(self) -> None:
+    def __init__(self, *extra: str) -> None:
+        self.extra = extra  # more redis-server arguments, e.g. "--requirepass", "pw"
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -70,6 +71,7 @@ class RedisServer:
                 "no",
                 "--bind",
                 "127.0.0.1",
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -79,6 +81,8 @@ class RedisServer:
             try:
                 if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
                     return
+            except redis.AuthenticationError:
+                return  # up, and asking for the password it was given
             except redis.ConnectionError:
                 time.sleep(0.02)
         raise RuntimeError("redis-server did not start")
@@ -98,3 +102,23 @@ def redis_server() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def make_redis_server() -> Iterator[Callable[..., RedisServer]]:
+    """Start private redis-servers with extra arguments; all are stopped afterwards."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    servers: list[RedisServer] = []
+
+    def start(*extra: str) -> RedisServer:
+        server = RedisServer(*extra)
+        servers.append(server)
+        server.start()
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()

@@ -268,3 +268,22 @@ def test_a_bad_redis_url_is_one_usage_line_without_the_password(url: str) -> Non
     message = str(error.value)
     assert message.startswith("bad Redis URL redis://:***@")
     assert "s3cret" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("password", ["wrong-Sup3rSecretPw", None])
+async def test_a_bus_that_rejects_the_login_fails_the_run_at_start(
+    tmp_path: Path, password: str | None, make_redis_server: Callable[..., Any]
+) -> None:
+    """A wrong Redis password used to run the whole run without feedback and exit 0."""
+    from market_data_pipeline.config import RunSettings
+    from market_data_pipeline.runtime import execute
+
+    server = make_redis_server("--requirepass", "right-pw")
+    auth = f":{password}@" if password else ""
+    url = f"redis://{auth}127.0.0.1:{server.port}/0"
+    settings = RunSettings(ticks=1_000, bus=url, sink=f"sqlite:///{tmp_path / 'b.db'}")
+    report = await execute(settings)
+    assert report.exit_code == 2, report.error
+    assert report.error is not None and "rejected the login" in report.error
+    assert "Sup3rSecretPw" not in report.error
+    assert not (tmp_path / "b.db").exists()
