@@ -7,7 +7,7 @@ import math
 
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_queue import MemorySink, bars, queue
 
@@ -51,9 +51,10 @@ async def test_the_error_and_the_summary_count_the_same_unwritten_bars(good: int
     assert report.bars_unwritten > 0
 
 
+@settings(deadline=None)
 @given(
     budget_s=st.floats(0, 600),
-    initial=st.floats(0.001, 10),
+    initial=st.floats(0.05, 10),
     multiplier=st.floats(1, 4),
 )
 def test_retry_waits_never_exceed_the_budget(
