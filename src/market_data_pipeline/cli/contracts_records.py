@@ -218,3 +218,45 @@ def page_command(
         raise _fail(str(exc)) from exc
     path = page.write_page(records, out)
     typer.echo(f"{path}: {len(records)} record(s)")
+
+
+@contracts_app.command("rollup")
+def rollup_command(
+    folders: Annotated[
+        list[Path],
+        typer.Argument(help="Folders searched for record.json (e.g. downloaded artifacts)."),
+    ],
+    markdown: Annotated[
+        Path | None, typer.Option(help="Also write the table as Markdown here (a step summary).")
+    ] = None,
+    ledger_url: Annotated[
+        str | None, typer.Option("--ledger", help="Also publish every record found here.")
+    ] = None,
+) -> None:
+    """Roll many runs' records into one table, honouring [tool.mdp.contracts] expected-failures.
+
+    Exit 0 when every cell ended as expected (passed, or a declared expected failure), 1
+    otherwise, 2 when no record was found. Example (the matrix workflow's last job):
+    mdp contracts rollup artifacts/ --markdown "$GITHUB_STEP_SUMMARY"
+    """
+    from ..contracts import rollup, settings
+
+    try:
+        conf = settings.load_settings()
+        records = rollup.find_records(folders)
+    except ContractsError as exc:
+        raise _fail(str(exc), 2) from exc
+    if not records:
+        raise _fail(f"no record.json under {', '.join(map(str, folders))}", 2)
+    cells = rollup.classify(records, conf)
+    text = rollup.markdown(cells)
+    typer.echo(text)
+    if markdown is not None:
+        with markdown.open("a", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    if ledger_url:
+        try:
+            _ledger(ledger_url).publish(records)
+        except ContractsError as exc:
+            raise _fail(str(exc)) from exc
+    raise typer.Exit(0 if all(cell.as_expected for cell in cells) else 1)

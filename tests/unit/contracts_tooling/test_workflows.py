@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -90,14 +91,88 @@ def test_reusable_waits_for_healthy_services() -> None:
 
 def test_fanout_keeps_the_token_away_from_installed_code() -> None:
     data = _load(FANOUT)
-    assert "release" in data["on"] and "env" not in data and "env" not in data["jobs"]["fanout"]
+    assert "env" not in data and "env" not in data["jobs"]["fanout"]
     fanout = data["jobs"]["fanout"]
-    assert fanout["needs"] == "publish" and "needs.publish.result == 'success'" in fanout["if"]
+    assert fanout["needs"] == "build"
     [send] = fanout["steps"]
-    assert set(send["env"]) >= {"DISPATCH_TOKEN"}
+    assert set(send["env"]) >= {"DISPATCH_TOKEN", "CORE_REPO", "CORE_SHA"}
     assert "pip install" not in send["run"] and "mdp contracts" not in send["run"]
     assert not re.search(r"\s(-L|--location)\b", send["run"]), "a redirect must not be followed"
-    assert "secrets." not in str(data["jobs"]["publish"])
+    for job in ("build", "gate", "publish"):
+        assert "secrets." not in str(data["jobs"][job]), job
+
+
+def test_fanout_gates_publishing_on_the_downstream_verdicts() -> None:
+    data = _load(FANOUT)
+    assert "push" in data["on"] and "override" in data["on"]["workflow_dispatch"]["inputs"]
+    assert data["jobs"]["gate"]["needs"] == ["build", "fanout"]
+    assert data["jobs"]["publish"]["needs"] == "gate"
+    assert "if" not in data["jobs"]["publish"], "publish must run only when the gate passed"
+    assert data["jobs"]["gate"]["permissions"] == {"statuses": "read"}
+
+
+def _gate(
+    tmp_path: Path, statuses: list[dict[str, str]], override: str = "false"
+) -> tuple[int, str]:
+    """Run the gate step with a stand-in ``gh`` that answers with ``statuses``."""
+    step = _steps(_load(FANOUT), "gate")["Wait for every downstream's verdict on this commit"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (tmp_path / "answer.json").write_text(json.dumps(statuses))
+    gh = bin_dir / "gh"
+    gh.write_text(f"#!/bin/sh\ncat {tmp_path / 'answer.json'}\n")
+    gh.chmod(0o755)
+    summary = tmp_path / "summary.md"
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "REQUIRED": "acme/pipeline acme/store",
+        "GATE_TIMEOUT_MIN": "0",
+        "OVERRIDE": override,
+        "OVERRIDE_REASON": "known, fixed tomorrow",
+        "GITHUB_REPOSITORY": "acme/core",
+        "GITHUB_SHA": "f" * 40,
+        "GITHUB_ACTOR": "releaser",
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    done = subprocess.run(
+        ["bash", "-e", "-c", step["run"]], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    return done.returncode, summary.read_text() + done.stdout + done.stderr
+
+
+def _status(repo: str, state: str) -> dict[str, str]:
+    return {
+        "context": f"contracts/{repo}",
+        "state": state,
+        "description": f"{state}: 90 passed",
+        "target_url": f"https://ci.example/{repo}",
+    }
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+def test_gate_passes_only_when_every_downstream_succeeded(tmp_path: Path) -> None:
+    ok = [_status("acme/pipeline", "success"), _status("acme/store", "success")]
+    code, out = _gate(tmp_path, ok)
+    assert code == 0 and "| acme/store | [success](https://ci.example/acme/store) |" in out
+    newest_first = [_status("acme/store", "failure"), *ok]
+    code, out = _gate(tmp_path, newest_first)
+    assert code == 1 and "not publishing" in out
+    code, out = _gate(tmp_path, [ok[0]])
+    assert code == 1 and "| acme/store | [missing]" in out
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+def test_gate_override_publishes_and_says_why(tmp_path: Path) -> None:
+    code, out = _gate(tmp_path, [_status("acme/pipeline", "error")], override="true")
+    assert code == 0 and "Gate overridden" in out and "known, fixed tomorrow" in out
+
+
+def test_matrix_rolls_every_cell_into_one_summary() -> None:
+    data = _load(WORKFLOWS / "contracts_matrix.yml")
+    rollup = data["jobs"]["rollup"]
+    assert rollup["needs"] == "matrix" and rollup["if"] == "always()"
+    run = _steps(data, "rollup")["Roll up every cell"]["run"]
+    assert "mdp contracts rollup" in run and "GITHUB_STEP_SUMMARY" in run
 
 
 def _validate(payload: str, event: str = "repository_dispatch") -> tuple[int, str]:
@@ -145,3 +220,21 @@ def test_matrix_covers_every_core_state_and_python() -> None:
     assert strategy["matrix"]["python"] == ["3.11", "3.12", "3.13"]
     assert {"1.2.0", "1.2.11", "1.2.30", "1.2.31", "latest"} <= set(strategy["matrix"]["core"])
     assert {"schedule", "pull_request", "workflow_dispatch"} <= set(data["on"])
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+@pytest.mark.parametrize(
+    ("extra", "ok"),
+    [
+        (', "core_repo": "acme/core", "core_sha": "' + "a" * 40 + '"', True),
+        (', "core_repo": "acme/core"', False),
+        (', "core_sha": "' + "a" * 40 + '"', False),
+        (', "core_repo": "acme/core\\nx=1", "core_sha": "' + "a" * 40 + '"', False),
+        (', "core_repo": "acme/core", "core_sha": "main"', False),
+    ],
+)
+def test_dispatch_checks_where_the_verdict_goes(extra: str, ok: bool) -> None:
+    code, output = _validate('{"core_ref": "1.4.61"' + extra + "}")
+    assert (code == 0) is ok, output
+    if ok:
+        assert "core_sha=" + "a" * 40 in output
