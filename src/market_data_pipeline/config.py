@@ -9,12 +9,10 @@ never passes silently. The environment is read by the CLI and handed in here, ne
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -24,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from .config_file import read_config_file
 from .defaults import DEFAULT_SINK
 from .errors import UsageError
 
@@ -102,6 +101,25 @@ class RunSettings(BaseModel):
             return f"{round(value * 1000)}ms"
         return value
 
+    @field_validator("resolution", mode="before")
+    @classmethod
+    def _join_resolutions(cls, value: Any) -> Any:
+        # A TOML or YAML list (resolution = ["1m", "5m"]) means the same as "1m,5m".
+        if isinstance(value, list | tuple):
+            return ",".join(str(part).strip() for part in value)
+        return value
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _policy_json(cls, value: Any) -> Any:
+        # --policy takes JSON text; a config file gives a table (a mapping) directly.
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError('expected JSON, e.g. \'{"replay": {"soft": 0.8}}\'') from None
+        return value
+
     @field_validator("symbols", "feedback_stream", mode="before")
     @classmethod
     def _split_symbols(cls, value: Any) -> Any:
@@ -142,30 +160,6 @@ def load_settings(
         return RunSettings.model_validate(merged)
     except ValidationError as exc:
         raise UsageError(_describe(exc)) from None
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) mapping; JSON works as YAML."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: config file is not UTF-8 text (byte {exc.start})") from None
-    try:
-        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else yaml.safe_load(text)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"{path}: not valid {_format_name(path)}: {first_line}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: expected a mapping of settings at the top level")
-    return data
-
-
-def _format_name(path: Path) -> str:
-    return "TOML" if path.suffix.lower() == ".toml" else "YAML"
 
 
 def _normalise(values: Mapping[str, Any], *, origin: str) -> dict[str, Any]:

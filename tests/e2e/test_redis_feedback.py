@@ -1,16 +1,54 @@
-"""``mdp run --bus redis://`` in one process reacts to events another process publishes."""
+"""``mdp run --bus redis://`` in one process reacts to events another process publishes.
+
+Every step waits on what the running pipeline shows on its metrics endpoint (ticks flowing, the
+rate scale at 0, back at 1), never on a fixed sleep, so a loaded machine only makes it slower.
+"""
 
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 MDP = [sys.executable, "-m", "market_data_pipeline.cli"]
+SCALE = 'mdp_rate_scale{provider="synthetic"}'
+WAIT_S = 90.0  # generous: the machine may be loaded; each wait ends as soon as its condition holds
+HARD_HOLD_S = 1.0  # how long the test keeps the pipeline paused before releasing it
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _metric(port: int, name: str) -> float | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            body = response.read().decode()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+    for line in body.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.split()[1])
+    return None
+
+
+def _wait_until(what: str, condition: Callable[[], bool], run: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert run.poll() is None, f"the run ended before {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
 
 
 @pytest.mark.redis
@@ -18,6 +56,7 @@ def test_run_pauses_on_hard_from_another_process(
     tmp_path: Path, redis_url: str, redis_namespace: str
 ) -> None:
     bus = ["--bus", redis_url, "--namespace", redis_namespace]
+    port = _free_port()
     run = subprocess.Popen(
         [
             *MDP,
@@ -25,11 +64,13 @@ def test_run_pauses_on_hard_from_another_process(
             "--rate",
             "2000",
             "--duration",
-            "9",
+            "600",  # ended by the test once the scenario is complete
             "--resolution",
             "1s",
             "--sink",
             f"sqlite:///{tmp_path / 'r.db'}",
+            "--metrics-port",
+            str(port),
             "--json",
             *bus,
         ],
@@ -38,15 +79,20 @@ def test_run_pauses_on_hard_from_another_process(
         text=True,
     )
     try:
-        time.sleep(3)
+        _wait_until("ticks flow", lambda: (_metric(port, "mdp_ticks_total") or 0) > 0, run)
         publish = [*MDP, "feedback", "publish", "--coordinator", "store-remote", *bus]
         subprocess.run([*publish, "--level", "hard"], check=True, capture_output=True)
-        time.sleep(2)
+        _wait_until("the pause", lambda: _metric(port, SCALE) == 0.0, run)
+        paused_at = time.monotonic()
+        _wait_until("the pause to last", lambda: time.monotonic() - paused_at > HARD_HOLD_S, run)
         subprocess.run([*publish, "--level", "ok"], check=True, capture_output=True)
-        out, err = run.communicate(timeout=60)
+        _wait_until("the release", lambda: _metric(port, SCALE) == 1.0, run)
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=WAIT_S)
     finally:
         run.kill()
-    assert run.returncode == 0, err
+    # A stop by SIGTERM: every window is flushed and written; 143 is the shell's code for it.
+    assert run.returncode in (0, 143), err
     summary = json.loads(out)
     provider = summary["feedback"]["providers"]["synthetic"]
     assert provider["seconds_at_level"]["hard"] > 0.5

@@ -9,14 +9,15 @@ key is replaced; several keys are merged by ``FanInBus``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from .base import FeedbackBus
 from .fan_in import FanInBus
-from .memory import InMemoryBus
+from .urls import check_bus_url, is_memory_bus
 
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+if TYPE_CHECKING:
+    from .memory import InMemoryBus
 
 
 def open_bus(
@@ -32,32 +33,35 @@ def open_bus(
     ``options`` go to ``RedisStreamBus`` (``consumer``, ``block_ms``, ``backoff_cap_s``,
     ``claim_idle_ms``, ``dedupe_size``, ``maxlen``) or ``InMemoryBus`` (``queue_size``).
     """
-    if url is None or url in ("memory://", "memory:", "memory"):
+    if url is None or is_memory_bus(url):
         if streams:
             raise UsageError("--feedback-stream needs a Redis bus: add --bus redis://host:6379/0")
-        return InMemoryBus(**options)
-    if url.startswith(REDIS_SCHEMES):
-        try:
-            from .redis_streams import RedisStreamBus
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise UsageError(
-                "the Redis bus needs the redis extra: pip install 'market-data-pipeline[redis]'"
-            ) from exc
-        keys = [key.replace("{namespace}", namespace) for key in streams]
-        if any(not key.strip() for key in keys):
-            raise UsageError("--feedback-stream: a stream key cannot be empty")
-        if len(keys) <= 1:
-            key = keys[0] if keys else None
-            return RedisStreamBus(url, namespace=namespace, group=group, stream_key=key, **options)
-        members = [
-            RedisStreamBus(url, namespace=namespace, group=group, stream_key=key, **options)
-            for key in dict.fromkeys(keys)  # a key given twice is listened to once
-        ]
-        return members[0] if len(members) == 1 else FanInBus(members)
-    from ..sinks.urls import redact_url
+        from .memory import InMemoryBus
 
-    scheme = url.split("://", 1)[0] if "://" in url else redact_url(url)
-    raise UsageError(f"unknown bus URL scheme {scheme!r}: use memory:// or redis://host:port/db")
+        return InMemoryBus(**options)
+    check_bus_url(url)
+    from .redis_streams import RedisStreamBus
+
+    keys = [key.replace("{namespace}", namespace) for key in streams]
+    if any(not key.strip() for key in keys):
+        raise UsageError("--feedback-stream: a stream key cannot be empty")
+    if len(keys) <= 1:
+        key = keys[0] if keys else None
+        return RedisStreamBus(url, namespace=namespace, group=group, stream_key=key, **options)
+    members = [
+        RedisStreamBus(url, namespace=namespace, group=group, stream_key=key, **options)
+        for key in dict.fromkeys(keys)  # a key given twice is listened to once
+    ]
+    return members[0] if len(members) == 1 else FanInBus(members)
 
 
 __all__ = ["FanInBus", "FeedbackBus", "InMemoryBus", "open_bus"]
+
+
+def __getattr__(name: str) -> Any:
+    # InMemoryBus imports Core; the CLI checks bus URLs (``urls``) before Core is loaded.
+    if name == "InMemoryBus":
+        from .memory import InMemoryBus
+
+        return InMemoryBus
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -67,10 +67,13 @@ JsonOption = Annotated[
 
 
 def _open(bus_url: str | None, namespace: str) -> RedisStreamBus:
-    if not bus_url or not bus_url.startswith(("redis://", "rediss://", "unix://")):
+    from ..bus.urls import check_bus_url, is_memory_bus
+
+    if not bus_url or is_memory_bus(bus_url):
         raise UsageError(
             "these commands need a Redis bus: pass --bus redis://host:port/db or set MDP_BUS"
         )
+    check_bus_url(bus_url)
     from ..bus.redis_streams import RedisStreamBus
 
     return RedisStreamBus(bus_url, namespace=namespace)

@@ -6,10 +6,11 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
+from ..defaults import DEFAULT_SINK
 from ..errors import EXIT_BAD_INPUT, PipelineError
 from .signals import EXIT_CODES, STOP, StopSignals
 
@@ -17,17 +18,20 @@ EXAMPLES = """[bold]Examples[/]
 
   mdp run                                            [dim]# 10 s synthetic demo into ./mdp.db[/]
 
-  mdp run --ticks 1000000 --resolution 1m,5m --json
+  mdp run -n 1000000 -r 1m,5m --json
 
   mdp run --input 'data/trades-*.csv' --sink postgresql://localhost/market
 
-  mdp run --input spy_1m.parquet --kind bars --symbol SPY --resolution 1h
+  mdp run -i spy_1m.parquet --kind bars -s SPY -r 1h
 
   mdp run --bus redis://localhost:6379/0 --feedback-stream 'mdp:mdp.telemetry.feedback'
   [dim]# obey market-data-store's FeedbackPublisherService[/]
 
+  mdp run -c run.toml                                [dim]# resolution = ["1m", "5m"][/]
+
 Every flag can also come from --config FILE (TOML or YAML, keys like on_bad_row) or from an
 MDP_ variable (MDP_SINK, MDP_RESOLUTION, ...); flags win over both.
+Ctrl-C stops at the next safe point: open windows are flushed and written before exit.
 Exit codes: 0 success, 1 the run failed or lost data, 2 bad input or usage,
 130/143 stopped by SIGINT/SIGTERM (open windows written, the summary says what was read).
 """
@@ -39,11 +43,15 @@ _FEEDBACK = "Backpressure feedback"
 _OUTPUT = "Output"
 
 
+# Defaults shown in --help are the settings model's (tests/unit/cli/test_conventions.py keeps them
+# equal); a value counts as given only when it came from the command line, so a config file or an
+# MDP_ variable is never overridden by a flag's default.
 def run_command(
+    ctx: typer.Context,
     source: Annotated[
-        str | None,
+        Literal["synthetic", "replay"] | None,
         typer.Option(
-            help="Where ticks come from: synthetic or replay (replay is implied by --input).",
+            help="Where ticks come from (replay is implied by --input). [default: synthetic]",
             rich_help_panel=_SOURCE,
         ),
     ] = None,
@@ -51,57 +59,68 @@ def run_command(
         str | None,
         typer.Option(
             "--input",
-            help="CSV or Parquet file, or a glob ('data/*.csv'), of trades, quotes or bars.",
+            "-i",
+            metavar="PATH",
+            help="CSV or Parquet file, or a quoted glob ('data/*.csv'), of trades, quotes or bars.",
             rich_help_panel=_SOURCE,
         ),
     ] = None,
     kind: Annotated[
-        str | None,
+        Literal["trades", "quotes", "bars"] | None,
         typer.Option(
-            help="trades, quotes or bars; detected from the columns when omitted.",
+            "--kind",
+            "-k",
+            help="What the rows are; detected from the columns when omitted.",
             rich_help_panel=_SOURCE,
         ),
     ] = None,
     symbol: Annotated[
         str | None,
         typer.Option(
-            help="Instrument of a single-instrument file without a symbol column (e.g. SPY).",
+            "--symbol",
+            "-s",
+            metavar="SYMBOL",
+            help="Instrument of a file without a symbol column, or the one synthetic instrument.",
             rich_help_panel=_SOURCE,
         ),
     ] = None,
     symbols: Annotated[
-        str | None,
+        str,
         typer.Option(
-            help="Synthetic instruments, comma-separated (default AAPL,MSFT,NVDA,AMZN,GOOG).",
+            metavar="A,B,...",
+            help="Synthetic instruments, comma-separated.",
             rich_help_panel=_SOURCE,
         ),
-    ] = None,
+    ] = "AAPL,MSFT,NVDA,AMZN,GOOG",
     seed: Annotated[
-        int | None,
+        int,
         typer.Option(
+            metavar="N",
             help="Synthetic random seed: same seed and --start, same ticks.",
             rich_help_panel=_SOURCE,
         ),
-    ] = None,
+    ] = 0,
     rate: Annotated[
         float | None,
         typer.Option(
-            "--rate",
             metavar="TICKS_PER_S",
-            help="Synthetic target rate in ticks/s (default: as fast as possible; demo 5000).",
+            help="Synthetic target rate in ticks/s; unset: as fast as possible (demo: 5000).",
             rich_help_panel=_SOURCE,
         ),
     ] = None,
     speed: Annotated[
         float | None,
         typer.Option(
-            help="Replay at X times the recorded pace (default: as fast as possible).",
+            metavar="X",
+            help="Replay at X times the recorded pace; unset: as fast as possible.",
             rich_help_panel=_SOURCE,
         ),
     ] = None,
     duration: Annotated[
         float | None,
         typer.Option(
+            "--duration",
+            "-d",
             metavar="SECONDS",
             help="Stop after this many seconds; open windows are still written.",
             rich_help_panel=_SOURCE,
@@ -109,23 +128,30 @@ def run_command(
     ] = None,
     ticks: Annotated[
         int | None,
-        typer.Option(help="Synthetic: stop after N ticks.", rich_help_panel=_SOURCE),
+        typer.Option(
+            "--ticks",
+            "-n",
+            metavar="N",
+            help="Synthetic: stop after N ticks.",
+            rich_help_panel=_SOURCE,
+        ),
     ] = None,
     start: Annotated[
         str | None,
         typer.Option(
-            help="Synthetic: event time of the first tick, ISO-8601 (default: now).",
+            metavar="ISO_TIME",
+            help="Synthetic: event time of the first tick, e.g. 2024-01-02T09:30:00Z; unset: now.",
             rich_help_panel=_SOURCE,
         ),
     ] = None,
     ts_unit: Annotated[
-        str | None,
+        Literal["auto", "s", "ms", "us", "ns"],
         typer.Option(
             "--ts-unit",
-            help="Unit of epoch-number timestamps: auto (by magnitude), s, ms, us or ns.",
+            help="Unit of epoch-number timestamps (auto: by magnitude).",
             rich_help_panel=_SOURCE,
         ),
-    ] = None,
+    ] = "auto",
     ts_format: Annotated[
         str | None,
         typer.Option(
@@ -145,21 +171,49 @@ def run_command(
         ),
     ] = None,
     format_preset: Annotated[
-        str | None,
+        Literal["binance-aggtrades", "binance-klines", "tardis-trades"] | None,
         typer.Option(
             "--format",
-            help="Column layout of a known export: binance-aggtrades, binance-klines or"
-            " tardis-trades.",
+            help="Column layout of a known export.",
             rich_help_panel=_SOURCE,
         ),
     ] = None,
+    on_bad_row: Annotated[
+        Literal["fail", "skip"],
+        typer.Option(
+            "--on-bad-row",
+            help="fail: stop at the first bad row, write nothing (exit 2); skip: skip and count.",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = "fail",
+    resolution: Annotated[
+        str | None,
+        typer.Option(
+            "--resolution",
+            "-r",
+            metavar="SIZES",
+            help="Bar sizes, comma-separated: 1s, 5s, 1m (or 1min), 1h, 1d, 1w, 1mo, 1q, 1y."
+            " [default: 1m; demo: 1s,1m]",
+            rich_help_panel=_BARS,
+        ),
+    ] = None,
+    grace: Annotated[
+        str,
+        typer.Option(
+            "--grace",
+            "-g",
+            metavar="DURATION",
+            help="Allowed lateness, e.g. 2s or 500ms; later ticks count as late.",
+            rich_help_panel=_BARS,
+        ),
+    ] = "2s",
     tz: Annotated[
         str | None,
         typer.Option(
             "--tz",
             metavar="ZONE",
-            help="IANA zone of naive timestamps and of 1d/1w/1mo windows, e.g. America/New_York"
-            " (default UTC; with --calendar, the exchange's zone).",
+            help="IANA zone of naive timestamps and of 1d/1w/1mo windows, e.g. America/New_York."
+            " [default: UTC; with --calendar: the exchange's zone]",
             rich_help_panel=_BARS,
         ),
     ] = None,
@@ -174,154 +228,187 @@ def run_command(
         ),
     ] = None,
     align: Annotated[
-        str | None,
+        Literal["epoch", "session"],
         typer.Option(
             "--align",
-            help="epoch (default) or session: intraday windows start at each session's open.",
+            help="session: intraday windows start at each session's open.",
             rich_help_panel=_BARS,
         ),
-    ] = None,
+    ] = "epoch",
     week_start: Annotated[
-        str | None,
+        str,
         typer.Option(
             "--week-start",
             metavar="DAY",
-            help="First day of 1w bars: monday (default, ISO weeks), sunday ...",
+            help="First day of 1w bars: monday (ISO weeks), sunday ...",
             rich_help_panel=_BARS,
         ),
-    ] = None,
+    ] = "monday",
     fill_gaps: Annotated[
-        bool | None,
+        bool,
         typer.Option(
             "--fill-gaps/--no-fill-gaps",
             help="With --calendar: write flat bars (previous close, volume 0) for in-session"
             " windows without ticks.",
             rich_help_panel=_BARS,
         ),
-    ] = None,
-    on_bad_row: Annotated[
-        str | None,
-        typer.Option(
-            "--on-bad-row",
-            help="fail: stop at the first bad row, write nothing (exit 2); skip: skip and count.",
-            rich_help_panel=_SOURCE,
-        ),
-    ] = None,
-    resolution: Annotated[
-        str | None,
-        typer.Option(
-            help="Bar sizes, comma-separated: 1s, 5s, 1m (or 1min), 1h, 1d, 1w, 1mo, 1q, 1y"
-            " (default 1m).",
-            rich_help_panel=_BARS,
-        ),
-    ] = None,
-    grace: Annotated[
-        str | None,
-        typer.Option(
-            metavar="DURATION",
-            help="Allowed lateness, e.g. 2s or 500ms; later ticks count as late (default 2s).",
-            rich_help_panel=_BARS,
-        ),
-    ] = None,
+    ] = False,
     sink: Annotated[
-        str | None,
+        str,
         typer.Option(
+            "--sink",
+            "-S",
             metavar="URL",
-            help="sqlite:///path.db (default sqlite:///mdp.db) or postgresql://user@host/db.",
+            help="Store: sqlite:///path.db or postgresql://user@host/db.",
             rich_help_panel=_STORE,
         ),
-    ] = None,
+    ] = DEFAULT_SINK,
     queue_capacity: Annotated[
-        int | None,
+        int,
         typer.Option(
-            help="Bars the write queue holds before ingest waits (default 100000).",
+            metavar="BARS",
+            help="Bars the write queue holds before ingest waits.",
             rich_help_panel=_STORE,
         ),
-    ] = None,
+    ] = 100_000,
     batch_rows: Annotated[
-        int | None,
-        typer.Option(help="Bars per store write (default 5000).", rich_help_panel=_STORE),
-    ] = None,
+        int,
+        typer.Option(metavar="BARS", help="Bars per store write.", rich_help_panel=_STORE),
+    ] = 5_000,
     batch_interval: Annotated[
-        float | None,
+        float,
         typer.Option(
             metavar="SECONDS",
-            help="Write a partial batch after this long (default 0.5).",
+            help="Write a partial batch after this long.",
             rich_help_panel=_STORE,
         ),
-    ] = None,
+    ] = 0.5,
     write_retry_for: Annotated[
-        str | None,
+        str,
         typer.Option(
             "--write-retry-for",
             metavar="DURATION",
-            help="Keep retrying a store that is down this long, e.g. 5m (default 60s); a store "
-            "that refuses writes (read-only) fails at once.",
+            help="Keep retrying a store that is down this long, e.g. 5m; a store that refuses"
+            " writes (read-only) fails at once.",
+            rich_help_panel=_STORE,
+        ),
+    ] = "60s",
+    write_attempts: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="At most N tries per store write; unset: as many as --write-retry-for allows.",
             rich_help_panel=_STORE,
         ),
     ] = None,
     bus: Annotated[
-        str | None,
+        str,
         typer.Option(
+            "--bus",
+            "-b",
             metavar="URL",
-            help="Feedback bus: memory:// (default) or redis://host:6379/0 (Core's wire format).",
+            help="Feedback bus: memory:// (in-process) or redis://host:6379/0 (Core's format).",
             rich_help_panel=_FEEDBACK,
         ),
-    ] = None,
+    ] = "memory://",
     namespace: Annotated[
-        str | None,
-        typer.Option(help="Redis stream namespace (default mdp).", rich_help_panel=_FEEDBACK),
-    ] = None,
+        str,
+        typer.Option(metavar="NAME", help="Redis stream namespace.", rich_help_panel=_FEEDBACK),
+    ] = "mdp",
     group: Annotated[
-        str | None,
-        typer.Option(help="Redis consumer group (default pipeline).", rich_help_panel=_FEEDBACK),
-    ] = None,
+        str,
+        typer.Option(metavar="NAME", help="Redis consumer group.", rich_help_panel=_FEEDBACK),
+    ] = "pipeline",
     feedback_stream: Annotated[
         list[str] | None,
         typer.Option(
             "--feedback-stream",
             metavar="KEY",
-            help="Redis stream key to obey, repeatable; {namespace} is replaced (default "
-            "{namespace}:telemetry.feedback). market-data-store publishes to "
-            "'{namespace}:{namespace}.telemetry.feedback'.",
+            help="Redis stream key to obey, repeatable; {namespace} is replaced. market-data-store"
+            " publishes to '{namespace}:{namespace}.telemetry.feedback'."
+            " [default: {namespace}:telemetry.feedback]",
             rich_help_panel=_FEEDBACK,
         ),
     ] = None,
     coordinator: Annotated[
+        str,
+        typer.Option(
+            metavar="ID",
+            help="Coordinator id this run's write queue reports as.",
+            rich_help_panel=_FEEDBACK,
+        ),
+    ] = "mdp-store",
+    soft_scale: Annotated[
+        float,
+        typer.Option(
+            metavar="0..1", help="Rate scale under soft backpressure.", rich_help_panel=_FEEDBACK
+        ),
+    ] = 0.5,
+    hard_scale: Annotated[
+        float,
+        typer.Option(
+            metavar="0..1",
+            help="Rate scale under hard backpressure (0: paused).",
+            rich_help_panel=_FEEDBACK,
+        ),
+    ] = 0.0,
+    policy: Annotated[
         str | None,
         typer.Option(
-            help="Coordinator id this run's write queue reports as (default mdp-store).",
+            metavar="JSON",
+            help='Scales per provider, e.g. \'{"replay": {"soft": 0.8, "hard": 0.1}}\'.',
             rich_help_panel=_FEEDBACK,
         ),
     ] = None,
-    soft_scale: Annotated[
-        float | None,
+    soft_enter: Annotated[
+        float,
         typer.Option(
-            help="Rate scale under soft backpressure (default 0.5).", rich_help_panel=_FEEDBACK
-        ),
-    ] = None,
-    hard_scale: Annotated[
-        float | None,
-        typer.Option(
-            help="Rate scale under hard backpressure (default 0: paused).",
+            metavar="FILL",
+            help="Write-queue fill (0..1) at which this run reports soft.",
             rich_help_panel=_FEEDBACK,
         ),
-    ] = None,
-    stale_after: Annotated[
-        float | None,
+    ] = 0.70,
+    soft_exit: Annotated[
+        float,
+        typer.Option(
+            metavar="FILL", help="Fill below which soft returns to ok.", rich_help_panel=_FEEDBACK
+        ),
+    ] = 0.50,
+    hard_enter: Annotated[
+        float,
+        typer.Option(
+            metavar="FILL", help="Fill at which this run reports hard.", rich_help_panel=_FEEDBACK
+        ),
+    ] = 0.90,
+    hard_exit: Annotated[
+        float,
+        typer.Option(
+            metavar="FILL", help="Fill below which hard returns to soft.", rich_help_panel=_FEEDBACK
+        ),
+    ] = 0.75,
+    dwell: Annotated[
+        float,
         typer.Option(
             metavar="SECONDS",
-            help="A coordinator silent this long stops holding the rate down (default 10).",
+            help="A level must hold this long before it is reported (no flapping).",
             rich_help_panel=_FEEDBACK,
         ),
-    ] = None,
-    bus_fallback: Annotated[
-        str | None,
+    ] = 0.25,
+    stale_after: Annotated[
+        float,
         typer.Option(
-            help="While the bus is unreachable: keep the last scale (default), ok or hard.",
+            metavar="SECONDS",
+            help="A coordinator silent this long stops holding the rate down.",
             rich_help_panel=_FEEDBACK,
         ),
-    ] = None,
+    ] = 10.0,
+    bus_fallback: Annotated[
+        Literal["keep", "ok", "hard"],
+        typer.Option(
+            help="While the bus is unreachable: keep the last scale, or act as ok or hard.",
+            rich_help_panel=_FEEDBACK,
+        ),
+    ] = "keep",
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -333,35 +420,59 @@ def run_command(
     config: Annotated[
         Path | None,
         typer.Option(
-            help="Settings file (TOML or YAML); flags and MDP_ variables override it.",
+            "--config",
+            "-c",
+            metavar="FILE",
+            help="Settings file (TOML or YAML); MDP_ variables and flags override it.",
             rich_help_panel=_OUTPUT,
         ),
     ] = None,
     json_output: Annotated[
-        bool | None,
+        bool,
         typer.Option(
             "--json/--no-json",
             help="Print the summary as JSON on stdout (no progress).",
             rich_help_panel=_OUTPUT,
         ),
-    ] = None,
+    ] = False,
 ) -> None:
     """Build bars from a synthetic or replayed stream and write them to a store."""
-    flags: dict[str, Any] = {k: v for k, v in locals().items() if k != "config"}
-    flags["json"] = flags.pop("json_output")
-    flags["feedback_stream"] = tuple(feedback_stream) if feedback_stream else None
-    flags["format"] = flags.pop("format_preset")
+    flags = given_flags(ctx)
+    flags.pop("config", None)
+    renames = {"json_output": "json", "format_preset": "format"}
+    flags = {renames.get(name, name): value for name, value in flags.items()}
+    if "feedback_stream" in flags:
+        flags["feedback_stream"] = tuple(flags["feedback_stream"])
     # Signals are requests from here on: settings, imports, the run and its summary all finish.
     with STOP.held() as signals:
         code = _run(config, flags, signals)
     raise typer.Exit(code)
 
 
+def given_flags(ctx: typer.Context) -> dict[str, Any]:
+    """Return the options typed on the command line (defaults left out), by parameter name."""
+    return {
+        name: value
+        for name, value in ctx.params.items()
+        if _source_name(ctx, name) == "COMMANDLINE"
+    }
+
+
+def _source_name(ctx: typer.Context, name: str) -> str:
+    # By name: typer releases differ on which click module defines ParameterSource.
+    source = ctx.get_parameter_source(name)
+    return source.name if source is not None else ""
+
+
 def _run(config: Path | None, flags: dict[str, Any], signals: StopSignals) -> int:
-    from ..config import load_settings
     from . import output
+    from .precheck import precheck_run
 
     try:
+        # URLs and files first, at stdlib cost; only a run that can start imports the rest.
+        precheck_run(config, os.environ, flags)
+        from ..config import load_settings
+
         settings = load_settings(config_file=config, environ=os.environ, flags=flags)
     except PipelineError as exc:
         output.error_line(str(exc))

@@ -7,11 +7,25 @@ await queue.start(); await queue.put(bars); report = await queue.close()
 
 from __future__ import annotations
 
-import polars as pl
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .base import BarSink
-from .queue import DepthObserver, RetryPolicy, WriteQueue, WriteReport
 from .urls import DEFAULT_SINK_URL, SUPPORTED_SCHEMES, parse_sink_url, redact_url
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from .base import BarSink
+    from .queue import DepthObserver, RetryPolicy, WriteQueue, WriteReport
+
+# Imported on first use: the CLI checks sink URLs (``urls``) before polars is loaded.
+_LAZY = {
+    "BarSink": "base",
+    "DepthObserver": "queue",
+    "RetryPolicy": "queue",
+    "WriteQueue": "queue",
+    "WriteReport": "queue",
+}
 
 __all__ = [
     "DEFAULT_SINK_URL",
@@ -52,3 +66,10 @@ def read_bars(url: str) -> pl.DataFrame:
     from .postgres import read_postgres
 
     return read_postgres(target.location)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

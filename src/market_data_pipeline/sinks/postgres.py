@@ -28,6 +28,7 @@ from ..errors import (
     SinkUnavailableError,
     UsageError,
 )
+from ..extras import missing_extra
 from .base import BarSink
 from .urls import redact_url, scrub
 
@@ -96,9 +97,7 @@ def load_driver() -> Any:
     try:
         import psycopg
     except ImportError:
-        raise UsageError(
-            "PostgreSQL sinks need psycopg: pip install 'market-data-pipeline[postgres]'"
-        ) from None
+        raise UsageError(missing_extra("psycopg", "a PostgreSQL sink")) from None
     return psycopg
 
 

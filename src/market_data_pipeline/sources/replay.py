@@ -27,9 +27,7 @@ row (``no bid/ask``).
 from __future__ import annotations
 
 import asyncio
-import glob
 import os
-import stat
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
@@ -43,31 +41,13 @@ from .cleaning import BLANK, CHECKS, clean
 from .columns import ColumnMap, map_columns
 from .formats import Layout
 from .pacing import Pacer
+from .paths import expand_inputs
 from .readers import Chunk, column_names, file_format, read_chunks
 from .timestamps import UNIT_NS, TsUnit
 
 OnBadRow = Literal["fail", "skip"]
+__all__ = ["DEFAULT_CHUNK_ROWS", "ReplaySource", "expand_inputs"]
 DEFAULT_CHUNK_ROWS = 262_144
-
-
-def expand_inputs(pattern: str) -> list[Path]:
-    """Return the files a path or glob (``**`` recursive) names, sorted; raise if none."""
-    expanded = os.path.expanduser(pattern)
-    if glob.has_magic(expanded) and not Path(expanded).is_file():  # "a[1].csv" may be a name
-        found = sorted(Path(p) for p in glob.glob(expanded, recursive=True) if Path(p).is_file())
-    else:
-        found = [Path(expanded)] if Path(expanded).is_file() else []
-        if not found and os.path.exists(expanded):
-            raise BadInputError(f"not a regular file ({_file_kind(expanded)})", path=expanded)
-    if not found:
-        raise BadInputError(f"no file matches {pattern!r}")
-    return found
-
-
-def _file_kind(path: str) -> str:
-    mode = os.stat(path).st_mode
-    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"))
-    return next((name for test, name in kinds if test(mode)), "not a file")
 
 
 class ReplaySource(TickSource):
@@ -172,7 +152,8 @@ class ReplaySource(TickSource):
         cmap = map_columns(column_names(path, self.layout), kind, str(path))
         if symbol is None and "symbol" not in cmap.index:
             raise BadInputError(
-                "no symbol column (symbol/ticker/sym/instrument): name the instrument with symbol=",
+                "no symbol column (symbol/ticker/sym/instrument): name the instrument with"
+                " --symbol, e.g. --symbol ES",
                 path=str(path),
             )
         return cmap

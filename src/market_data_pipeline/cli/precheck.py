@@ -1,0 +1,52 @@
+"""Catch the usual usage errors of ``mdp run`` before polars, pydantic or Core are imported.
+
+A mistyped URL, a missing input file or a missing driver extra should answer in a fraction of a
+second; the full validation (``config.load_settings``) runs afterwards and stays the authority.
+Only the stdlib and the package's light modules are imported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..bus.urls import check_bus_url
+from ..config_file import read_config_file
+from ..defaults import DEFAULT_SINK
+from ..extras import require_extra
+from ..sinks.urls import parse_sink_url
+from ..sources.paths import expand_inputs
+
+ENV_PREFIX = "MDP_"
+
+
+def precheck_run(
+    config_file: Path | None, environ: Mapping[str, str], flags: Mapping[str, Any]
+) -> None:
+    """Raise ``UsageError``/``BadInputError`` for a bad sink or bus URL or a missing input."""
+    from_file = read_config_file(config_file) if config_file is not None else {}
+
+    def value(name: str) -> Any:
+        return _value(name, from_file, environ, flags)
+
+    sink = str(value("sink") or DEFAULT_SINK)
+    if parse_sink_url(sink).backend == "postgresql":
+        require_extra("psycopg", "a PostgreSQL sink (--sink postgresql://...)")
+    bus = value("bus")
+    check_bus_url(None if bus is None else str(bus))
+    source_input = value("input")
+    if isinstance(source_input, str):
+        expand_inputs(source_input)
+
+
+def _value(
+    name: str, from_file: Mapping[str, Any], environ: Mapping[str, str], flags: Mapping[str, Any]
+) -> Any:
+    """Return the raw value of one setting: flag, else ``MDP_`` variable, else config file."""
+    if flags.get(name) is not None:
+        return flags[name]
+    env = environ.get(ENV_PREFIX + name.upper())
+    if env is not None:
+        return env
+    return from_file.get(name, from_file.get(name.replace("_", "-")))

@@ -1,0 +1,114 @@
+"""``mdp`` follows its ecosystem's conventions and answers usage errors before heavy imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from market_data_pipeline.cli.app import app
+from market_data_pipeline.config import RunSettings
+
+HEAVY = ("polars", "pyarrow", "numpy", "pydantic", "market_data_core")
+
+# Runs the CLI in a fresh interpreter and reports which heavy packages it imported.
+_PROBE = """
+import json, sys
+from market_data_pipeline.cli.app import app
+sys.argv = ["mdp", *sys.argv[1:]]
+try:
+    app()
+except SystemExit as exc:
+    code = exc.code
+heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)
+print(json.dumps({{"code": code, "heavy": heavy}}), file=sys.stderr)
+"""
+
+
+def _probe(*args: str, cwd: Path) -> dict[str, object]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(HEAVY=HEAVY), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+    )
+    result: dict[str, object] = json.loads(proc.stderr.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["-h"],
+        ["run", "-h"],
+        ["bars", "-h"],
+        ["run", "--bogus"],
+        ["run", "--sink", "bad://x"],
+        ["run", "--bus", "nats://x"],
+        ["run", "--input", "no-such-file.csv"],
+        ["run", "--kind", "ticks"],
+    ],
+)
+def test_help_and_usage_errors_do_not_import_heavy_packages(
+    args: list[str], tmp_path: Path
+) -> None:
+    result = _probe(*args, cwd=tmp_path)
+    assert result["heavy"] == []
+    assert result["code"] in (0, 2)
+
+
+def test_usage_error_from_a_config_file_is_caught_early(tmp_path: Path) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text('sink = "mysql://x/y"\n')
+    result = _probe("run", "--config", str(config), cwd=tmp_path)
+    assert result == {"code": 2, "heavy": []}
+
+
+_FIELD_OF = {"format_preset": "format"}  # a parameter named after a builtin
+
+
+def _run_options() -> dict[str, object]:
+    command = get_command(app).commands["run"]  # type: ignore[attr-defined]
+    return {_FIELD_OF.get(str(p.name), str(p.name)): p.default for p in command.params}
+
+
+def test_run_flag_defaults_are_the_settings_defaults() -> None:
+    fields = RunSettings.model_fields
+    for name, default in _run_options().items():
+        if name == "config" or default is None:
+            continue
+        expected = fields[name].default
+        if name == "symbols":
+            expected = ",".join(expected)
+        if name == "bus":
+            expected = expected or "memory://"
+        assert default == expected, name
+
+
+def test_every_setting_has_a_flag() -> None:
+    flags = set(_run_options())
+    assert set(RunSettings.model_fields) - flags == set()
+
+
+def test_short_flags_and_dash_h() -> None:
+    result = CliRunner().invoke(app, ["run", "-h"])
+    assert result.exit_code == 0
+    for short in ("-i", "-s", "-r", "-S", "-n", "-d", "-c", "-h"):
+        assert f" {short} " in result.stdout, short
+
+
+def test_a_flag_default_never_overrides_the_environment(tmp_path: Path) -> None:
+    sink = f"sqlite:///{tmp_path / 'env.db'}"
+    env = {"MDP_SINK": sink, "MDP_GRACE": "5s"}
+    result = CliRunner().invoke(
+        app, ["run", "--ticks", "50", "--json", "--resolution", "1m"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["sink"] == sink
