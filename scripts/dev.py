@@ -52,7 +52,8 @@ def ensure_env(extras: str) -> None:
 
 
 def run(args: list[str]) -> int:
-    ensure_env("")
+    # The README names PostgreSQL sinks and Redis buses: the drivers come with the demo.
+    ensure_env("postgres,redis")
     return sh(BIN / "mdp", "run", *args, check=False)
 
 
