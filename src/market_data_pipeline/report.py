@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config import RunSettings
 from .errors import BadInputError, PipelineError, SinkUnavailableError, UsageError
-from .sinks.queue import WriteReport
 from .sinks.urls import mask_urls, redact_url
+
+if TYPE_CHECKING:  # stdlib-only at run time: the CLI reports usage errors before heavy imports
+    from .sinks.queue import WriteReport
 
 
 @dataclass
@@ -128,8 +129,9 @@ def _error_text(error: PipelineError, report: RunReport) -> str:
     return str(error)
 
 
-def failed_before_start(settings: RunSettings, exc: PipelineError) -> RunReport:
-    report = RunReport(sink=redact_url(settings.sink), stopped_by="error")
+def failed_before_start(sink_url: str, exc: PipelineError) -> RunReport:
+    """Return the report of a run that never started: nothing read, nothing written."""
+    report = RunReport(sink=redact_url(sink_url), stopped_by="error")
     report.status = "bad_input" if exc.exit_code == 2 else "failed"
     report.error = mask_urls(str(exc))
     report.exit_code = exc.exit_code

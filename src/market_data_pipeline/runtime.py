@@ -414,7 +414,7 @@ async def execute(
     try:
         source = build_source(settings)
     except PipelineError as exc:
-        return failed_before_start(settings, exc)
+        return failed_before_start(settings.sink, exc)
     server = None
     try:
         server = _serve_metrics(settings.metrics_port, source.provider)
@@ -422,7 +422,7 @@ async def execute(
     except PipelineError as exc:
         _stop_server(server)
         await source.close()
-        return failed_before_start(settings, exc)
+        return failed_before_start(settings.sink, exc)
     write: WriteReport | None = None
     error: PipelineError | None = None
     try:

@@ -129,7 +129,7 @@ def test_naive_times_in_a_zone(mdp: Mdp, tmp_path: Path) -> None:
         (("--resolution", "1M"), "write 1mo for a month or 1min for a minute"),
         (("--resolution", "1Y"), "write 1y for a year"),
         (("--tz", "Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
-        (("--format", "csv-ish"), "format: Input should be 'binance-aggtrades'"),
+        (("--format", "csv-ish"), "'csv-ish' is not one of"),
     ],
 )
 def test_refused_options(mdp: Mdp, tmp_path: Path, args: tuple[str, ...], message: str) -> None:

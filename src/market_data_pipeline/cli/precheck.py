@@ -40,6 +40,11 @@ def precheck_run(
         expand_inputs(source_input)
 
 
+def raw_setting(name: str, flags: Mapping[str, Any], environ: Mapping[str, str]) -> Any:
+    """Return a setting as typed (flag, else ``MDP_`` variable), before any validation."""
+    return _value(name, {}, environ, flags)
+
+
 def _value(
     name: str, from_file: Mapping[str, Any], environ: Mapping[str, str], flags: Mapping[str, Any]
 ) -> Any:

@@ -475,14 +475,28 @@ def _run(config: Path | None, flags: dict[str, Any], signals: StopSignals) -> in
 
         settings = load_settings(config_file=config, environ=os.environ, flags=flags)
     except PipelineError as exc:
-        output.error_line(str(exc))
-        return EXIT_BAD_INPUT
+        return _failed_before_start(flags, exc)
     view = output.RunView(json_mode=settings.json_output, interactive=sys.stderr.isatty())
     report = asyncio.run(_execute(settings, view, signals))
     view.summary(report)
     if report.exit_code == 0 and report.stopped_by in EXIT_CODES:
         return EXIT_CODES[report.stopped_by]
     return int(report.exit_code)
+
+
+def _failed_before_start(flags: dict[str, Any], exc: PipelineError) -> int:
+    """Report a run that could not start, as text or (``--json``) as the one report shape."""
+    from ..report import failed_before_start
+    from . import output
+    from .precheck import raw_setting
+
+    json_mode = str(raw_setting("json", flags, os.environ) or "").lower() in _TRUE
+    sink = str(raw_setting("sink", flags, os.environ) or DEFAULT_SINK)
+    output.RunView(json_mode=json_mode, interactive=False).summary(failed_before_start(sink, exc))
+    return exc.exit_code or EXIT_BAD_INPUT
+
+
+_TRUE = ("1", "true", "yes", "on")
 
 
 async def _execute(settings: Any, view: Any, signals: StopSignals) -> Any:
