@@ -25,6 +25,7 @@ from ..contracts.junit import SuiteCounts, judge_suite, remove_report
 
 if TYPE_CHECKING:
     from ..contracts.record import VerificationRecord
+    from ..contracts.verdict import ContractResult
 
 contracts_app = typer.Typer(
     name="contracts",
@@ -79,6 +80,7 @@ def run_command(
         conf = settings.load_settings()
     except ContractsError as exc:
         raise _fail(str(exc)) from exc
+    ledger_url = ledger_url or os.environ.get("MDP_LEDGER") or None
     if ledger_url:
         _repo_name(conf, repo, ledger_url)  # before the suite runs, not after
     out.mkdir(parents=True, exist_ok=True)
@@ -96,7 +98,8 @@ def run_command(
         "reason": reason,
         "counts": counts.__dict__,
     }
-    record = _run_record(conf, counts, reason, repo, correlation_id, started_at, ledger_url)
+    contract_result = _suite_result(counts, reason)
+    record = _run_record(conf, contract_result, repo, correlation_id, started_at, ledger_url)
     result["verdict"] = record.verdict.value
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     _write_record(out, record, ledger_url)
@@ -105,26 +108,31 @@ def run_command(
     raise typer.Exit(0)
 
 
+def _suite_result(counts: SuiteCounts, reason: str | None) -> ContractResult:
+    from ..contracts import record as rec
+
+    return rec.suite_result(
+        counts,
+        reason,
+        core_requested=os.environ.get("MDP_CORE_REQUESTED") or "installed",
+        core_version=_installed_core(),
+        core_source=rec.installed_core_origin().source,
+        python=f"{sys.version_info.major}.{sys.version_info.minor}",
+    )
+
+
 def _run_record(
     conf: settings.ContractsSettings,
-    counts: SuiteCounts,
-    reason: str | None,
+    result: ContractResult,
     repo: str | None,
     correlation_id: str | None,
     started_at: float,
     ledger_url: str | None,
 ) -> VerificationRecord:
+    """Return the verification record of this run's ``result`` with its provenance."""
     from ..contracts import record as rec
 
     origin = rec.installed_core_origin()
-    result = rec.suite_result(
-        counts,
-        reason,
-        core_requested="installed",
-        core_version=_installed_core(),
-        core_source=origin.source,
-        python=f"{sys.version_info.major}.{sys.version_info.minor}",
-    )
     name = _repo_name(conf, repo, ledger_url)
     return rec.build_record(
         result,
@@ -217,6 +225,7 @@ def matrix_command(
     results = _run_with_progress(conf, cells, out.resolve(), jobs)
     elapsed = time.perf_counter() - started
     report.write_reports(results, out, elapsed)
+    ledger_url = ledger_url or os.environ.get("MDP_LEDGER") or None
     if ledger_url:
         _publish(_cell_records(conf, results, repo), ledger_url)
     Console().print(report.matrix_table(results))

@@ -157,6 +157,13 @@ def report_command(
         typer.Option("--from", help="Folder of record.json (default: the last run's --out)."),
     ] = None,
     api_url: Annotated[str, typer.Option(help="GitHub API base URL.")] = DEFAULT_API_URL,
+    missing_as_error: Annotated[
+        bool,
+        typer.Option(
+            help="Without a record (the run's set-up failed), post an error status for this "
+            "repository instead of failing, so Core's gate does not wait for nothing."
+        ),
+    ] = False,
 ) -> None:
     """Post the last run's verdict as a commit status on Core's commit (token: REPO_TOKEN).
 
@@ -165,8 +172,10 @@ def report_command(
     """
     folder = from_dir or _last_run_dir()
     try:
-        record = load_record(folder)
-        status = github.status_for(record)
+        if missing_as_error and not (folder / "record.json").exists():
+            status = _missing_status()
+        else:
+            status = github.status_for(load_record(folder))
         token = os.environ.get("REPO_TOKEN") or os.environ.get("GITHUB_TOKEN") or ""
         client = github.GitHubClient(token, api_url=api_url)
     except ContractsError as exc:
@@ -181,6 +190,17 @@ def report_command(
         f"{core_repo}@{sha[:12]}: {status.context} = {status.state} ({status.description}); "
         f"{attempts} attempt(s)"
     )
+
+
+def _missing_status() -> github.CommitStatus:
+    from ..contracts import record as rec
+    from ..contracts import settings
+
+    conf = settings.load_settings()
+    repo = rec.detect_repo(conf.root, conf.repo, os.environ)
+    if repo is None:
+        raise ContractsError("cannot tell which repository this is: set [tool.mdp.contracts] repo")
+    return github.missing_status(repo, rec.detect_run_url(os.environ), rec.env_correlation_id())
 
 
 def _last_run_dir() -> Path:

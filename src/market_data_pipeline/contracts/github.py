@@ -185,6 +185,14 @@ def status_for(record: VerificationRecord) -> CommitStatus:
     )
 
 
+def missing_status(repo: str, run_url: str | None, correlation_id: str = "") -> CommitStatus:
+    """Return the ``error`` status for a run that produced no record (its set-up failed)."""
+    text = "error: the run produced no verdict (set-up failed; see the run)"
+    if correlation_id:
+        text += f"; id {correlation_id}"
+    return CommitStatus("error", f"contracts/{repo}", text[:MAX_DESCRIPTION_CHARS], run_url)
+
+
 def post_status(client: GitHubClient, core_repo: str, sha: str, status: CommitStatus) -> int:
     """Post ``status`` on ``core_repo``'s commit ``sha``; return the attempts used."""
     if not _REPO_NAME.match(core_repo):

@@ -130,3 +130,20 @@ def test_cli_report_without_a_record_or_token_says_so(
     (tmp_path / "record.json").write_text(json.dumps(make_record().to_json()), encoding="utf-8")
     no_token = CliRunner().invoke(contracts_app, args)
     assert no_token.exit_code == 2 and "REPO_TOKEN" in " ".join(no_token.output.split())
+
+
+def test_cli_report_posts_an_error_status_when_the_run_left_no_record(
+    github_api: tuple[str, Scripted], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, script = github_api
+    script.responses = [(201, {}, {})]
+    monkeypatch.setenv("REPO_TOKEN", TOKEN)
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/pipeline")
+    monkeypatch.setenv("MDP_CORRELATION_ID", "rel-9")
+    args = ["report", "--core-repo", "acme/core", "--sha", SHA, "--from", str(tmp_path)]
+    result = CliRunner().invoke(contracts_app, [*args, "--api-url", url, "--missing-as-error"])
+    assert result.exit_code == 0, result.output
+    [request] = script.requests
+    assert request["body"]["state"] == "error"
+    assert request["body"]["context"] == "contracts/acme/pipeline"
+    assert "rel-9" in request["body"]["description"]

@@ -50,3 +50,15 @@ def test_core_requirement_forms() -> None:
     assert envs.core_requirement("git+https://example.invalid/core@v1") == (
         "market-data-core @ git+https://example.invalid/core@v1"
     )
+
+
+def test_matrix_records_every_cell_in_the_ledger(tmp_path: Path) -> None:
+    from market_data_pipeline.contracts.ledger import open_ledger
+    from market_data_pipeline.contracts.verdict import Verdict
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    code, _ = _matrix(tmp_path, "--ledger", url, "--repo", "acme/pipeline")
+    assert code == 2
+    [record] = open_ledger(url).records()
+    assert (record.repo, record.python, record.verdict) == ("acme/pipeline", "3.99", Verdict.ERROR)
+    assert "3.99 is not installed" in (record.result.reason or "")
