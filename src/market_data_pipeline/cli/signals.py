@@ -6,7 +6,8 @@ back whenever one of its own is removed. So the ``mdp`` entry point installs pla
 before the CLI loads, and ``mdp run`` keeps them until its summary is printed: a signal is
 recorded and, once a pipeline runs, handed to it (``request_stop``) through its event loop.
 Whatever the instant, a run ends the one way, through the same summary, and exits
-``128 + signal number`` (130 for SIGINT, 143 for SIGTERM). Other commands get the default
+``128 + signal number`` (130 for SIGINT, 143 for SIGTERM); a signal after the summary changes
+nothing. A second signal gives up retrying a store that is down. Other commands get the default
 handlers back as soon as they are chosen.
 """
 
@@ -54,12 +55,21 @@ class StopSignals:
 
     @contextmanager
     def held(self) -> Iterator[StopSignals]:
-        """Keep the handlers in place for the block, then restore them and forget the signal."""
+        """Keep the handlers in place for the block, then forget the signal.
+
+        Handlers the entry point installed stay until the process exits: a signal after the
+        summary is printed must not kill the process and change its exit code. Handlers
+        installed here (``mdp`` called in-process) are restored.
+        """
+        installed_before = self.installed
         self.install()
         try:
             yield self
         finally:
-            self.uninstall()
+            if installed_before:
+                self.detach()
+            else:
+                self.uninstall()
             self.received = None
 
     def forward_to(self, loop: asyncio.AbstractEventLoop, stop: Callable[[str], None]) -> None:

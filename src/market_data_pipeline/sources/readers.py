@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import csv
 import io
+import lzma
 import re
+import sys
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -135,19 +138,21 @@ def _csv_chunks(
     block = min(max(chunk_rows * line_bytes, _MIN_BLOCK), _MAX_BLOCK)
 
     def malformed(row: Any) -> str:
-        if on_malformed is None:
-            return "error"
+        assert on_malformed is not None
         on_malformed(1)
         return "skip"
 
-    with _reading(path, "CSV"):
+    # Failing at a malformed row needs no Python handler; one would also be called with text
+    # Arrow cannot decode (a non-UTF-8 row), which Python reports as an ignored exception.
+    handler = None if on_malformed is None else malformed
+    with _reading(path, "CSV"), _quiet_undecodable_rows():
         try:
             reader = pacsv.open_csv(
                 input_stream(path),
                 read_options=pacsv.ReadOptions(
                     skip_rows=header_lines, column_names=generic, block_size=block
                 ),
-                parse_options=_parse_options(delimiter, malformed),
+                parse_options=_parse_options(delimiter, handler),
                 convert_options=pacsv.ConvertOptions(
                     column_types={c: pa.string() for c in generic},
                     # Only an empty field is missing: "NA" is a ticker, "nan" a bad value to name.
@@ -179,7 +184,7 @@ def _all_null(batch: pa.RecordBatch) -> pa.Array:
     return blank
 
 
-def _parse_options(delimiter: str, handler: Callable[[Any], str]) -> pacsv.ParseOptions:
+def _parse_options(delimiter: str, handler: Callable[[Any], str] | None) -> pacsv.ParseOptions:
     return pacsv.ParseOptions(
         delimiter=delimiter, ignore_empty_lines=False, invalid_row_handler=handler
     )
@@ -189,6 +194,9 @@ def _malformed_error(
     path: Path, delimiter: str, width: int, header_lines: int, exc: Exception
 ) -> BadInputError:
     """Find the first malformed line again single-threaded (only threaded reads lose the number)."""
+    not_utf8 = _located_error(path, 0, ValueError("invalid UTF8"))
+    if not_utf8 is not None and not_utf8.row is not None:
+        return not_utf8  # Arrow cannot hand a row it cannot decode to Python: name it ourselves
     found: list[int] = []
 
     def first(row: Any) -> str:
@@ -216,6 +224,28 @@ def _malformed_error(
     return BadInputError(
         f"malformed row: {reason}", path=str(path), row=found[0] if found else None
     )
+
+
+@contextmanager
+def _quiet_undecodable_rows() -> Iterator[None]:
+    """Drop Python's report of a row handler Arrow could not call (the row is not UTF-8).
+
+    The read then fails on that row and ``_malformed_error`` names it; the default hook would
+    print a traceback meanwhile.
+    """
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        handler = getattr(unraisable.object, "__qualname__", "")
+        if isinstance(unraisable.exc_value, UnicodeDecodeError) and "_csv_chunks" in handler:
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 def _located_error(path: Path, block: int, exc: Exception) -> BadInputError | None:
@@ -295,6 +325,6 @@ def _reading(path: Path, what: str) -> Iterator[None]:
         raise
     except FileNotFoundError:
         raise BadInputError("file not found", path=str(path)) from None
-    except (OSError, pa.ArrowException, EOFError, UnicodeError) as exc:
+    except (OSError, pa.ArrowException, EOFError, UnicodeError, zlib.error, lzma.LZMAError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BadInputError(f"cannot read {what}: {detail}", path=str(path)) from None
