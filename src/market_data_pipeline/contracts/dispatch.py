@@ -13,7 +13,6 @@ and scrubbed from every message.
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import time
@@ -121,14 +120,16 @@ class DispatchClient:
         timeout_s: float = 30.0,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
+        from .github import GitHubClient  # the one client and token policy (github.py)
+
         self._token = check_token(token)
-        self.api_url = api_url.rstrip("/")
+        self._http = GitHubClient(self._token, api_url=api_url, timeout_s=timeout_s)
+        self.api_url = self._http.api_url
         self.attempts = max(1, attempts)
         self.backoff_s = backoff_s
         self.secondary_limit_wait_s = secondary_limit_wait_s
         self.timeout_s = timeout_s
         self._sleep = sleep or time.sleep
-        self._opener = urllib.request.build_opener(_NoRedirect)
 
     def __repr__(self) -> str:
         return f"DispatchClient(api_url={self.api_url!r}, token=<hidden>)"
@@ -177,32 +178,7 @@ class DispatchClient:
         return text.replace(self._token, "***")
 
     def _post(self, repo: str, body: bytes) -> tuple[int | None, Message | None, str]:
-        request = urllib.request.Request(
-            f"{self.api_url}/repos/{repo}/dispatches",
-            data=body,
-            method="POST",
-            headers={
-                "Accept": "application/vnd.github+json",
-                "Authorization": f"Bearer {self._token}",
-                "X-GitHub-Api-Version": "2022-11-28",
-                "Content-Type": "application/json",
-                "User-Agent": "market-data-pipeline-contracts",
-            },
-        )
-        try:
-            with self._opener.open(request, timeout=self.timeout_s) as response:
-                return int(response.status), response.headers, ""
-        except urllib.error.HTTPError as exc:
-            try:
-                text = exc.read().decode("utf-8", "replace")
-            except (http.client.HTTPException, OSError):
-                text = ""
-            return exc.code, exc.headers, text
-        except urllib.error.URLError as exc:
-            return None, None, self.scrub(f"connection failed: {exc.reason}")
-        except (http.client.HTTPException, ValueError, OSError) as exc:
-            # A malformed answer, a bad URL or a dropped connection: retried like a network error.
-            return None, None, self.scrub(f"connection failed: {type(exc).__name__}: {exc}")
+        return self._http.send(f"/repos/{repo}/dispatches", body)
 
 
 def retry_delay(

@@ -1,5 +1,7 @@
 """GitHub's REST API for the contract tooling: one token policy, one client, commit statuses.
 
+``GitHubClient`` is the one transport: ``dispatch.DispatchClient`` sends through it too.
+
 The token policy is the one ``dispatch`` applies (``dispatch.check_token``): surrounding whitespace
 stripped, nothing but visible ASCII inside, sent only in the ``Authorization`` header, only to the
 API host (``https``, or ``http`` to a loopback address for tests), never to a redirect target
@@ -107,7 +109,7 @@ class GitHubClient:
         """POST ``body`` to ``path``; return the attempts used, or raise ``GitHubError``."""
         data = json.dumps(dict(body)).encode()
         for attempt in range(1, self.attempts + 1):
-            status, headers, text = self._send(path, data)
+            status, headers, text = self.send(path, data)
             if status == expect:
                 return attempt
             wait = retry_delay(status, headers, attempt, self.backoff_s, body=text)
@@ -117,7 +119,8 @@ class GitHubClient:
             self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send(self, path: str, data: bytes) -> tuple[int | None, Message | None, str]:
+    def send(self, path: str, data: bytes) -> tuple[int | None, Message | None, str]:
+        """POST ``data`` once; return (status, headers, body), status None on a network error."""
         request = urllib.request.Request(
             f"{self.api_url}{path}",
             data=data,
@@ -132,7 +135,11 @@ class GitHubClient:
         )
         try:
             with self._opener.open(request, timeout=self.timeout_s) as response:
-                return int(response.status), response.headers, response.read().decode()
+                return (
+                    int(response.status),
+                    response.headers,
+                    response.read().decode("utf-8", "replace"),
+                )
         except urllib.error.HTTPError as exc:
             try:
                 text = exc.read().decode("utf-8", "replace")
