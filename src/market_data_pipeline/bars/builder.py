@@ -31,6 +31,9 @@ small frames costs about what one large frame does. ``flush()`` ends the stream:
 open window; feeding the engine afterwards raises ``UsageError`` (a flushed window could
 otherwise be emitted twice).
 
+A frame may carry an ``origin`` column (e.g. the file a replayed row came from);
+``late_by_origin()`` then counts the late ticks of the finest resolution by origin.
+
 ``open_state()`` and ``watermarks()`` give the engine's state as frames; ``BarEngine.restore``
 builds an engine from them that goes on exactly as the original would have.
 """
@@ -58,6 +61,7 @@ _REQUIRED_BAR_FIELDS = ("symbol", "ts_ns", "open", "high", "low", "close", "volu
 
 OPEN_STATE_SCHEMA = PARTIAL_SCHEMA
 WATERMARK_SCHEMA: dict[str, pl.DataType] = {"symbol": pl.String(), "max_ts_ns": pl.Int64()}
+ORIGIN = "origin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,8 @@ class BarEngine:
         self._marks = pl.DataFrame(schema=WATERMARK_SCHEMA)  # max event time per symbol
         self._marks_max: int | None = None  # over all symbols, held frames excluded
         self._counters = {res.label: _Counters() for res in self.resolutions}
+        self._finest = min(self.resolutions, key=lambda res: res.ns).label
+        self._late_by_origin: dict[int, int] = {}
         self._held: list[pl.DataFrame] = []
         self._held_kind: _Kind = "ticks"
         self._held_rows = 0
@@ -142,7 +148,8 @@ class BarEngine:
 
     def add_ticks(self, ticks: pl.DataFrame) -> pl.DataFrame:
         """Fold a tick frame (``TICK_SCHEMA``) in; return the bars it closed (``BAR_SCHEMA``)."""
-        return self._add(conform(ticks, TICK_SCHEMA, tuple(TICK_SCHEMA), what="tick"), "ticks")
+        frame = conform(ticks, TICK_SCHEMA, tuple(TICK_SCHEMA), what="tick")
+        return self._add(_keep_origin(frame, ticks), "ticks")
 
     def add_bars(self, bars: pl.DataFrame) -> pl.DataFrame:
         """Resample an input bar frame (``BAR_INPUT_SCHEMA``, ts_ns = bar start) into coarser bars.
@@ -152,7 +159,7 @@ class BarEngine:
         vwap; output ``trades`` is null when any input bar's is null.
         """
         frame = conform(bars, BAR_INPUT_SCHEMA, _REQUIRED_BAR_FIELDS, what="bar")
-        return self._add(frame, "bars")
+        return self._add(_keep_origin(frame, bars), "bars")
 
     def flush(self) -> pl.DataFrame:
         """Emit every open window of every resolution and end the stream."""
@@ -180,6 +187,11 @@ class BarEngine:
             )
             for label, c in self._counters.items()
         }
+
+    def late_by_origin(self) -> dict[int, int]:
+        """Return the ticks late in the finest resolution per ``origin`` value of their frames."""
+        self._settle()
+        return dict(self._late_by_origin)
 
     def open_state(self) -> pl.DataFrame:
         """Return every open window as a partial row (``OPEN_STATE_SCHEMA``), for a checkpoint.
@@ -262,7 +274,7 @@ class BarEngine:
     def _drain(self) -> pl.DataFrame:
         if not self._held:
             return empty_bar_frame()
-        frame = pl.concat(self._held, how="vertical") if len(self._held) > 1 else self._held[0]
+        frame = pl.concat(self._held, how="diagonal") if len(self._held) > 1 else self._held[0]
         self._held, self._held_rows = [], 0
         partials = tick_partials if self._held_kind == "ticks" else bar_partials
         return self._ingest(frame, partials)
@@ -321,8 +333,13 @@ class BarEngine:
         late = (items.get_column("window_end") <= items.get_column("limit")).fill_null(False)
         if not late.any():
             return items.drop("limit")
-        for label, count in items.filter(late).get_column("resolution").value_counts().rows():
+        dropped = items.filter(late)
+        for label, count in dropped.get_column("resolution").value_counts().rows():
             self._counters[label].ticks_late += count
+        if ORIGIN in dropped.columns:
+            finest = dropped.filter(pl.col("resolution") == self._finest).get_column(ORIGIN)
+            for origin, count in finest.drop_nulls().value_counts().rows():
+                self._late_by_origin[origin] = self._late_by_origin.get(origin, 0) + count
         return items.filter(~late).drop("limit")
 
     def _fold(self, new: pl.DataFrame, symbols: pl.Series, marks: pl.DataFrame) -> pl.DataFrame:
@@ -350,6 +367,12 @@ class BarEngine:
 
     def _earliest_open_end(self) -> int | None:
         return _int(self._state["window_end"].min()) if self._state.height else None
+
+
+def _keep_origin(frame: pl.DataFrame, given: pl.DataFrame) -> pl.DataFrame:
+    if ORIGIN not in given.columns:
+        return frame
+    return frame.with_columns(given.get_column(ORIGIN))
 
 
 def _per_resolution(partials: pl.DataFrame) -> tuple[dict[str, int], dict[str, int]]:

@@ -4,8 +4,13 @@ Real exports load without editing: column names are matched case-insensitively w
 (see ``columns``), timestamps may be ISO-8601 strings or epoch numbers (see ``timestamps``; an
 ISO string without offset is taken as UTC, an epoch unit is detected from the magnitude unless
 ``ts_unit`` says otherwise), and a file without a symbol column takes the ``symbol`` argument
-(a symbol column, when present, wins). Files are streamed in chunks of ``chunk_rows`` rows, read
-one after another in the order given (``expand_inputs`` sorts a glob), and cleaned vectorised.
+(a symbol column, when present, wins). Files are streamed in chunks of ``chunk_rows`` rows and
+cleaned vectorised. Several files are merged into one stream in event time (``merge``), whatever
+their names or the order given; rows that two files repeat are found on the way: for bars a
+second bar for the same symbol and time is a bad row (``duplicate bar``, as within one chunk),
+for trades and quotes an identical row from another file fails the replay naming both files
+(``on_duplicate="fail"``) or is dropped and counted (``"skip"``, reason ``duplicate row``).
+``files`` holds per-file counts: rows read, bad, duplicate.
 
 Bad rows (see ``cleaning`` for every rule and reason) either stop the replay with
 ``BadInputError(reason, path=..., row=N, field=...)`` naming the first one (``on_bad_row="fail"``)
@@ -29,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -36,18 +42,32 @@ import polars as pl
 import pyarrow as pa
 
 from ..errors import BadInputError, UsageError
+from ..frames import ns_to_datetime
 from .base import TickKind, TickSource
 from .cleaning import BLANK, CHECKS, clean
 from .columns import ColumnMap, map_columns
 from .formats import Layout
+from .merge import FILE_COLUMN, ROW_COLUMN, DuplicateCheck, merge_by_time
 from .pacing import Pacer
 from .paths import expand_inputs
 from .readers import Chunk, column_names, file_format, read_chunks
 from .timestamps import UNIT_NS, TsUnit
 
 OnBadRow = Literal["fail", "skip"]
-__all__ = ["DEFAULT_CHUNK_ROWS", "ReplaySource", "expand_inputs"]
+OnDuplicate = Literal["fail", "skip"]
+__all__ = ["DEFAULT_CHUNK_ROWS", "FileStats", "ReplaySource", "expand_inputs"]
 DEFAULT_CHUNK_ROWS = 262_144
+MIN_MERGE_CHUNK_ROWS = 16_384  # per file when merging: memory is about 1.5 chunks per file
+
+
+@dataclass
+class FileStats:
+    """What one input file gave: data rows read, bad rows, rows repeating another's."""
+
+    path: str
+    rows: int = 0
+    bad: int = 0
+    duplicate: int = 0
 
 
 class ReplaySource(TickSource):
@@ -55,6 +75,8 @@ class ReplaySource(TickSource):
 
     ``kind`` is detected from the first file's header or schema unless given; later files must fit
     it. ``speed=None`` replays as fast as possible, ``speed=X`` at X times the recorded pace.
+    ``with_origin`` adds an ``origin`` column, the row's file as an index into ``paths``, so that
+    the bar engine can count late ticks per file.
     """
 
     def __init__(
@@ -66,6 +88,8 @@ class ReplaySource(TickSource):
         ts_unit: TsUnit = "auto",
         speed: float | None = None,
         on_bad_row: OnBadRow = "fail",
+        on_duplicate: OnDuplicate = "fail",
+        with_origin: bool = False,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         provider: str = "replay",
         layout: Layout | None = None,
@@ -73,6 +97,8 @@ class ReplaySource(TickSource):
         tz: str = "UTC",
     ) -> None:
         _check_options(ts_unit, speed, on_bad_row, chunk_rows)
+        if on_duplicate not in ("fail", "skip"):
+            raise UsageError(f"on_duplicate must be fail or skip, not {on_duplicate!r}")
         self.paths = [Path(p) for p in paths]
         if not self.paths:
             raise BadInputError("no input file given")
@@ -86,7 +112,10 @@ class ReplaySource(TickSource):
         self.ts_unit: TsUnit = ts_unit
         self.speed = speed
         self.on_bad_row: OnBadRow = on_bad_row
+        self.on_duplicate: OnDuplicate = on_duplicate
+        self.with_origin = with_origin
         self.chunk_rows = chunk_rows
+        self.files = [FileStats(str(path)) for path in self.paths]
         self.ts_format = ts_format
         self.tz = tz
         self._first_map = first
@@ -115,16 +144,71 @@ class ReplaySource(TickSource):
             self._open = None
 
     def _frames(self) -> Iterator[pl.DataFrame]:
-        for number, path in enumerate(self.paths):
-            cmap = self._first_map if number == 0 else self._map(path, self.kind, self.symbol)
-            on_malformed = None if self.on_bad_row == "fail" else self._count_malformed
-            chunks = read_chunks(path, cmap.index, self.chunk_rows, on_malformed, self.layout)
-            for chunk in chunks:
-                frame = self._accept(path, cmap, chunk)
-                if not frame.is_empty():
-                    yield frame
+        for stat in self.files:
+            stat.rows = stat.bad = stat.duplicate = 0
+        check = DuplicateCheck(self.kind)
+        if len(self.paths) == 1:
+            stream = self._file_frames(0, self.chunk_rows)
+        else:
+            rows = self.chunk_rows
+            if rows >= MIN_MERGE_CHUNK_ROWS:
+                rows = max(MIN_MERGE_CHUNK_ROWS, rows // len(self.paths))
+            stream = merge_by_time([self._file_frames(i, rows) for i in range(len(self.paths))])
+        for frame in stream:
+            kept = self._drop_duplicates(check, frame)
+            if kept.height:
+                yield (
+                    kept.drop(ROW_COLUMN)
+                    if self.with_origin
+                    else kept.drop(ROW_COLUMN, FILE_COLUMN)
+                )
 
-    def _accept(self, path: Path, cmap: ColumnMap, chunk: Chunk) -> pl.DataFrame:
+    def _file_frames(self, number: int, chunk_rows: int) -> Iterator[pl.DataFrame]:
+        path = self.paths[number]
+        cmap = self._first_map if number == 0 else self._map(path, self.kind, self.symbol)
+
+        def malformed(rows: int) -> None:
+            self.count_bad("malformed row", rows)
+            self.files[number].rows += rows
+            self.files[number].bad += rows
+
+        on_malformed = None if self.on_bad_row == "fail" else malformed
+        for chunk in read_chunks(path, cmap.index, chunk_rows, on_malformed, self.layout):
+            frame = self._accept(path, cmap, chunk, number)
+            if not frame.is_empty():
+                yield frame
+
+    def _drop_duplicates(self, check: DuplicateCheck, frame: pl.DataFrame) -> pl.DataFrame:
+        kept, repeats = check.split(frame)
+        if repeats.height == 0:
+            return kept
+        bars = self.kind == "bars"
+        if (self.on_bad_row if bars else self.on_duplicate) == "fail":
+            raise self._duplicate_error(check, repeats)
+        self.count_bad("duplicate bar" if bars else "duplicate row", repeats.height)
+        per_file = repeats.get_column(FILE_COLUMN).value_counts()
+        for number, rows in per_file.iter_rows():
+            stat = self.files[number]
+            if bars:
+                stat.bad += rows
+            else:
+                stat.duplicate += rows
+        return kept
+
+    def _duplicate_error(self, check: DuplicateCheck, repeats: pl.DataFrame) -> BadInputError:
+        dup = check.first(repeats)
+        first_path, first_row = self.paths[dup.first[0]], dup.first[1]
+        when = ns_to_datetime(dup.ts_ns).isoformat().replace("+00:00", "Z")
+        if self.kind == "bars":
+            what = f"duplicate bar ({dup.symbol} at {when}), also in {first_path} row {first_row}"
+        else:
+            what = (
+                f"duplicate {self.kind[:-1]} ({dup.symbol} at {when}, every field equal), also in"
+                f" {first_path} row {first_row}; --on-duplicate skip drops and counts repeats"
+            )
+        return BadInputError(what, path=str(self.paths[dup.again[0]]), row=dup.again[1])
+
+    def _accept(self, path: Path, cmap: ColumnMap, chunk: Chunk, number: int) -> pl.DataFrame:
         cleaned = clean(
             chunk.batch,
             cmap.kind,
@@ -135,18 +219,23 @@ class ReplaySource(TickSource):
             ts_format=self.ts_format,
         )
         code = cleaned.code
+        frame = cleaned.frame.with_columns(
+            pl.lit(number, pl.UInt32).alias(FILE_COLUMN),
+            pl.int_range(chunk.first_row, chunk.first_row + pl.len()).alias(ROW_COLUMN),
+        )
+        stat = self.files[number]
         if code.max() == 0:
-            return cleaned.frame
+            stat.rows += frame.height
+            return frame
+        stat.rows += frame.height - int((code == BLANK).sum())
         bad = (code > 0) & (code != BLANK)
         if bad.any():
             if self.on_bad_row == "fail":
                 raise _bad_row(path, cmap, chunk, int(bad.arg_max() or 0), code)
             for value, rows in code.filter(bad).value_counts().iter_rows():
                 self.count_bad(CHECKS[cmap.kind][value - 1].reason, rows)
-        return cleaned.frame.filter(code == 0)
-
-    def _count_malformed(self, rows: int) -> None:
-        self.count_bad("malformed row", rows)
+                stat.bad += rows
+        return frame.filter(code == 0)
 
     def _map(self, path: Path, kind: TickKind | None, symbol: str | None) -> ColumnMap:
         cmap = map_columns(column_names(path, self.layout), kind, str(path))
