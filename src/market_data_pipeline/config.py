@@ -42,7 +42,7 @@ class RunSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     source: Literal["synthetic", "replay"] | None = None
-    input: str | None = None
+    input: tuple[str, ...] | None = None  # files, globs and directories; they accumulate
     kind: Literal["trades", "quotes", "bars"] | None = None
     symbol: str | None = None
     symbols: tuple[str, ...] = DEFAULT_SYMBOLS
@@ -66,6 +66,8 @@ class RunSettings(BaseModel):
     fill_gaps: bool = False
     sink: str = DEFAULT_SINK
     on_bad_row: Literal["fail", "skip"] = "fail"
+    on_duplicate: Literal["fail", "skip"] = "fail"
+    on_late: Literal["count", "fail"] = "count"
     json_output: bool = Field(default=False, alias="json")
     # Write queue and batching.
     queue_capacity: int = Field(default=100_000, ge=1)
@@ -118,6 +120,16 @@ class RunSettings(BaseModel):
                 return json.loads(value)
             except json.JSONDecodeError:
                 raise ValueError('expected JSON, e.g. \'{"replay": {"soft": 0.8}}\'') from None
+        return value
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _inputs_as_tuple(cls, value: Any) -> Any:
+        # One path from a config file or MDP_INPUT, several from a list or repeated --input.
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list | tuple) and not value:
+            return None
         return value
 
     @field_validator("symbols", "feedback_stream", mode="before")

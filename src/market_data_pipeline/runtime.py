@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -34,7 +34,13 @@ from .bars.resolution import Resolution, parse_duration_ns, parse_resolutions
 from .bus import open_bus
 from .bus.base import FeedbackBus
 from .config import DEFAULT_RESOLUTION, DEMO_DURATION_S, DEMO_RATE, DEMO_RESOLUTION, RunSettings
-from .errors import BadInputError, PipelineError, SinkUnavailableError, UsageError
+from .errors import (
+    BadInputError,
+    LateTicksError,
+    PipelineError,
+    SinkUnavailableError,
+    UsageError,
+)
 from .flow.feedback import FeedbackHandler, ScalePolicy
 from .flow.rate_gate import RateGate
 from .flow.watermarks import WatermarkMonitor, Watermarks
@@ -68,9 +74,11 @@ def build_source(settings: RunSettings) -> TickSource:
     """Create the source the settings ask for (replay when ``input`` is set)."""
     if settings.is_replay:
         if settings.input is None:
-            raise UsageError("--source replay needs --input PATH (a file or a glob)")
+            raise UsageError("--source replay needs --input PATH (a file, glob or directory)")
         return ReplaySource(
             expand_inputs(settings.input),
+            on_duplicate=settings.on_duplicate,
+            with_origin=True,
             kind=settings.kind,
             symbol=settings.symbol,
             ts_unit=settings.ts_unit,
@@ -333,7 +341,7 @@ class Pipeline:
         built = sum(r["bars_built"] for r in per_res.values())
         written = write.bars_written if write else 0
         return RunReport(
-            source=_describe_source(self.source),
+            source=_describe_source(self.source, self.engine),
             sink=self.sink.describe(),
             bus=redact_url(self.settings.bus) if self.settings.bus else "memory://",
             elapsed_s=time.monotonic() - self._started_at,
@@ -390,10 +398,14 @@ def _watermarks(settings: RunSettings) -> Watermarks:
     )
 
 
-def _describe_source(source: TickSource) -> dict[str, Any]:
+def _describe_source(source: TickSource, engine: BarEngine) -> dict[str, Any]:
     out: dict[str, Any] = {"provider": source.provider, "kind": source.kind}
     if isinstance(source, ReplaySource):
-        out["files"] = [str(p) for p in source.paths]
+        late = engine.late_by_origin()
+        out["files"] = [
+            {**asdict(stat), "late": late.get(number, 0)}
+            for number, stat in enumerate(source.files)
+        ]
     if isinstance(source, SyntheticSource):
         out["symbols"] = source.symbols
         out["seed"] = source.seed
@@ -432,7 +444,9 @@ async def execute(
         await pipeline.run(duration_for(settings))
     except PipelineError as exc:
         error = exc
-    commit = not isinstance(error, BadInputError)
+    if error is None and settings.on_late == "fail":
+        error = _late_error(pipeline)
+    commit = not isinstance(error, BadInputError | LateTicksError)
     try:
         write = await pipeline.finish(commit=commit)
     except PipelineError as exc:
@@ -442,7 +456,20 @@ async def execute(
         error = exc if final or error is None else error
     finally:
         _stop_server(server)
-    return conclude(pipeline.report(write), error)
+    report = conclude(pipeline.report(write), error)
+    if isinstance(error, LateTicksError):  # rolled back: the transactional sink kept nothing
+        report.bars_written, report.bars_unwritten = 0, report.bars_built
+    return report
+
+
+def _late_error(pipeline: Pipeline) -> LateTicksError | None:
+    late = max(s.ticks_late for s in pipeline.engine.stats().values())
+    if not late:
+        return None
+    return LateTicksError(
+        f"{late:,} ticks came after their window had closed (--on-late fail), so nothing was"
+        f" written; time-sorted input has none: widen --grace (now {pipeline.settings.grace})"
+    )
 
 
 def _stop_server(server: Any) -> None:

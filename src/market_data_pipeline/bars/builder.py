@@ -390,7 +390,7 @@ def _split(frame: pl.DataFrame, symbols: pl.Series) -> tuple[pl.DataFrame, pl.Da
     """Return the rows of ``frame`` whose symbol is in ``symbols``, and the others."""
     if frame.height == 0:
         return frame, frame
-    mine = frame.get_column("symbol").is_in(symbols)
+    mine = frame.get_column("symbol").is_in(symbols.implode())
     if mine.all():
         return frame, frame.clear()
     return frame.filter(mine), frame.filter(~mine)

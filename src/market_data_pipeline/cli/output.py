@@ -142,6 +142,7 @@ def summary_lines(report: RunReport) -> list[str]:
             f"{n:,} {literal(why)}" for why, n in sorted(report.bad_reasons.items())
         )
         lines.append(f"  skipped  {reasons}")
+    lines.extend(_file_lines(report))
     lines.extend(_feedback_lines(report.feedback))
     if report.exit_code == 0 and report.bars_written:
         lines.append(f"  look     {literal(_mdp())} bars --sink {literal(_quote(report.sink))}")
@@ -178,11 +179,36 @@ def _log_to(console: Console) -> None:
     root.setLevel(logging.WARNING)
 
 
+_MAX_FILE_LINES = 10
+
+
+def _file_lines(report: RunReport) -> list[str]:
+    """Per input file counts (several files), and a warning when a replay had late ticks."""
+    files = report.source.get("files", [])
+    lines = []
+    if len(files) > 1:
+        for stat in files[:_MAX_FILE_LINES]:
+            lines.append(
+                f"  file     {stat['path']}: {stat['rows']:,} rows, {stat['bad']:,} bad,"
+                f" {stat['duplicate']:,} duplicate, {stat['late']:,} late"
+            )
+        if len(files) > _MAX_FILE_LINES:
+            lines.append(f"  file     ... {len(files) - _MAX_FILE_LINES:,} more (see --json)")
+    late = max((r["ticks_late"] for r in report.resolutions.values()), default=0)
+    if files and late and report.exit_code == 0:
+        lines.append(
+            f"  [yellow]warning[/]  {late:,} ticks came after their window had closed and are"
+            " not in any bar; time-sorted files have none. Widen --grace (e.g. --grace 1m) to"
+            " take them, or --on-late fail to refuse them"
+        )
+    return lines
+
+
 def _source(source: dict[str, Any]) -> str:
     kind = source.get("kind", "?")
     if "files" in source:
         files = source["files"]
-        where = files[0] if len(files) == 1 else f"{len(files)} files"
+        where = files[0]["path"] if len(files) == 1 else f"{len(files)} files"
         return f"replay {kind} from {where}"
     if "symbols" in source:
         return f"synthetic {kind}, {len(source['symbols'])} symbols, seed {source.get('seed')}"

@@ -36,7 +36,7 @@ def precheck_run(
     bus = value("bus")
     check_bus_url(None if bus is None else str(bus))
     source_input = value("input")
-    if isinstance(source_input, str):
+    if isinstance(source_input, str | list | tuple):  # one path, or several (repeated --input)
         expand_inputs(source_input)
 
 

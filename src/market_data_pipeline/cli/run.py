@@ -22,6 +22,9 @@ EXAMPLES = """[bold]Examples[/]
 
   mdp run --input 'data/trades-*.csv' --sink postgresql://localhost/market
 
+  mdp run -i day1.parquet -i day2.parquet -i archive/ --on-late fail
+  [dim]# several files and directories, merged in event time[/]
+
   mdp run -i spy_1m.parquet --kind bars -s SPY -r 1h
 
   mdp run --bus redis://localhost:6379/0 --feedback-stream 'mdp:mdp.telemetry.feedback'
@@ -56,12 +59,13 @@ def run_command(
         ),
     ] = None,
     input: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--input",
             "-i",
             metavar="PATH",
-            help="CSV or Parquet file, or a quoted glob ('data/*.csv'), of trades, quotes or bars.",
+            help="CSV or Parquet file, quoted glob ('data/*.csv') or directory of trades, quotes"
+            " or bars; repeat to add more. All are merged into one stream in event time.",
             rich_help_panel=_SOURCE,
         ),
     ] = None,
@@ -186,6 +190,24 @@ def run_command(
             rich_help_panel=_SOURCE,
         ),
     ] = "fail",
+    on_duplicate: Annotated[
+        Literal["fail", "skip"],
+        typer.Option(
+            "--on-duplicate",
+            help="A trade or quote that another input file repeats exactly: fail names both"
+            " files and writes nothing (exit 2); skip drops and counts it.",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = "fail",
+    on_late: Annotated[
+        Literal["count", "fail"],
+        typer.Option(
+            "--on-late",
+            help="Ticks that come after their window closed (beyond --grace): count them and"
+            " warn, or fail the run and write nothing (exit 1).",
+            rich_help_panel=_BARS,
+        ),
+    ] = "count",
     resolution: Annotated[
         str | None,
         typer.Option(
@@ -441,8 +463,9 @@ def run_command(
     flags.pop("config", None)
     renames = {"json_output": "json", "format_preset": "format"}
     flags = {renames.get(name, name): value for name, value in flags.items()}
-    if "feedback_stream" in flags:
-        flags["feedback_stream"] = tuple(flags["feedback_stream"])
+    for name in ("feedback_stream", "input"):
+        if name in flags:
+            flags[name] = tuple(flags[name])
     # Signals are requests from here on: settings, imports, the run and its summary all finish.
     with STOP.held() as signals:
         code = _run(config, flags, signals)

@@ -136,7 +136,7 @@ class DuplicateCheck:
         if repeats.height == 0:
             return frame, repeats
         drop = repeats.get_column("_at")
-        keep = ~pl.int_range(frame.height, eager=True).is_in(drop)
+        keep = ~pl.int_range(frame.height, eager=True, dtype=pl.UInt32).is_in(drop.implode())
         return frame.filter(keep), repeats
 
     def first(self, repeats: pl.DataFrame) -> Duplicate:
