@@ -54,7 +54,7 @@ def test_json_summary_keeps_markup_in_data(mdp: Mdp, tmp_path: Path) -> None:
     csv = trades(tmp_path / "[bold]x[/bold].csv", "1")
     code, summary = mdp.run_json("--input", str(csv), "--sink", f"sqlite:///{tmp_path / 'b.db'}")
     assert code == 0
-    assert summary["source"]["files"] == [str(csv)]
+    assert [f["path"] for f in summary["source"]["files"]] == [str(csv)]
 
 
 def test_mdp_bars_shows_symbols_literally(mdp: Mdp, tmp_path: Path) -> None:

@@ -189,7 +189,7 @@ def _file_lines(report: RunReport) -> list[str]:
     if len(files) > 1:
         for stat in files[:_MAX_FILE_LINES]:
             lines.append(
-                f"  file     {stat['path']}: {stat['rows']:,} rows, {stat['bad']:,} bad,"
+                f"  file     {literal(stat['path'])}: {stat['rows']:,} rows, {stat['bad']:,} bad,"
                 f" {stat['duplicate']:,} duplicate, {stat['late']:,} late"
             )
         if len(files) > _MAX_FILE_LINES:
