@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -55,24 +56,27 @@ class GapTracker:
 
     def _observe_symbol(self, label: str, symbol: str, group: pl.DataFrame) -> pl.DataFrame | None:
         windows = self._windows[label]
-        starts = group["ts_ns"].to_list()
-        closes = group["close"].to_list()
+        starts = group["ts_ns"].to_numpy()
+        closes = group["close"].to_numpy()
         last = self._last.get((label, symbol))
-        self._last[(label, symbol)] = (starts[-1], closes[-1])
-        previous = [last] if last is not None else []
-        previous += list(zip(starts[:-1], closes[:-1], strict=True))
-        following = starts if last is not None else starts[1:]
-        missing_starts: list[np.ndarray] = []
-        missing_closes: list[float] = []
-        for (start, close), nxt in zip(previous, following, strict=True):
-            end = windows.bounds(pl.Series([start], dtype=pl.Int64)).end.item()
-            missing = windows.session_windows(int(end), int(nxt))
-            if len(missing):
-                missing_starts.append(missing)
-                missing_closes += [close] * len(missing)
-        if not missing_starts:
+        self._last[(label, symbol)] = (int(starts[-1]), float(closes[-1]))
+        if last is not None:
+            starts = np.concatenate([[last[0]], starts])
+            closes = np.concatenate([[last[1]], closes])
+        if len(starts) < 2:
             return None
-        found = np.concatenate(missing_starts)
+        ends = windows.bounds(pl.Series(starts[:-1], dtype=pl.Int64)).end.to_numpy()
+        following = starts[1:]
+        # Only a bar that does not start where the previous one ended can follow a gap.
+        jumps = np.flatnonzero(ends != following)
+        if not len(jumps):
+            return None
+        lo, hi = ends[jumps], following[jumps]
+        candidates = windows.session_windows(int(lo.min()), int(hi.max()))
+        counts = np.searchsorted(candidates, hi) - np.searchsorted(candidates, lo)
+        found = candidates[_spans(np.searchsorted(candidates, lo), counts)]
+        if not len(found):
+            return None
         count = self.counts[label]
         count.gaps += len(found)
         room = FIRST_GAPS_LISTED - len(count.first)
@@ -80,10 +84,19 @@ class GapTracker:
         if not self.fill:
             return None
         count.filled += len(found)
-        return _flat_bars(label, symbol, found, missing_closes)
+        return _flat_bars(label, symbol, found, np.repeat(closes[jumps], counts).tolist())
 
 
-def _flat_bars(label: str, symbol: str, starts: np.ndarray, closes: list[float]) -> pl.DataFrame:
+def _spans(firsts: np.ndarray[Any, Any], counts: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Return the indices ``first, first + 1, ... first + count - 1`` of every span, in order."""
+    total = int(counts.sum())
+    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.asarray(np.repeat(firsts, counts) + offsets)
+
+
+def _flat_bars(
+    label: str, symbol: str, starts: np.ndarray[Any, Any], closes: list[float]
+) -> pl.DataFrame:
     n = len(starts)
     return pl.DataFrame(
         {

@@ -235,7 +235,7 @@ def run_command(
             "--tz",
             metavar="ZONE",
             help="IANA zone of naive timestamps and of 1d/1w/1mo windows, e.g. America/New_York."
-            " [default: UTC; with --calendar: the exchange's zone]",
+            " [default: UTC; with --calendar, 1w and longer follow the exchange's zone]",
             rich_help_panel=_BARS,
         ),
     ] = None,
