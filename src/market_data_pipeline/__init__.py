@@ -15,7 +15,6 @@ _EXPORTS = {
     "BadInputError": "errors",
     "BarEngine": "bars.builder",
     "BarSink": "sinks.base",
-    "DataLossError": "errors",
     "FeedbackBus": "bus.base",
     "FeedbackHandler": "flow.feedback",
     "Pipeline": "runtime",

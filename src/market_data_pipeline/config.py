@@ -23,7 +23,14 @@ from pydantic import (
 )
 
 from .config_file import read_config_file
-from .defaults import DEFAULT_SINK
+from .defaults import (
+    DEFAULT_DWELL_S,
+    DEFAULT_HARD_ENTER,
+    DEFAULT_HARD_EXIT,
+    DEFAULT_SINK,
+    DEFAULT_SOFT_ENTER,
+    DEFAULT_SOFT_EXIT,
+)
 from .errors import UsageError
 
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOG")
@@ -86,11 +93,11 @@ class RunSettings(BaseModel):
     soft_scale: float = Field(default=0.5, ge=0, le=1)
     hard_scale: float = Field(default=0.0, ge=0, le=1)
     policy: dict[str, dict[str, float]] = Field(default_factory=dict)
-    soft_enter: float = 0.70
-    soft_exit: float = 0.50
-    hard_enter: float = 0.90
-    hard_exit: float = 0.75
-    dwell: float = Field(default=0.25, ge=0)
+    soft_enter: float = DEFAULT_SOFT_ENTER
+    soft_exit: float = DEFAULT_SOFT_EXIT
+    hard_enter: float = DEFAULT_HARD_ENTER
+    hard_exit: float = DEFAULT_HARD_EXIT
+    dwell: float = Field(default=DEFAULT_DWELL_S, ge=0)
     stale_after: float = Field(default=10.0, gt=0)
     bus_fallback: Literal["keep", "ok", "hard"] = "keep"
     metrics_port: int | None = Field(default=None, ge=0, le=65535)

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 DEFAULT_SINK = "sqlite:///mdp.db"
+# Write-queue fill ratios at which backpressure levels are entered and left, and the dwell time a
+# level must hold before it is reported (flow/watermarks.py and the settings model share these).
+DEFAULT_SOFT_ENTER = 0.70
+DEFAULT_SOFT_EXIT = 0.50
+DEFAULT_HARD_ENTER = 0.90
+DEFAULT_HARD_EXIT = 0.75
+DEFAULT_DWELL_S = 0.25
 # Columns of the `bars` table, in order (users' queries and dashboards depend on these names).
 TABLE_COLUMNS = (
     "symbol",

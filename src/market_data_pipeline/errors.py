@@ -8,7 +8,6 @@
     │   ├── SinkTransactionLostError  a replay's run transaction is gone; final  (exit 1)
     │   └── SinkRefusedError       the store refuses writes (read-only); final  (exit 1)
     ├── BusError                   the feedback bus failed                      (exit 1)
-    ├── DataLossError              a run ended with ticks or bars unaccounted   (exit 1)
     └── LateTicksError             a replay had late ticks under --on-late fail (exit 1)
 
 Driver exceptions (sqlite3, psycopg, redis) are translated at the module that talks to the driver
@@ -87,10 +86,6 @@ class SinkRefusedError(SinkError):
 
 class BusError(PipelineError):
     """The feedback bus could not be used."""
-
-
-class DataLossError(PipelineError):
-    """A run ended with ticks or bars that are neither stored nor counted with a reason."""
 
 
 class LateTicksError(PipelineError):

@@ -69,11 +69,6 @@ BAR_SCHEMA: dict[str, pl.DataType] = {
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def empty_ticks() -> pl.DataFrame:
-    """Return an empty tick frame."""
-    return pl.DataFrame(schema=TICK_SCHEMA)
-
-
 def empty_bars() -> pl.DataFrame:
     """Return an empty bar frame."""
     return pl.DataFrame(schema=BAR_SCHEMA)
@@ -95,30 +90,6 @@ def datetime_to_ns(ts: datetime) -> int:
 def to_decimal(value: float) -> Decimal:
     """Convert a float to the Decimal with the same shortest repr (no binary noise digits)."""
     return Decimal(repr(value))
-
-
-def bars_to_core(frame: pl.DataFrame, resolution_ns: dict[str, int]) -> list[Any]:
-    """Convert a bar frame to Core ``Bar`` models.
-
-    Core documents ``Bar.ts`` as the bar's END time, so ``ts = window start + resolution``.
-    ``vwap`` and ``trades`` have no Core field and are not carried.
-    """
-    out = []
-    for row in frame.iter_rows(named=True):
-        end_ns = row["ts_ns"] + resolution_ns[row["resolution"]]
-        out.append(
-            core.Bar(
-                symbol=row["symbol"],
-                ts=ns_to_datetime(end_ns),
-                open=to_decimal(row["open"]),
-                high=to_decimal(row["high"]),
-                low=to_decimal(row["low"]),
-                close=to_decimal(row["close"]),
-                volume=to_decimal(row["volume"]),
-                resolution=row["resolution"],
-            )
-        )
-    return out
 
 
 def bars_from_core(bars: list[Any], resolution_ns: dict[str, int]) -> pl.DataFrame:

@@ -53,15 +53,21 @@ class RunReport:
         unwritten.
         """
         ticks_ok = self.ticks_read == self.ticks_admitted + self.bad_rows + self.ticks_unprocessed
-        for r in self.resolutions.values():
-            engine_in = r["ticks_in"] - r["bad"]
-            ticks_ok &= engine_in == self.ticks_admitted
-            outside = r.get("outside_session", 0)
-            ticks_ok &= (
-                engine_in == r["ticks_in_bars"] + r["ticks_late"] + r["open_ticks"] + outside
-            )
+        ticks_ok &= all(self.resolution_reconciled(label) for label in self.resolutions)
         bars_ok = self.bars_built == self.bars_written + self.bars_unwritten
         return ticks_ok and bars_ok and self.bars_unwritten == 0
+
+    def resolution_reconciled(self, label: str) -> bool:
+        """True when one resolution's ticks split exactly into bars, late, outside and open.
+
+        The bar engine's own count (``ticks_in`` less ``bad``) must also equal what the runtime
+        handed it (``ticks_admitted``).
+        """
+        r = self.resolutions[label]
+        engine_in = r["ticks_in"] - r["bad"]
+        accounted = r["ticks_in_bars"] + r["ticks_late"] + r["open_ticks"]
+        accounted += r.get("outside_session", 0)
+        return engine_in == self.ticks_admitted and engine_in == accounted
 
     def as_dict(self) -> dict[str, Any]:
         """Return the report as plain JSON-ready data."""

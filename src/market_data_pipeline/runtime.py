@@ -164,10 +164,8 @@ class Pipeline:
         if settings.fill_gaps and settings.calendar is None:
             raise UsageError("--fill-gaps needs --calendar CODE: gaps are in-session windows")
         self.gaps = GapTracker(self.windows, fill=settings.fill_gaps)
-        base_rate = _synthetic_rate(settings) if isinstance(source, SyntheticSource) else None
-        self.gate = RateGate(source.provider, base_rate=base_rate)
-        transactional = isinstance(source, ReplaySource)
-        self.sink = sink or open_sink(settings.sink, transactional=transactional)
+        self.gate = RateGate(source.provider, base_rate=source.base_rate)
+        self.sink = sink or open_sink(settings.sink, transactional=source.transactional)
         self.bus: FeedbackBus = open_bus(
             settings.bus,
             namespace=settings.namespace,
@@ -194,7 +192,7 @@ class Pipeline:
             stale_after_s=settings.stale_after,
             fallback=settings.bus_fallback,
         )
-        self.ticks_read = 0  # admitted to the bar engine
+        self.ticks_admitted = 0  # handed to the bar engine (the report's ticks_admitted)
         self.ticks_pulled = 0  # taken from the source (a stop can leave part of a frame)
         self._started_at = 0.0
         self._ingest_started = 0.0
@@ -268,7 +266,7 @@ class Pipeline:
                 refuse_upsampling(frame, self.resolutions)
             async for part in self.gate.meter(frame):
                 bars = self._with_gaps(add(part))
-                self.ticks_read += part.height
+                self.ticks_admitted += part.height
                 metrics.TICKS.inc(part.height)
                 if bars.height:
                     await self._put(bars)
@@ -312,7 +310,7 @@ class Pipeline:
         """Return a snapshot for the progress line."""
         return Progress(
             elapsed_s=time.monotonic() - self._started_at,
-            ticks=self.ticks_read,
+            ticks=self.ticks_admitted,
             bars_written=self.queue.bars_written,
             queue_depth=self.queue.depth,
             queue_capacity=self.queue.capacity,
@@ -347,8 +345,8 @@ class Pipeline:
             elapsed_s=time.monotonic() - self._started_at,
             ingest_s=self._ingest_s,
             ticks_read=self.ticks_pulled + bad,
-            ticks_admitted=self.ticks_read,
-            ticks_unprocessed=self.ticks_pulled - self.ticks_read,
+            ticks_admitted=self.ticks_admitted,
+            ticks_unprocessed=self.ticks_pulled - self.ticks_admitted,
             bad_rows=bad,
             bad_reasons=dict(self.source.bad_reasons),
             resolutions=per_res,
@@ -399,17 +397,14 @@ def _watermarks(settings: RunSettings) -> Watermarks:
 
 
 def _describe_source(source: TickSource, engine: BarEngine) -> dict[str, Any]:
-    out: dict[str, Any] = {"provider": source.provider, "kind": source.kind}
-    if isinstance(source, ReplaySource):
-        late = engine.late_by_origin()
-        out["files"] = [
-            {**asdict(stat), "late": late.get(number, 0)}
-            for number, stat in enumerate(source.files)
+    """The source's own description, with the engine's count of late ticks per input file."""
+    info: dict[str, Any] = dict(source.describe())
+    late = engine.late_by_origin()
+    if "files" in info:
+        info["files"] = [
+            {**stat, "late": late.get(number, 0)} for number, stat in enumerate(info["files"])
         ]
-    if isinstance(source, SyntheticSource):
-        out["symbols"] = source.symbols
-        out["seed"] = source.seed
-    return out
+    return info
 
 
 async def execute(

@@ -99,7 +99,7 @@ class RunView:
         if report.error:
             error_line(report.error)
         if report.status == "bad_input" or (report.ticks_read == 0 and report.exit_code):
-            if report.status == "bad_input" and report.source.get("files"):
+            if report.status == "bad_input" and report.source.get("transactional"):
                 self._out.print("  nothing was written: the run's transaction was rolled back")
             return  # the error line says what is wrong
         for line in summary_lines(report):
@@ -121,8 +121,8 @@ def summary_lines(report: RunReport) -> list[str]:
     ]
     for label, r in report.resolutions.items():
         outside = r.get("outside_session", 0)
-        accounted = r["ticks_in_bars"] + r["ticks_late"] + r["bad"] + r["open_ticks"] + outside
-        mark = "[green]reconciled[/]" if r["ticks_in"] == accounted else "[bold red]MISMATCH[/]"
+        ok = report.resolution_reconciled(label)
+        mark = "[green]reconciled[/]" if ok else "[bold red]MISMATCH[/]"
         still_open = f" + {r['open_ticks']:,} open" if r["open_ticks"] else ""
         off_hours = f" + {outside:,} outside session" if outside else ""
         lines.append(
@@ -131,7 +131,7 @@ def summary_lines(report: RunReport) -> list[str]:
             f"{off_hours}{still_open}  {mark}"
         )
         lines.extend(_gap_line(r))
-    if report.ticks_unprocessed and "files" in report.source:
+    if report.ticks_unprocessed and report.source.get("transactional"):
         # A synthetic source's unused ticks were never data; a replay's were rows of a file.
         lines.append(
             f"  stopped  {report.ticks_unprocessed:,} ticks read but not processed when the run"
@@ -205,14 +205,7 @@ def _file_lines(report: RunReport) -> list[str]:
 
 
 def _source(source: dict[str, Any]) -> str:
-    kind = source.get("kind", "?")
-    if "files" in source:
-        files = source["files"]
-        where = files[0]["path"] if len(files) == 1 else f"{len(files)} files"
-        return f"replay {kind} from {where}"
-    if "symbols" in source:
-        return f"synthetic {kind}, {len(source['symbols'])} symbols, seed {source.get('seed')}"
-    return str(kind)
+    return str(source.get("label") or source.get("kind", "?"))
 
 
 def _feedback_lines(feedback: dict[str, Any]) -> list[str]:

@@ -25,12 +25,18 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..core import LEVEL_SEVERITY, BackpressureLevel, FeedbackEvent
+from ..defaults import (
+    DEFAULT_DWELL_S,
+    DEFAULT_HARD_ENTER,
+    DEFAULT_HARD_EXIT,
+    DEFAULT_SOFT_ENTER,
+    DEFAULT_SOFT_EXIT,
+)
 from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HEARTBEAT_S = 1.0
-DEFAULT_DWELL_S = 0.25
 RETRY_FIRST_S = 0.05
 RETRY_CAP_S = 2.0
 
@@ -52,10 +58,10 @@ class Publisher(Protocol):
 class Watermarks:
     """Fill ratios (of capacity) at which levels are entered and left, plus the dwell time."""
 
-    soft_enter: float = 0.70
-    soft_exit: float = 0.50
-    hard_enter: float = 0.90
-    hard_exit: float = 0.75
+    soft_enter: float = DEFAULT_SOFT_ENTER
+    soft_exit: float = DEFAULT_SOFT_EXIT
+    hard_enter: float = DEFAULT_HARD_ENTER
+    hard_exit: float = DEFAULT_HARD_EXIT
     dwell_s: float = DEFAULT_DWELL_S
 
     def __post_init__(self) -> None:

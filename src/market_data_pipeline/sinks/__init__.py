@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .urls import DEFAULT_SINK_URL, SUPPORTED_SCHEMES, parse_sink_url, redact_url
+from .urls import SUPPORTED_SCHEMES, parse_sink_url, redact_url
 
 if TYPE_CHECKING:
     import polars as pl
@@ -28,7 +28,6 @@ _LAZY = {
 }
 
 __all__ = [
-    "DEFAULT_SINK_URL",
     "SUPPORTED_SCHEMES",
     "BarSink",
     "DepthObserver",

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote
 
+from ..defaults import DEFAULT_SINK
 from ..errors import UsageError
 
-DEFAULT_SINK_URL = "sqlite:///mdp.db"
 SUPPORTED_SCHEMES = ("sqlite", "postgresql", "postgres")
 
 Backend = Literal["sqlite", "postgresql"]
@@ -41,7 +41,7 @@ def parse_sink_url(url: str) -> SinkTarget:
         raise UsageError(
             f"unsupported sink URL {redact_url(url)!r}: expected one of "
             + ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES)
-            + f" (default {DEFAULT_SINK_URL})"
+            + f" (default {DEFAULT_SINK})"
         )
     if scheme == "sqlite":
         return SinkTarget("sqlite", _sqlite_path(url, rest))
@@ -56,7 +56,7 @@ def _sqlite_path(url: str, rest: str) -> str:
         )
     path = rest[1:].split("?", 1)[0]
     if not path:
-        raise UsageError(f"bad SQLite URL {url!r}: no file path (e.g. {DEFAULT_SINK_URL})")
+        raise UsageError(f"bad SQLite URL {url!r}: no file path (e.g. {DEFAULT_SINK})")
     return path
 
 

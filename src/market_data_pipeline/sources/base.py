@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import polars as pl
 
@@ -18,15 +18,47 @@ from .. import frames
 TickKind = Literal["trades", "quotes", "bars"]
 
 
+class SourceInfo(TypedDict, total=False):
+    """What a source says about itself in the run report (``--json`` ``source``) and summary."""
+
+    provider: str
+    kind: str
+    label: str  # one line for the summary, e.g. "replay trades from day1.csv"
+    transactional: bool
+    files: list[dict[str, Any]]  # per input file: path, rows, bad, duplicate (and late)
+    symbols: list[str]
+    seed: int
+
+
 class TickSource(ABC):
     """A producer of ``frames.TICK_SCHEMA`` frames (trades, quotes) or ``BAR_INPUT_SCHEMA`` (bars).
 
     ``provider`` names the rate gate that meters this source. ``bad_rows`` counts rows skipped
     with ``on_bad_row="skip"``; ``bad_reasons`` maps each reason to its count.
+
+    A source describes itself, so the runtime and the CLI never branch on its class:
+    ``transactional`` (the run writes in one store transaction, committed at the end: input that
+    can be read again, so a failed run leaves nothing half-written), ``base_rate`` (the ticks/s
+    the rate gate scales; None: unmetered) and ``describe()``.
     """
 
     provider: str
     kind: TickKind
+    transactional: bool = False
+
+    @property
+    def base_rate(self) -> float | None:
+        """Ticks per second the rate gate starts from and scales (None: as fast as possible)."""
+        return None
+
+    def describe(self) -> SourceInfo:
+        """Return what the run report says about this source."""
+        return SourceInfo(
+            provider=self.provider,
+            kind=self.kind,
+            label=f"{self.provider} {self.kind}",
+            transactional=self.transactional,
+        )
 
     def __init__(self, provider: str, kind: TickKind) -> None:
         self.provider = provider

@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -43,7 +43,7 @@ import pyarrow as pa
 
 from ..errors import BadInputError, UsageError
 from ..frames import ns_to_datetime
-from .base import TickKind, TickSource
+from .base import SourceInfo, TickKind, TickSource
 from .cleaning import BLANK, CHECKS, clean
 from .columns import ColumnMap, map_columns
 from .formats import Layout
@@ -120,6 +120,16 @@ class ReplaySource(TickSource):
         self.tz = tz
         self._first_map = first
         self._open: Iterator[pl.DataFrame] | None = None
+
+    transactional = True  # files can be read again: a run commits once, or not at all
+
+    def describe(self) -> SourceInfo:
+        """Return the kind and the files, in the order they are read."""
+        info = super().describe()
+        where = str(self.paths[0]) if len(self.paths) == 1 else f"{len(self.paths)} files"
+        info["label"] = f"replay {self.kind} from {where}"
+        info["files"] = [asdict(stat) for stat in self.files]  # rows, bad, duplicate per file
+        return info
 
     async def batches(self) -> AsyncIterator[pl.DataFrame]:
         """Yield cleaned frames file by file; reading and cleaning run off the event loop."""

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from ..errors import UsageError
-from .base import TickKind, TickSource
+from .base import SourceInfo, TickKind, TickSource
 
 DEFAULT_BATCH_SIZE = 4096
 DEFAULT_SPACING_NS = 1_000_000
@@ -52,6 +52,19 @@ class SyntheticSource(TickSource):
         self.start_ns = start_ns if start_ns is not None else time.time_ns() // 10**9 * 10**9
         self.batch_size = batch_size
         self.spacing_ns = 1e9 / rate if rate is not None else float(DEFAULT_SPACING_NS)
+
+    @property
+    def base_rate(self) -> float | None:
+        """The target rate (``rate``) the gate scales under backpressure."""
+        return self.rate
+
+    def describe(self) -> SourceInfo:
+        """Return kind, symbols and seed: the same seed and start give the same ticks."""
+        info = super().describe()
+        info["label"] = f"synthetic {self.kind}, {len(self.symbols)} symbols, seed {self.seed}"
+        info["symbols"] = list(self.symbols)
+        info["seed"] = self.seed
+        return info
 
     async def batches(self) -> AsyncIterator[pl.DataFrame]:
         """Yield frames of ticks, from the first tick again on every call."""
