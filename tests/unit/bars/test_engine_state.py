@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 import pytest
@@ -14,6 +17,9 @@ from test_bar_engine_properties import TickRow, resolution_sets, split, tick_row
 from market_data_pipeline.bars.builder import OPEN_STATE_SCHEMA, WATERMARK_SCHEMA, BarEngine
 from market_data_pipeline.bars.resolution import Resolution, parse_resolutions
 from market_data_pipeline.errors import BadInputError
+from market_data_pipeline.sources.base import TickSource
+from market_data_pipeline.sources.replay import ReplaySource, expand_inputs
+from market_data_pipeline.sources.synthetic import SyntheticSource
 
 
 @settings(max_examples=200, deadline=None)
@@ -93,3 +99,32 @@ def test_ten_thousand_symbols_match_the_reference() -> None:
     got.append(engine.flush())
     want.update(as_bars(reference.flush()))
     assert_same_bars(keyed(pl.concat(got)), want)
+
+
+def test_ten_thousand_symbols_synthetic_and_replayed_match_the_reference(tmp_path: Path) -> None:
+    names = [f"S{i:05d}" for i in range(10_000)]
+    synthetic = SyntheticSource(symbols=names, ticks=20_000, start_ns=0, rate=2_000.0)
+    batches = asyncio.run(_frames(synthetic))
+    stream = pl.concat(batches)
+    resolutions = [Resolution("1s", 10**9), Resolution("5s", 5 * 10**9)]
+    reference = ReferenceEngine([(r.label, r.ns) for r in resolutions], 0)
+    want = as_bars(reference.add([tick(*row) for row in stream.rows()]))
+    want.update(as_bars(reference.flush()))
+
+    direct = BarEngine(resolutions, 0)
+    out = [direct.add_ticks(frame) for frame in batches]
+    assert_same_bars(keyed(pl.concat([*out, direct.flush()])), want)
+
+    # The same ticks as two overlapping files, each sorted, named against time.
+    third = pl.Series([i % 3 == 0 for i in range(stream.height)])
+    for name, part in (("b.csv", stream.filter(third)), ("a.csv", stream.filter(~third))):
+        part.rename({"ts_ns": "ts"}).write_csv(tmp_path / name)
+    source = ReplaySource(expand_inputs(str(tmp_path / "*.csv")), ts_unit="ns", chunk_rows=4_096)
+    replayed = BarEngine(resolutions, 0)
+    out = [replayed.add_ticks(frame) for frame in asyncio.run(_frames(source))]
+    assert_same_bars(keyed(pl.concat([*out, replayed.flush()])), want)
+    assert all(s.ticks_late == 0 for s in replayed.stats().values())
+
+
+async def _frames(source: TickSource) -> list[pl.DataFrame]:
+    return [frame async for frame in source.batches()]
