@@ -164,8 +164,10 @@ class ReplaySource(TickSource):
             if rows >= MIN_MERGE_CHUNK_ROWS:
                 rows = max(MIN_MERGE_CHUNK_ROWS, rows // len(self.paths))
             stream = merge_by_time([self._file_frames(i, rows) for i in range(len(self.paths))])
+        # Trades repeated inside one file are real fills: one trade file has nothing to compare.
+        compare = self.kind == "bars" or len(self.paths) > 1
         for frame in stream:
-            kept = self._drop_duplicates(check, frame)
+            kept = self._drop_duplicates(check, frame) if compare else frame
             if kept.height:
                 yield (
                     kept.drop(ROW_COLUMN)
