@@ -100,6 +100,8 @@ class RunSettings(BaseModel):
     dwell: float = Field(default=DEFAULT_DWELL_S, ge=0)
     stale_after: float = Field(default=10.0, gt=0)
     bus_fallback: Literal["keep", "ok", "hard"] = "keep"
+    bus_max_entry_bytes: int = Field(default=65_536, ge=1)  # bigger entries: DLQ, unread
+    dlq_maxlen: int = Field(default=10_000, ge=1)  # about this many dead letters are kept
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
     @field_validator("grace", "write_retry_for", mode="before")

@@ -45,6 +45,11 @@ FEEDBACK_EVENTS = Counter(
     registry=REGISTRY,
 )
 DLQ = Counter("mdp_dlq_total", "Bus entries moved to the dead-letter stream.", registry=REGISTRY)
+DLQ_TRIMMED = Counter(
+    "mdp_dlq_trimmed_total",
+    "Dead letters trimmed off the capped dead-letter stream (oldest first).",
+    registry=REGISTRY,
+)
 BUS_CONSUMER_LAG = Gauge(
     "mdp_bus_consumer_lag",
     "Bus entries not yet delivered to this consumer group.",
@@ -66,6 +71,7 @@ __all__ = [
     "BARS_WRITTEN",
     "BUS_CONSUMER_LAG",
     "DLQ",
+    "DLQ_TRIMMED",
     "FEEDBACK_EVENTS",
     "RATE_SCALE",
     "REGISTRY",

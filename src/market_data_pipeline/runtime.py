@@ -33,6 +33,7 @@ from .bars.resample import refuse_upsampling
 from .bars.resolution import Resolution, parse_duration_ns, parse_resolutions
 from .bus import open_bus
 from .bus.base import FeedbackBus
+from .bus.urls import is_memory_bus
 from .config import DEFAULT_RESOLUTION, DEMO_DURATION_S, DEMO_RATE, DEMO_RESOLUTION, RunSettings
 from .errors import (
     BadInputError,
@@ -171,6 +172,7 @@ class Pipeline:
             namespace=settings.namespace,
             group=settings.group,
             streams=settings.feedback_stream,
+            **_bus_limits(settings),
         )
         self.monitor = WatermarkMonitor(
             self.bus, coordinator_id=settings.coordinator, watermarks=_watermarks(settings)
@@ -374,6 +376,12 @@ def _iso(ts_ns: int) -> str:
 
     stamp = datetime.fromtimestamp(ts_ns / 1e9, tz=UTC)
     return stamp.isoformat(timespec="minutes").replace("+00:00", "Z")
+
+
+def _bus_limits(settings: RunSettings) -> dict[str, int]:
+    if is_memory_bus(settings.bus):
+        return {}
+    return {"max_entry_bytes": settings.bus_max_entry_bytes, "dlq_maxlen": settings.dlq_maxlen}
 
 
 def _retry_policy(settings: RunSettings) -> RetryPolicy:

@@ -17,6 +17,12 @@ Where we differ from Core's bus, on purpose:
 - poison entries (not JSON, no ``data``, unknown schema id, invalid event, an event dated more
   than ``max_skew_s`` ahead of this host's clock) go to the DLQ with the original data and a
   reason, are acknowledged, and never reach the caller;
+- entries are read through a small server-side script: one bigger than ``max_entry_bytes``
+  (default 64 KiB; a FeedbackEvent envelope is well under 1 KiB) is dead-lettered and
+  acknowledged inside Redis without its data ever reaching this process, so poison cannot
+  grow our memory; new entries are then polled every ``poll_ms`` instead of a blocking read;
+- the DLQ is capped at about ``dlq_maxlen`` entries (``MAXLEN ~``); the entries trimmed off
+  are counted in ``mdp_dlq_trimmed_total``;
 - when Redis is unreachable the subscriber retries with capped exponential backoff and logs only
   when the connection state changes. Passwords never appear in logs or errors.
 """
@@ -57,6 +63,37 @@ DEFAULT_BACKOFF_CAP_S = 5.0
 DEFAULT_CLAIM_IDLE_MS = 30_000
 DEFAULT_DEDUPE_SIZE = 10_000
 DEFAULT_MAXLEN = 100_000
+DEFAULT_DLQ_MAXLEN = 10_000
+DEFAULT_MAX_ENTRY_BYTES = 65_536
+DEFAULT_POLL_MS = 50
+_CLAIM_SCRIPT = """
+return redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', 100, 'JUSTID')
+"""
+OVERSIZE_FIELD = b"mdp-oversize"  # what the read script returns in place of an oversize entry
+
+# XREADGROUP inside Redis: an entry whose fields add up to more than the limit is dead-lettered
+# (without its data) and acknowledged there, and only its id and size come back.
+# KEYS: stream, dlq. ARGV: group, consumer, count, cursor, max bytes, dlq maxlen, now.
+_READ_SCRIPT = """
+local reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
+                         'STREAMS', KEYS[1], ARGV[4])
+if not reply then return {} end
+local out, limit = {}, tonumber(ARGV[5])
+for _, entry in ipairs(reply[1][2]) do
+  local fields, size = entry[2], 0
+  if fields then for i = 1, #fields do size = size + #fields[i] end end
+  if size > limit then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'original_id', entry[1],
+               'reason', 'entry of ' .. size .. ' bytes is over the limit of ' .. limit ..
+               ' bytes; dead-lettered unread', 'data', '', 'group', ARGV[1], 'ts', ARGV[7])
+    redis.call('XACK', KEYS[1], ARGV[1], entry[1])
+    table.insert(out, {entry[1], {'mdp-oversize', tostring(size)}})
+  else
+    table.insert(out, entry)
+  end
+end
+return out
+"""
 _RETRYABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
@@ -103,6 +140,9 @@ class RedisStreamBus(FeedbackBus):
         maxlen: int | None = DEFAULT_MAXLEN,
         stream_key: str | None = None,
         max_skew_s: float = DEFAULT_CLOCK_SKEW_S,
+        max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
+        dlq_maxlen: int = DEFAULT_DLQ_MAXLEN,
+        poll_ms: int = DEFAULT_POLL_MS,
     ) -> None:
         super().__init__()
         self._connected = False
@@ -120,6 +160,11 @@ class RedisStreamBus(FeedbackBus):
         self._dedupe_size = dedupe_size
         self._maxlen = maxlen
         self._max_skew_s = max_skew_s
+        if max_entry_bytes < 1 or dlq_maxlen < 1:
+            raise UsageError("the bus needs max_entry_bytes >= 1 and dlq_maxlen >= 1")
+        self._max_entry_bytes = max_entry_bytes
+        self._dlq_maxlen = dlq_maxlen
+        self._poll_s = min(poll_ms, block_ms) / 1000
         self._codec = JsonCodec("v1")
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._seen_loaded = False
@@ -223,13 +268,11 @@ class RedisStreamBus(FeedbackBus):
         try:
             while not self._closed:
                 pending = cursor != ">"
-                block = None if pending else self._block_ms
-                reply = await self._redis.xreadgroup(
-                    self.group, self.consumer, {self.key: cursor}, count=self._batch, block=block
-                )
-                entries = reply[0][1] if reply else []
+                entries = await self._read(cursor)
                 if pending:
                     cursor = _text(entries[-1][0]) if entries else ">"
+                elif not entries:
+                    await self._pause(self._poll_s)
                 for raw_id, fields in entries:
                     entry_id = _text(raw_id)
                     event, digest = self._accept(entry_id, fields, settle)
@@ -251,6 +294,23 @@ class RedisStreamBus(FeedbackBus):
             with contextlib.suppress(redis_errors.RedisError, OSError):
                 await self._settle(settle)
 
+    async def _read(self, cursor: str) -> list[tuple[Any, Any]]:
+        """Read up to ``batch`` entries after ``cursor``; oversize ones come back as markers."""
+        reply = await self._redis.eval(
+            _READ_SCRIPT,
+            2,
+            self.key,
+            self.dlq_key,
+            self.group,
+            self.consumer,
+            self._batch,
+            cursor,
+            self._max_entry_bytes,
+            self._dlq_maxlen,
+            repr(time.time()),
+        )
+        return [(raw_id, _pairs(fields)) for raw_id, fields in reply]
+
     async def _ensure_group(self) -> None:
         try:
             await self._redis.xgroup_create(self.key, self.group, id="0", mkstream=True)
@@ -270,8 +330,10 @@ class RedisStreamBus(FeedbackBus):
         """Move entries a dead consumer left pending into our own pending list."""
         start, claimed = "0-0", 0
         while True:
-            reply = await self._redis.xautoclaim(
-                self.key, self.group, self.consumer, self._claim_idle_ms, start, count=100
+            # Ids only (JUSTID, through a script: redis-py drops the cursor of a JUSTID reply);
+            # the read script checks the sizes when the claimed entries are read.
+            reply = await self._redis.eval(
+                _CLAIM_SCRIPT, 1, self.key, self.group, self.consumer, self._claim_idle_ms, start
             )
             start, claimed = _text(reply[0]), claimed + len(reply[1])
             if start in ("0-0", "0"):
@@ -283,6 +345,12 @@ class RedisStreamBus(FeedbackBus):
             # Redis returns a pending entry without fields once the stream was trimmed past it.
             log.warning("entry %s of %s was trimmed before it was handled", entry_id, self.key)
             settle.skip(entry_id, "trimmed")
+            return None, ""
+        if OVERSIZE_FIELD in fields:  # dead-lettered and acknowledged inside Redis already
+            size = _text(fields[OVERSIZE_FIELD])
+            log.warning("dead-lettered entry %s of %s unread: %s bytes", entry_id, self.key, size)
+            metrics.DLQ.inc()
+            settle.skipped.append("dead_lettered")
             return None, ""
         data = fields.get(b"data")
         if data is None:
@@ -317,16 +385,24 @@ class RedisStreamBus(FeedbackBus):
         if settle.empty:
             return
         pipe = self._redis.pipeline(transaction=True)
+        if settle.dead:
+            pipe.xlen(self.dlq_key)
         for entry_id, data, reason in settle.dead:
             fields = {"original_id": entry_id, "reason": reason, "data": data}
-            pipe.xadd(self.dlq_key, {**fields, "group": self.group, "ts": repr(time.time())})
+            fields.update(group=self.group, ts=repr(time.time()))
+            pipe.xadd(self.dlq_key, fields, maxlen=self._dlq_maxlen, approximate=True)
+        if settle.dead:
+            pipe.xlen(self.dlq_key)
         ids = settle.acks + [entry_id for entry_id, _, _ in settle.dead]
         pipe.xack(self.key, self.group, *ids)
         if settle.digests:
             now = time.time()
             pipe.zadd(self.seen_key, dict.fromkeys(settle.digests, now))
             pipe.zremrangebyrank(self.seen_key, 0, -self._dedupe_size - 1)
-        await pipe.execute()
+        results = await pipe.execute()
+        if settle.dead:
+            before, after = results[0], results[len(settle.dead) + 1]
+            metrics.DLQ_TRIMMED.inc(max(0, before + len(settle.dead) - after))
         metrics.DLQ.inc(len(settle.dead))
         for outcome, n in settle.outcomes().items():
             metrics.FEEDBACK_EVENTS.labels(level="unknown", outcome=outcome).inc(n)
@@ -426,6 +502,13 @@ class _Settlement:
         self.digests.clear()
         self.dead.clear()
         self.skipped.clear()
+
+
+def _pairs(fields: Any) -> dict[bytes, bytes] | None:
+    """Turn a script's flat ``[field, value, ...]`` list into a dict (None: a trimmed entry)."""
+    if not fields:
+        return None
+    return dict(zip(fields[::2], fields[1::2], strict=True))
 
 
 def _dead_letter_row(entry_id: str, fields: dict[bytes, bytes]) -> DeadLetter:

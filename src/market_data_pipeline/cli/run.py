@@ -431,6 +431,23 @@ def run_command(
             rich_help_panel=_FEEDBACK,
         ),
     ] = "keep",
+    bus_max_entry_bytes: Annotated[
+        int | None,
+        typer.Option(
+            metavar="BYTES",
+            help="Bus entries bigger than this go to the DLQ unread, e.g. 65536 (default 64 KiB).",
+            rich_help_panel=_FEEDBACK,
+        ),
+    ] = None,
+    dlq_maxlen: Annotated[
+        int | None,
+        typer.Option(
+            "--dlq-maxlen",
+            metavar="ENTRIES",
+            help="Keep about this many dead letters, oldest trimmed first, e.g. 10000 (default).",
+            rich_help_panel=_FEEDBACK,
+        ),
+    ] = None,
     metrics_port: Annotated[
         int | None,
         typer.Option(

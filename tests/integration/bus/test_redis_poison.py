@@ -166,3 +166,46 @@ async def test_an_event_from_the_future_is_dead_lettered(
     assert letter.original_id == future_id
     assert "from the future" in letter.reason and "tolerance" in letter.reason
     assert gate.scale == 1.0
+
+
+async def test_an_oversize_entry_is_dead_lettered_unread(
+    make_bus: MakeBus, raw: redis.Redis
+) -> None:
+    """30 entries of 5 MB raised the consumer's memory by 160 MB: now none of it is read."""
+    bus = make_bus(max_entry_bytes=10_000)
+    big = raw.xadd(bus.key, {b"data": b"{" + b" " * 5_000_000 + b"}"}).decode()
+    await bus.publish(
+        FeedbackEvent(coordinator_id="after", queue_size=0, capacity=1, level="ok", ts=time.time())
+    )
+    async with asyncio.timeout(10), contextlib.aclosing(bus.subscribe()) as events:
+        async for item in events:
+            assert item.coordinator_id == "after"
+            break
+    (letter,) = await bus.dead_letters()
+    assert letter.original_id == big
+    assert "5000006 bytes is over the limit of 10000 bytes" in letter.reason  # with its name
+    assert letter.data == b""  # the data stayed in Redis and was dropped there
+    assert raw.xpending(bus.key, bus.group)["pending"] <= 1  # only "after" awaits its ack
+
+
+async def test_the_dlq_is_capped_and_trimming_is_counted(
+    make_bus: MakeBus, raw: redis.Redis
+) -> None:
+    from market_data_pipeline import metrics
+
+    def trimmed() -> float:
+        return metrics.REGISTRY.get_sample_value("mdp_dlq_trimmed_total") or 0.0
+
+    bus = make_bus(dlq_maxlen=10)
+    before = trimmed()
+    for n in range(300):
+        raw.xadd(bus.key, {b"data": f"not json {n}".encode()})
+    await bus.publish(
+        FeedbackEvent(coordinator_id="after", queue_size=0, capacity=1, level="ok", ts=time.time())
+    )
+    async with asyncio.timeout(30), contextlib.aclosing(bus.subscribe()) as events:
+        async for _ in events:
+            break
+    kept = raw.xlen(bus.dlq_key)
+    assert kept < 300  # approximate: Redis trims whole nodes, so a few more than 10 may stay
+    assert trimmed() - before == 300 - kept
