@@ -8,12 +8,15 @@ Retried with backoff: 5xx, network and protocol errors, 429, and rate limits on 
 which GitHub asks to wait at least a minute). Redirects are never followed (the token would go
 along): a 3xx fails as "moved or renamed". 401/403/404/422 end with a message naming the
 repository and the likely cause. The token is only ever placed in the ``Authorization`` header
-and scrubbed from every message.
+and scrubbed from every message. Bounded: an answer is read up to ``github.MAX_ANSWER_BYTES``
+and quoted to ``MAX_QUOTE_CHARS``; all attempts for one repository share ``budget_s`` (no
+request or wait runs past it), and every wait is announced on the log before it starts.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import urllib.error
@@ -36,7 +39,10 @@ DEFAULT_BACKOFF_S = 1.0
 MAX_WAIT_S = 60.0
 SECONDARY_LIMIT_WAIT_S = 60.0  # GitHub: "wait at least one minute before retrying"
 MAX_SECONDARY_LIMIT_WAIT_S = 300.0
+DEFAULT_BUDGET_S = 180.0  # all attempts for one repository, waits included
+MAX_QUOTE_CHARS = 300
 _SECONDARY_LIMIT = "secondary rate limit"
+log = logging.getLogger(__name__)
 _TOKEN = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: what a header value can carry
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _CAUSES = {
@@ -119,6 +125,7 @@ class DispatchClient:
         secondary_limit_wait_s: float = SECONDARY_LIMIT_WAIT_S,
         timeout_s: float = 30.0,
         sleep: Callable[[float], None] | None = None,
+        budget_s: float = DEFAULT_BUDGET_S,
     ) -> None:
         from .github import GitHubClient  # the one client and token policy (github.py)
 
@@ -130,6 +137,7 @@ class DispatchClient:
         self.secondary_limit_wait_s = secondary_limit_wait_s
         self.timeout_s = timeout_s
         self._sleep = sleep or time.sleep
+        self.budget_s = budget_s
 
     def __repr__(self) -> str:
         return f"DispatchClient(api_url={self.api_url!r}, token=<hidden>)"
@@ -137,8 +145,11 @@ class DispatchClient:
     def dispatch(self, repo: str, payload: Mapping[str, Any], event_type: str = EVENT_TYPE) -> int:
         """Send one event to ``repo``; return the attempts used or raise ``DispatchError``."""
         body = check_request(repo, event_type, payload)
+        started, waited = time.monotonic(), 0.0
         for attempt in range(1, self.attempts + 1):
-            status, headers, text = self._post(repo, body)
+            # Waits count even when ``sleep`` does not really sleep (tests, dry runs).
+            left_s = self.budget_s - max(time.monotonic() - started, waited)
+            status, headers, text = self._post(repo, body, left_s)
             if status == 204:
                 return attempt
             wait = retry_delay(
@@ -149,10 +160,26 @@ class DispatchClient:
                 body=text,
                 secondary_limit_wait_s=self.secondary_limit_wait_s,
             )
-            if wait is None or attempt == self.attempts:
+            left_s = self.budget_s - max(time.monotonic() - started, waited)
+            over = wait is not None and wait >= left_s
+            if wait is None or attempt == self.attempts or over:
                 message = self.scrub(failure_message(status, text, attempt))
+                if over:
+                    message += (
+                        f"; stopped: the next retry would pass the {self.budget_s:g} s budget"
+                    )
                 raise DispatchError(repo, status, message, attempt)
+            log.warning(
+                "%s: %s; retrying in %.0f s (attempt %d of %d, %.0f s of the budget left)",
+                repo,
+                "no answer" if status is None else f"HTTP {status}",
+                wait,
+                attempt + 1,
+                self.attempts,
+                left_s,
+            )
             self._sleep(wait)
+            waited += wait
         raise AssertionError("unreachable")  # pragma: no cover
 
     def dispatch_all(
@@ -177,8 +204,11 @@ class DispatchClient:
         """Return ``text`` with the token (and its ``Bearer`` header form) masked."""
         return text.replace(self._token, "***")
 
-    def _post(self, repo: str, body: bytes) -> tuple[int | None, Message | None, str]:
-        return self._http.send(f"/repos/{repo}/dispatches", body)
+    def _post(
+        self, repo: str, body: bytes, left_s: float | None = None
+    ) -> tuple[int | None, Message | None, str]:
+        timeout_s = max(0.1, min(self.timeout_s, self.timeout_s if left_s is None else left_s))
+        return self._http.send(f"/repos/{repo}/dispatches", body, timeout_s=timeout_s)
 
 
 def retry_delay(
@@ -215,7 +245,7 @@ def retry_delay(
 def failure_message(status: int | None, body: str, attempts: int) -> str:
     """Return a readable cause for a final failure (GitHub's own message appended)."""
     if status is None:
-        return f"{body} after {attempts} attempt(s)"
+        return f"{_quoted(body)} after {attempts} attempt(s)"
     github = _github_message(body)
     cause = _CAUSES.get(status, f"GitHub answered HTTP {status}")
     if 300 <= status < 400:
@@ -224,8 +254,15 @@ def failure_message(status: int | None, body: str, attempts: int) -> str:
         cause = f"GitHub answered HTTP {status}, not 204: the event may not have been created"
     elif _SECONDARY_LIMIT in body.lower() or (status in (403, 429) and attempts > 1):
         cause = "rate limited by GitHub and still limited after retries"
-    suffix = f" (GitHub: {github})" if github else ""
+    suffix = f" (GitHub: {_quoted(github)})" if github else ""
     return f"HTTP {status}: {cause}{suffix}; {attempts} attempt(s)"
+
+
+def _quoted(text: str) -> str:
+    """Return ``text`` cut to ``MAX_QUOTE_CHARS`` (a server may answer with megabytes)."""
+    if len(text) <= MAX_QUOTE_CHARS:
+        return text
+    return f"{text[:MAX_QUOTE_CHARS]}... ({len(text):,} characters)"
 
 
 def _github_message(body: str) -> str:

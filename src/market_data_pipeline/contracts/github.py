@@ -75,6 +75,9 @@ def check_api_url(api_url: str) -> str:
     )
 
 
+MAX_ANSWER_BYTES = 64 * 1024  # GitHub's answers to these calls are a few hundred bytes
+
+
 class GitHubClient:
     """Send JSON to GitHub's REST API with retries; the token stays inside this object."""
 
@@ -119,8 +122,13 @@ class GitHubClient:
             self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def send(self, path: str, data: bytes) -> tuple[int | None, Message | None, str]:
-        """POST ``data`` once; return (status, headers, body), status None on a network error."""
+    def send(
+        self, path: str, data: bytes, *, timeout_s: float | None = None
+    ) -> tuple[int | None, Message | None, str]:
+        """POST ``data`` once; return (status, headers, body), status None on a network error.
+
+        The body is read up to ``MAX_ANSWER_BYTES``: a server may answer with megabytes.
+        """
         request = urllib.request.Request(
             f"{self.api_url}{path}",
             data=data,
@@ -134,15 +142,16 @@ class GitHubClient:
             },
         )
         try:
-            with self._opener.open(request, timeout=self.timeout_s) as response:
+            timeout = self.timeout_s if timeout_s is None else timeout_s
+            with self._opener.open(request, timeout=timeout) as response:
                 return (
                     int(response.status),
                     response.headers,
-                    response.read().decode("utf-8", "replace"),
+                    response.read(MAX_ANSWER_BYTES).decode("utf-8", "replace"),
                 )
         except urllib.error.HTTPError as exc:
             try:
-                text = exc.read().decode("utf-8", "replace")
+                text = exc.read(MAX_ANSWER_BYTES).decode("utf-8", "replace")
             except (http.client.HTTPException, OSError):
                 text = ""
             return exc.code, exc.headers, text

@@ -247,3 +247,44 @@ def test_retry_after_zero_still_backs_off(github: tuple[str, Scripted]) -> None:
     waits: list[float] = []
     client(url, waits).dispatch("a/b", {"core_ref": "1"})
     assert waits == [1.0]
+
+
+def test_a_huge_error_body_is_quoted_to_a_short_prefix(github: tuple[str, Scripted]) -> None:
+    """A 50 MB error body was echoed whole (242 MB RSS)."""
+    url, script = github
+    script.responses = [(422, {}, {"message": "x" * 2_000_000})]
+    with pytest.raises(DispatchError) as info:
+        client(url).dispatch("a/b", {"core_ref": "1"})
+    assert len(str(info.value)) < 1_000
+    assert "HTTP 422" in str(info.value)
+
+
+def test_waits_stop_at_the_total_budget(
+    github: tuple[str, Scripted], caplog: pytest.LogCaptureFixture
+) -> None:
+    url, script = github
+    script.responses = [(500, {}, None)]
+    waits: list[float] = []
+    sender = dispatch.DispatchClient(
+        TOKEN, api_url=url, attempts=10, backoff_s=30, budget_s=100, sleep=waits.append
+    )
+    with caplog.at_level("WARNING"), pytest.raises(DispatchError, match="100 s budget"):
+        sender.dispatch("a/b", {"core_ref": "1"})
+    assert sum(waits) <= 100
+    assert waits == [30, 60]
+    announced = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
+    assert len(announced) == 2 and "a/b: HTTP 500" in announced[0]
+
+
+def test_a_server_that_never_answers_costs_at_most_the_budget() -> None:
+    """187 s per repository before: five 30 s timeouts and the backoffs between them."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # accepts connections (the backlog) and never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        sender = dispatch.DispatchClient(TOKEN, api_url=url, budget_s=1.0, sleep=lambda s: None)
+        with pytest.raises(DispatchError, match="budget") as info:
+            sender.dispatch("a/b", {"core_ref": "1"})
+    assert info.value.attempts == 1
