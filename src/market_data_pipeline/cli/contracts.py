@@ -37,7 +37,9 @@ _console = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    _console.print(f"[red]error:[/] {message}", highlight=False)
+    from .output import error_line
+
+    error_line(message)  # literally: messages carry text from the network and from files
     return typer.Exit(code)
 
 

@@ -26,7 +26,7 @@ from email.message import Message
 from typing import Any
 from urllib.parse import urlsplit
 
-from .dispatch import DEFAULT_API_URL, _NoRedirect, check_token, retry_delay
+from .dispatch import DEFAULT_API_URL, _NoRedirect, _quoted, check_token, retry_delay
 from .errors import ContractsError
 from .record import VerificationRecord
 from .verdict import Verdict
@@ -229,7 +229,7 @@ def _failure(
     status: int | None, body: str, attempts: int, expect: int, causes: Mapping[int, str]
 ) -> str:
     if status is None:
-        return f"{body} after {attempts} attempt(s)"
+        return f"{_quoted(body)} after {attempts} attempt(s)"
     if 300 <= status < 400:
         cause = "GitHub answered with a redirect (repository moved or renamed?); not followed"
     elif status < 300:
@@ -237,7 +237,7 @@ def _failure(
     else:
         cause = causes.get(status, f"GitHub answered HTTP {status}")
     github = _github_message(body)
-    suffix = f" (GitHub: {github})" if github else ""
+    suffix = f" (GitHub: {_quoted(github)})" if github else ""
     return f"HTTP {status}: {cause}{suffix}; {attempts} attempt(s)"
 
 
