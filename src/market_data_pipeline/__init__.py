@@ -7,7 +7,27 @@ market_data_pipeline`` (and ``mdp --help``) stays fast and does not import Core 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # type checkers see the real names; at run time they load on first use
+    from .api import bars, read_bars, run
+    from .bars.builder import BarEngine
+    from .bus import open_bus
+    from .bus.base import FeedbackBus
+    from .config import RunSettings, load_settings
+    from .errors import BadInputError, PipelineError, SinkError, SinkUnavailableError, UsageError
+    from .flow.feedback import FeedbackHandler, ScalePolicy
+    from .flow.rate_gate import RateGate
+    from .flow.watermarks import WatermarkMonitor, Watermarks
+    from .report import RunReport
+    from .runtime import Pipeline, execute
+    from .sinks import open_sink
+    from .sinks.base import BarSink
+    from .sinks.memory import MemorySink
+    from .sinks.queue import WriteQueue
+    from .sources.base import SourceInfo, TickSource
+    from .sources.replay import ReplaySource
+    from .sources.synthetic import SyntheticSource
 
 __version__ = "0.1.0"
 
@@ -17,6 +37,7 @@ _EXPORTS = {
     "BarSink": "sinks.base",
     "FeedbackBus": "bus.base",
     "FeedbackHandler": "flow.feedback",
+    "MemorySink": "sinks.memory",
     "Pipeline": "runtime",
     "PipelineError": "errors",
     "RateGate": "flow.rate_gate",
@@ -26,19 +47,54 @@ _EXPORTS = {
     "ScalePolicy": "flow.feedback",
     "SinkError": "errors",
     "SinkUnavailableError": "errors",
+    "SourceInfo": "sources.base",
     "SyntheticSource": "sources.synthetic",
     "TickSource": "sources.base",
     "UsageError": "errors",
     "WatermarkMonitor": "flow.watermarks",
     "Watermarks": "flow.watermarks",
     "WriteQueue": "sinks.queue",
+    "bars": "api",
     "execute": "runtime",
     "load_settings": "config",
     "open_bus": "bus",
     "open_sink": "sinks",
+    "read_bars": "api",
+    "run": "api",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "BadInputError",
+    "BarEngine",
+    "BarSink",
+    "FeedbackBus",
+    "FeedbackHandler",
+    "MemorySink",
+    "Pipeline",
+    "PipelineError",
+    "RateGate",
+    "ReplaySource",
+    "RunReport",
+    "RunSettings",
+    "ScalePolicy",
+    "SinkError",
+    "SinkUnavailableError",
+    "SourceInfo",
+    "SyntheticSource",
+    "TickSource",
+    "UsageError",
+    "WatermarkMonitor",
+    "Watermarks",
+    "WriteQueue",
+    "__version__",
+    "bars",
+    "execute",
+    "load_settings",
+    "open_bus",
+    "open_sink",
+    "read_bars",
+    "run",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -27,7 +27,7 @@ import polars as pl
 
 from . import metrics
 from .bars.builder import BarEngine
-from .bars.calendars import TimeFrame, make_windows, parse_week_start, zone
+from .bars.calendars import TimeFrame, Windows, make_windows, parse_week_start, zone
 from .bars.gaps import GapCount, GapTracker
 from .bars.resample import refuse_upsampling
 from .bars.resolution import Resolution, parse_duration_ns, parse_resolutions
@@ -138,6 +138,18 @@ def timeframe_for(settings: RunSettings) -> TimeFrame:
     )
 
 
+def engine_for(settings: RunSettings) -> tuple[BarEngine, dict[str, Windows]]:
+    """Return the bar engine the settings describe, and its windows keyed by stored label."""
+    resolutions = resolutions_for(settings)
+    windows = {w.label: w for w in make_windows(resolutions, timeframe_for(settings)).values()}
+    # Resolutions carry the stored label (``1d@XNYS`` with a calendar) from here on.
+    resolutions = [
+        replace(res, label=w.label) for res, w in zip(resolutions, windows.values(), strict=True)
+    ]
+    grace_ns = parse_duration_ns(settings.grace, what="grace")
+    return BarEngine(resolutions, grace_ns, windows=windows), windows
+
+
 def duration_for(settings: RunSettings) -> float | None:
     """Return the wall-clock limit of the run (the demo runs ~10 s)."""
     return DEMO_DURATION_S if settings.is_demo else settings.duration
@@ -151,17 +163,8 @@ class Pipeline:
     ) -> None:
         self.settings = settings
         self.source = source
-        self.resolutions = resolutions_for(settings)
-        # Resolutions carry the stored label (``1d@XNYS`` with a calendar) from here on.
-        self.windows = {
-            w.label: w for w in make_windows(self.resolutions, timeframe_for(settings)).values()
-        }
-        self.resolutions = [
-            replace(res, label=w.label)
-            for res, w in zip(self.resolutions, self.windows.values(), strict=True)
-        ]
-        grace_ns = parse_duration_ns(settings.grace, what="grace")
-        self.engine = BarEngine(self.resolutions, grace_ns, windows=self.windows)
+        self.engine, self.windows = engine_for(settings)
+        self.resolutions = self.engine.resolutions
         if settings.fill_gaps and settings.calendar is None:
             raise UsageError("--fill-gaps needs --calendar CODE: gaps are in-session windows")
         self.gaps = GapTracker(self.windows, fill=settings.fill_gaps)

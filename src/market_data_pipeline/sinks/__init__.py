@@ -16,11 +16,13 @@ if TYPE_CHECKING:
     import polars as pl
 
     from .base import BarSink
+    from .memory import MemorySink
     from .queue import DepthObserver, RetryPolicy, WriteQueue, WriteReport
 
 # Imported on first use: the CLI checks sink URLs (``urls``) before polars is loaded.
 _LAZY = {
     "BarSink": "base",
+    "MemorySink": "memory",
     "DepthObserver": "queue",
     "RetryPolicy": "queue",
     "WriteQueue": "queue",
@@ -31,6 +33,7 @@ __all__ = [
     "SUPPORTED_SCHEMES",
     "BarSink",
     "DepthObserver",
+    "MemorySink",
     "RetryPolicy",
     "WriteQueue",
     "WriteReport",
@@ -50,6 +53,10 @@ def open_sink(url: str, *, transactional: bool = False) -> BarSink:
         from .sqlite import SqliteSink
 
         return SqliteSink(target.location, transactional=transactional)
+    if target.backend == "memory":
+        from .memory import MemorySink
+
+        return MemorySink(target.location, transactional=transactional)
     from .postgres import PostgresSink
 
     return PostgresSink(target.location, transactional=transactional)
@@ -62,6 +69,10 @@ def read_bars(url: str) -> pl.DataFrame:
         from .sqlite import read_sqlite
 
         return read_sqlite(target.location)
+    if target.backend == "memory":
+        from .memory import read_memory
+
+        return read_memory(target.location)
     from .postgres import read_postgres
 
     return read_postgres(target.location)

@@ -5,6 +5,7 @@ Supported forms:
     sqlite:////absolute/path.db    an absolute path (four slashes)
     sqlite:///:memory:             a private in-memory database (tests)
     postgresql://user:pw@host:5432/db?options=...   (``postgres://`` too; needs the postgres extra)
+    memory://NAME                  bars kept in this Python process (``read_bars`` reads them)
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from urllib.parse import unquote
 from ..defaults import DEFAULT_SINK
 from ..errors import UsageError
 
-SUPPORTED_SCHEMES = ("sqlite", "postgresql", "postgres")
+SUPPORTED_SCHEMES = ("sqlite", "postgresql", "postgres", "memory")
 
-Backend = Literal["sqlite", "postgresql"]
+Backend = Literal["sqlite", "postgresql", "memory"]
 
 _QUERY_SECRET = re.compile(r"(?i)(password=)[^&;\s]*")
 _MIN_DECODED_SECRET = 4  # a shorter decoded password would mask ordinary words
@@ -45,6 +46,8 @@ def parse_sink_url(url: str) -> SinkTarget:
         )
     if scheme == "sqlite":
         return SinkTarget("sqlite", _sqlite_path(url, rest))
+    if scheme == "memory":
+        return SinkTarget("memory", rest.strip("/") or "default")
     return SinkTarget("postgresql", url)
 
 

@@ -1,0 +1,143 @@
+"""The notebook-facing functions: bars from a DataFrame, a whole run from settings.
+
+    import market_data_pipeline as mdp
+    bars = mdp.bars(ticks_df, "1m")                     # polars or pandas in, polars out
+    report = mdp.run({"ticks": 100_000, "sink": "memory://demo"})
+    stored = mdp.read_bars("memory://demo")
+
+Both go through the engine ``mdp run`` uses (``runtime.engine_for``), so a frame and a file
+with the same rows give the same bars.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import pyarrow as pa
+
+from .config import RunSettings, load_settings
+from .errors import BadInputError
+from .report import RunReport
+from .runtime import engine_for, execute
+from .sinks import read_bars as _read_bars
+from .sources.cleaning import CHECKS, clean
+from .sources.columns import map_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["bars", "read_bars", "run"]
+
+
+def bars(
+    frame: pl.DataFrame | pd.DataFrame,
+    resolutions: str | Sequence[str] = "1m",
+    *,
+    grace: str | timedelta = "0s",
+    tz: str = "UTC",
+    symbol: str | None = None,
+    calendar: str | None = None,
+) -> pl.DataFrame:
+    """Build OHLCV bars from a frame of trades, quotes or bars; return them as a polars frame.
+
+    Columns are found as in replayed files (``ts``/``time``/``timestamp``, ``price``, ``size``
+    or ``volume``, ``symbol``; or ``open``...``volume`` for bars); ``symbol`` names the
+    instrument of a frame without a symbol column. Timestamps may be datetimes (naive ones are in
+    ``tz``), ISO strings or epoch numbers. Every window is emitted, the last ones included;
+    ``grace`` only matters for rows out of time order. A bad row raises ``BadInputError``
+    naming it. The result has ``symbol, resolution, ts`` (window start, UTC) and
+    ``open, high, low, close, volume, vwap, trades``, sorted.
+    """
+    labels = resolutions if isinstance(resolutions, str) else ",".join(resolutions)
+    settings = RunSettings(
+        resolution=labels, grace=_duration(grace), tz=tz, calendar=calendar, ticks=1
+    )
+    engine, _ = engine_for(settings)
+    items, kind = _items(_to_arrow(frame), symbol=symbol, tz=tz)
+    add = engine.add_bars if kind == "bars" else engine.add_ticks
+    out = pl.concat([add(items), engine.flush()], how="vertical_relaxed")
+    return with_datetime(out.sort(["symbol", "resolution", "ts_ns"]))
+
+
+def run(settings: RunSettings | Mapping[str, Any] | None = None, **options: Any) -> RunReport:
+    """Run the pipeline to its end and return the report (``report.reconciled``, counts).
+
+    ``settings`` is a ``RunSettings`` or a mapping of the same keys as ``mdp run``'s flags
+    (``{"input": "trades.csv", "resolution": "1m,5m", "sink": "memory://x"}``); ``options``
+    add to it. Works inside a running event loop (Jupyter) too: the run gets its own thread.
+    """
+    if not isinstance(settings, RunSettings):
+        flags = {**(settings or {}), **options}
+        settings = load_settings(config_file=None, environ={}, flags=flags)
+    elif options:
+        settings = settings.model_copy(update=options)
+    return _run_to_end(settings)
+
+
+def read_bars(url: str) -> pl.DataFrame:
+    """Return every bar a store holds (``memory://NAME``, ``sqlite:///x.db``, ``postgresql://``)."""
+    return with_datetime(_read_bars(url))
+
+
+def with_datetime(bars_frame: pl.DataFrame) -> pl.DataFrame:
+    """Return a bar frame with ``ts`` (UTC datetime, window start) in place of ``ts_ns``."""
+    ts = pl.from_epoch(pl.col("ts_ns"), time_unit="ns").dt.replace_time_zone("UTC").alias("ts")
+    columns = ["symbol", "resolution", "ts", "open", "high", "low", "close", "volume"]
+    return bars_frame.with_columns(ts).select([*columns, "vwap", "trades"])
+
+
+def _run_to_end(settings: RunSettings) -> RunReport:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(execute(settings))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, execute(settings)).result()
+
+
+def _duration(value: str | timedelta) -> str:
+    if isinstance(value, timedelta):
+        return f"{round(value.total_seconds() * 1000)}ms"
+    return value
+
+
+def _to_arrow(frame: Any) -> pa.Table:
+    if isinstance(frame, pl.DataFrame):
+        return frame.to_arrow()
+    if type(frame).__module__.startswith("pandas"):
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    raise BadInputError(f"expected a polars or pandas DataFrame, not {type(frame).__name__}")
+
+
+def _items(table: pa.Table, *, symbol: str | None, tz: str) -> tuple[pl.DataFrame, str]:
+    """Map and clean the frame's columns exactly as a replayed file's; raise on a bad row."""
+    cmap = map_columns(table.column_names, None, "frame")
+    if symbol is None and "symbol" not in cmap.index:
+        raise BadInputError("no symbol column: pass symbol=, e.g. bars(df, '1m', symbol='ES')")
+    fields = list(cmap.index)
+    batch = pa.RecordBatch.from_arrays(
+        [table.column(cmap.index[f]).combine_chunks() for f in fields], names=fields
+    )
+    cleaned = clean(batch, cmap.kind, symbol=symbol, ts_unit="auto", blank=None, tz=tz)
+    bad = cleaned.code > 0
+    if bad.any():
+        row = int(bad.arg_max() or 0)
+        check = CHECKS[cmap.kind][int(cleaned.code[row]) - 1]
+        raise BadInputError(check.reason, path="frame", row=row, field=cmap.name(check.field))
+    return cleaned.frame, cmap.kind
+
+
+def _publish() -> None:
+    # Importing the ``bars`` subpackage (above) set the package's ``bars`` to that module; the
+    # public name is this module's function.
+    import market_data_pipeline
+
+    market_data_pipeline.bars = bars  # type: ignore[attr-defined,unused-ignore]
+
+
+_publish()
