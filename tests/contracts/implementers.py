@@ -32,6 +32,7 @@ IMPLEMENTERS: tuple[Implementer, ...] = (
     Implementer("FeedbackPublisherProtocol", "bus.fan_in", "FanInBus", "redis"),
     Implementer("SinkProtocol", "sinks.sqlite", "SqliteSink"),
     Implementer("SinkProtocol", "sinks.postgres", "PostgresSink", "postgres"),
+    Implementer("SinkProtocol", "sinks.memory", "MemorySink"),
     Implementer("SourceProtocol", "sources.synthetic", "SyntheticSource"),
     Implementer("SourceProtocol", "sources.replay", "ReplaySource"),
     Implementer("PipelineRunnerProtocol", "runtime", "Pipeline"),
