@@ -54,6 +54,8 @@ def _probe(*args: str, cwd: Path) -> dict[str, object]:
         ["run", "--bus", "nats://x"],
         ["run", "--input", "no-such-file.csv"],
         ["run", "--kind", "ticks"],
+        ["bars", "--sink", "sqlite:///no-such.db"],
+        ["bars", "--format", "parquet"],
     ],
 )
 def test_help_and_usage_errors_do_not_import_heavy_packages(
