@@ -23,11 +23,22 @@ import pytest
 import market_data_pipeline
 from market_data_pipeline import core
 from market_data_pipeline.contracts.conformance import conformance_problems, protocol_members
+from market_data_pipeline.contracts.surface import call_kind
 
 from .conftest import project_attr
 from .implementers import CORE_PROTOCOLS, IMPLEMENTERS, Implementer
 
-PARAMS = [pytest.param(i, id=i.test_id) for i in IMPLEMENTERS]
+PARAMS = [
+    pytest.param(
+        i,
+        id=i.test_id,
+        marks=pytest.mark.core_contract(
+            f"protocol {i.protocol.removesuffix('Protocol')} ({i.name})",
+            f"market_data_core.protocols:{i.protocol.removesuffix('Protocol')}",
+        ),
+    )
+    for i in IMPLEMENTERS
+]
 
 
 def _protocol(implementer: Implementer) -> Any:
@@ -47,9 +58,8 @@ def test_core_methods_documented_async_stay_async(implementer: Implementer) -> N
     protocol = _protocol(implementer)
     for name in protocol_members(protocol):
         theirs = inspect.getattr_static(protocol, name)
-        if inspect.iscoroutinefunction(theirs):
-            ours = getattr(cls, name)
-            assert inspect.iscoroutinefunction(ours) or inspect.isasyncgenfunction(ours), name
+        if callable(theirs) and call_kind(theirs) != "call":
+            assert call_kind(getattr(cls, name)) != "call", f"{name}: Core's is async"
 
 
 def test_the_conformance_check_catches_what_isinstance_misses() -> None:

@@ -14,7 +14,7 @@ import pytest
 from market_data_pipeline import core
 
 from .capabilities import CoreCapabilities
-from .conftest import project_attr
+from .conftest import project_attr, skip_not_applicable
 from .test_core_defects import close_core_bus
 
 pytestmark = pytest.mark.redis
@@ -79,7 +79,7 @@ async def test_project_consumes_what_cores_own_bus_publishes(
     bus: Any, redis_url: str, redis_namespace: str, caps: CoreCapabilities
 ) -> None:
     if not caps.core_redis_bus:
-        pytest.skip("Core's RedisStreamsBus is not importable (its redis dependency is missing)")
+        skip_not_applicable("Core's RedisStreamsBus is not importable (no redis dependency)")
     from market_data_core.events.adapters.redis_streams import RedisStreamsBus
 
     core_bus = RedisStreamsBus(redis_url, namespace=redis_namespace)

@@ -7,6 +7,7 @@ other commands start fast.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import subprocess
@@ -17,15 +18,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..contracts import diff, dispatch, matrix, report, settings
+from ..contracts import dispatch, matrix, report, settings, verdict
 from ..contracts.errors import ContractsError
-from ..contracts.junit import SuiteCounts, judge_suite, remove_report
+from ..contracts.junit import judge_suite, remove_report, write_verdict_properties
 
 if TYPE_CHECKING:
     from ..contracts.record import VerificationRecord
-    from ..contracts.verdict import ContractResult
 
 contracts_app = typer.Typer(
     name="contracts",
@@ -70,18 +71,33 @@ def run_command(
         str | None,
         typer.Option(help="The Core release run's id (default: MDP_CORRELATION_ID)."),
     ] = None,
+    core_ref: Annotated[
+        str | None,
+        typer.Option(
+            help="What was asked for, recorded in the result, e.g. 1.4.61 or latest "
+            "(default: MDP_CORE_REQUESTED, else 'installed')."
+        ),
+    ] = None,
+    summary: Annotated[
+        Path | None,
+        typer.Option(help="Also append the verdict as Markdown here (e.g. $GITHUB_STEP_SUMMARY)."),
+    ] = None,
     pytest_args: Annotated[
         list[str] | None, typer.Argument(help="Extra pytest arguments (after --).")
     ] = None,
 ) -> None:
-    """Run the contract suite against the installed Core; write JUnit and JSON results.
+    """Run the contract suite against the installed Core; write JUnit, result.json, record.json.
 
     With --ledger the run's verification record is published there (see can-i-deploy).
+    Exit codes (the verdict's): 0 compatible or compatible with notices; 1 incompatible;
+    2 bad arguments; 3 incomplete (a service missing, tests skipped for another reason than
+    a capability Core lacks); 4 error (the suite could not run). Example:
+    mdp contracts run --out build/contracts -- -x
     """
     try:
         conf = settings.load_settings()
     except ContractsError as exc:
-        raise _fail(str(exc)) from exc
+        raise _fail(str(exc), 2) from exc
     ledger_url = ledger_url or os.environ.get("MDP_LEDGER") or None
     if ledger_url:
         _repo_name(conf, repo, ledger_url)  # before the suite runs, not after
@@ -90,42 +106,71 @@ def run_command(
     remove_report(junit)  # a report left by an earlier run must never be read as this one's
     argv = [sys.executable, "-m", "pytest", conf.suite, "-m", "contracts", f"--junitxml={junit}"]
     argv += list(pytest_args or [])
-    started_at = time.time()
+    started, started_at = time.perf_counter(), time.time()
     code = subprocess.run(argv, cwd=conf.root, check=False).returncode
-    counts, reason = judge_suite(code, junit, started_at)
-    result = {
-        "core_version": _installed_core(),
-        "exit_code": code,
-        "state": "passed" if reason is None else "failed",
-        "reason": reason,
-        "counts": counts.__dict__,
-    }
-    contract_result = _suite_result(counts, reason)
-    record = _run_record(conf, contract_result, repo, correlation_id, started_at, ledger_url)
-    result["verdict"] = record.verdict.value
-    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    result = _suite_result(conf, code, junit, started, started_at, core_ref)
+    write_verdict_properties(junit, result)
+    record = _run_record(conf, result, repo, correlation_id, started_at, ledger_url)
+    data = {**result.to_json(), "pytest_exit_code": code}
+    (out / "result.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     _write_record(out, record, ledger_url)
-    if reason is not None:
-        raise _fail(f"the contract suite did not pass: {reason}", code or 1)
-    raise typer.Exit(0)
+    if summary is not None:
+        with summary.open("a", encoding="utf-8") as handle:
+            handle.write(report.result_markdown(result))
+    _print_result(result)
+    raise typer.Exit(result.exit_code)
 
 
-def _suite_result(counts: SuiteCounts, reason: str | None) -> ContractResult:
+def _suite_result(
+    conf: settings.ContractsSettings,
+    code: int,
+    junit: Path,
+    started: float,
+    started_at: float,
+    core_ref: str | None,
+) -> verdict.ContractResult:
     from ..contracts import record as rec
 
-    return rec.suite_result(
-        counts,
-        reason,
-        core_requested=os.environ.get("MDP_CORE_REQUESTED") or "installed",
+    suite_report, suite_error = judge_suite(code, junit, started_at)
+    result = matrix.contract_result(
+        core=core_ref or os.environ.get("MDP_CORE_REQUESTED") or "installed",
+        python=f"{sys.version_info[0]}.{sys.version_info[1]}",
         core_version=_installed_core(),
-        core_source=rec.installed_core_origin().source,
-        python=f"{sys.version_info.major}.{sys.version_info.minor}",
+        report=suite_report,
+        suite_error=suite_error,
+        duration_s=time.perf_counter() - started,
     )
+    result = dataclasses.replace(result, core_source=rec.installed_core_origin().source)
+    if result.first_failure is None:
+        return result
+    return matrix.with_surface_diff(result, matrix.baseline_surface(conf), _installed_surface())
+
+
+def _print_result(result: verdict.ContractResult) -> None:
+    colour = "green" if result.verdict.passed else "red"
+    line = f"[{colour}]{result.verdict.label}[/] (exit {result.exit_code})"
+    _console.print(line + (f": {escape(result.reason)}" if result.reason else ""))
+    first = result.first_failure
+    if first is not None:
+        _console.print(f"  first failure: {escape(first.test_id)}: {escape(first.message)}")
+        for diff_line in first.surface_diff:
+            _console.print(f"    {escape(diff_line)}", highlight=False)
+    for item in result.notices:
+        _console.print(f"  notice ({item.kind}): {escape(item.message)}", highlight=False)
+
+
+def _installed_surface() -> dict[str, object] | None:
+    from ..contracts import surfaces
+
+    try:
+        return surfaces.installed_surface()
+    except Exception:  # a Core too broken to describe: the failure itself still stands
+        return None
 
 
 def _run_record(
     conf: settings.ContractsSettings,
-    result: ContractResult,
+    result: verdict.ContractResult,
     repo: str | None,
     correlation_id: str | None,
     started_at: float,
@@ -215,8 +260,11 @@ def matrix_command(
 ) -> None:
     """Run the suite once per (Core, Python) cell, each in its own environment, in parallel.
 
-    Exit codes: 0 every cell as expected; 1 some cell failed or passed unexpectedly; 2 bad
-    arguments, no cell ran, or a Python asked for is missing (without --allow-missing-python).
+    Exit codes (the matrix verdict's, the worst cell not as expected): 0 compatible (with or
+    without notices); 1 incompatible, or a cell declared to fail passed; 2 bad arguments;
+    3 incomplete; 4 error (a release not on the index, a Python missing without
+    --allow-missing-python, or no cell ran). Example:
+    mdp contracts matrix --core 1.2.30,latest --python 3.11 --jobs 2
     """
     try:
         conf = settings.load_settings()
@@ -244,20 +292,9 @@ def _cell_records(
     commit = rec.detect_commit(conf.root, os.environ)
     records = []
     for cell in results:
-        expected = conf.expected_failure(cell.core, cell.python)
-        result = rec.suite_result(
-            cell.counts,
-            cell.reason if cell.state not in ("passed", "unexpected-pass") else None,
-            core_requested=cell.core,
-            core_version=cell.core_installed,
-            core_source="index",
-            python=cell.python,
-            setup_error=cell.reason if cell.counts.total == 0 else None,
-            expected_failure=expected.reason if expected else None,
-        )
         records.append(
             rec.build_record(
-                result,
+                cell.contract,
                 repo=name,
                 commit=commit,
                 correlation_id=rec.env_correlation_id(),
@@ -268,19 +305,27 @@ def _cell_records(
 
 
 def _matrix_exit_code(results: list[matrix.CellResult], allow_missing_python: bool) -> int:
-    skipped = sorted({r.python for r in results if r.state == "skipped"})
-    if all(r.state == "skipped" for r in results):
-        _console.print("[red]error:[/] no cell ran: every cell was skipped", highlight=False)
-        return 2
-    if skipped and not allow_missing_python:
-        missing = ", ".join(skipped)
+    missing = [r for r in results if _python_missing(r)]
+    if missing and allow_missing_python:
+        results = [r for r in results if not _python_missing(r)]
+        if not results:
+            _console.print("[red]error:[/] no cell ran: every Python asked for is missing")
+            return verdict.Verdict.ERROR.exit_code
+    elif missing:
+        pythons = ", ".join(sorted({r.contract.python for r in missing}))
         _console.print(
-            f"[red]error:[/] Python {missing} is not installed here; install it or pass "
+            f"[red]error:[/] Python {pythons} is not installed here; install it or pass "
             "--allow-missing-python",
             highlight=False,
         )
-        return 2
-    return 0 if matrix.matrix_ok(results) else 1
+    return matrix.matrix_verdict(results).exit_code
+
+
+def _python_missing(result: matrix.CellResult) -> bool:
+    reason = result.contract.reason or ""
+    return result.verdict is verdict.Verdict.ERROR and reason.endswith(
+        "is not installed on this machine"
+    )
 
 
 def _run_with_progress(
@@ -289,7 +334,7 @@ def _run_with_progress(
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=_console, transient=True) as bar:
         tasks = {cell: bar.add_task(f"{cell.cell_id}: waiting", total=3) for cell in cells}
-        steps = {"skipped": 3, "installing": 1, "testing": 2, "done": 3}
+        steps = {"installing": 1, "testing": 2, "done": 3}
 
         def notify(cell: matrix.Cell, phase: str) -> None:
             bar.update(tasks[cell], completed=steps[phase], description=f"{cell.cell_id}: {phase}")
@@ -322,16 +367,34 @@ def surface_command(
 def diff_command(
     before: Annotated[str, typer.Argument(help="Core version, 'latest' or a surface JSON file.")],
     after: Annotated[str, typer.Argument(help="Core version, 'latest' or a surface JSON file.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the classified changes as JSON.")
+    ] = False,
 ) -> None:
-    """Say what changed in the Core surface this project uses between two releases."""
-    from ..contracts import surfaces
+    """Say what changed in the Core surface this project uses, each change classified.
+
+    Every change is breaking, additive or cosmetic for this pipeline (docs/contracts.md says
+    which is which). Exit 0 whatever changed; 1 when a surface cannot be built or read.
+    Example: mdp contracts diff 1.2.30 1.2.31
+    """
+    from ..contracts import compat, surfaces
 
     try:
         old, new = surfaces.load_surface(before), surfaces.load_surface(after)
     except ContractsError as exc:
         raise _fail(str(exc)) from exc
-    title = f"Core {old.get('core_version', before)} -> {new.get('core_version', after)}"
-    typer.echo(diff.render_changes(diff.diff_surfaces(old, new), title))
+    findings = compat.compare_surfaces(old, new)
+    old_version, new_version = old.get("core_version", before), new.get("core_version", after)
+    if as_json:
+        data = {
+            "before": old_version,
+            "after": new_version,
+            "worst": compat.worst(findings),
+            "changes": [f.to_json() for f in findings],
+        }
+        typer.echo(json.dumps(data, indent=2))
+        return
+    typer.echo(compat.render_findings(findings, f"Core {old_version} -> {new_version}"))
 
 
 @contracts_app.command("dispatch")

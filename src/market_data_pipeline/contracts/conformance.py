@@ -2,8 +2,11 @@
 
 ``isinstance(obj, Protocol)`` with a runtime-checkable Protocol only checks that the attributes
 exist: a synchronous ``apply`` passes it. ``conformance_problems`` also compares each member with
-Core's: async where Core's is async (an async generator counts where Core returns an async
-iterable), sync where Core's is sync, parameters (positional and keyword-only) that accept every
+Core's by how a caller uses it (``surface.call_kind``): awaited where Core's is awaited, iterated
+with ``async for`` where Core's returns an async iterator (an async generator and a ``def``
+returning an ``AsyncIterator`` are both valid there; an ``async def`` declared to return an
+async iterable, Core's stub style, accepts either reading), synchronous where Core's is;
+parameters (positional and keyword-only) that accept every
 call Core's signature allows without requiring more, the same defaults where both declare one,
 and the same return annotation where Core declares one (``None`` against ``None``).
 """
@@ -13,6 +16,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from typing import Any
+
+from .surface import call_kind
 
 _P = inspect.Parameter
 _POSITIONAL = (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
@@ -50,19 +55,26 @@ def _unwrap(member: Any) -> Callable[..., Any]:
     return member.__func__ if isinstance(member, staticmethod | classmethod) else member
 
 
-def _is_async(fn: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
+# Core's call kind -> the call kinds of ours that a caller following Core's can use.
+_COMPATIBLE_CALLS = {
+    "await": frozenset({"await", "either"}),
+    "async-for": frozenset({"async-for", "either"}),
+    "either": frozenset({"await", "async-for", "either"}),
+    "call": frozenset({"call"}),
+}
+_DESCRIBED = {
+    "await": "awaited (async def)",
+    "async-for": "an async iterator",
+    "either": "async",
+    "call": "synchronous",
+}
 
 
 def _method_problems(theirs: Callable[..., Any], ours: Callable[..., Any]) -> list[str]:
     problems: list[str] = []
-    if inspect.iscoroutinefunction(theirs) and not _is_async(ours):
-        problems.append("Core's is async, ours is synchronous")
-    elif inspect.iscoroutinefunction(theirs) and inspect.isasyncgenfunction(ours):
-        if "AsyncIter" not in str(inspect.signature(theirs).return_annotation):
-            problems.append("ours is an async generator where Core awaits a result")
-    elif not _is_async(theirs) and _is_async(ours):
-        problems.append("Core's is synchronous, ours is async")
+    core_call, our_call = call_kind(theirs), call_kind(ours)
+    if our_call not in _COMPATIBLE_CALLS[core_call]:
+        problems.append(f"Core's is {_DESCRIBED[core_call]}, ours is {_DESCRIBED[our_call]}")
     problems.extend(_parameter_problems(inspect.signature(theirs), inspect.signature(ours)))
     return problems
 

@@ -1,36 +1,36 @@
 """Run the contract suite in one isolated environment per (Core release, Python) cell, in parallel.
 
 Each cell builds its environment (``envs.build_cell_env``), runs the suite with that
-environment's interpreter and reads its JUnit report. A cell ends in one state:
+environment's interpreter and reads its JUnit report. A cell ends in one ``Verdict``
+(``verdict.py``): ``error`` when its environment could not be built (a release not on the index,
+a Python not installed here), otherwise what ``verdict.decide`` makes of the report. A cell named
+in ``[tool.mdp.contracts] expected-failures`` is as expected only when ``incompatible``.
 
-    passed            the suite passed
-    failed            the suite failed, or the environment could not be built
-    expected-failure  it failed and ``[tool.mdp.contracts] expected-failures`` says it would
-    unexpected-pass   it passed although declared expected to fail (update the declaration)
-    skipped           the Python asked for is not installed here (the reason says so)
-
-The matrix is as expected when no cell is ``failed`` or ``unexpected-pass``.
+The matrix's verdict is the most severe of its cells' that are not as expected (``compatible``
+when every cell is), so a declared failure never turns the matrix red and an unexpected pass does.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from . import envs
+from . import compat, envs
 from .errors import ContractsError
-from .junit import SuiteCounts, judge_suite, remove_report
+from .junit import SuiteReport, judge_suite, remove_report, write_verdict_properties
 from .settings import ContractsSettings
+from .verdict import ContractResult, Verdict, combine, decide
 
-CellState = Literal["passed", "failed", "expected-failure", "unexpected-pass", "skipped"]
-AS_EXPECTED: frozenset[str] = frozenset({"passed", "expected-failure", "skipped"})
 _SUITE_TIMEOUT_S = 300
+_DIFF_LINES = 12
 
 # The outer virtualenv must not leak in, nor snapshot recording (a cell only checks).
 _NOT_INHERITED = frozenset({"VIRTUAL_ENV", "PYTHONPATH", "MDP_UPDATE_SNAPSHOTS"})
@@ -54,30 +54,87 @@ class Cell:
 
 @dataclass
 class CellResult:
-    """What one cell did: its state, the Core really installed, counts and timings."""
+    """What one cell did: its ``ContractResult`` plus timings and where its files are."""
 
-    core: str
-    python: str
-    state: CellState
-    core_installed: str | None = None
-    counts: SuiteCounts = field(default_factory=SuiteCounts)
-    reason: str | None = None
+    contract: ContractResult
     setup_s: float = 0.0
     suite_s: float = 0.0
     junit: str | None = None
     log: str | None = None
 
     @property
+    def verdict(self) -> Verdict:
+        """Return the cell's verdict."""
+        return self.contract.verdict
+
+    @property
     def as_expected(self) -> bool:
         """Return whether this cell ended the way the project expects."""
-        return self.state in AS_EXPECTED
+        return self.contract.as_expected
 
     def to_json(self) -> dict[str, Any]:
-        """Return the result as plain JSON data."""
-        data = asdict(self)
-        data["counts"] = asdict(self.counts)
+        """Return the result as plain JSON data: the contract result, timings and paths."""
+        data = self.contract.to_json()
+        data.update(asdict(self))
+        del data["contract"]
         data["as_expected"] = self.as_expected
         return data
+
+
+def core_source(core: str) -> str:
+    """Return where a requested Core comes from: ``index``, ``git``, ``url`` or ``installed``."""
+    if core == "installed":
+        return "installed"
+    if core.startswith("git+"):
+        return "git"
+    return "url" if "://" in core else "index"
+
+
+def contract_result(
+    *,
+    core: str,
+    python: str,
+    core_version: str | None,
+    report: SuiteReport,
+    setup_error: str | None = None,
+    suite_error: str | None = None,
+    duration_s: float = 0.0,
+    expected_failure: str | None = None,
+) -> ContractResult:
+    """Decide the verdict of one run and return its result (the one place that does)."""
+    verdict, reason = decide(
+        report.counts, notices=report.notices, setup_error=setup_error, suite_error=suite_error
+    )
+    if verdict is Verdict.INCOMPATIBLE and report.first_failure is not None:
+        first = report.first_failure
+        reason = f"{first.contract or first.test_id}: {first.message}"
+    return ContractResult(
+        verdict=verdict,
+        core_requested=core,
+        core_version=core_version,
+        core_source=core_source(core),
+        python=python,
+        counts=report.counts,
+        first_failure=report.first_failure,
+        notices=report.notices,
+        reason=reason,
+        expected_failure=expected_failure,
+        duration_s=round(duration_s, 2),
+    )
+
+
+def with_surface_diff(
+    result: ContractResult, baseline: dict[str, Any] | None, current: dict[str, Any] | None
+) -> ContractResult:
+    """Attach Core's surface changes for the first failure's symbols (all breaking ones if none)."""
+    first = result.first_failure
+    if first is None or baseline is None or current is None:
+        return result
+    findings = compat.compare_surfaces(baseline, current)
+    involved = [f for f in findings if any(f.where.startswith(s) for s in first.symbols)]
+    chosen = involved or [f for f in findings if f.severity == "breaking"]
+    lines = tuple(f.describe() for f in chosen[:_DIFF_LINES])
+    return dataclasses.replace(result, first_failure=dataclasses.replace(first, surface_diff=lines))
 
 
 def plan_cells(cores: Sequence[str], pythons: Sequence[str]) -> list[Cell]:
@@ -110,15 +167,17 @@ def run_matrix(
 def run_cell(
     settings: ContractsSettings, cell: Cell, out_dir: Path, notify: Progress
 ) -> CellResult:
-    """Build the cell's environment, run the suite in it and classify the outcome."""
+    """Build the cell's environment, run the suite in it and decide its verdict."""
     log = out_dir / f"{cell.cell_id}.log"
     log.write_text("", encoding="utf-8")
-    remove_report(junit_path(out_dir, cell))  # a skipped or broken cell must not show an old report
+    remove_report(junit_path(out_dir, cell))  # a broken cell must not show an old report
+    expected = settings.expected_failure(cell.core, cell.python)
+    reason = expected.reason if expected else None
     python = envs.find_python(cell.python)
     if python is None:
-        notify(cell, "skipped")
-        reason = f"Python {cell.python} is not installed on this machine"
-        return CellResult(cell.core, cell.python, "skipped", reason=reason, log=str(log))
+        notify(cell, "done")
+        error = f"Python {cell.python} is not installed on this machine"
+        return _setup_failed(cell, error, log, reason, 0.0)
     notify(cell, "installing")
     started = time.perf_counter()
     try:
@@ -133,15 +192,27 @@ def run_cell(
         )
     except ContractsError as exc:
         notify(cell, "done")
-        result = CellResult(cell.core, cell.python, "failed", reason=str(exc), log=str(log))
-        result.setup_s = round(time.perf_counter() - started, 2)
-        return classify(result, settings)
+        return _setup_failed(cell, str(exc), log, reason, time.perf_counter() - started)
     setup_s = round(time.perf_counter() - started, 2)
     notify(cell, "testing")
-    result = _run_suite(settings, cell, env, out_dir, log)
+    result = _run_suite(settings, cell, env, out_dir, log, reason)
     result.setup_s = setup_s
     notify(cell, "done")
-    return classify(result, settings)
+    return result
+
+
+def _setup_failed(
+    cell: Cell, error: str, log: Path, expected: str | None, setup_s: float
+) -> CellResult:
+    contract = contract_result(
+        core=cell.core,
+        python=cell.python,
+        core_version=None,
+        report=SuiteReport(),
+        setup_error=error,
+        expected_failure=expected,
+    )
+    return CellResult(contract, setup_s=round(setup_s, 2), log=str(log))
 
 
 def junit_path(out_dir: Path, cell: Cell) -> Path:
@@ -150,7 +221,12 @@ def junit_path(out_dir: Path, cell: Cell) -> Path:
 
 
 def _run_suite(
-    settings: ContractsSettings, cell: Cell, env: envs.CellEnv, out_dir: Path, log: Path
+    settings: ContractsSettings,
+    cell: Cell,
+    env: envs.CellEnv,
+    out_dir: Path,
+    log: Path,
+    expected: str | None,
 ) -> CellResult:
     junit = junit_path(out_dir, cell)
     remove_report(junit)
@@ -173,14 +249,42 @@ def _run_suite(
             ).returncode
         except subprocess.TimeoutExpired:
             out.write(f"suite timed out after {_SUITE_TIMEOUT_S} s\n")
-    result = CellResult(cell.core, cell.python, "failed", core_installed=env.core_version)
-    result.suite_s, result.log = round(time.perf_counter() - started, 2), str(log)
-    result.counts, reason = judge_suite(code, junit, started_at)
-    if junit.is_file():
-        result.junit = str(junit)
-    result.state = "passed" if reason is None else "failed"
-    result.reason = reason
+    suite_s = time.perf_counter() - started
+    report, suite_error = judge_suite(code, junit, started_at)
+    contract = contract_result(
+        core=cell.core,
+        python=cell.python,
+        core_version=env.core_version,
+        report=report,
+        suite_error=suite_error,
+        duration_s=suite_s,
+        expected_failure=expected,
+    )
+    if contract.first_failure is not None:
+        contract = with_surface_diff(contract, baseline_surface(settings), _cell_surface(env))
+    write_verdict_properties(junit, contract)
+    result = CellResult(contract, suite_s=round(suite_s, 2), log=str(log))
+    result.junit = str(junit) if junit.is_file() else None
     return result
+
+
+def baseline_surface(settings: ContractsSettings) -> dict[str, Any] | None:
+    """Return the recorded surface of the Core the suite was last reviewed against, if any."""
+    path = settings.root / settings.suite / "snapshots" / "surface.json"
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+def _cell_surface(env: envs.CellEnv) -> dict[str, Any] | None:
+    from .surfaces import surface_with
+
+    try:
+        return surface_with(env.python)
+    except ContractsError:
+        return None
 
 
 def cell_environment(env: envs.CellEnv) -> dict[str, str]:
@@ -191,18 +295,16 @@ def cell_environment(env: envs.CellEnv) -> dict[str, str]:
     return variables
 
 
-def classify(result: CellResult, settings: ContractsSettings) -> CellResult:
-    """Apply the declared expected failures to a passed or failed cell."""
-    expected = settings.expected_failure(result.core, result.python)
-    if expected is None or result.state == "skipped":
-        return result
-    if result.state == "failed":
-        result.state = "expected-failure"
-        result.reason = f"expected: {expected.reason} (first failure: {result.reason})"
-    elif result.state == "passed":
-        result.state = "unexpected-pass"
-        result.reason = f"declared expected to fail ({expected.reason}) but passed"
-    return result
+def matrix_verdict(results: Sequence[CellResult]) -> Verdict:
+    """Return the matrix's verdict: the worst of the cells not as expected, else compatible."""
+    if not results:
+        return Verdict.ERROR
+    unexpected = [r for r in results if not r.as_expected]
+    if not unexpected:
+        return combine(r.verdict for r in results if r.contract.expected_failure is None)
+    worst = combine(r.verdict for r in unexpected)
+    # A declared failure that now passes is as wrong as a failure: the declaration is stale.
+    return Verdict.INCOMPATIBLE if worst.passed else worst
 
 
 def matrix_ok(results: Sequence[CellResult]) -> bool:

@@ -11,6 +11,10 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
+from .surface import resolve
+
+__all__ = ["core_symbols", "resolve", "symbols_in_source"]
+
 CORE_PACKAGE = "market_data_core"
 
 
@@ -61,22 +65,3 @@ def _from_imports(module: str, names: Iterable[ast.alias], aliases: dict[str, st
         # The name may be a submodule or a class; attribute use through it is recorded either way.
         aliases[alias.asname or alias.name] = f"{module}.{alias.name}"
     return found
-
-
-def resolve(symbol: str) -> object:
-    """Import and return the object a ``module:name`` symbol names; raise ``LookupError``."""
-    import importlib
-
-    dotted, _, attr = symbol.partition(":")
-    parts = dotted.split(".")
-    for cut in range(len(parts), 0, -1):
-        try:
-            obj: object = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        for name in [*parts[cut:], *([attr] if attr else [])]:
-            if not hasattr(obj, name):
-                raise LookupError(f"{symbol}: {type(obj).__name__} has no attribute {name!r}")
-            obj = getattr(obj, name)
-        return obj
-    raise LookupError(f"{symbol}: module {parts[0]!r} cannot be imported")

@@ -9,6 +9,8 @@ from typer.testing import CliRunner
 
 from market_data_pipeline.cli.contracts import _matrix_exit_code, contracts_app
 from market_data_pipeline.contracts import envs, matrix
+from market_data_pipeline.contracts.junit import SuiteReport
+from market_data_pipeline.contracts.verdict import Counts, Verdict
 
 
 def _matrix(tmp_path: Path, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
@@ -17,12 +19,13 @@ def _matrix(tmp_path: Path, *extra: str) -> tuple[int, dict]:  # type: ignore[ty
     return result.exit_code, json.loads((tmp_path / "matrix.json").read_text())
 
 
-def test_missing_python_gives_a_skipped_cell_and_exit_2(tmp_path: Path) -> None:
+def test_missing_python_gives_an_error_cell_and_exit_4(tmp_path: Path) -> None:
     assert envs.find_python("3.99") is None
     code, data = _matrix(tmp_path)
-    assert code == 2
+    assert code == Verdict.ERROR.exit_code == 4
     [cell] = data["cells"]
-    assert cell["state"] == "skipped" and "3.99 is not installed" in cell["reason"]
+    assert cell["verdict"] == "error" and "3.99 is not installed" in cell["reason"]
+    assert data["verdict"] == "error"
     assert (tmp_path / "matrix.md").read_text().startswith("## Core contract matrix")
 
 
@@ -30,18 +33,27 @@ def test_a_matrix_where_no_cell_ran_fails_even_when_missing_pythons_are_allowed(
     tmp_path: Path,
 ) -> None:
     code, data = _matrix(tmp_path, "--allow-missing-python")
-    assert code == 2 and [c["state"] for c in data["cells"]] == ["skipped"]
+    assert code == 4 and [c["verdict"] for c in data["cells"]] == ["error"]
 
 
-def _result(python: str, state: matrix.CellState) -> matrix.CellResult:
-    return matrix.CellResult("1.2.0", python, state)
+def _result(python: str, counts: Counts, setup_error: str | None = None) -> matrix.CellResult:
+    contract = matrix.contract_result(
+        core="1.2.0",
+        python=python,
+        core_version="1.2.0",
+        report=SuiteReport(counts=counts),
+        setup_error=setup_error,
+    )
+    return matrix.CellResult(contract)
 
 
 def test_missing_python_is_allowed_only_when_asked() -> None:
-    results = [_result("3.11", "passed"), _result("3.99", "skipped")]
-    assert _matrix_exit_code(results, allow_missing_python=False) == 2
+    missing = "Python 3.99 is not installed on this machine"
+    results = [_result("3.11", Counts(passed=3)), _result("3.99", Counts(), missing)]
+    assert _matrix_exit_code(results, allow_missing_python=False) == 4
     assert _matrix_exit_code(results, allow_missing_python=True) == 0
-    assert _matrix_exit_code([_result("3.11", "failed")], allow_missing_python=True) == 1
+    failed = [_result("3.11", Counts(passed=1, failed=1))]
+    assert _matrix_exit_code(failed, allow_missing_python=True) == 1
 
 
 def test_core_requirement_forms() -> None:

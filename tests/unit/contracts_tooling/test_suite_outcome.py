@@ -16,6 +16,7 @@ from market_data_pipeline.cli.contracts import contracts_app
 from market_data_pipeline.contracts import envs, matrix
 from market_data_pipeline.contracts.junit import judge_suite
 from market_data_pipeline.contracts.settings import ContractsSettings
+from market_data_pipeline.contracts.verdict import Verdict
 
 PASSING_JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" time="0.1">
@@ -37,8 +38,8 @@ def _write(path: Path, text: str, age_s: float = 0.0) -> Path:
 
 def test_exit_0_with_a_fresh_passing_report_passes(tmp_path: Path) -> None:
     started = time.time()
-    counts, reason = judge_suite(0, _write(tmp_path / "j.xml", PASSING_JUNIT), started)
-    assert reason is None and counts.passed == 1
+    suite, reason = judge_suite(0, _write(tmp_path / "j.xml", PASSING_JUNIT), started)
+    assert reason is None and suite.counts.passed == 1
 
 
 @pytest.mark.parametrize(
@@ -57,8 +58,12 @@ def test_anything_but_a_fresh_pass_fails_with_a_reason(
     tmp_path: Path, code: int | None, text: str, age_s: float, expected: str
 ) -> None:
     junit = _write(tmp_path / "j.xml", text, age_s)
-    _, reason = judge_suite(code, junit, time.time())
-    assert reason is not None and expected in reason
+    suite, error = judge_suite(code, junit, time.time())
+    result = matrix.contract_result(
+        core="1.2.0", python="3.11", core_version="1.2.0", report=suite, suite_error=error
+    )
+    assert not result.verdict.passed
+    assert result.reason is not None and expected in result.reason
 
 
 def test_missing_report_fails(tmp_path: Path) -> None:
@@ -76,7 +81,7 @@ def _cell_run(tmp_path: Path, suite: str) -> tuple[matrix.CellResult, Path]:
     settings = ContractsSettings(root=tmp_path, suite=suite)
     log = out / "cell.log"
     log.write_text("")
-    return matrix._run_suite(settings, cell, env, out, log), stale
+    return matrix._run_suite(settings, cell, env, out, log, None), stale
 
 
 def test_cell_where_pytest_never_ran_fails_despite_a_stale_report(
@@ -87,9 +92,9 @@ def test_cell_where_pytest_never_ran_fails_despite_a_stale_report(
 
     monkeypatch.setattr(matrix.subprocess, "run", usage_error)
     result, stale = _cell_run(tmp_path, "suite")
-    assert result.state == "failed"
+    assert result.verdict is Verdict.ERROR
     assert (
-        result.reason
+        result.contract.reason
         == "pytest exited 4: usage error (bad arguments), without writing a JUnit report"
     )
     assert not stale.exists() and result.junit is None
@@ -106,8 +111,9 @@ def test_cell_with_a_failing_test_reports_it(
         "def test_bad():\n    assert 1 == 2\n"
     )
     result, _ = _cell_run(tmp_path, "suite")
-    assert result.state == "failed" and (result.counts.passed, result.counts.failed) == (1, 1)
-    assert result.reason is not None and "test_bad" in result.reason
+    counts = result.contract.counts
+    assert result.verdict is Verdict.INCOMPATIBLE and (counts.passed, counts.failed) == (1, 1)
+    assert result.contract.reason is not None and "test_bad" in result.contract.reason
 
 
 def test_environment_of_a_cell_never_records_snapshots(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,5 +129,5 @@ def test_run_command_with_a_bad_pytest_flag_fails_and_says_why(tmp_path: Path) -
     )
     assert result.exit_code == 4
     data = json.loads((tmp_path / "result.json").read_text())
-    assert data["state"] == "failed" and "usage error" in data["reason"]
+    assert data["verdict"] == "error" and "usage error" in data["reason"]
     assert data["counts"]["passed"] == 0

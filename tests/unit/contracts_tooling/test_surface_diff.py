@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -34,14 +35,19 @@ def test_installed_surface_describes_protocols_models_and_enums() -> None:
     symbols = data["symbols"]
     apply = symbols["market_data_core.protocols:RateController"]["methods"]["apply"]
     assert apply["async"] is True and [p["name"] for p in apply["params"]] == ["self", "adj"]
-    capacity = symbols["market_data_core.telemetry:FeedbackEvent"]["fields"]["capacity"]
-    assert capacity["required"] and any("gt=0" in c for c in capacity["constraints"])
-    assert symbols["market_data_core.telemetry:BackpressureLevel"]["values"] == [
-        "hard",
-        "ok",
-        "soft",
-    ]
+    assert apply["call"] == "await"
+    event = symbols["market_data_core.telemetry:FeedbackEvent"]["contract"]
+    capacity = event["fields"]["capacity"]
+    assert capacity["required"] and capacity["schema"]["exclusiveMinimum"] == 0
+    assert event["enums"]["BackpressureLevel"]["bases"][0] == "str"
+    level = symbols["market_data_core.telemetry:BackpressureLevel"]
+    assert level["values"] == ["hard", "ok", "soft"] and "Enum" in level["bases"]
     assert len(symbols["market_data_core._models:Bar"]["schema_hash"]) == 16
+    wire = data["wire"]
+    assert wire["stream_key"] == "{namespace}:{stream}"
+    assert wire["dlq_key"] == "{namespace}:{stream}.dlq"
+    assert wire["envelope_keys"] == ["key", "meta", "payload", "ts"]
+    assert wire["entry_field"] == "data"
 
 
 def test_diff_reads_like_a_changelog() -> None:
@@ -87,10 +93,28 @@ def test_cli_surface_and_diff_of_files(tmp_path) -> None:  # type: ignore[no-unt
     other.write_text(json.dumps(changed))
     result = runner.invoke(contracts_app, ["diff", str(out), str(other)])
     assert result.exit_code == 0, result.output
-    assert (
-        "1 change" in result.output and "+ symbols > " in result.output and "panic" in result.output
-    )
+    assert "1 breaking" in result.output and "panic" in result.output
     assert data["core_version"] in result.output
+    result = runner.invoke(contracts_app, ["diff", "--json", str(out), str(other)])
+    report = json.loads(result.output)
+    assert report["worst"] == "breaking" and report["changes"][0]["severity"] == "breaking"
+
+
+@pytest.mark.slow
+def test_cli_surface_and_diff_of_two_real_releases(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """1.2.31 shadows the top-level Bar: the diff of 1.2.30 and 1.2.31 says so, through the CLI."""
+    runner = CliRunner()
+    out = tmp_path / "s.json"
+    result = runner.invoke(contracts_app, ["surface", "--core", "1.2.30", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["core_version"] == "1.2.30"
+    result = runner.invoke(contracts_app, ["diff", "--json", "1.2.30", "1.2.31"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["before"], data["after"]) == ("1.2.30", "1.2.31")
+    assert any(c["where"] == "exports.market_data_core.Bar" for c in data["changes"])
+    same = runner.invoke(contracts_app, ["diff", str(out), "1.2.30"])
+    assert same.exit_code == 0 and "no change" in same.output, same.output
 
 
 def _method(*names: str) -> dict[str, object]:
