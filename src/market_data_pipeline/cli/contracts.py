@@ -400,23 +400,43 @@ def diff_command(
 @contracts_app.command("dispatch")
 def dispatch_command(
     repo: Annotated[list[str], typer.Option(help="OWNER/NAME; repeat or comma separate.")],
-    core_ref: Annotated[str, typer.Option(help="The Core version or git ref to test.")],
-    correlation_id: Annotated[str | None, typer.Option(help="Defaults to a new UUID.")] = None,
+    core_ref: Annotated[
+        str,
+        typer.Option(
+            help="A Core release (1.4.61), 'latest', or git+https://<core-repository>@REF."
+        ),
+    ],
+    correlation_id: Annotated[
+        str | None, typer.Option(help="1-100 of A-Z a-z 0-9 . _ -; defaults to a new UUID.")
+    ] = None,
+    python: Annotated[
+        str | None, typer.Option("--python", help="Python the suite runs on, e.g. 3.12.")
+    ] = None,
     event_type: Annotated[str, typer.Option(help="repository_dispatch type.")] = (
         dispatch.EVENT_TYPE
     ),
     api_url: Annotated[str, typer.Option(help="GitHub API base URL.")] = dispatch.DEFAULT_API_URL,
     dry_run: Annotated[bool, typer.Option(help="Validate and show; send nothing.")] = False,
 ) -> None:
-    """Ask each downstream repository to run its contract suite against a Core release."""
+    """Ask each downstream repository to run its contract suite against a Core release.
+
+    The payload is checked with the same rules the receiving workflow applies
+    (contracts/payload.py) before anything is sent; a refused value exits 2. Example:
+    mdp contracts dispatch --repo acme/pipeline --core-ref 1.4.61 --python 3.12 --dry-run
+    """
+    from ..contracts import payload as payload_rules
+
     repos = _split(repo)
-    payload = dispatch.build_payload(core_ref, correlation_id)
+    extra = {"python_version": python} if python is not None else {}
+    request = dispatch.build_payload(core_ref, correlation_id, **extra)
     try:
+        conf = settings.load_settings()
+        payload_rules.validate(request, conf.core_repository)
         for name in repos:
-            dispatch.check_request(name, event_type, payload)
-    except ContractsError as exc:
+            dispatch.check_request(name, event_type, request)
+    except (ContractsError, payload_rules.PayloadError) as exc:
         raise _fail(str(exc), 2) from exc
-    typer.echo(f"event {event_type}, payload {json.dumps(payload, sort_keys=True)}")
+    typer.echo(f"event {event_type}, payload {json.dumps(request, sort_keys=True)}")
     if dry_run:
         for name in repos:
             typer.echo(f"{name}: would dispatch (dry run)")
@@ -426,7 +446,7 @@ def dispatch_command(
         client = dispatch.DispatchClient(token, api_url=api_url)
     except ContractsError as exc:
         raise _fail(str(exc), 2) from exc
-    results = client.dispatch_all(repos, payload, event_type)
+    results = client.dispatch_all(repos, request, event_type)
     for result in results:
         mark = "ok  " if result.ok else "FAIL"
         typer.echo(f"{mark} {result.message}")

@@ -9,6 +9,7 @@
     expected-failures = [{ core = "1.2.31", reason = "..." }]   # optional "python" key
     repo = "OWNER/NAME"              # this repository in verification records (default: origin)
     downstream = ["OWNER/NAME", ...] # what can-i-deploy requires
+    core-repository = "github.com/OWNER/market-data-core"     # the only git source allowed
 
 Unknown keys are rejected, so a misspelled key never silently changes the matrix.
 """
@@ -33,6 +34,7 @@ _KNOWN_KEYS = {
     "expected-failures",
     "repo",
     "downstream",
+    "core-repository",
 }
 
 
@@ -62,6 +64,7 @@ class ContractsSettings:
     expected_failures: tuple[ExpectedFailure, ...] = field(default_factory=tuple)
     repo: str | None = None
     downstream: tuple[str, ...] = ()
+    core_repository: str = ""  # host/OWNER/NAME; empty: no git core_ref is accepted
 
     def expected_failure(self, core: str, python: str) -> ExpectedFailure | None:
         """Return the declared expectation for a cell, if any."""
@@ -103,6 +106,7 @@ def load_settings(root: Path | None = None) -> ContractsSettings:
         expected_failures=tuple(_expected(item) for item in table.get("expected-failures", ())),
         repo=str(table["repo"]) if table.get("repo") else None,
         downstream=tuple(str(name) for name in table.get("downstream", ())),
+        core_repository=str(table.get("core-repository", "")),
     )
 
 
