@@ -114,6 +114,10 @@ def _fail_fix() -> Edit:
     )
 
 
+_EVENT_TAIL = (
+    '    ts: float = Field(..., description="Unix epoch seconds")\n\n'
+    "    class Config:\n        frozen = True\n\n\nclass RateAdjustment"
+)
 _SCHEMA_ID_FIX = (
     '            schema_id = schema_id.replace("market_data_core.", "")',
     '            schema_id = schema_id.replace("market_data_core.", "")\n'
@@ -197,12 +201,14 @@ MUTATIONS: tuple[Mutation, ...] = (
             ),
             replace(
                 BP,
-                '    ts: float = Field(..., description="Unix epoch seconds")\n\n    class Config:\n        frozen = True\n\n\nclass RateAdjustment',
+                _EVENT_TAIL,
                 '    ts: float = Field(..., description="Unix epoch seconds")\n\n'
                 '    @field_validator("coordinator_id")\n    @classmethod\n'
                 "    def _short_ids(cls, value: str) -> str:\n"
-                "        if len(value) > 4:\n            raise ValueError('coordinator_id too long')\n"
-                "        return value\n\n    class Config:\n        frozen = True\n\n\nclass RateAdjustment",
+                "        if len(value) > 4:\n"
+                "            raise ValueError('coordinator_id too long')\n"
+                "        return value\n\n"
+                "    class Config:\n        frozen = True\n\n\nclass RateAdjustment",
             ),
         ),
     ),
@@ -211,8 +217,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "breaking",
         replace(
             BP,
-            '    ts: float = Field(..., description="Unix epoch seconds")\n\n    class Config:\n        frozen = True\n\n\nclass RateAdjustment',
-            '    ts: float = Field(..., description="Unix epoch seconds")\n\n    class Config:\n        frozen = True\n        extra = "forbid"\n\n\nclass RateAdjustment',
+            _EVENT_TAIL,
+            _EVENT_TAIL.replace("frozen = True\n", 'frozen = True\n        extra = "forbid"\n'),
         ),
     ),
     Mutation(
@@ -348,7 +354,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         replace(
             BP,
             "class RateAdjustment(BaseModel):",
-            "class QueueSample(BaseModel):\n    size: int = 0\n\n\nclass RateAdjustment(BaseModel):",
+            "class QueueSample(BaseModel):\n    size: int = 0\n\n\n"
+            "class RateAdjustment(BaseModel):",
         ),
     ),
     # -- defect fixes --------------------------------------------------------------------------
