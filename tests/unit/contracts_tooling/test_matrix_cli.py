@@ -70,7 +70,7 @@ def test_matrix_records_every_cell_in_the_ledger(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'c.db'}"
     code, _ = _matrix(tmp_path, "--ledger", url, "--repo", "acme/pipeline")
-    assert code == 2
+    assert code == Verdict.ERROR.exit_code
     [record] = open_ledger(url).records()
     assert (record.repo, record.python, record.verdict) == ("acme/pipeline", "3.99", Verdict.ERROR)
     assert "3.99 is not installed" in (record.result.reason or "")
