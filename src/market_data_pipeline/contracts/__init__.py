@@ -4,11 +4,14 @@ settings   the ``[tool.mdp.contracts]`` table of pyproject.toml
 usage      which Core symbols the project's source uses (read, not imported)
 surface    describe those symbols in the installed Core (runs standalone in any env)
 surfaces   the surface for the installed Core or any Core release
-diff       what changed between two surfaces or JSON schemas, for a person
+diff       what changed between two JSON documents, leaf by leaf
+compat     each surface or model change classified: breaking, additive or cosmetic
+verdict    the five verdicts, their exit codes and the ContractResult they are decided from
 envs       one uv environment per cell, exactly the Core asked for, verified
-junit      pytest JUnit XML to counts and the first failure
-matrix     run the suite per (Core, Python) cell in parallel and classify each cell
-report     matrix.json, matrix.md and the terminal table
+junit      pytest JUnit XML to counts, failures (with their contract) and notices
+matrix     run the suite per (Core, Python) cell in parallel; decide each cell's verdict
+report     matrix.json, matrix.md, the terminal table and a run's step summary
+payload    what a valid dispatch request is (stdlib only: the workflow runs it too)
 dispatch   the ``repository_dispatch`` sender for Core's release fan-out
 """
 
