@@ -7,6 +7,7 @@ JUnit viewer shows the same verdict as ``result.json``.
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,10 @@ def _outcome(case: ET.Element) -> tuple[str, str]:
     for tag, outcome in (("failure", "failed"), ("error", "errors")):
         node = case.find(tag)
         if node is not None:
-            return outcome, _first_line(node.get("message") or node.text or tag)
+            message = _first_line(node.get("message") or node.text or tag)
+            if message == "collection failure":  # say why: the import that failed
+                message = f"{message}: {_raised(node.text or '')}"
+            return outcome, message
     skipped = case.find("skipped")
     if skipped is not None:
         message = skipped.get("message") or ""
@@ -112,6 +116,15 @@ def _outcome(case: ET.Element) -> tuple[str, str]:
             return "xfailed", message
         return ("not_applicable" if NOT_APPLICABLE in message else "skipped"), message
     return "passed", ""
+
+
+_RAISED = re.compile(r"^E\s+(\w+(?:Error|Exception)\b.*)$", re.MULTILINE)
+
+
+def _raised(trace: str) -> str:
+    """Return the last ``E   SomeError: ...`` line of a pytest traceback."""
+    found = _RAISED.findall(trace)
+    return _first_line(found[-1]) if found else "see the log"
 
 
 def _case_id(case: ET.Element) -> str:

@@ -60,6 +60,22 @@ def test_read_junit_counts_failures_and_notices(tmp_path: Path) -> None:
     assert suite.notices == (Notice("defect-fixed", "ack sends XACK", None, "our XACK"),)
 
 
+def test_a_collection_failure_says_which_import_failed(tmp_path: Path) -> None:
+    path = tmp_path / "junit.xml"
+    trace = (
+        "ImportError while importing\nE   ModuleNotFoundError: No module named 'market_data_core.x'"
+    )
+    path.write_text(
+        '<testsuites><testsuite name="pytest"><testcase classname="tests.contracts.test_a" '
+        f'name="test_a"><error message="collection failure">{trace}</error></testcase>'
+        "</testsuite></testsuites>"
+    )
+    [failure] = read_junit(path).failures
+    assert failure.message == (
+        "collection failure: ModuleNotFoundError: No module named 'market_data_core.x'"
+    )
+
+
 def test_missing_junit_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ContractsError):
         read_junit(tmp_path / "absent.xml")
