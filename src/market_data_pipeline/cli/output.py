@@ -87,7 +87,8 @@ class RunView:
             ("mdp run ", "bold"),
             f"{p.elapsed_s:6.1f}s  {p.ticks:>12,} ticks  {rate:>11,.0f}/s  ",
             f"{p.bars_written:>9,} bars written  queue {p.queue_depth:,}/{p.queue_capacity:,}  ",
-            (f"{p.level} x{p.scale:.2f}", _LEVEL_STYLE.get(p.level, "")),
+            # "store soft, rate 50%": the store's backpressure and the share of the rate it leaves.
+            (f"store {p.level}, rate {p.scale:.0%}", _LEVEL_STYLE.get(p.level, "")),
         )
         return line
 
