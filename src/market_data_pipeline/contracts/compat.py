@@ -61,9 +61,38 @@ def compare_models(name: str, before: dict[str, Any], after: dict[str, Any]) -> 
     out = _config_findings(name, before, after)
     out += _hook_findings(name, before.get("hooks", []), after.get("hooks", []))
     out += _enum_findings(name, before.get("enums", {}), after.get("enums", {}))
-    out += compare_fields(name, before.get("fields", {}), after.get("fields", {}))
+    old_fields = _inline_enums(before.get("fields", {}), before.get("defs", {}), before)
+    new_fields = _inline_enums(after.get("fields", {}), after.get("defs", {}), after)
+    out += compare_fields(name, old_fields, new_fields)
     out += _def_findings(name, before.get("defs", {}), after.get("defs", {}))
     return out
+
+
+_REF = "#/$defs/"
+
+
+def _inline_enums(
+    fields: dict[str, Any], defs: dict[str, Any], contract: dict[str, Any]
+) -> dict[str, Any]:
+    """Replace references to enum-like ``$defs`` with their schema (and the enum's base classes),
+    so an enum field that becomes a plain ``str`` compares as widened while a changed base class
+    still differs (nested models stay references, compared as defs)."""
+    enums = contract.get("enums", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_REF) and len(node) == 1:
+            target = defs.get(ref.removeprefix(_REF), {})
+            if target.get("kind") == "schema":
+                bases = enums.get(ref.removeprefix(_REF), {}).get("bases")
+                return {**target["schema"], **({"x-enum-bases": bases} if bases else {})}
+        return {key: inline(value) for key, value in node.items()}
+
+    return {name: {**f, "schema": inline(f.get("schema", {}))} for name, f in fields.items()}
 
 
 def _config_findings(name: str, before: dict[str, Any], after: dict[str, Any]) -> list[Finding]:

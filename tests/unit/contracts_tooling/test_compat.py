@@ -69,7 +69,15 @@ def test_harmless_edits_are_additive() -> None:
         level: Level
         source: str = "store"
 
-    assert [_severity(m) for m in (Optional, Widened, Default, Relaxed)] == ["additive"] * 4
+    class EnumToStr(BaseModel):
+        model_config = ConfigDict(frozen=True)
+        coordinator_id: str
+        queue_size: int = Field(..., ge=0)
+        level: str
+        source: str = "store"
+
+    harmless = (Optional, Widened, Default, Relaxed, EnumToStr)
+    assert [_severity(m) for m in harmless] == ["additive"] * 5
 
 
 class Level3(str, Enum):  # noqa: UP042
