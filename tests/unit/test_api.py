@@ -77,3 +77,10 @@ def test_memory_sink_upserts_and_a_rerun_leaves_one_row_per_bar() -> None:
     stored = mdp.read_bars("memory://rerun")
     assert stored.select("symbol", "resolution", "ts").is_duplicated().sum() == 0
     assert stored["trades"].sum() == 300
+
+
+def test_rows_out_of_time_order_all_land_in_bars() -> None:
+    ticks = _trades(rows=40, symbols=("ES",)).reverse()
+    out = mdp.bars(ticks, "1m")
+    assert out["trades"].sum() == 40
+    assert out.equals(mdp.bars(ticks.reverse(), "1m"))
