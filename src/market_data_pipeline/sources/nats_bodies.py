@@ -1,0 +1,166 @@
+"""Decode one bus message body into a tick frame, or say why it is poison.
+
+Accepted bodies, detected per message:
+
+- Arrow IPC (stream or file format) of a table with ``symbol``, ``ts_ns`` (or ``ts``) and either
+  ``price``/``size`` (trades) or ``bid``/``ask`` (quotes): the batch format for throughput;
+- a Core ``Trade`` or ``Quote`` as a JSON object (``Trade.ts``, ``Quote.timestamp``; prices as
+  strings or numbers, the way pydantic serialises ``Decimal``);
+- Core's Pulse envelope of one (``{ts, key, meta, payload}``) whose payload is a Trade or Quote;
+- a JSON array of any of those (a batch).
+
+Every row goes through the same checks as a replayed file (``cleaning.CHECKS``): a message with
+one bad row is poison as a whole, so a batch is never taken in half. Quotes become ticks at the
+mid price with size 0, as in a replay. ``PoisonMessageError`` carries a short ``category`` (for
+the counters) and a full reason (for the dead-letter headers).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from .. import frames
+from ..errors import BadInputError
+from .base import TickKind
+from .cleaning import CHECKS, clean
+
+ARROW_STREAM_MAGIC = b"\xff\xff\xff\xff"
+ARROW_FILE_MAGIC = b"ARROW1"
+_REASON_MAX = 300
+_QUOTE_FIELDS = ("bid", "ask", "bid_size", "ask_size")
+
+
+class PoisonMessageError(BadInputError):
+    """A message that is no tick body; ``category`` groups reasons for counting."""
+
+    def __init__(self, category: str, detail: str = "") -> None:
+        self.category = category
+        text = f"{category}: {detail}" if detail else category
+        super().__init__(text[:_REASON_MAX])
+
+
+def decode_body(data: bytes) -> pl.DataFrame:
+    """Return the ticks of one message body as a ``TICK_SCHEMA`` frame; raise if poison."""
+    if data.startswith(ARROW_STREAM_MAGIC) or data.startswith(ARROW_FILE_MAGIC):
+        return _from_arrow(data)
+    head = data[:64].lstrip()
+    if head.startswith((b"{", b"[")):
+        return _from_json(data)
+    if not data:
+        raise PoisonMessageError("empty body")
+    raise PoisonMessageError("unknown body", "neither JSON nor Arrow IPC")
+
+
+def encode_arrow(ticks: pl.DataFrame) -> bytes:
+    """Encode a tick frame as one Arrow IPC stream (what ``mdp publish`` sends by default)."""
+    sink = io.BytesIO()
+    ticks.write_ipc_stream(sink, compression="uncompressed")
+    return sink.getvalue()
+
+
+# -- Arrow ---------------------------------------------------------------------------------------
+def _from_arrow(data: bytes) -> pl.DataFrame:
+    try:
+        reader: Any = (
+            ipc.open_file(pa.py_buffer(data))
+            if data.startswith(ARROW_FILE_MAGIC)
+            else ipc.open_stream(pa.py_buffer(data))
+        )
+        table = reader.read_all()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise PoisonMessageError("bad Arrow IPC", str(exc)) from None
+    names = table.schema.names
+    if "ts" not in names and "ts_ns" in names:
+        table = table.rename_columns(["ts" if n == "ts_ns" else n for n in names])
+    return _checked(_batch(table), _arrow_kind(table.schema.names))
+
+
+def _arrow_kind(names: list[str]) -> TickKind:
+    if "bid" in names or "ask" in names:
+        return "quotes"
+    if "price" in names:
+        return "trades"
+    raise PoisonMessageError("not ticks", f"columns {names[:10]} have no price or bid/ask")
+
+
+def _batch(table: pa.Table) -> pa.RecordBatch:
+    for name in ("ts", "symbol"):
+        if name not in table.schema.names:
+            raise PoisonMessageError("not ticks", f"no {name} column")
+    combined = table.combine_chunks()
+    if combined.num_rows == 0:
+        return pa.RecordBatch.from_pydict({n: [] for n in combined.schema.names})
+    batches = combined.to_batches()
+    return batches[0]
+
+
+# -- JSON ----------------------------------------------------------------------------------------
+def _from_json(data: bytes) -> pl.DataFrame:
+    try:
+        raw = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise PoisonMessageError("not JSON", str(exc)) from None
+    items = raw if isinstance(raw, list) else [raw]
+    if not items:
+        raise PoisonMessageError("empty batch")
+    ticks = [_unwrap(item, index) for index, item in enumerate(items)]
+    kinds = {kind for kind, _ in ticks}
+    if len(kinds) > 1:
+        raise PoisonMessageError("mixed batch", "trades and quotes in one message")
+    kind = kinds.pop()
+    rows = [tick for _, tick in ticks]
+    if kind == "trades":
+        columns = {name: [r.get(name) for r in rows] for name in ("symbol", "price", "size")}
+        columns["ts"] = [r.get("ts") for r in rows]
+    else:
+        columns = {name: [r.get(name) for r in rows] for name in ("symbol", *_QUOTE_FIELDS)}
+        columns["ts"] = [r.get("timestamp") for r in rows]
+    batch = pa.RecordBatch.from_pydict({k: _column(k, v) for k, v in columns.items()})
+    return _checked(batch, kind)
+
+
+def _unwrap(item: Any, index: int) -> tuple[TickKind, dict[str, Any]]:
+    if isinstance(item, dict) and isinstance(item.get("meta"), dict) and "payload" in item:
+        item = item["payload"]  # Core's Pulse envelope of one
+    if not isinstance(item, dict):
+        raise PoisonMessageError("not a tick", f"element {index} is not a JSON object")
+    if "price" in item:
+        return "trades", item
+    if "bid" in item or "ask" in item:
+        return "quotes", item
+    raise PoisonMessageError("not a tick", f"element {index} is neither a Trade nor a Quote")
+
+
+def _column(name: str, values: list[Any]) -> pa.Array:
+    if name in ("symbol", "ts") or any(isinstance(v, str) for v in values):
+        # Mixed strings and numbers (Decimal as text, epoch numbers): the checks parse text.
+        if name == "ts" and all(_is_number(v) or v is None for v in values):
+            return pa.array(values, type=pa.float64())
+        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+    try:
+        return pa.array(values, type=pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# -- checks ----------------------------------------------------------------------------------------
+def _checked(batch: pa.RecordBatch, kind: TickKind) -> pl.DataFrame:
+    cleaned = clean(batch, kind, symbol=None, ts_unit="auto", blank=None)
+    code = cleaned.code
+    if code.len() and code.max() != 0:
+        index = int((code > 0).arg_max() or 0)
+        check = CHECKS[kind][int(code[index]) - 1]
+        raw = batch.column(check.field)[index].as_py() if check.field in batch.schema.names else None
+        detail = "missing" if raw is None else repr(raw)
+        raise PoisonMessageError(check.reason, f"row {index}, field {check.field}: {detail}")
+    return cleaned.frame.select(list(frames.TICK_SCHEMA))
