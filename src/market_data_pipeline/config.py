@@ -48,7 +48,7 @@ class RunSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    source: Literal["synthetic", "replay"] | None = None
+    source: Literal["synthetic", "replay", "nats"] | None = None
     input: tuple[str, ...] | None = None  # files, globs and directories; they accumulate
     kind: Literal["trades", "quotes", "bars"] | None = None
     symbol: str | None = None
@@ -103,6 +103,14 @@ class RunSettings(BaseModel):
     bus_max_entry_bytes: int = Field(default=65_536, ge=1)  # bigger entries: DLQ, unread
     dlq_maxlen: int = Field(default=10_000, ge=1)  # about this many dead letters are kept
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    # NATS JetStream source (--source nats).
+    nats_url: str = "nats://127.0.0.1:4222"
+    stream: str | None = None
+    subject: str | None = None
+    durable: str = "mdp"
+    idle_timeout: float | None = Field(default=None, gt=0)
+    fetch_batch: int = Field(default=256, ge=1)
+    checkpoint_interval: float = Field(default=1.0, gt=0)
 
     @field_validator("grace", "write_retry_for", mode="before")
     @classmethod
@@ -152,6 +160,10 @@ class RunSettings(BaseModel):
     def _input_needs_replay(self) -> RunSettings:
         if self.source == "synthetic" and self.input is not None:
             raise ValueError("--input replays a file: drop --source synthetic or --input")
+        if self.source == "nats" and self.input is not None:
+            raise ValueError("--input replays a file: drop --source nats or --input")
+        if self.source == "nats" and not self.stream:
+            raise ValueError("--source nats needs --stream NAME")
         return self
 
     @property
@@ -162,7 +174,12 @@ class RunSettings(BaseModel):
     @property
     def is_demo(self) -> bool:
         """True for a synthetic run with no end given: the ~10 s demo."""
-        return not self.is_replay and self.ticks is None and self.duration is None
+        return (
+            not self.is_replay
+            and self.source != "nats"
+            and self.ticks is None
+            and self.duration is None
+        )
 
 
 def load_settings(

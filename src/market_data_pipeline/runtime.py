@@ -34,6 +34,7 @@ from .bars.resolution import Resolution, parse_duration_ns, parse_resolutions
 from .bus import open_bus
 from .bus.base import FeedbackBus
 from .bus.urls import is_memory_bus
+from .checkpoint import Checkpointer, layout_of
 from .config import DEFAULT_RESOLUTION, DEMO_DURATION_S, DEMO_RATE, DEMO_RESOLUTION, RunSettings
 from .errors import (
     BadInputError,
@@ -89,6 +90,8 @@ def build_source(settings: RunSettings) -> TickSource:
             ts_format=settings.ts_format,
             tz=zone(settings.tz).key,
         )
+    if settings.source == "nats":
+        return _nats_source(settings)
     if settings.kind == "bars":
         raise UsageError("the synthetic source makes trades or quotes, not bars")
     symbols = [settings.symbol] if settings.symbol else list(settings.symbols)
@@ -99,6 +102,22 @@ def build_source(settings: RunSettings) -> TickSource:
         rate=_synthetic_rate(settings),
         ticks=settings.ticks,
         start_ns=_start_ns(settings.start),
+    )
+
+
+def _nats_source(settings: RunSettings) -> TickSource:
+    from .sources.nats import NatsSource
+
+    if settings.kind not in (None, "trades", "quotes"):
+        raise UsageError("the NATS source takes trades or quotes, not bars")
+    assert settings.stream is not None  # the settings model requires it
+    return NatsSource(
+        url=settings.nats_url,
+        stream=settings.stream,
+        subject=settings.subject,
+        durable=settings.durable,
+        fetch_batch=settings.fetch_batch,
+        idle_timeout_s=settings.idle_timeout,
     )
 
 
@@ -169,7 +188,10 @@ class Pipeline:
             raise UsageError("--fill-gaps needs --calendar CODE: gaps are in-session windows")
         self.gaps = GapTracker(self.windows, fill=settings.fill_gaps)
         self.gate = RateGate(source.provider, base_rate=source.base_rate)
-        self.sink = sink or open_sink(settings.sink, transactional=source.transactional)
+        checkpointed = hasattr(source, "checkpoint_name")
+        transactional = source.transactional or checkpointed
+        self.sink = sink or open_sink(settings.sink, transactional=transactional)
+        self._grace_ns = grace_ns
         self.bus: FeedbackBus = open_bus(
             settings.bus,
             namespace=settings.namespace,
@@ -208,6 +230,13 @@ class Pipeline:
         self._in_put = False
         self._ingest: asyncio.Task[None] | None = None
         self._feedback: asyncio.Task[None] | None = None
+        self.checkpointer: Checkpointer | None = None
+        self._restored_ticks: dict[str, int] = {}  # open ticks per resolution from a checkpoint
+        if checkpointed:
+            layout = layout_of([res.label for res in self.resolutions], grace_ns)
+            self.checkpointer = Checkpointer(
+                self.sink, self.queue, source, layout, settings.checkpoint_interval
+            )
 
     # -- Core PipelineRunner ------------------------------------------------------------------
     async def start(self) -> None:
@@ -215,6 +244,8 @@ class Pipeline:
         self._started_at = time.monotonic()
         await self.bus.verify()  # rejected credentials fail the run before anything is opened
         await self.queue.start()
+        if self.checkpointer is not None:
+            await self._restore(self.checkpointer)
         await self.monitor.start()
         self._feedback = asyncio.create_task(self.handler.run(self.bus), name="feedback")
         self._running = True
@@ -255,6 +286,28 @@ class Pipeline:
             if timer is not None:
                 timer.cancel()
 
+    async def _restore(self, checkpointer: Checkpointer) -> None:
+        saved = await checkpointer.restore()
+        if saved is None:
+            return
+        self.engine = BarEngine.restore(
+            self.resolutions,
+            self._grace_ns,
+            saved.open_state,
+            saved.watermarks,
+            windows=self.windows,
+        )
+        stats = self.engine.stats()
+        self._restored_ticks = {label: s.open_ticks for label, s in stats.items()}
+
+    async def _checkpoint(self) -> None:
+        assert self.checkpointer is not None
+        self._in_put = True  # a stop waits for the commit, like a write
+        try:
+            await self.checkpointer.commit(self.engine)
+        finally:
+            self._in_put = False
+
     def is_running(self) -> bool:
         """True between ``start`` and the end of ``finish``."""
         return self._running
@@ -277,6 +330,8 @@ class Pipeline:
                     await self._put(bars)
                 if self._stop_requested:
                     return
+            if self.checkpointer is not None and self.checkpointer.due():
+                await self._checkpoint()
 
     def _with_gaps(self, bars: pl.DataFrame) -> pl.DataFrame:
         flat = self.gaps.observe(bars)
@@ -294,6 +349,9 @@ class Pipeline:
         """Write every open window, close the sink (commit or roll back), end feedback."""
         try:
             try:
+                at_boundary = self.ticks_pulled == self.ticks_admitted
+                if commit and self.checkpointer is not None and at_boundary:
+                    await self._checkpoint()  # before the flush: the open windows go on
                 if commit:
                     await self._put(self._with_gaps(self.engine.flush()))
             finally:
@@ -337,6 +395,7 @@ class Pipeline:
                 "outside_session": s.ticks_outside,
                 "bars_built": s.bars_emitted + self._gap_count(label).filled,
                 **self._gap_dict(label),
+                **({"restored": self._restored_ticks[label]} if self._restored_ticks else {}),
             }
             for label, s in stats.items()
         }

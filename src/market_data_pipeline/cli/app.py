@@ -12,6 +12,8 @@ from .. import __version__
 from .bars import bars_command
 from .contracts import contracts_app
 from .feedback import feedback_app
+from .publish import EXAMPLES as PUBLISH_EXAMPLES
+from .publish import publish_command
 from .run import EXAMPLES, run_command
 from .signals import release_for
 
@@ -34,6 +36,11 @@ app.command(
     no_args_is_help=False,
 )(run_command)
 app.command("bars", help="Show the latest bars in a store.")(bars_command)
+app.command(
+    "publish",
+    help="Publish ticks from a file or the synthetic generator to a JetStream stream.",
+    epilog=PUBLISH_EXAMPLES,
+)(publish_command)
 app.add_typer(feedback_app, name="feedback")
 app.add_typer(contracts_app, name="contracts")
 

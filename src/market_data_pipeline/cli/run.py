@@ -30,6 +30,9 @@ EXAMPLES = """[bold]Examples[/]
   mdp run --bus redis://localhost:6379/0 --feedback-stream 'mdp:mdp.telemetry.feedback'
   [dim]# obey market-data-store's FeedbackPublisherService[/]
 
+  mdp run --source nats --stream TICKS --durable worker-1 --idle-timeout 5
+  [dim]# consume ticks published with `mdp publish --stream TICKS`[/]
+
   mdp run -c run.toml                                [dim]# resolution = ["1m", "5m"][/]
 
 Every flag can also come from --config FILE (TOML or YAML, keys like on_bad_row) or from an
@@ -44,6 +47,7 @@ _BARS = "Bars"
 _STORE = "Store and batching"
 _FEEDBACK = "Backpressure feedback"
 _OUTPUT = "Output"
+_NATS = "NATS JetStream source"
 
 
 # Defaults shown in --help are the settings model's (tests/unit/cli/test_conventions.py keeps them
@@ -52,9 +56,10 @@ _OUTPUT = "Output"
 def run_command(
     ctx: typer.Context,
     source: Annotated[
-        Literal["synthetic", "replay"] | None,
+        Literal["synthetic", "replay", "nats"] | None,
         typer.Option(
-            help="Where ticks come from (replay is implied by --input). [default: synthetic]",
+            help="Where ticks come from (replay is implied by --input; nats: a JetStream"
+            " stream, see --stream). [default: synthetic]",
             rich_help_panel=_SOURCE,
         ),
     ] = None,
@@ -448,6 +453,70 @@ def run_command(
             rich_help_panel=_FEEDBACK,
         ),
     ] = None,
+    nats_url: Annotated[
+        str,
+        typer.Option(
+            "--nats-url",
+            metavar="URL",
+            help="NATS server of --source nats (also `nats://user:pass@host:4222`).",
+            rich_help_panel=_NATS,
+        ),
+    ] = "nats://127.0.0.1:4222",
+    stream: Annotated[
+        str | None,
+        typer.Option(
+            "--stream",
+            metavar="NAME",
+            help="JetStream stream to consume (create and fill it with `mdp publish`).",
+            rich_help_panel=_NATS,
+        ),
+    ] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option(
+            "--subject",
+            metavar="FILTER",
+            help="Only these subjects, e.g. 'ticks.>' or one partition 'ticks.2.>'."
+            " [default: every subject of the stream]",
+            rich_help_panel=_NATS,
+        ),
+    ] = None,
+    durable: Annotated[
+        str,
+        typer.Option(
+            "--durable",
+            metavar="NAME",
+            help="Durable consumer name; also names the checkpoint in the store (one per worker).",
+            rich_help_panel=_NATS,
+        ),
+    ] = "mdp",
+    idle_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--idle-timeout",
+            metavar="SECONDS",
+            help="End the run after this long without a message (catch-up jobs, tests).",
+            rich_help_panel=_NATS,
+        ),
+    ] = None,
+    fetch_batch: Annotated[
+        int,
+        typer.Option(
+            "--fetch-batch",
+            metavar="N",
+            help="Messages per JetStream fetch.",
+            rich_help_panel=_NATS,
+        ),
+    ] = 256,
+    checkpoint_interval: Annotated[
+        float,
+        typer.Option(
+            "--checkpoint-interval",
+            metavar="SECONDS",
+            help="Commit bars, open windows and the stream position (then ack) this often.",
+            rich_help_panel=_NATS,
+        ),
+    ] = 1.0,
     metrics_port: Annotated[
         int | None,
         typer.Option(

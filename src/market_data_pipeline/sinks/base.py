@@ -35,6 +35,7 @@ class BarSink(ABC):
     def __init__(self, *, transactional: bool = False) -> None:
         self.transactional = transactional
         self.rows_written = 0
+        self.rows_committed = 0  # of a transactional sink, by checkpoints
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=type(self).__name__)
         self._closed = False
 
@@ -79,6 +80,25 @@ class BarSink(ABC):
 
     async def flush(self) -> None:  # noqa: B027 - Core hook; writes are already durable
         """Core ``Sink.flush``: every ``write`` is already durable or in the run transaction."""
+
+    # -- checkpoints (transactional sinks; see checkpoint.py) ----------------------------------
+    def _checkpoint_sync(self, row: tuple[Any, ...]) -> None:
+        raise SinkError(f"{self.describe()} does not keep checkpoints")
+
+    def _load_checkpoint_sync(self, name: str) -> tuple[Any, ...] | None:
+        raise SinkError(f"{self.describe()} does not keep checkpoints")
+
+    async def checkpoint(self, checkpoint: Any) -> None:
+        """Store ``checkpoint`` and commit it with every bar written since the last one."""
+        await self._run(self._checkpoint_sync, checkpoint.to_row())
+        self.rows_committed = self.rows_written
+
+    async def load_checkpoint(self, name: str) -> Any:
+        """Return the checkpoint stored under ``name`` (a ``checkpoint.Checkpoint``) or None."""
+        from ..checkpoint import Checkpoint
+
+        row = await self._run(self._load_checkpoint_sync, name)
+        return None if row is None else Checkpoint.from_row(row)
 
     async def close(self, commit: bool = True) -> None:
         """Commit (transactional sinks) or roll back, disconnect and stop the worker thread.

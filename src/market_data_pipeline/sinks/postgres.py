@@ -77,6 +77,29 @@ WHERE (bars.open, bars.high, bars.low, bars.close, bars.volume, bars.vwap, bars.
                       EXCLUDED.volume, EXCLUDED.vwap, EXCLUDED.trades)
 """
 
+_CHECKPOINT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS mdp_checkpoints (
+    name       text        PRIMARY KEY,
+    position   bigint      NOT NULL,
+    open_state bytea       NOT NULL,
+    watermarks bytea       NOT NULL,
+    layout     text        NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+_SAVE_CHECKPOINT = """
+INSERT INTO mdp_checkpoints (name, position, open_state, watermarks, layout)
+VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,
+    open_state = EXCLUDED.open_state, watermarks = EXCLUDED.watermarks,
+    layout = EXCLUDED.layout, updated_at = now()
+"""
+
+_LOAD_CHECKPOINT = """
+SELECT name, position, open_state, watermarks, layout FROM mdp_checkpoints WHERE name = %s
+"""
+
 # An unchanged bar is not rewritten (no dead tuple, no WAL), so replaying a file again is cheap.
 # New bars take a plain INSERT: ON CONFLICT's speculative insertion costs about twice as much per
 # row. Only a batch that hits an existing key (a replay run again) is redone as an upsert.
@@ -176,6 +199,8 @@ class _Writer:
         with pg_errors(self.url, "schema setup"):
             try:
                 conn.execute(_SCHEMA)
+                if self.transactional:
+                    conn.execute(_CHECKPOINT_SCHEMA)
                 conn.execute(_STAGE)
                 if self.transactional:
                     # Writes then run inside this transaction, each under its own savepoint.
@@ -227,6 +252,32 @@ class _Writer:
         self.conn = None
         self.lost = self.transactional
         conn.close()
+
+    def checkpoint(self, row: tuple[Any, ...]) -> None:
+        # The run transaction holds every bar written since the last checkpoint: the checkpoint
+        # row commits with them, and a new transaction starts for the next interval.
+        self.open()
+        conn = self.conn
+        if conn is None or self.lost or not self.transactional:
+            raise SinkTransactionLostError(
+                f"no run transaction on {redact_url(self.url)} to checkpoint"
+            )
+        try:
+            with pg_errors(self.url, "checkpoint"):
+                conn.execute(_SAVE_CHECKPOINT, row)
+                conn.execute("COMMIT")
+                conn.execute("BEGIN")
+        finally:
+            if conn.closed or conn.broken:
+                self._drop(conn)
+
+    def load_checkpoint(self, name: str) -> tuple[Any, ...] | None:
+        self.open()
+        conn = self.conn
+        assert conn is not None
+        with pg_errors(self.url, "checkpoint read"):
+            found: tuple[Any, ...] | None = conn.execute(_LOAD_CHECKPOINT, (name,)).fetchone()
+        return found
 
     def finish(self, commit: bool) -> None:
         conn, self.conn = self.conn, None
@@ -288,6 +339,12 @@ class PostgresSink(BarSink):
             self._pool.submit(self._writers[int(key[0])].write, part) for key, part in parts.items()
         ]
         _first_error([job.exception() for job in jobs])
+
+    def _checkpoint_sync(self, row: tuple[Any, ...]) -> None:
+        self._writers[0].checkpoint(row)
+
+    def _load_checkpoint_sync(self, name: str) -> tuple[Any, ...] | None:
+        return self._writers[0].load_checkpoint(name)
 
     def _finish_sync(self, commit: bool) -> None:
         try:

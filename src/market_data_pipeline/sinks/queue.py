@@ -267,6 +267,21 @@ class WriteQueue:
             self._cond.notify_all()
         self._observe()
 
+    async def drain(self) -> None:
+        """Wait until every queued bar is written (a checkpoint commits only behind them).
+
+        Raise ``SinkUnavailableError`` if the sink stayed down meanwhile.
+        """
+        async with self._cond:
+            self._blocked += 1  # like a waiting producer: the writer flushes now
+            self._cond.notify_all()
+            try:
+                await self._cond.wait_for(lambda: self.depth == 0 or self._failure is not None)
+            finally:
+                self._blocked -= 1
+        if self._failure is not None:
+            raise self._unavailable(self._unwritten())
+
     async def close(self, commit: bool = True) -> WriteReport:
         """Write everything queued, close the sink (commit or roll back) and return the report.
 
@@ -297,6 +312,7 @@ class WriteQueue:
     def _finish(self, committed: bool) -> WriteReport:
         # A transactional sink that did not commit stored nothing.
         lost = 0 if committed or not self._sink.transactional else self._written
+        lost -= min(lost, self._sink.rows_committed)  # checkpoints committed these for good
         self.report = WriteReport(
             bars_written=self._written - lost,
             bars_unwritten=self._unwritten() + lost,

@@ -89,6 +89,29 @@ def sqlite_errors(path: str, action: str) -> Iterator[None]:
         ) from None
 
 
+_CHECKPOINT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS mdp_checkpoints (
+    name       TEXT    PRIMARY KEY,
+    position   INTEGER NOT NULL,
+    open_state BLOB    NOT NULL,
+    watermarks BLOB    NOT NULL,
+    layout     TEXT    NOT NULL,
+    updated_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+)
+"""
+
+_SAVE_CHECKPOINT = """
+INSERT INTO mdp_checkpoints (name, position, open_state, watermarks, layout) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET position = excluded.position, open_state = excluded.open_state,
+    watermarks = excluded.watermarks, layout = excluded.layout,
+    updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+"""
+
+_LOAD_CHECKPOINT = """
+SELECT name, position, open_state, watermarks, layout FROM mdp_checkpoints WHERE name = ?
+"""
+
+
 def ts_text() -> pl.Expr:
     """Return the expression that renders ``ts_ns`` in the stored text format."""
     return pl.col("ts_ns").cast(pl.Datetime("ns", "UTC")).dt.strftime(TS_FORMAT).alias("ts")
@@ -166,6 +189,29 @@ class SqliteSink(BarSink):
                 conn.execute("ROLLBACK")
         except sqlite3.Error:
             self._lost = self.transactional
+
+    def _checkpoint_sync(self, row: tuple[object, ...]) -> None:
+        # The run transaction holds every bar written since the last checkpoint: the checkpoint
+        # row commits with them, and a new transaction starts for the next interval.
+        self._open_sync()
+        conn = self._conn
+        assert conn is not None
+        if self._lost or not self.transactional:
+            raise SinkTransactionLostError(f"no run transaction on {self.path} to checkpoint")
+        with sqlite_errors(self.path, "checkpoint"):
+            conn.execute(_CHECKPOINT_SCHEMA)
+            conn.execute(_SAVE_CHECKPOINT, row)
+            conn.execute("COMMIT")
+            conn.execute("BEGIN")
+
+    def _load_checkpoint_sync(self, name: str) -> tuple[object, ...] | None:
+        self._open_sync()
+        conn = self._conn
+        assert conn is not None
+        with sqlite_errors(self.path, "checkpoint read"):
+            conn.execute(_CHECKPOINT_SCHEMA)
+            found: tuple[object, ...] | None = conn.execute(_LOAD_CHECKPOINT, (name,)).fetchone()
+        return found
 
     def _finish_sync(self, commit: bool) -> None:
         conn, self._conn = self._conn, None

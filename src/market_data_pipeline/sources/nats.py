@@ -1,0 +1,299 @@
+"""Ticks from a NATS JetStream stream, through a durable pull consumer, in batches.
+
+Each ``fetch`` takes up to ``fetch_batch`` messages; their bodies are decoded one by one
+(``nats_bodies``: Arrow IPC, Core Trade/Quote JSON, a Pulse envelope of one, a JSON array) and
+concatenated into one tick frame. A message that is none of these is published to the
+dead-letter subject (default ``mdp.dlq.<stream>``, captured by the stream ``<stream>_DLQ``, which
+is created when missing) with the reason, the stream sequence and the subject in headers, and is
+counted under ``dead-lettered: <reason>``; the consumer keeps going.
+
+Acknowledgement is cumulative (``AckPolicy.ALL``) and happens only when the runtime says the
+ticks up to a stream sequence are safe (``acknowledge``): after the store committed them, with
+the checkpoint, so a crash never acknowledges anything the store does not hold. ``resume_after``
+makes the consumer start right after a committed sequence: the durable consumer is recreated at
+that position, so the server delivers every later message in stream order, and any redelivery
+of a message already taken (a stalled ack) is recognised by its sequence and skipped.
+
+The source does not fetch while the runtime is not asking for a frame: a paused rate gate
+(hard backpressure) therefore pauses fetching. ``idle_timeout_s`` ends the stream after that long
+without a message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+import polars as pl
+
+from ..errors import BusError, UsageError
+from ..extras import require_extra
+from ..sinks.urls import redact_url
+from .base import SourceInfo, TickSource
+from .nats_bodies import PoisonMessageError, decode_messages
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+DEFAULT_FETCH_BATCH = 256
+DEFAULT_ACK_WAIT_S = 60.0
+# Messages delivered but not yet acknowledged: a checkpoint interval's worth at high rates.
+MAX_ACK_PENDING = 200_000
+_FETCH_WAIT_S = 1.0
+CONNECT_TIMEOUT_S = 5.0
+
+
+def dlq_subject_for(stream: str) -> str:
+    """Return the default dead-letter subject of ``stream``."""
+    return f"mdp.dlq.{stream}"
+
+
+class NatsSource(TickSource):
+    """Consume tick messages of ``stream`` (optionally only ``subject``) as durable ``durable``."""
+
+    def __init__(
+        self,
+        *,
+        url: str = DEFAULT_NATS_URL,
+        stream: str,
+        subject: str | None = None,
+        durable: str = "mdp",
+        fetch_batch: int = DEFAULT_FETCH_BATCH,
+        idle_timeout_s: float | None = None,
+        dlq_subject: str | None = None,
+        provider: str = "nats",
+    ) -> None:
+        require_extra("nats", "--source nats")
+        if not stream or not durable:
+            raise UsageError("--source nats needs --stream NAME and a --durable name")
+        if any(c in durable for c in " .*>"):
+            raise UsageError(f"bad --durable {durable!r}: no spaces, dots, '*' or '>'")
+        if fetch_batch < 1:
+            raise UsageError(f"fetch batch must be >= 1, not {fetch_batch}")
+        if idle_timeout_s is not None and not idle_timeout_s > 0:
+            raise UsageError(f"--idle-timeout must be > 0, not {idle_timeout_s}")
+        super().__init__(provider, "trades")
+        self.checkpoint_name = f"nats:{stream}:{durable}"  # one checkpoint per consumer
+        self.url = url
+        self.stream_name = stream
+        self.subject = subject
+        self.durable = durable
+        self.fetch_batch = fetch_batch
+        self.idle_timeout_s = idle_timeout_s
+        self.dlq_subject = dlq_subject or dlq_subject_for(stream)
+        self.position = 0  # stream sequence of the last message in the frames yielded so far
+        self.messages = 0
+        self.dead_letters = 0
+        self._start_after: int | None = None
+        self._nc: Any = None
+        self._js: Any = None
+        self._sub: Any = None
+        self._unacked: list[tuple[int, Any]] = []  # (stream seq, message) not yet acknowledged
+
+    def describe(self) -> SourceInfo:
+        """Return what the run summary shows about this source."""
+        info: dict[str, Any] = dict(super().describe())
+        info["label"] = f"nats {self.stream_name} ({self.subject or 'all subjects'})"
+        info.update(
+            url=redact_url(self.url),
+            stream=self.stream_name,
+            subject=self.subject or "(all)",
+            durable=self.durable,
+            messages=self.messages,
+            dead_lettered=self.dead_letters,
+            dlq_subject=self.dlq_subject,
+            position=self.position,
+        )
+        return cast(SourceInfo, info)
+
+    def resume_after(self, stream_seq: int) -> None:
+        """Start after ``stream_seq`` (a committed checkpoint) instead of the consumer's floor."""
+        self._start_after = stream_seq
+        self.position = stream_seq
+
+    # -- the stream ---------------------------------------------------------------------------
+    async def batches(self) -> AsyncIterator[pl.DataFrame]:
+        """Yield one tick frame per fetch that held any ticks; end after the idle timeout."""
+        await self._connect()
+        last_message = time.monotonic()
+        while True:
+            wait_s = _FETCH_WAIT_S
+            if self.idle_timeout_s is not None:
+                left = self.idle_timeout_s - (time.monotonic() - last_message)
+                if left <= 0:
+                    return
+                wait_s = min(wait_s, max(left, 0.05))
+            msgs = await self._fetch(wait_s)
+            if not msgs:
+                continue
+            frame = await self._decode(msgs)
+            if frame.height:
+                yield frame
+            # Idle means no message arrived, not that the pipeline was busy with the last ones.
+            last_message = time.monotonic()
+
+    async def _fetch(self, wait_s: float) -> list[Any]:
+        import nats.errors
+
+        try:
+            msgs: list[Any] = await self._sub.fetch(self.fetch_batch, timeout=wait_s)
+            return msgs
+        except (nats.errors.TimeoutError, TimeoutError):
+            return []
+        except nats.errors.Error as exc:
+            raise BusError(f"fetching from {self._where()} failed: {exc}") from None
+
+    async def _decode(self, msgs: list[Any]) -> pl.DataFrame:
+        fresh = []
+        for msg in msgs:
+            seq = int(msg.metadata.sequence.stream)
+            if seq <= self.position:
+                continue  # a redelivery of a message already taken: its ticks are counted
+            self.position = seq
+            self._unacked.append((seq, msg))
+            fresh.append((seq, msg))
+        self.messages += len(fresh)
+        decoded = decode_messages([msg.data for _, msg in fresh])
+        for index, exc in decoded.poison.items():
+            seq, msg = fresh[index]
+            await self._dead_letter(msg, seq, exc)
+        return decoded.frame
+
+    async def _dead_letter(self, msg: Any, seq: int, exc: PoisonMessageError) -> None:
+        headers = {
+            "Mdp-Dlq-Reason": str(exc),
+            "Mdp-Dlq-Stream": self.stream_name,
+            "Mdp-Dlq-Stream-Seq": str(seq),
+            "Mdp-Dlq-Subject": msg.subject,
+            # The same poison message dead-lettered again after a restart is deduplicated.
+            "Nats-Msg-Id": f"{self.stream_name}:{seq}",
+        }
+        try:
+            await self._js.publish(self.dlq_subject, msg.data, headers=headers)
+        except Exception as exc2:  # any failure here must stop the run loudly
+            raise BusError(
+                f"cannot dead-letter message {seq} to {self.dlq_subject}: {exc2}"
+            ) from None
+        self.dead_letters += 1
+        self.count_bad(f"dead-lettered: {exc.category}")
+
+    # -- acknowledgement ------------------------------------------------------------------------
+    async def acknowledge(self, stream_seq: int) -> None:
+        """Acknowledge every message up to ``stream_seq`` (one cumulative ack)."""
+        cut = _first_above(self._unacked, stream_seq)
+        last = self._unacked[cut - 1][1] if cut else None
+        del self._unacked[:cut]
+        if last is not None:
+            try:
+                await last.ack()
+            except Exception as exc:  # the next ack covers it (AckPolicy.ALL)
+                log.warning(
+                    "acknowledging up to %d on %s failed: %s", stream_seq, self._where(), exc
+                )
+
+    # -- connection -----------------------------------------------------------------------------
+    async def _connect(self) -> None:
+        if self._sub is not None:
+            return
+        self._nc = await connect(self.url)
+        self._js = self._nc.jetstream()
+        await self._check_stream()
+        await ensure_dlq_stream(self._js, self.stream_name, self.dlq_subject)
+        await self._bind()
+
+    async def _check_stream(self) -> None:
+        import nats.js.errors
+
+        try:
+            await self._js.stream_info(self.stream_name)
+        except nats.js.errors.NotFoundError:
+            raise UsageError(
+                f"no stream {self.stream_name!r} on {redact_url(self.url)}: create it with "
+                f"mdp publish --stream {self.stream_name}"
+            ) from None
+
+    async def _bind(self) -> None:
+        import nats.js.api as api
+        import nats.js.errors
+
+        config = api.ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=api.AckPolicy.ALL,
+            ack_wait=DEFAULT_ACK_WAIT_S,
+            max_ack_pending=MAX_ACK_PENDING,
+            filter_subject=self.subject,
+            max_deliver=-1,
+        )
+        if self._start_after is not None:
+            config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = self._start_after + 1
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await self._js.delete_consumer(self.stream_name, self.durable)
+        try:
+            await self._js.add_consumer(self.stream_name, config)
+        except nats.js.errors.BadRequestError as exc:
+            # The durable exists with another configuration (e.g. a different --subject).
+            raise UsageError(
+                f"durable {self.durable!r} on stream {self.stream_name!r} cannot be used: "
+                f"{exc.description}"
+            ) from None
+        self._sub = await self._js.pull_subscribe_bind(self.durable, self.stream_name)
+
+    def _where(self) -> str:
+        return f"stream {self.stream_name} on {redact_url(self.url)}"
+
+    async def close(self) -> None:
+        """Disconnect (unacknowledged messages are redelivered to the next consumer)."""
+        nc, self._nc, self._sub = self._nc, None, None
+        if nc is not None:
+            with contextlib.suppress(Exception):
+                await nc.close()
+
+
+def _first_above(items: list[tuple[int, Any]], seq: int) -> int:
+    lo, hi = 0, len(items)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if items[mid][0] <= seq:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+async def connect(url: str) -> Any:
+    """Connect to NATS or raise ``BusError`` in one line (one retry, password masked)."""
+    import nats
+
+    errors: list[Exception] = []
+
+    async def _record(exc: Exception) -> None:
+        errors.append(exc)
+
+    try:
+        return await nats.connect(
+            url,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            max_reconnect_attempts=1,  # nats-py loops forever on a refused first connect with 0
+            reconnect_time_wait=0.2,
+            error_cb=_record,
+        )
+    except Exception as exc:  # nats-py raises OSError, its own errors, timeouts
+        cause = errors[-1] if errors else exc
+        detail = str(cause) or type(cause).__name__
+        raise BusError(f"cannot connect to NATS at {redact_url(url)}: {detail}") from None
+
+
+async def ensure_dlq_stream(js: Any, stream: str, dlq_subject: str) -> None:
+    """Create the stream that keeps dead letters (``<stream>_DLQ``) unless one captures them."""
+    import nats.js.errors
+
+    try:
+        await js.find_stream_name_by_subject(dlq_subject)
+        return
+    except nats.js.errors.NotFoundError:
+        pass
+    await js.add_stream(name=f"{stream}_DLQ", subjects=[dlq_subject])

@@ -1,0 +1,190 @@
+"""The JetStream source against the real server: bodies, dead letters, checkpoints, partitions."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import nats
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from market_data_pipeline.config import RunSettings
+from market_data_pipeline.runtime import execute
+from market_data_pipeline.sinks import read_bars
+from market_data_pipeline.sources.nats_publish import publish_source
+from market_data_pipeline.sources.synthetic import SyntheticSource
+
+START_NS = 1_704_186_000 * 1_000_000_000  # 2024-01-02T09:00:00Z
+SYMBOLS = ["AAA", "BBB", "CCC", "DDD", "BRK.B"]
+
+
+def _ticks(n: int) -> SyntheticSource:
+    return SyntheticSource(symbols=SYMBOLS, ticks=n, seed=7, start_ns=START_NS)
+
+
+def _prefix(stream: str) -> str:
+    # Stream subjects are global to the account: each test publishes under its own prefix.
+    return stream.lower()
+
+
+async def _publish(url: str, stream: str, n: int, **options: Any) -> None:
+    prefix = _prefix(stream)
+    await publish_source(_ticks(n).batches(), url=url, stream=stream, prefix=prefix, **options)
+
+
+def _settings(sink: str, **values: Any) -> RunSettings:
+    return RunSettings.model_validate(
+        {"sink": sink, "resolution": "1s,1m", "idle_timeout": 1.0, **values}
+    )
+
+
+async def _reference(tmp_path: Path, n: int) -> pl.DataFrame:
+    """Bars of the same ticks built straight from the generator (no bus)."""
+    sink = f"sqlite:///{tmp_path / 'reference.db'}"
+    settings = RunSettings.model_validate(
+        {
+            "sink": sink,
+            "resolution": "1s,1m",
+            "ticks": n,
+            "seed": 7,
+            "symbols": SYMBOLS,
+            "start": "2024-01-02T09:00:00Z",
+        }
+    )
+    report = await execute(settings)
+    assert report.exit_code == 0, report.error
+    return read_bars(sink)
+
+
+def _same_bars(got: pl.DataFrame, want: pl.DataFrame) -> None:
+    # Exact but for vwap, whose float sum depends on how ticks were batched.
+    assert_frame_equal(got.drop("vwap"), want.drop("vwap"))
+    assert_frame_equal(got.select("vwap"), want.select("vwap"), check_exact=False, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("body", "batch_ticks"), [("arrow", 500), ("json", 50), ("json", 1), ("pulse", 1)]
+)
+async def test_every_body_gives_the_bars_of_the_ticks_published(
+    nats_url: str, stream_name: str, tmp_path: Path, body: str, batch_ticks: int
+) -> None:
+    n = 3_000 if batch_ticks == 1 else 20_000
+    await _publish(nats_url, stream_name, n, body=body, batch_ticks=batch_ticks)
+    sink = f"sqlite:///{tmp_path / 'nats.db'}"
+    report = await execute(_settings(sink, source="nats", stream=stream_name))
+    assert report.exit_code == 0, report.error
+    assert report.reconciled
+    assert report.ticks_admitted == n
+    _same_bars(read_bars(sink), await _reference(tmp_path, n))
+
+
+async def test_poison_messages_go_to_the_dead_letter_stream_with_a_reason(
+    nats_url: str, stream_name: str, tmp_path: Path
+) -> None:
+    await _publish(nats_url, stream_name, 2_000)
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    await js.publish(f"{_prefix(stream_name)}.X", b"not a tick")
+    await js.publish(
+        f"{_prefix(stream_name)}.X", b'{"symbol": "X", "price": "-3", "size": 1, "ts": 1}'
+    )
+    await js.publish(
+        f"{_prefix(stream_name)}.X",
+        b'[{"symbol": "X", "bid": 1.0, "timestamp": "2024-01-02T09:00:00Z"}]',
+    )
+    await _publish(nats_url, stream_name, 2_000)  # the consumer keeps going after them
+    sink = f"sqlite:///{tmp_path / 'nats.db'}"
+    report = await execute(_settings(sink, source="nats", stream=stream_name))
+    assert report.exit_code == 0, report.error
+    assert report.ticks_admitted == 4_000
+    assert report.bad_reasons == {
+        "dead-lettered: unknown body": 1,
+        "dead-lettered: bad price": 1,
+        "dead-lettered: no bid/ask": 1,
+    }
+    assert report.source["dead_lettered"] == 3
+    sub = await js.pull_subscribe(
+        f"mdp.dlq.{stream_name}", durable="t", stream=f"{stream_name}_DLQ"
+    )
+    letters = await sub.fetch(3, timeout=5)
+    reasons = [m.headers["Mdp-Dlq-Reason"] for m in letters]
+    assert reasons[0].startswith("unknown body")
+    assert reasons[1] == "bad price: row 0, field price: '-3'"
+    assert next(m.data for m in letters) == b"not a tick"
+    assert {m.headers["Mdp-Dlq-Subject"] for m in letters} == {f"{_prefix(stream_name)}.X"}
+    await nc.close()
+
+
+async def test_a_second_run_resumes_after_the_checkpoint_and_takes_only_new_messages(
+    nats_url: str, stream_name: str, tmp_path: Path
+) -> None:
+    sink = f"sqlite:///{tmp_path / 'nats.db'}"
+    await _publish(nats_url, stream_name, 10_000)
+    first = await execute(_settings(sink, source="nats", stream=stream_name))
+    assert first.ticks_admitted == 10_000
+    second = await execute(_settings(sink, source="nats", stream=stream_name))
+    assert second.exit_code == 0 and second.reconciled
+    assert second.ticks_admitted == 0
+    assert second.source["messages"] == 0
+
+
+async def test_a_checkpoint_of_other_resolutions_is_refused(
+    nats_url: str, stream_name: str, tmp_path: Path
+) -> None:
+    sink = f"sqlite:///{tmp_path / 'nats.db'}"
+    await _publish(nats_url, stream_name, 1_000)
+    await execute(_settings(sink, source="nats", stream=stream_name))
+    report = await execute(_settings(sink, source="nats", stream=stream_name, resolution="5m"))
+    assert report.exit_code == 2
+    assert "same --resolution and --grace" in (report.error or "")
+
+
+async def test_a_missing_stream_is_one_usage_line(nats_url: str, tmp_path: Path) -> None:
+    sink = f"sqlite:///{tmp_path / 'nats.db'}"
+    report = await execute(_settings(sink, source="nats", stream="MDPTEST_NO_SUCH_STREAM"))
+    assert report.exit_code == 2
+    assert report.error == (
+        f"no stream 'MDPTEST_NO_SUCH_STREAM' on {nats_url}: create it with "
+        "mdp publish --stream MDPTEST_NO_SUCH_STREAM"
+    )
+
+
+async def test_an_unreachable_server_is_one_line(tmp_path: Path) -> None:
+    sink = f"sqlite:///{tmp_path / 'nats.db'}"
+    settings = _settings(sink, source="nats", stream="S", nats_url="nats://127.0.0.1:1")
+    report = await execute(settings)
+    assert report.exit_code == 1
+    assert (report.error or "").startswith("cannot connect to NATS at nats://127.0.0.1:1")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("workers", [2, 4])
+async def test_partitioned_workers_write_the_bars_of_one_worker(
+    nats_url: str, stream_name: str, tmp_path: Path, postgres_url: str, workers: int
+) -> None:
+    n = 20_000
+    await _publish(nats_url, stream_name, n, partitions=workers)
+    from market_data_pipeline.sinks import open_sink
+
+    setup = open_sink(postgres_url, transactional=True)  # tables first: no catalog race
+    await setup.open()
+    await setup.close()
+    runs = [
+        execute(
+            _settings(
+                postgres_url,
+                source="nats",
+                stream=stream_name,
+                subject=f"{_prefix(stream_name)}.{p}.>",
+                durable=f"worker-{p}",
+            )
+        )
+        for p in range(workers)
+    ]
+    reports = await asyncio.gather(*runs)
+    assert all(r.exit_code == 0 and r.reconciled for r in reports), [r.error for r in reports]
+    assert sum(r.ticks_admitted for r in reports) == n
+    _same_bars(read_bars(postgres_url), await _reference(tmp_path, n))
