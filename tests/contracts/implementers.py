@@ -17,7 +17,7 @@ class Implementer:
     protocol: str  # the name ``market_data_pipeline.core`` re-exports the protocol under
     module: str
     name: str
-    needs: str = ""  # a service the behaviour check needs: "", "redis" or "postgres"
+    needs: str = ""  # a service the behaviour check needs: "", "redis", "postgres" or "nats"
 
     @property
     def test_id(self) -> str:
@@ -35,6 +35,7 @@ IMPLEMENTERS: tuple[Implementer, ...] = (
     Implementer("SinkProtocol", "sinks.memory", "MemorySink"),
     Implementer("SourceProtocol", "sources.synthetic", "SyntheticSource"),
     Implementer("SourceProtocol", "sources.replay", "ReplaySource"),
+    Implementer("SourceProtocol", "sources.nats", "NatsSource", "nats"),
     Implementer("PipelineRunnerProtocol", "runtime", "Pipeline"),
 )
 

@@ -85,7 +85,7 @@ async def ensure_stream(js: Any, stream: str, prefix: str) -> None:
         )
 
 
-class Publisher:
+class TickPublisher:
     """Publish frames of ticks (``frames.TICK_SCHEMA``) to one stream."""
 
     def __init__(
@@ -115,7 +115,7 @@ class Publisher:
         self._symbols: set[str] = set()
         self._acks: list[Any] = []
 
-    async def publish(self, frame: pl.DataFrame) -> None:
+    async def write(self, frame: pl.DataFrame) -> None:
         """Publish one frame: per symbol, in row order, ``batch_ticks`` ticks a message."""
         for part in frame.partition_by("symbol", maintain_order=True):
             symbol = str(part["symbol"][0])
@@ -205,7 +205,7 @@ async def publish_source(
             raise
         except Exception as exc:  # JetStream disabled, no permission ...
             raise BusError(f"cannot create stream {stream} on {redact_url(url)}: {exc}") from None
-        publisher = Publisher(
+        publisher = TickPublisher(
             js,
             stream=stream,
             prefix=prefix,
@@ -214,7 +214,7 @@ async def publish_source(
             partitions=partitions,
         )
         async for frame in batches:
-            await publisher.publish(frame)
+            await publisher.write(frame)
         return await publisher.finish()
     finally:
         await nc.close()
