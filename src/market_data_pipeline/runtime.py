@@ -191,7 +191,7 @@ class Pipeline:
         checkpointed = hasattr(source, "checkpoint_name")
         transactional = source.transactional or checkpointed
         self.sink = sink or open_sink(settings.sink, transactional=transactional)
-        self._grace_ns = grace_ns
+        self._grace_ns = self.engine.grace_ns
         self.bus: FeedbackBus = open_bus(
             settings.bus,
             namespace=settings.namespace,
@@ -233,7 +233,7 @@ class Pipeline:
         self.checkpointer: Checkpointer | None = None
         self._restored_ticks: dict[str, int] = {}  # open ticks per resolution from a checkpoint
         if checkpointed:
-            layout = layout_of([res.label for res in self.resolutions], grace_ns)
+            layout = layout_of([res.label for res in self.resolutions], self._grace_ns)
             self.checkpointer = Checkpointer(
                 self.sink, self.queue, source, layout, settings.checkpoint_interval
             )
