@@ -51,14 +51,27 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--long-rows", type=int, default=20_000_000, help="0 to skip")
     parser.add_argument("--synthetic-ticks", type=int, default=300_000, help="0 to skip")
     parser.add_argument("--ceiling", nargs=2, metavar=("FILE", "STORE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--generate", nargs=3, metavar=("ROWS", "SYMBOLS", "FMT"), help=argparse.SUPPRESS
+    )
     return parser.parse_args()
 
 
 def generate(rows: int, symbols: int, fmt: str) -> Path:
-    """Write (once) ``rows`` trades over ``symbols`` symbols, sorted by time, in ``fmt``."""
+    """Return the file of ``rows`` trades over ``symbols`` symbols, writing it once (in a child).
+
+    The parent never loads the data: Linux counts a process's peak RSS before ``exec`` into the
+    child's ``ru_maxrss``, so a large parent would inflate every child's peak.
+    """
     path = DATA / f"instruments-{rows}-{symbols}.{fmt}"
-    if path.exists():
-        return path
+    if not path.exists():
+        run_child([sys.executable, __file__, "--generate", str(rows), str(symbols), fmt])
+    return path
+
+
+def write_trades(rows: int, symbols: int, fmt: str) -> None:
+    """Write ``rows`` trades over ``symbols`` symbols, sorted by time, in ``fmt`` (a child)."""
+    path = DATA / f"instruments-{rows}-{symbols}.{fmt}"
     import numpy as np
     import polars as pl
 
@@ -79,7 +92,6 @@ def generate(rows: int, symbols: int, fmt: str) -> Path:
     else:
         frame.write_csv(tmp)
     tmp.rename(path)
-    return path
 
 
 def run_child(argv: list[str]) -> Measured:
@@ -260,6 +272,9 @@ def main() -> None:
     args = parse_args()
     if args.ceiling:
         ceiling(Path(args.ceiling[0]), args.ceiling[1])
+        return
+    if args.generate:
+        write_trades(int(args.generate[0]), int(args.generate[1]), args.generate[2])
         return
     print(f"{args.rows:,} trades per file; polars default thread pool; load {os.getloadavg()}")
     rates = replay_table(args)

@@ -119,10 +119,16 @@ def _parquet_chunks(path: Path, fields: dict[str, int], chunk_rows: int) -> Iter
         names = parquet.schema_arrow.names
         columns = [names[pos] for pos in fields.values()]
         row = 1
-        for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
-            arrays = [batch.column(names[pos]) for pos in fields.values()]
-            yield Chunk(pa.RecordBatch.from_arrays(arrays, names=list(fields)), row)
-            row += batch.num_rows
+        # One iterator per row group: a single iter_batches over the whole file keeps memory it
+        # has read (RSS grew ~150 MB from 5M to 20M rows); per group it stays flat.
+        for group in range(parquet.metadata.num_row_groups):
+            batches = parquet.iter_batches(
+                batch_size=chunk_rows, columns=columns, row_groups=[group]
+            )
+            for batch in batches:
+                arrays = [batch.column(names[pos]) for pos in fields.values()]
+                yield Chunk(pa.RecordBatch.from_arrays(arrays, names=list(fields)), row)
+                row += batch.num_rows
 
 
 def _csv_chunks(
