@@ -48,7 +48,7 @@ class RunSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    source: Literal["synthetic", "replay", "nats"] | None = None
+    source: str | None = None  # synthetic, replay, nats or provider:NAME
     input: tuple[str, ...] | None = None  # files, globs and directories; they accumulate
     kind: Literal["trades", "quotes", "bars"] | None = None
     symbol: str | None = None
@@ -111,6 +111,29 @@ class RunSettings(BaseModel):
     idle_timeout: float | None = Field(default=None, gt=0)
     fetch_batch: int = Field(default=256, ge=1)
     checkpoint_interval: float = Field(default=1.0, gt=0)
+    # Core MarketDataProvider source (--source provider:NAME).
+    provider_option: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str | None) -> str | None:
+        if value is None or value in ("synthetic", "replay", "nats"):
+            return value
+        if value.startswith("provider:") and len(value) > len("provider:"):
+            return value
+        raise ValueError("expected synthetic, replay, nats or provider:NAME")
+
+    @field_validator("provider_option", mode="before")
+    @classmethod
+    def _split_options(cls, value: Any) -> Any:
+        # --provider-option host=127.0.0.1 (repeatable) arrives as a list of KEY=VALUE.
+        if isinstance(value, list | tuple):
+            pairs = [str(item).partition("=") for item in value]
+            bad = [key for key, eq, _ in pairs if not eq or not key]
+            if bad:
+                raise ValueError("expected KEY=VALUE, e.g. host=127.0.0.1")
+            return {key: val for key, _, val in pairs}
+        return value
 
     @field_validator("grace", "write_retry_for", mode="before")
     @classmethod
@@ -176,7 +199,7 @@ class RunSettings(BaseModel):
         """True for a synthetic run with no end given: the ~10 s demo."""
         return (
             not self.is_replay
-            and self.source != "nats"
+            and self.source in (None, "synthetic")
             and self.ticks is None
             and self.duration is None
         )

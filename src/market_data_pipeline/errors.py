@@ -8,6 +8,7 @@
     │   ├── SinkTransactionLostError  a replay's run transaction is gone; final  (exit 1)
     │   └── SinkRefusedError       the store refuses writes (read-only); final  (exit 1)
     ├── BusError                   the feedback bus failed                      (exit 1)
+    ├── ProviderError              a Core MarketDataProvider source failed      (exit 1)
     └── LateTicksError             a replay had late ticks under --on-late fail (exit 1)
 
 Driver exceptions (sqlite3, psycopg, redis) are translated at the module that talks to the driver
@@ -86,6 +87,10 @@ class SinkRefusedError(SinkError):
 
 class BusError(PipelineError):
     """The feedback bus could not be used."""
+
+
+class ProviderError(PipelineError):
+    """A Core ``MarketDataProvider`` source failed (could not connect, stopped streaming)."""
 
 
 class LateTicksError(PipelineError):

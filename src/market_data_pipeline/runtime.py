@@ -92,6 +92,18 @@ def build_source(settings: RunSettings) -> TickSource:
         )
     if settings.source == "nats":
         return _nats_source(settings)
+    if settings.source is not None and settings.source.startswith("provider:"):
+        from .sources.providers import ProviderSource
+
+        kind = settings.kind or "trades"
+        if kind == "bars":
+            raise UsageError("a provider source streams trades or quotes, not bars")
+        return ProviderSource(
+            settings.source.removeprefix("provider:"),
+            symbols=[settings.symbol] if settings.symbol else list(settings.symbols),
+            kind=kind,
+            options=settings.provider_option,
+        )
     if settings.kind == "bars":
         raise UsageError("the synthetic source makes trades or quotes, not bars")
     symbols = [settings.symbol] if settings.symbol else list(settings.symbols)

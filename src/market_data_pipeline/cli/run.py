@@ -56,10 +56,12 @@ _NATS = "NATS JetStream source"
 def run_command(
     ctx: typer.Context,
     source: Annotated[
-        Literal["synthetic", "replay", "nats"] | None,
+        str | None,
         typer.Option(
-            help="Where ticks come from (replay is implied by --input; nats: a JetStream"
-            " stream, see --stream). [default: synthetic]",
+            metavar="SOURCE",
+            help="Where ticks come from: synthetic, replay (implied by --input), nats (a"
+            " JetStream stream, see --stream) or provider:NAME (a Core MarketDataProvider,"
+            " e.g. provider:ibkr). [default: synthetic]",
             rich_help_panel=_SOURCE,
         ),
     ] = None,
@@ -508,6 +510,15 @@ def run_command(
             rich_help_panel=_NATS,
         ),
     ] = 256,
+    provider_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--provider-option",
+            metavar="KEY=VALUE",
+            help="Option of --source provider:NAME, repeatable, e.g. host=127.0.0.1 port=4002.",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = None,
     checkpoint_interval: Annotated[
         float,
         typer.Option(
