@@ -17,7 +17,8 @@ class Implementer:
     protocol: str  # the name ``market_data_pipeline.core`` re-exports the protocol under
     module: str
     name: str
-    needs: str = ""  # a service the behaviour check needs: "", "redis", "postgres" or "nats"
+    # A service the behaviour check needs: "", "redis", "postgres", "nats" or "provider".
+    needs: str = ""
 
     @property
     def test_id(self) -> str:
@@ -36,6 +37,7 @@ IMPLEMENTERS: tuple[Implementer, ...] = (
     Implementer("SourceProtocol", "sources.synthetic", "SyntheticSource"),
     Implementer("SourceProtocol", "sources.replay", "ReplaySource"),
     Implementer("SourceProtocol", "sources.nats", "NatsSource", "nats"),
+    Implementer("SourceProtocol", "sources.providers", "ProviderSource", "provider"),
     Implementer("PipelineRunnerProtocol", "runtime", "Pipeline"),
 )
 
