@@ -412,6 +412,16 @@ def dispatch_command(
     python: Annotated[
         str | None, typer.Option("--python", help="Python the suite runs on, e.g. 3.12.")
     ] = None,
+    core_repo: Annotated[
+        str | None,
+        typer.Option(
+            help="OWNER/NAME of the Core commit the verdict is reported on (with --core-sha)."
+        ),
+    ] = None,
+    core_sha: Annotated[
+        str | None,
+        typer.Option(help="That Core commit: 40 lowercase hex digits (with --core-repo)."),
+    ] = None,
     event_type: Annotated[str, typer.Option(help="repository_dispatch type.")] = (
         dispatch.EVENT_TYPE
     ),
@@ -423,11 +433,19 @@ def dispatch_command(
     The payload is checked with the same rules the receiving workflow applies
     (contracts/payload.py) before anything is sent; a refused value exits 2. Example:
     mdp contracts dispatch --repo acme/pipeline --core-ref 1.4.61 --python 3.12 --dry-run
+
+    --core-repo and --core-sha (both or neither) name the Core commit the receiving run reports
+    its verdict on. Example:
+    mdp contracts dispatch --repo acme/pipeline --core-ref 1.4.61 --core-repo acme/core
+    --core-sha 0123456789abcdef0123456789abcdef01234567 --dry-run
     """
     from ..contracts import payload as payload_rules
 
     repos = _split(repo)
     extra = {"python_version": python} if python is not None else {}
+    # Sent exactly as given (an empty value too): the payload rules decide, as the workflow does.
+    extra.update({"core_repo": core_repo} if core_repo is not None else {})
+    extra.update({"core_sha": core_sha} if core_sha is not None else {})
     request = dispatch.build_payload(core_ref, correlation_id, **extra)
     try:
         conf = settings.load_settings()

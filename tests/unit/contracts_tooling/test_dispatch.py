@@ -288,3 +288,42 @@ def test_a_server_that_never_answers_costs_at_most_the_budget() -> None:
         with pytest.raises(DispatchError, match="budget") as info:
             sender.dispatch("a/b", {"core_ref": "1"})
     assert info.value.attempts == 1
+
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def test_cli_sends_the_core_commit_to_report_on(
+    github: tuple[str, Scripted], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, script = github
+    monkeypatch.setenv("REPO_TOKEN", TOKEN)
+    args = ["dispatch", "--repo", "acme/one", "--core-ref", "1.2.30", "--api-url", url]
+    result = CliRunner().invoke(
+        contracts_app, [*args, "--core-repo", "acme/core", "--core-sha", SHA]
+    )
+    assert result.exit_code == 0, result.output
+    [request] = script.requests
+    payload = request["body"]["client_payload"]
+    assert (payload["core_repo"], payload["core_sha"]) == ("acme/core", SHA)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--core-repo", "acme/core"], "go together"),
+        (["--core-sha", SHA], "go together"),
+        (["--core-repo", "acme", "--core-sha", SHA], "is not OWNER/NAME"),
+        (["--core-repo", "acme/core", "--core-sha", SHA.upper()], "40 lowercase hex"),
+        (["--core-repo", "", "--core-sha", SHA], "go together"),
+    ],
+)
+def test_cli_refuses_a_bad_core_commit_before_sending(
+    github: tuple[str, Scripted], monkeypatch: pytest.MonkeyPatch, extra: list[str], message: str
+) -> None:
+    url, script = github
+    monkeypatch.setenv("REPO_TOKEN", TOKEN)
+    args = ["dispatch", "--repo", "acme/one", "--core-ref", "1.2.30", "--api-url", url]
+    result = CliRunner().invoke(contracts_app, [*args, *extra])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and script.requests == []
