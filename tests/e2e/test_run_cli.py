@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import polars as pl
@@ -143,9 +146,28 @@ def test_human_summary_names_the_reconciliation(mdp: Mdp, tmp_path: Path) -> Non
     assert "mdp bars" in result.stdout
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ticks_flow(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            body = response.read().decode()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+    return any(
+        line.startswith("mdp_ticks_total ") and float(line.split()[1]) > 0
+        for line in body.splitlines()
+    )
+
+
 def test_ctrl_c_flushes_open_windows_and_exits_130(tmp_path: Path) -> None:
     """SIGINT mid-run: the open 1m windows are written, the summary reconciles, exit 130."""
     db = tmp_path / "sig.db"
+    port = _free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -160,16 +182,21 @@ def test_ctrl_c_flushes_open_windows_and_exits_130(tmp_path: Path) -> None:
             "1m",
             "--sink",
             f"sqlite:///{db}",
+            "--metrics-port",
+            str(port),
             "--json",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while not db.exists() and time.monotonic() < deadline:  # the store opens as the run starts
-        time.sleep(0.1)
-    time.sleep(2)
+    # Interrupt once ticks flow (what the metrics endpoint shows), not after a fixed time: on a
+    # loaded machine the run may not have read a tick yet.
+    deadline = time.monotonic() + 90
+    while not _ticks_flow(port):
+        assert proc.poll() is None, "the run ended before ticks flowed"
+        assert time.monotonic() < deadline, "timed out waiting for ticks to flow"
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
