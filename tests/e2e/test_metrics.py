@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -42,8 +43,13 @@ async def test_metrics_are_served_during_a_run(tmp_path: Path) -> None:
         },
     )
     run = asyncio.create_task(execute(settings))
-    await asyncio.sleep(2.5)
-    body = await asyncio.to_thread(_scrape, port)
+    # Scrape until the run shows ticks and written bars (not after a fixed time: on a loaded
+    # machine the first window may close late); the run must still be going when it does.
+    body = ""
+    while not run.done() and not _shows_progress(body):
+        await asyncio.sleep(0.05)
+        body = await asyncio.to_thread(_scrape_if_up, port)
+    assert _shows_progress(body), "the run ended before its metrics showed ticks and bars"
     report = await run
     assert report.exit_code == 0
     for name in NAMES:
@@ -55,6 +61,20 @@ async def test_metrics_are_served_during_a_run(tmp_path: Path) -> None:
 def _value(body: str, name: str) -> float:
     line = next(line for line in body.splitlines() if line.startswith(f"{name} "))
     return float(line.split()[1])
+
+
+def _shows_progress(body: str) -> bool:
+    names = ("mdp_ticks_total ", "mdp_bars_written_total ")
+    values = [float(ln.split()[1]) for ln in body.splitlines() if ln.startswith(names)]
+    return len(values) == 2 and min(values) > 0
+
+
+def _scrape_if_up(port: int) -> str:
+    """Return the metrics page, or "" while the endpoint is not listening yet."""
+    try:
+        return _scrape(port)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return ""
 
 
 def _scrape(port: int) -> str:
