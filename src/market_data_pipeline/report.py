@@ -36,6 +36,9 @@ class RunReport:
     write: dict[str, Any] = field(default_factory=dict)
     feedback: dict[str, Any] = field(default_factory=dict)
     stopped_by: str = "end of input"
+    # A stopped replay: rows_not_read (exact or a lower bound), read_fraction, the last
+    # event time committed (UTC ISO, minutes). Empty when the input was read to its end.
+    partial: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ticks_per_s(self) -> float:
@@ -78,6 +81,7 @@ class RunReport:
             "exit_code": self.exit_code,
             "error": self.error,
             "stopped_by": self.stopped_by,
+            "partial": self.partial or None,
             "source": self.source,
             "sink": self.sink,
             "bus": self.bus,

@@ -70,6 +70,8 @@ class Progress:
     queue_capacity: int
     scale: float
     level: str
+    read_fraction: float | None = None  # share of a replay's input read (None: unknown)
+    event_ns: int | None = None  # latest event time handed to the bar engine
 
 
 def build_source(settings: RunSettings) -> TickSource:
@@ -233,6 +235,7 @@ class Pipeline:
         )
         self.ticks_admitted = 0  # handed to the bar engine (the report's ticks_admitted)
         self.ticks_pulled = 0  # taken from the source (a stop can leave part of a frame)
+        self.max_event_ns: int | None = None  # latest event time handed to the bar engine
         self._started_at = 0.0
         self._ingest_started = 0.0
         self._ingest_s = 0.0
@@ -337,6 +340,7 @@ class Pipeline:
             async for part in self.gate.meter(frame):
                 bars = self._with_gaps(add(part))
                 self.ticks_admitted += part.height
+                self._saw_events(part)
                 metrics.TICKS.inc(part.height)
                 if bars.height:
                     await self._put(bars)
@@ -344,6 +348,11 @@ class Pipeline:
                     return
             if self.checkpointer is not None and self.checkpointer.due():
                 await self._checkpoint()
+
+    def _saw_events(self, part: pl.DataFrame) -> None:
+        high = part.get_column("ts_ns").max() if part.height else None
+        if isinstance(high, int) and (self.max_event_ns is None or high > self.max_event_ns):
+            self.max_event_ns = high
 
     def _with_gaps(self, bars: pl.DataFrame) -> pl.DataFrame:
         flat = self.gaps.observe(bars)
@@ -391,6 +400,8 @@ class Pipeline:
             queue_capacity=self.queue.capacity,
             scale=self.gate.scale,
             level=str(getattr(self.gate.level, "value", self.gate.level)),
+            read_fraction=self.source.read_fraction(self.ticks_pulled + self.source.bad_rows),
+            event_ns=self.max_event_ns,
         )
 
     def report(self, write: WriteReport | None) -> RunReport:
@@ -536,7 +547,29 @@ async def execute(
     report = conclude(pipeline.report(write), error)
     if isinstance(error, LateTicksError):  # rolled back: the transactional sink kept nothing
         report.bars_written, report.bars_unwritten = 0, report.bars_built
+    report.partial = _partial(pipeline, report, write)
     return report
+
+
+def _partial(pipeline: Pipeline, report: RunReport, write: WriteReport | None) -> dict[str, Any]:
+    """What a stopped run left out: rows not read, and the last event time it committed.
+
+    Empty when the input was read to its end or has no end (a live feed). A stop flushes the
+    open windows and commits, so every tick taken is in a bar; the last windows were cut short.
+    """
+    if report.stopped_by in ("end of input", "bad input", "error"):
+        return {}
+    left = pipeline.source.rows_not_read(report.ticks_read)
+    if left is None:
+        return {}
+    committed = write is not None and write.committed and report.exit_code == 0
+    last = pipeline.max_event_ns if committed else None
+    return {
+        "rows_not_read": left[0],
+        "rows_not_read_exact": left[1],
+        "read_fraction": pipeline.source.read_fraction(report.ticks_read),
+        "last_event_committed": None if last is None else _iso(last),
+    }
 
 
 def _late_error(pipeline: Pipeline) -> LateTicksError | None:

@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +91,8 @@ class RunView:
             # "store soft, rate 50%": the store's backpressure and the share of the rate it leaves.
             (f"store {p.level}, rate {p.scale:.0%}", _LEVEL_STYLE.get(p.level, "")),
         )
+        if p.read_fraction is not None or p.event_ns is not None:
+            line.append("  " + replay_progress(p.read_fraction, p.elapsed_s, p.event_ns))
         return line
 
     def summary(self, report: RunReport) -> None:
@@ -105,6 +108,39 @@ class RunView:
             return  # the error line says what is wrong
         for line in summary_lines(report):
             self._out.print(line)
+
+
+def replay_progress(fraction: float | None, elapsed_s: float, event_ns: int | None) -> str:
+    """Return "42.0% ETA 1m05s  at 2024-01-02T09:31Z": share read, time left, event time.
+
+    The ETA assumes the rest reads at the pace so far; unknown ("ETA ?") before any is read.
+    """
+    parts = []
+    if fraction is not None:
+        left = "?"
+        if 0 < fraction < 1:
+            left = _duration(elapsed_s * (1 - fraction) / fraction)
+        elif fraction >= 1:
+            left = "0s"
+        parts.append(f"{fraction:6.1%} ETA {left}")
+    if event_ns is not None:
+        parts.append(f"at {_minute(event_ns)}")
+    return "  ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    """Return ``seconds`` as "45s", "3m07s" or "2h05m"."""
+    whole = int(seconds + 0.5)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def _minute(ts_ns: int) -> str:
+    stamp = datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC)
+    return stamp.isoformat(timespec="minutes").replace("+00:00", "Z")
 
 
 def summary_lines(report: RunReport) -> list[str]:
@@ -138,6 +174,7 @@ def summary_lines(report: RunReport) -> list[str]:
             f"  stopped  {report.ticks_unprocessed:,} ticks read but not processed when the run"
             " stopped; a replay re-run completes them (writes are idempotent)"
         )
+    lines.extend(_partial_lines(report))
     if report.bad_reasons:
         reasons = ", ".join(
             f"{n:,} {literal(why)}" for why, n in sorted(report.bad_reasons.items())
@@ -148,6 +185,21 @@ def summary_lines(report: RunReport) -> list[str]:
     if report.exit_code == 0 and report.bars_written:
         lines.append(f"  look     {literal(_mdp())} bars --sink {literal(_quote(report.sink))}")
     return lines
+
+
+def _partial_lines(report: RunReport) -> list[str]:
+    """A stopped replay: what it did not read and the last event time it committed."""
+    partial = report.partial
+    if not partial:
+        return []
+    rows = partial["rows_not_read"]
+    count = f"{rows:,}" if partial["rows_not_read_exact"] else f"at least {rows:,}"
+    share = partial.get("read_fraction")
+    read = f" ({share:.0%} of the input bytes read)" if share is not None else ""
+    last = partial.get("last_event_committed") or "none (nothing committed)"
+    return [
+        f"  [yellow]partial[/]  {count} rows not read{read}; last event time committed {last}",
+    ]
 
 
 def _gap_line(r: dict[str, Any]) -> list[str]:

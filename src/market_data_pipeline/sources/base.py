@@ -60,6 +60,20 @@ class TickSource(ABC):
             transactional=self.transactional,
         )
 
+    def read_fraction(self, taken: int | None = None) -> float | None:
+        """Share of the input read so far, 0..1 (None: unknown, e.g. a live feed).
+
+        ``taken``: rows the run has taken from the source, to leave out rows read ahead.
+        """
+        return None
+
+    def rows_not_read(self, taken: int) -> tuple[int, bool] | None:
+        """Rows of the input the run did not take, given ``taken`` taken; and whether exact.
+
+        None: the input has no end to count to (a live feed); not exact: a lower bound.
+        """
+        return None
+
     def __init__(self, provider: str, kind: TickKind) -> None:
         self.provider = provider
         self.kind = kind

@@ -50,7 +50,7 @@ from .formats import Layout
 from .merge import FILE_COLUMN, ROW_COLUMN, DuplicateCheck, merge_by_time
 from .pacing import Pacer
 from .paths import expand_inputs
-from .readers import Chunk, column_names, file_format, read_chunks
+from .readers import Chunk, column_names, file_format, parquet_rows, read_chunks
 from .timestamps import UNIT_NS, TsUnit
 
 OnBadRow = Literal["fail", "skip"]
@@ -120,6 +120,9 @@ class ReplaySource(TickSource):
         self.tz = tz
         self._first_map = first
         self._open: Iterator[pl.DataFrame] | None = None
+        self._sizes = [max(path.stat().st_size, 1) for path in self.paths]
+        self._done: list[float | None] = [0.0] * len(self.paths)  # share read, per file
+        self._ended = [False] * len(self.paths)  # read to its end
 
     transactional = True  # files can be read again: a run commits once, or not at all
 
@@ -130,6 +133,43 @@ class ReplaySource(TickSource):
         info["label"] = f"replay {self.kind} from {where}"
         info["files"] = [asdict(stat) for stat in self.files]  # rows, bad, duplicate per file
         return info
+
+    def read_fraction(self, taken: int | None = None) -> float | None:
+        """Share of the input read, over all files, by bytes (None with a compressed CSV).
+
+        With ``taken`` (rows the run took so far) the share read ahead but not yet taken (a
+        merge buffer, a paced frame) is left out, in proportion to the rows read.
+        """
+        share = self._bytes_fraction()
+        rows_read = sum(stat.rows for stat in self.files)
+        if share is None or taken is None or rows_read == 0:
+            return share
+        return share * min(taken / rows_read, 1.0)
+
+    def _bytes_fraction(self) -> float | None:
+        read = 0.0
+        for share, ended, size in zip(self._done, self._ended, self._sizes, strict=True):
+            if ended:
+                read += size
+            elif share is None:
+                return None
+            else:
+                read += share * size
+        return read / sum(self._sizes)
+
+    def rows_not_read(self, taken: int) -> tuple[int, bool]:
+        """Rows not taken: exact when every file not read to its end is Parquet (its metadata
+        holds its row count); else a lower bound, counting what was read but not taken."""
+        total, exact = 0, True
+        for number, stat in enumerate(self.files):
+            if self._ended[number]:
+                total += stat.rows
+            elif file_format(self.paths[number]) == "parquet":
+                total += parquet_rows(self.paths[number])
+            else:
+                total += stat.rows
+                exact = False
+        return max(total - taken, 0), exact
 
     async def batches(self) -> AsyncIterator[pl.DataFrame]:
         """Yield cleaned frames file by file; reading and cleaning run off the event loop."""
@@ -156,6 +196,8 @@ class ReplaySource(TickSource):
     def _frames(self) -> Iterator[pl.DataFrame]:
         for stat in self.files:
             stat.rows = stat.bad = stat.duplicate = 0
+        self._done = [0.0] * len(self.paths)
+        self._ended = [False] * len(self.paths)
         check = DuplicateCheck(self.kind)
         if len(self.paths) == 1:
             stream = self._file_frames(0, self.chunk_rows)
@@ -187,8 +229,10 @@ class ReplaySource(TickSource):
         on_malformed = None if self.on_bad_row == "fail" else malformed
         for chunk in read_chunks(path, cmap.index, chunk_rows, on_malformed, self.layout):
             frame = self._accept(path, cmap, chunk, number)
+            self._done[number] = chunk.done
             if not frame.is_empty():
                 yield frame
+        self._ended[number] = True
 
     def _drop_duplicates(self, check: DuplicateCheck, frame: pl.DataFrame) -> pl.DataFrame:
         kept, repeats = check.split(frame)
