@@ -17,7 +17,7 @@ import polars as pl
 
 from market_data_pipeline.sinks import read_bars
 
-from .conftest import write_trades_csv
+from .conftest import Mdp, write_trades_csv
 
 ROWS = 20_000
 
@@ -48,9 +48,17 @@ def test_sigint_after_progress_reports_partial_and_adds_up(tmp_path: Path) -> No
     db = tmp_path / "bars.db"
     master, slave = pty.openpty()
     env = {**os.environ, "COLUMNS": "250", "TERM": "xterm"}
+    args = ["--input", str(parquet), "--speed", "200", "--resolution", "1m"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "market_data_pipeline.cli", "run", "--input", str(parquet)]
-        + ["--speed", "200", "--resolution", "1m", "--sink", f"sqlite:///{db}"],
+        [
+            sys.executable,
+            "-m",
+            "market_data_pipeline.cli",
+            "run",
+            *args,
+            "--sink",
+            f"sqlite:///{db}",
+        ],
         stdin=slave,
         stdout=slave,
         stderr=slave,
@@ -84,3 +92,29 @@ def test_sigint_after_progress_reports_partial_and_adds_up(tmp_path: Path) -> No
     # The last event committed lies in the last bar's window (1m: its start minute).
     last_start = datetime.fromtimestamp(int(stored["ts_ns"].max()) // 10**9, tz=UTC)
     assert match.group(2) == last_start.strftime("%Y-%m-%dT%H:%MZ")
+
+
+def test_a_replay_cut_short_says_partial_in_json(mdp: Mdp, tmp_path: Path) -> None:
+    """--duration ends a paced replay early: --json ``partial`` counts what was not read."""
+    parquet = tmp_path / "trades.parquet"
+    pl.read_csv(write_trades_csv(tmp_path / "trades.csv", ROWS)).write_parquet(parquet)
+    sink = f"sqlite:///{tmp_path / 'bars.db'}"
+    args = ["--input", str(parquet), "--speed", "100", "--duration", "1", "--sink", sink]
+    code, summary = mdp.run_json(*args, "--resolution", "1m")
+    assert code == 0, summary
+    assert summary["stopped_by"] == "duration"
+    partial = summary["partial"]
+    assert partial["rows_not_read_exact"] is True
+    assert partial["rows_not_read"] > 0
+    assert summary["ticks_read"] + partial["rows_not_read"] == ROWS
+    assert 0 < partial["read_fraction"] < 1
+    stored = read_bars(sink)
+    assert int(stored["trades"].sum()) == summary["ticks_admitted"]
+    assert partial["last_event_committed"].startswith("2024-01-02T")
+
+
+def test_a_replay_read_to_its_end_is_not_partial(mdp: Mdp, tmp_path: Path) -> None:
+    csv = write_trades_csv(tmp_path / "trades.csv", 500)
+    code, summary = mdp.run_json("--input", str(csv), "--sink", f"sqlite:///{tmp_path / 'b.db'}")
+    assert code == 0, summary
+    assert summary["partial"] is None

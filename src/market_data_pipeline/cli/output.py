@@ -195,7 +195,7 @@ def _partial_lines(report: RunReport) -> list[str]:
     rows = partial["rows_not_read"]
     count = f"{rows:,}" if partial["rows_not_read_exact"] else f"at least {rows:,}"
     share = partial.get("read_fraction")
-    read = f" ({share:.0%} of the input bytes read)" if share is not None else ""
+    read = f" ({share:.0%} of the input read)" if share is not None else ""
     last = partial.get("last_event_committed") or "none (nothing committed)"
     return [
         f"  [yellow]partial[/]  {count} rows not read{read}; last event time committed {last}",
