@@ -39,7 +39,8 @@ Every flag can also come from --config FILE (TOML or YAML, keys like on_bad_row)
 MDP_ variable (MDP_SINK, MDP_RESOLUTION, ...); flags win over both.
 Ctrl-C stops at the next safe point: open windows are flushed and written before exit.
 Exit codes: 0 success, 1 the run failed or lost data, 2 bad input or usage,
-130/143 stopped by SIGINT/SIGTERM (open windows written, the summary says what was read).
+130/143 stopped by SIGINT/SIGTERM (open windows written; a replay says it is partial: rows
+not read and the last event time committed).
 """
 
 _SOURCE = "Source"
