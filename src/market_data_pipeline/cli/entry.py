@@ -6,12 +6,27 @@ traceback, so this module imports nothing heavy before ``signals.STOP.install()`
 
 from __future__ import annotations
 
-from .signals import STOP
+import signal
+
+from .signals import HANDLED, STOP
 
 
 def main() -> None:
     """Entry point of the ``mdp`` console script and of ``python -m market_data_pipeline.cli``."""
     STOP.install()
-    from .app import main as app_main
+    try:
+        from .app import main as app_main
 
-    app_main()
+        app_main()
+    finally:
+        _ignore_signals_while_exiting()
+
+
+def _ignore_signals_while_exiting() -> None:
+    # Interpreter shutdown puts SIG_DFL back for every Python-level handler, so a SIGTERM in the
+    # last milliseconds would kill a run whose summary and exit code are already decided.
+    # Ignored signals are left alone by shutdown. Commands other than ``run`` gave the
+    # defaults back long ago (``release_for``) and keep them.
+    if STOP.installed:
+        for sig in HANDLED:
+            signal.signal(sig, signal.SIG_IGN)
