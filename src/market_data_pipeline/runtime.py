@@ -46,6 +46,7 @@ from .errors import (
 from .flow.feedback import FeedbackHandler, ScalePolicy
 from .flow.rate_gate import RateGate
 from .flow.watermarks import WatermarkMonitor, Watermarks
+from .isotime import iso_time_ns
 from .report import RunReport, conclude, failed_before_start, write_dict
 from .sinks import open_sink
 from .sinks.base import BarSink
@@ -115,7 +116,7 @@ def build_source(settings: RunSettings) -> TickSource:
         kind=settings.kind or "trades",
         rate=_synthetic_rate(settings),
         ticks=settings.ticks,
-        start_ns=_start_ns(settings.start),
+        start_ns=iso_time_ns(settings.start, "--start"),
     )
 
 
@@ -137,22 +138,6 @@ def _nats_source(settings: RunSettings) -> TickSource:
 
 def _synthetic_rate(settings: RunSettings) -> float | None:
     return settings.rate if settings.rate or not settings.is_demo else DEMO_RATE
-
-
-def _start_ns(text: str | None) -> int | None:
-    if text is None:
-        return None
-    from datetime import UTC, datetime
-
-    try:
-        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"bad --start {text!r}: expected ISO-8601, e.g. 2024-01-02T09:30:00Z"
-        ) from None
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1_000
 
 
 def resolutions_for(settings: RunSettings) -> list[Resolution]:

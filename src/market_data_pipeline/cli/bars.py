@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -12,6 +12,7 @@ import typer
 
 from ..defaults import DEFAULT_SINK, TABLE_COLUMNS
 from ..errors import EXIT_BAD_INPUT, PipelineError, UsageError
+from ..isotime import iso_time_ns
 
 if TYPE_CHECKING:
     import polars as pl
@@ -90,7 +91,7 @@ def bars_command(
     fmt: Format = "json" if json_output else output_format
     try:
         _check_request(sink, fmt, out)
-        window = _parse_time(start, "--start"), _parse_time(end, "--end")
+        window = iso_time_ns(start, "--start"), iso_time_ns(end, "--end")
         frame = _select(sink, symbol, resolution, window, limit or _default_limit(fmt))
         _emit(frame, fmt, out)
     except PipelineError as exc:
@@ -115,20 +116,6 @@ def _check_request(sink: str, fmt: Format, out: Path | None) -> None:
         )
     if fmt == "parquet" and out is None:
         raise UsageError("--format parquet writes a file: add --out FILE (e.g. -o bars.parquet)")
-
-
-def _parse_time(text: str | None, flag: str) -> int | None:
-    if text is None:
-        return None
-    try:
-        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"bad {flag} {text!r}: expected ISO-8601, e.g. 2024-01-02T09:30Z"
-        ) from None
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1_000
 
 
 def _select(
