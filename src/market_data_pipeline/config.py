@@ -24,9 +24,11 @@ from pydantic import (
 
 from .config_file import read_config_file
 from .defaults import (
+    DEFAULT_BATCH_ROWS,
     DEFAULT_DWELL_S,
     DEFAULT_HARD_ENTER,
     DEFAULT_HARD_EXIT,
+    DEFAULT_QUEUE_CAPACITY,
     DEFAULT_SINK,
     DEFAULT_SOFT_ENTER,
     DEFAULT_SOFT_EXIT,
@@ -77,8 +79,8 @@ class RunSettings(BaseModel):
     on_late: Literal["count", "fail"] = "count"
     json_output: bool = Field(default=False, alias="json")
     # Write queue and batching.
-    queue_capacity: int = Field(default=100_000, ge=1)
-    batch_rows: int = Field(default=5_000, ge=1)
+    queue_capacity: int = Field(default=DEFAULT_QUEUE_CAPACITY, ge=1)
+    batch_rows: int = Field(default=DEFAULT_BATCH_ROWS, ge=1)
     batch_interval: float = Field(default=0.5, ge=0)
     write_attempts: int | None = Field(default=None, ge=1)  # None: as many as the budget allows
     write_retry_for: str = "60s"  # a store down longer than this fails the run

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from ..defaults import DEFAULT_SINK
+from ..defaults import DEFAULT_BATCH_ROWS, DEFAULT_QUEUE_CAPACITY, DEFAULT_SINK
 from ..errors import EXIT_BAD_INPUT, PipelineError
 from .signals import EXIT_CODES, STOP, StopSignals
 
@@ -300,11 +300,11 @@ def run_command(
             help="Bars the write queue holds before ingest waits.",
             rich_help_panel=_STORE,
         ),
-    ] = 100_000,
+    ] = DEFAULT_QUEUE_CAPACITY,
     batch_rows: Annotated[
         int,
         typer.Option(metavar="BARS", help="Bars per store write.", rich_help_panel=_STORE),
-    ] = 5_000,
+    ] = DEFAULT_BATCH_ROWS,
     batch_interval: Annotated[
         float,
         typer.Option(

@@ -16,7 +16,41 @@ from .. import frames
 from .base import BarSink
 
 KEY = ["symbol", "resolution", "ts_ns"]
-_STORES: dict[str, pl.DataFrame] = {}
+COMPACT_MIN_ROWS = 100_000  # appended rows below this are never worth a compaction
+
+
+class _Bars:
+    """Bars as appended frames, compacted now and then: later rows win for a repeated key.
+
+    Compacting only once the appended rows outgrow the compacted ones keeps a write amortised
+    O(its own size); re-deduplicating the whole store on every write made a 10,000-symbol
+    replay quadratic.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[pl.DataFrame] = []
+        self._compacted_rows = 0
+        self._appended_rows = 0
+
+    def append(self, bars: pl.DataFrame) -> None:
+        self._parts.append(bars)
+        self._appended_rows += bars.height
+        if self._appended_rows > max(self._compacted_rows, COMPACT_MIN_ROWS):
+            self.compact()
+
+    def extend(self, other: _Bars) -> None:
+        for part in other._parts:
+            self.append(part)
+
+    def compact(self) -> pl.DataFrame:
+        if len(self._parts) != 1 or self._appended_rows:
+            both = pl.concat([frames.empty_bars(), *self._parts], how="vertical_relaxed")
+            self._parts = [both.unique(subset=KEY, keep="last", maintain_order=True)]
+            self._compacted_rows, self._appended_rows = self._parts[0].height, 0
+        return self._parts[0]
+
+
+_STORES: dict[str, _Bars] = {}
 _LOCK = threading.Lock()  # each sink writes on its own thread; readers may be anywhere
 
 
@@ -28,26 +62,25 @@ class MemorySink(BarSink):
     def __init__(self, name: str, *, transactional: bool = False) -> None:
         super().__init__(transactional=transactional)
         self.name = name
-        self._pending = frames.empty_bars()
+        self._pending = _Bars()
 
     def _open_sync(self) -> None:
         with _LOCK:
-            _STORES.setdefault(self.name, frames.empty_bars())
+            _STORES.setdefault(self.name, _Bars())
 
     def _upsert_sync(self, bars: pl.DataFrame) -> None:
         bars = bars.select(list(frames.BAR_SCHEMA))
         if self.transactional:
-            self._pending = _upsert(self._pending, bars)
+            self._pending.append(bars)
             return
         with _LOCK:
-            _STORES[self.name] = _upsert(_STORES.get(self.name, frames.empty_bars()), bars)
+            _STORES.setdefault(self.name, _Bars()).append(bars)
 
     def _finish_sync(self, commit: bool) -> None:
         if self.transactional and commit:
             with _LOCK:
-                current = _STORES.get(self.name, frames.empty_bars())
-                _STORES[self.name] = _upsert(current, self._pending)
-        self._pending = frames.empty_bars()
+                _STORES.setdefault(self.name, _Bars()).extend(self._pending)
+        self._pending = _Bars()
 
     def describe(self) -> str:
         """Return ``memory://NAME``."""
@@ -58,16 +91,11 @@ def read_memory(name: str) -> pl.DataFrame:
     """Return the bars stored under ``name`` (``BAR_SCHEMA``, sorted; empty if none)."""
     with _LOCK:
         stored = _STORES.get(name)
-    return frames.empty_bars() if stored is None else stored.sort(KEY)
+        bars = None if stored is None else stored.compact()
+    return frames.empty_bars() if bars is None else bars.sort(KEY)
 
 
 def forget(name: str) -> None:
     """Drop the store ``name`` (a later write starts it again, empty)."""
     with _LOCK:
         _STORES.pop(name, None)
-
-
-def _upsert(current: pl.DataFrame, bars: pl.DataFrame) -> pl.DataFrame:
-    # Later rows win, as an upsert into a table keyed by (symbol, resolution, ts) does.
-    both = pl.concat([current, bars], how="vertical_relaxed")
-    return both.unique(subset=KEY, keep="last", maintain_order=True)

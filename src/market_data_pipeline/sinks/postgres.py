@@ -173,7 +173,9 @@ def _is_final(exc: Exception, psycopg: Any) -> bool:
 
 def encode_csv(bars: pl.DataFrame) -> bytes:
     """Render a bar frame as the staging table's CSV (last row wins for a repeated key)."""
-    unique = bars.unique(subset=KEY, keep="last", maintain_order=True)
+    # In key order the merge walks the primary-key index page by page instead of jumping
+    # between symbols (the engine emits bars in time order across all of them).
+    unique = bars.unique(subset=KEY, keep="last", maintain_order=True).sort(KEY)
     staged = unique.select(
         "symbol", "resolution", (pl.col("ts_ns") // 1_000).alias("ts_us"), *_VALUES
     )

@@ -29,6 +29,12 @@ from .base import BarSink
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"
 BUSY_TIMEOUT_MS = 5_000
+# Page cache per connection. Bars arrive in time order across every symbol, while the table is
+# clustered by (symbol, resolution, ts): with thousands of symbols each batch touches a leaf page
+# per symbol, and SQLite's default 2 MiB cache re-reads them on every batch (measured: 1.5x the
+# write time at 10,000 symbols). The cache fills only as the table grows, up to this bound.
+CACHE_KIB = 131_072
+KEY = ["symbol", "resolution", "ts"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bars (
@@ -117,6 +123,18 @@ def ts_text() -> pl.Expr:
     return pl.col("ts_ns").cast(pl.Datetime("ns", "UTC")).dt.strftime(TS_FORMAT).alias("ts")
 
 
+def table_rows(bars: pl.DataFrame) -> list[tuple[object, ...]]:
+    """Return ``bars`` as table rows in primary-key order.
+
+    In key order consecutive inserts land on the same B-tree pages: about 2-3x fewer page
+    visits than the engine's time order when a batch spans many symbols.
+    """
+    table = bars.select(ts_text() if name == "ts" else pl.col(name) for name in TABLE_COLUMNS)
+    table = table.sort(KEY, maintain_order=True)  # a repeated key keeps its last row last
+    # Column lists zipped into tuples: cheaper than polars' row iterator per row.
+    return list(zip(*(table.get_column(name).to_list() for name in TABLE_COLUMNS), strict=True))
+
+
 class SqliteSink(BarSink):
     """Upsert bars into a SQLite file (created with its parent directory if missing)."""
 
@@ -144,6 +162,7 @@ class SqliteSink(BarSink):
             conn = sqlite3.connect(self.path, isolation_level=None)
             try:
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute(_SCHEMA)
                 if self.transactional:
@@ -161,9 +180,7 @@ class SqliteSink(BarSink):
             raise SinkTransactionLostError(
                 f"the run transaction on {self.path} was rolled back by SQLite"
             )
-        rows = bars.select(
-            ts_text() if name == "ts" else pl.col(name) for name in TABLE_COLUMNS
-        ).iter_rows()
+        rows = table_rows(bars)
         with sqlite_errors(self.path, "write"):
             # A savepoint (transactional) or a transaction makes each write all-or-nothing, so a
             # retried batch never lands half.
