@@ -26,7 +26,7 @@ from typing import Any
 import polars as pl
 
 from . import metrics
-from .bars.builder import BarEngine
+from .bars.builder import DEFAULT_MAX_HOLD_S, BarEngine
 from .bars.calendars import TimeFrame, Windows, make_windows, parse_week_start, zone
 from .bars.gaps import GapCount, GapTracker
 from .bars.resample import refuse_upsampling
@@ -156,8 +156,13 @@ def timeframe_for(settings: RunSettings) -> TimeFrame:
     )
 
 
-def engine_for(settings: RunSettings) -> tuple[BarEngine, dict[str, Windows]]:
-    """Return the bar engine the settings describe, and its windows keyed by stored label."""
+def engine_for(
+    settings: RunSettings, *, max_hold_s: float = 0.0
+) -> tuple[BarEngine, dict[str, Windows]]:
+    """Return the bar engine the settings describe, and its windows keyed by stored label.
+
+    ``max_hold_s`` lets the engine hold small frames that may close windows (see BarEngine).
+    """
     resolutions = resolutions_for(settings)
     windows = {w.label: w for w in make_windows(resolutions, timeframe_for(settings)).values()}
     # Resolutions carry the stored label (``1d@XNYS`` with a calendar) from here on.
@@ -165,7 +170,7 @@ def engine_for(settings: RunSettings) -> tuple[BarEngine, dict[str, Windows]]:
         replace(res, label=w.label) for res, w in zip(resolutions, windows.values(), strict=True)
     ]
     grace_ns = parse_duration_ns(settings.grace, what="grace")
-    return BarEngine(resolutions, grace_ns, windows=windows), windows
+    return BarEngine(resolutions, grace_ns, windows=windows, max_hold_s=max_hold_s), windows
 
 
 def duration_for(settings: RunSettings) -> float | None:
@@ -181,13 +186,15 @@ class Pipeline:
     ) -> None:
         self.settings = settings
         self.source = source
-        self.engine, self.windows = engine_for(settings)
+        checkpointed = hasattr(source, "checkpoint_name")
+        # A checkpoint commits the open windows: nothing that may close can be held back then.
+        hold = DEFAULT_MAX_HOLD_S if source.continuous and not checkpointed else 0.0
+        self.engine, self.windows = engine_for(settings, max_hold_s=hold)
         self.resolutions = self.engine.resolutions
         if settings.fill_gaps and settings.calendar is None:
             raise UsageError("--fill-gaps needs --calendar CODE: gaps are in-session windows")
         self.gaps = GapTracker(self.windows, fill=settings.fill_gaps)
         self.gate = RateGate(source.provider, base_rate=source.base_rate)
-        checkpointed = hasattr(source, "checkpoint_name")
         transactional = source.transactional or checkpointed
         self.sink = sink or open_sink(settings.sink, transactional=transactional)
         self._grace_ns = self.engine.grace_ns

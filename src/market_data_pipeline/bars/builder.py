@@ -27,9 +27,16 @@ not even the watermark.
 
 Small frames that cannot close any window are held and folded in together with the next frame
 that can: the result is identical (the late rule depends only on arrival order) and a stream of
-small frames costs about what one large frame does. ``flush()`` ends the stream: it emits every
-open window; feeding the engine afterwards raises ``UsageError`` (a flushed window could
-otherwise be emitted twice).
+small frames costs about what one large frame does. Folding in touches the state (a few
+whole-frame calls over every open window), so a frame that may close a window is also held
+while the held rows are fewer than ``1/DRAIN_SHARE`` of the open windows, for at most
+``max_hold_s`` of wall time: with thousands of symbols some window is always waiting for its
+symbol's next tick, and folding in every metered slice of a throttled source would cost
+O(symbols) per slice. Bars then come at most ``max_hold_s`` later (counted from a frame's
+arrival, checked when the next frame arrives, so only for sources whose frames keep coming);
+what they hold does not change. The default ``max_hold_s=0`` folds such frames in at once.
+``flush()`` ends the stream: it emits every open window; feeding the engine afterwards raises
+``UsageError`` (a flushed window could otherwise be emitted twice).
 
 A frame may carry an ``origin`` column (e.g. the file a replayed row came from);
 ``late_by_origin()`` then counts the late ticks of the finest resolution by origin.
@@ -40,6 +47,7 @@ builds an engine from them that goes on exactly as the original would have.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -56,6 +64,8 @@ from .windows import window_bounds, window_end_of
 
 DEFAULT_MAX_HELD_ROWS = 262_144
 _MAX_CHUNKS = 16  # the state grows by appending; rechunk before filters get slow
+DRAIN_SHARE = 8  # fold held rows in once they are 1/8 of the open windows (amortised O(1) a row)
+DEFAULT_MAX_HOLD_S = 0.05  # or once the oldest held frame waited this long (bar latency)
 _Kind = Literal["ticks", "bars"]
 _REQUIRED_BAR_FIELDS = ("symbol", "ts_ns", "open", "high", "low", "close", "volume")
 
@@ -99,6 +109,8 @@ class BarEngine:
         *,
         max_held_rows: int = DEFAULT_MAX_HELD_ROWS,
         windows: Mapping[str, Windows] | None = None,
+        max_hold_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         labels = [res.label for res in resolutions]
         if not labels:
@@ -110,6 +122,9 @@ class BarEngine:
         self.resolutions = list(resolutions)
         self.grace_ns = grace_ns
         self.max_held_rows = max_held_rows
+        self.max_hold_s = max_hold_s
+        self._clock = clock
+        self._held_since = 0.0  # clock() when the oldest held frame arrived
         self._windows = dict(windows or {})
         self._sessions = next((w for w in self._windows.values() if w.sessions), None)
         self._state = empty_partials()  # open windows of every resolution
@@ -240,7 +255,7 @@ class BarEngine:
             out.append(self._drain())
             self._held_kind = kind
         self._hold(frame)
-        if self._may_close() or self._held_rows >= self.max_held_rows:
+        if self._held_rows >= self.max_held_rows or (self._may_close() and self._drain_pays()):
             out.append(self._drain())
         return _concat_bars(out)
 
@@ -258,6 +273,8 @@ class BarEngine:
         return frame.filter(inside)
 
     def _hold(self, frame: pl.DataFrame) -> None:
+        if not self._held:
+            self._held_since = self._clock()
         ts = frame.get_column("ts_ns")
         low, high = _int(ts.min()), _int(ts.max())
         self._held.append(frame)
@@ -270,6 +287,12 @@ class BarEngine:
         # Global max over all symbols >= any symbol's max, so this never misses a closing window.
         assert self._max_ts is not None and self._next_end is not None
         return self._next_end <= self._max_ts - self.grace_ns
+
+    def _drain_pays(self) -> bool:
+        """True when folding in now costs little per held row, or the held rows waited enough."""
+        if self._held_rows * DRAIN_SHARE >= self._state.height:
+            return True
+        return self._clock() - self._held_since >= self.max_hold_s
 
     def _drain(self) -> pl.DataFrame:
         if not self._held:

@@ -45,6 +45,11 @@ class TickSource(ABC):
     provider: str
     kind: TickKind
     transactional: bool = False
+    # Frames follow one another until the source ends (a file, a generator), so the bar engine
+    # may hold a small frame for a few milliseconds to fold it in with the next ones. A source
+    # that can go quiet (a live feed, a stream) leaves this False: a closing tick is folded in
+    # at once, or its bar would wait for the next message.
+    continuous: bool = False
 
     @property
     def base_rate(self) -> float | None:

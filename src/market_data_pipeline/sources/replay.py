@@ -125,6 +125,7 @@ class ReplaySource(TickSource):
         self._ended = [False] * len(self.paths)  # read to its end
 
     transactional = True  # files can be read again: a run commits once, or not at all
+    continuous = True
 
     def describe(self) -> SourceInfo:
         """Return the kind and the files, in the order they are read."""

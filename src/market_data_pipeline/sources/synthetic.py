@@ -31,6 +31,8 @@ CENT = 0.01
 class SyntheticSource(TickSource):
     """Generate ``ticks`` ticks (None: without end) in frames of ``batch_size`` rows."""
 
+    continuous = True
+
     def __init__(
         self,
         *,

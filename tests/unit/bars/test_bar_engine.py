@@ -203,3 +203,32 @@ def test_resampling_unknown_vwap_and_trades_stay_unknown() -> None:
     engine = BarEngine([parse_resolution("5m")], 0)
     bars = pl.concat([engine.add_bars(bar_input(rows)), engine.flush()])
     assert bars.select("vwap", "trades").rows() == [(None, None), (1.5, 3)]
+
+
+def test_a_small_closing_frame_waits_among_many_open_windows_at_most_max_hold() -> None:
+    now = [0.0]
+    engine = BarEngine([parse_resolution("1m")], 0, max_hold_s=0.05, clock=lambda: now[0])
+    many = ticks([(f"S{i:04d}", T0 + i, 1.0, 1.0) for i in range(1_000)])
+    assert engine.add_ticks(many).height == 0
+    assert engine.stats()["1m"].open_windows == 1_000  # folded in: 1,000 open windows
+    # S0000 moves into the next minute: its first window may close, but folding one tick into
+    # 1,000 open windows is not worth it yet, so the frame is held...
+    assert engine.add_ticks(ticks([("S0000", T0 + M, 2.0, 1.0)])).height == 0
+    now[0] = 0.049
+    assert engine.add_ticks(ticks([("S0001", T0 + M, 2.0, 1.0)])).height == 0
+    # ...until the oldest held frame has waited max_hold_s.
+    now[0] = 0.05
+    bars = engine.add_ticks(ticks([("S0002", T0 + M + 1, 2.0, 1.0)]))
+    assert sorted(bars["symbol"].to_list()) == ["S0000", "S0001", "S0002"]
+    assert engine.stats()["1m"].ticks_in == 1_003
+
+
+def test_held_rows_are_folded_in_once_they_are_an_eighth_of_the_open_windows() -> None:
+    engine = BarEngine([parse_resolution("1m")], 0, max_hold_s=1.0, clock=lambda: 0.0)
+    engine.add_ticks(ticks([(f"S{i:04d}", T0 + i, 1.0, 1.0) for i in range(800)]))
+    assert engine.stats()["1m"].open_windows == 800
+    closing = [(f"S{i:04d}", T0 + M, 2.0, 1.0) for i in range(100)]
+    assert engine.add_ticks(ticks(closing[:50])).height == 0  # 50 * 8 < 800 open windows
+    assert engine.add_ticks(ticks(closing[50:99])).height == 0  # 99 * 8 < 800
+    bars = engine.add_ticks(ticks(closing[99:]))  # 100 * 8 >= 800: folded in
+    assert sorted(bars["symbol"].to_list()) == [f"S{i:04d}" for i in range(100)]

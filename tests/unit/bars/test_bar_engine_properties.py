@@ -6,7 +6,7 @@ from itertools import pairwise
 
 import polars as pl
 from bar_helpers import assert_same_bars, keyed, ticks
-from bar_reference import ReferenceEngine, as_bars, input_bar, tick
+from bar_reference import BarKey, ReferenceEngine, Window, as_bars, input_bar, tick
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -52,7 +52,9 @@ def test_engine_matches_reference(
     max_held_rows: int,
     ask_stats: bool,
 ) -> None:
-    engine = BarEngine(resolutions, grace_ns, max_held_rows=max_held_rows)
+    # max_hold_s=0: every frame that can close a window is folded in at once, so the bars of
+    # each batch can be compared with the reference's (test_held_frames_... covers holding).
+    engine = BarEngine(resolutions, grace_ns, max_held_rows=max_held_rows, max_hold_s=0.0)
     reference = ReferenceEngine([(r.label, r.ns) for r in resolutions], grace_ns)
     for batch in split(rows, cuts):
         got = keyed(engine.add_ticks(ticks(batch)))
@@ -62,6 +64,38 @@ def test_engine_matches_reference(
     assert_same_bars(keyed(engine.flush()), as_bars(reference.flush()))
     _check_stats(engine, reference)
     assert all(s.open_windows == 0 and s.open_ticks == 0 for s in engine.stats().values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=tick_rows,
+    resolutions=resolution_sets,
+    grace_ns=st.integers(0, 60),
+    cuts=st.lists(st.integers(0, 60), max_size=12),
+    ask_stats=st.booleans(),
+)
+def test_held_frames_give_the_reference_bars_and_counts(
+    rows: list[TickRow],
+    resolutions: list[Resolution],
+    grace_ns: int,
+    cuts: list[int],
+    ask_stats: bool,
+) -> None:
+    # A clock that never moves: frames that may close a window are held for as long as the
+    # share rule allows, so bars come later than the reference's but must be the same bars.
+    engine = BarEngine(resolutions, grace_ns, max_hold_s=1.0, clock=lambda: 0.0)
+    reference = ReferenceEngine([(r.label, r.ns) for r in resolutions], grace_ns)
+    got: list[pl.DataFrame] = []
+    expected: dict[BarKey, Window] = {}
+    for batch in split(rows, cuts):
+        got.append(engine.add_ticks(ticks(batch)))
+        expected.update(reference.add([tick(*row) for row in batch]))
+        if ask_stats:
+            _check_stats(engine, reference)
+    got.append(engine.flush())
+    expected.update(reference.flush())
+    assert_same_bars(keyed(pl.concat(got)), as_bars(expected))
+    _check_stats(engine, reference)
 
 
 def _check_stats(engine: BarEngine, reference: ReferenceEngine) -> None:
@@ -128,7 +162,7 @@ def test_bar_input_matches_reference(
     bars: list[dict[str, object]], grace_ns: int, cuts: list[int]
 ) -> None:
     resolutions = [Resolution("r10", 10), Resolution("r25", 25)]
-    engine = BarEngine(resolutions, grace_ns)
+    engine = BarEngine(resolutions, grace_ns, max_hold_s=0.0)
     reference = ReferenceEngine([(r.label, r.ns) for r in resolutions], grace_ns)
     bounds = sorted({0, len(bars), *(c % (len(bars) + 1) for c in cuts)})
     for a, b in pairwise(bounds):
