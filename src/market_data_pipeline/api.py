@@ -21,6 +21,7 @@ import polars as pl
 import pyarrow as pa
 
 from .config import RunSettings, load_settings
+from .defaults import TABLE_COLUMNS
 from .errors import BadInputError
 from .report import RunReport
 from .runtime import engine_for, execute
@@ -93,8 +94,7 @@ def read_bars(url: str) -> pl.DataFrame:
 def with_datetime(bars_frame: pl.DataFrame) -> pl.DataFrame:
     """Return a bar frame with ``ts`` (UTC datetime, window start) in place of ``ts_ns``."""
     ts = pl.from_epoch(pl.col("ts_ns"), time_unit="ns").dt.replace_time_zone("UTC").alias("ts")
-    columns = ["symbol", "resolution", "ts", "open", "high", "low", "close", "volume"]
-    return bars_frame.with_columns(ts).select([*columns, "vwap", "trades"])
+    return bars_frame.with_columns(ts).select(TABLE_COLUMNS)
 
 
 def _run_to_end(settings: RunSettings) -> RunReport:

@@ -10,16 +10,8 @@ DEFAULT_SOFT_EXIT = 0.50
 DEFAULT_HARD_ENTER = 0.90
 DEFAULT_HARD_EXIT = 0.75
 DEFAULT_DWELL_S = 0.25
-# Columns of the `bars` table, in order (users' queries and dashboards depend on these names).
-TABLE_COLUMNS = (
-    "symbol",
-    "resolution",
-    "ts",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "vwap",
-    "trades",
-)
+# Columns of the `bars` table, in order (users' queries and dashboards depend on these names):
+# the primary key, then the values. SQL statements and frames build their column lists from these.
+KEY_COLUMNS = ("symbol", "resolution", "ts")
+VALUE_COLUMNS = ("open", "high", "low", "close", "volume", "vwap", "trades")
+TABLE_COLUMNS = KEY_COLUMNS + VALUE_COLUMNS

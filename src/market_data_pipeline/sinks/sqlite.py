@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from .. import frames
-from ..defaults import TABLE_COLUMNS
+from ..defaults import KEY_COLUMNS, TABLE_COLUMNS, VALUE_COLUMNS
 from ..errors import (
     SinkError,
     SinkRefusedError,
@@ -25,7 +25,7 @@ from ..errors import (
     SinkUnavailableError,
     UsageError,
 )
-from .base import BarSink
+from .base import BarSink, column_list, update_set
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"
 BUSY_TIMEOUT_MS = 5_000
@@ -46,20 +46,18 @@ CREATE TABLE IF NOT EXISTS bars (
 ) WITHOUT ROWID
 """
 
-_UPSERT = """
-INSERT INTO bars (symbol, resolution, ts, open, high, low, close, volume, vwap, trades)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (symbol, resolution, ts) DO UPDATE SET
-    open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
-    volume = excluded.volume, vwap = excluded.vwap, trades = excluded.trades
-WHERE (open, high, low, close, volume, vwap, trades)
-    IS NOT (excluded.open, excluded.high, excluded.low, excluded.close,
-            excluded.volume, excluded.vwap, excluded.trades)
+_UPSERT = f"""
+INSERT INTO bars ({column_list(TABLE_COLUMNS)})
+VALUES ({column_list(["?"] * len(TABLE_COLUMNS))})
+ON CONFLICT ({column_list(KEY_COLUMNS)}) DO UPDATE SET
+    {update_set(VALUE_COLUMNS, "excluded")}
+WHERE ({column_list(VALUE_COLUMNS)})
+    IS NOT ({column_list(VALUE_COLUMNS, "excluded.")})
 """
 
-_SELECT = """
-SELECT symbol, resolution, ts, open, high, low, close, volume, vwap, trades
-FROM bars ORDER BY symbol, resolution, ts
+_SELECT = f"""
+SELECT {column_list(TABLE_COLUMNS)}
+FROM bars ORDER BY {column_list(KEY_COLUMNS)}
 """
 
 
