@@ -23,6 +23,7 @@ import pyarrow as pa
 from .config import RunSettings, load_settings
 from .defaults import TABLE_COLUMNS
 from .errors import BadInputError
+from .frames import BAR_KEY
 from .report import RunReport
 from .runtime import engine_for, execute
 from .sinks import read_bars as _read_bars
@@ -68,7 +69,7 @@ def bars(
     late = sum(s.ticks_late for s in engine.stats().values())
     if late:  # cannot happen on sorted input; never drop rows silently if it ever does
         raise BadInputError(f"{late} rows came after their window had closed")
-    return with_datetime(out.sort(["symbol", "resolution", "ts_ns"]))
+    return with_datetime(out.sort(BAR_KEY))
 
 
 def run(settings: RunSettings | Mapping[str, Any] | None = None, **options: Any) -> RunReport:

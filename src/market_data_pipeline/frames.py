@@ -56,6 +56,9 @@ BAR_SCHEMA: dict[str, pl.DataType] = {
     "trades": pl.Int64(),
 }
 
+# A bar's identity: the table's primary key, window start as ``ts_ns``; stores keep one row per key.
+BAR_KEY = ("symbol", "resolution", "ts_ns")
+
 # Replayed bar files carry no resolution: their bars are the input of resampling.
 BAR_INPUT_SCHEMA: dict[str, pl.DataType] = {
     name: dtype for name, dtype in BAR_SCHEMA.items() if name != "resolution"

@@ -15,7 +15,7 @@ import polars as pl
 from .. import frames
 from .base import BarSink
 
-KEY = ["symbol", "resolution", "ts_ns"]
+KEY = frames.BAR_KEY
 _STORES: dict[str, pl.DataFrame] = {}
 _LOCK = threading.Lock()  # each sink writes on its own thread; readers may be anywhere
 
