@@ -21,7 +21,9 @@ import polars as pl
 import pyarrow as pa
 
 from .config import RunSettings, load_settings
+from .defaults import TABLE_COLUMNS
 from .errors import BadInputError
+from .frames import BAR_KEY
 from .report import RunReport
 from .runtime import engine_for, execute
 from .sinks import read_bars as _read_bars
@@ -67,7 +69,7 @@ def bars(
     late = sum(s.ticks_late for s in engine.stats().values())
     if late:  # cannot happen on sorted input; never drop rows silently if it ever does
         raise BadInputError(f"{late} rows came after their window had closed")
-    return with_datetime(out.sort(["symbol", "resolution", "ts_ns"]))
+    return with_datetime(out.sort(BAR_KEY))
 
 
 def run(settings: RunSettings | Mapping[str, Any] | None = None, **options: Any) -> RunReport:
@@ -93,8 +95,7 @@ def read_bars(url: str) -> pl.DataFrame:
 def with_datetime(bars_frame: pl.DataFrame) -> pl.DataFrame:
     """Return a bar frame with ``ts`` (UTC datetime, window start) in place of ``ts_ns``."""
     ts = pl.from_epoch(pl.col("ts_ns"), time_unit="ns").dt.replace_time_zone("UTC").alias("ts")
-    columns = ["symbol", "resolution", "ts", "open", "high", "low", "close", "volume"]
-    return bars_frame.with_columns(ts).select([*columns, "vwap", "trades"])
+    return bars_frame.with_columns(ts).select(TABLE_COLUMNS)
 
 
 def _run_to_end(settings: RunSettings) -> RunReport:

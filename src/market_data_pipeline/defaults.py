@@ -16,16 +16,8 @@ DEFAULT_DWELL_S = 0.25
 # partial batch still goes out after the batch interval, so live latency does not grow.
 DEFAULT_QUEUE_CAPACITY = 200_000
 DEFAULT_BATCH_ROWS = 50_000
-# Columns of the `bars` table, in order (users' queries and dashboards depend on these names).
-TABLE_COLUMNS = (
-    "symbol",
-    "resolution",
-    "ts",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "vwap",
-    "trades",
-)
+# Columns of the `bars` table, in order (users' queries and dashboards depend on these names):
+# the primary key, then the values. SQL statements and frames build their column lists from these.
+KEY_COLUMNS = ("symbol", "resolution", "ts")
+VALUE_COLUMNS = ("open", "high", "low", "close", "volume", "vwap", "trades")
+TABLE_COLUMNS = KEY_COLUMNS + VALUE_COLUMNS

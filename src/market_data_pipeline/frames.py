@@ -26,6 +26,7 @@ from typing import Any
 import polars as pl
 
 from . import core
+from .errors import BadInputError
 
 TICK_SCHEMA: dict[str, pl.DataType] = {
     "symbol": pl.String(),
@@ -41,18 +42,7 @@ QUOTE_EXTRA_SCHEMA: dict[str, pl.DataType] = {
     "ask_size": pl.Float64(),
 }
 
-BAR_INPUT_SCHEMA: dict[str, pl.DataType] = {
-    "symbol": pl.String(),
-    "ts_ns": pl.Int64(),
-    "open": pl.Float64(),
-    "high": pl.Float64(),
-    "low": pl.Float64(),
-    "close": pl.Float64(),
-    "volume": pl.Float64(),
-    "vwap": pl.Float64(),
-    "trades": pl.Int64(),
-}
-
+# The ``bars`` table's columns (``defaults.TABLE_COLUMNS``), with the window start as ``ts_ns``.
 BAR_SCHEMA: dict[str, pl.DataType] = {
     "symbol": pl.String(),
     "resolution": pl.String(),
@@ -66,12 +56,54 @@ BAR_SCHEMA: dict[str, pl.DataType] = {
     "trades": pl.Int64(),
 }
 
+# A bar's identity: the table's primary key, window start as ``ts_ns``; stores keep one row per key.
+BAR_KEY = ("symbol", "resolution", "ts_ns")
+
+# Replayed bar files carry no resolution: their bars are the input of resampling.
+BAR_INPUT_SCHEMA: dict[str, pl.DataType] = {
+    name: dtype for name, dtype in BAR_SCHEMA.items() if name != "resolution"
+}
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EMPTY_BARS = pl.DataFrame(schema=BAR_SCHEMA)
 
 
 def empty_bars() -> pl.DataFrame:
-    """Return an empty bar frame."""
-    return pl.DataFrame(schema=BAR_SCHEMA)
+    """Return an empty bar frame (``BAR_SCHEMA``)."""
+    # Clearing a prepared frame is cheaper than building one from the schema, and the bar engine
+    # asks for an empty frame on every tick frame that closes no window.
+    return _EMPTY_BARS.clear()
+
+
+def conform(
+    frame: pl.DataFrame,
+    schema: dict[str, pl.DataType],
+    required: tuple[str, ...] = (),
+    *,
+    what: str,
+) -> pl.DataFrame:
+    """Return ``frame`` with exactly the ``schema`` columns, in order and type.
+
+    Raise ``BadInputError`` naming the column when one is missing, cannot be cast, or has a null
+    among ``required``; ``what`` names the frame in the message ("tick", "bar").
+    """
+    missing = [name for name in schema if name not in frame.columns]
+    if missing:
+        raise BadInputError(f"{what} frame lacks column(s) {', '.join(missing)}")
+    # Series work rather than a polars query: a query costs tens of microseconds, which a
+    # stream of small frames would pay on every frame.
+    columns = []
+    for name, dtype in schema.items():
+        column = frame.get_column(name)
+        if column.dtype != dtype:
+            try:
+                column = column.cast(dtype)
+            except pl.exceptions.PolarsError as exc:
+                raise BadInputError(f"cannot read as {dtype}", field=name) from exc
+        if name in required and column.null_count():
+            raise BadInputError(f"{column.null_count()} null value(s)", field=name)
+        columns.append(column)
+    return pl.DataFrame(columns)
 
 
 def ns_to_datetime(ts_ns: int) -> datetime:

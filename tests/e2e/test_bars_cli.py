@@ -8,6 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from market_data_pipeline.defaults import TABLE_COLUMNS
+
 from .conftest import Mdp
 
 
@@ -64,3 +66,15 @@ def test_parquet_needs_a_file(mdp: Mdp, store: str) -> None:
     result = mdp("bars", "-S", store, "-f", "parquet")
     assert result.exit_code == 2
     assert "--out FILE" in result.stderr
+
+
+def test_dash_j_is_json_for_run_and_bars(mdp: Mdp, tmp_path: Path) -> None:
+    sink = f"sqlite:///{tmp_path / 'j.db'}"
+    run = mdp("run", "-n", "200", "-S", sink, "-r", "1m", "-j")
+    assert run.exit_code == 0, run.output
+    summary = json.loads(run.stdout)
+    assert summary["ticks_read"] == 200 and summary["bars_written"] > 0
+    bars = mdp("bars", "-S", sink, "-n", "2", "-j")
+    assert bars.exit_code == 0, bars.output
+    rows = [json.loads(line) for line in bars.stdout.splitlines()]
+    assert len(rows) == 2 and set(rows[0]) == {*TABLE_COLUMNS}

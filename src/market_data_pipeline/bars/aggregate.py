@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from ..frames import BAR_SCHEMA
+
 PARTIAL_SCHEMA: dict[str, pl.DataType] = {
     "resolution": pl.String(),
     "symbol": pl.String(),
@@ -176,15 +178,7 @@ def _add_or_null(name: str) -> pl.Expr:
 def finish(partials: pl.DataFrame) -> pl.DataFrame:
     """Turn partials into bars in ``BAR_SCHEMA``, sorted by resolution, symbol and window start."""
     vwap = pl.when(pl.col("volume") > 0).then(pl.col("pv") / pl.col("volume")).otherwise(None)
+    derived = {"ts_ns": pl.col("window"), "vwap": vwap.cast(pl.Float64)}
     return partials.sort(KEYS).select(
-        "symbol",
-        "resolution",
-        pl.col("window").alias("ts_ns"),
-        "open",
-        "high",
-        "low",
-        "close",
-        "volume",
-        vwap.cast(pl.Float64).alias("vwap"),
-        "trades",
+        derived.get(name, pl.col(name)).alias(name) for name in BAR_SCHEMA
     )

@@ -55,10 +55,10 @@ from typing import Literal
 import polars as pl
 
 from ..errors import BadInputError, UsageError
-from ..frames import BAR_INPUT_SCHEMA, TICK_SCHEMA
+from ..frames import BAR_INPUT_SCHEMA, TICK_SCHEMA, conform, empty_bars
 from .aggregate import PARTIAL_SCHEMA, bar_partials, combine, empty_partials, finish, tick_partials
 from .calendars import Windows
-from .frame_checks import conform, empty_bar_frame, late_possible
+from .frame_checks import late_possible
 from .resolution import Resolution
 from .windows import window_bounds, window_end_of
 
@@ -296,7 +296,7 @@ class BarEngine:
 
     def _drain(self) -> pl.DataFrame:
         if not self._held:
-            return empty_bar_frame()
+            return empty_bars()
         frame = pl.concat(self._held, how="diagonal") if len(self._held) > 1 else self._held[0]
         self._held, self._held_rows = [], 0
         partials = tick_partials if self._held_kind == "ticks" else bar_partials
@@ -381,7 +381,7 @@ class BarEngine:
 
     def _emit(self, closed: pl.DataFrame) -> pl.DataFrame:
         if closed.height == 0:
-            return empty_bar_frame()
+            return empty_bars()
         windows, ticks = _per_resolution(closed)
         for label, count in windows.items():
             self._counters[label].bars_emitted += count
@@ -438,5 +438,5 @@ def _int(value: object) -> int:
 def _concat_bars(frames: list[pl.DataFrame]) -> pl.DataFrame:
     frames = [frame for frame in frames if frame.height]
     if not frames:
-        return empty_bar_frame()
+        return empty_bars()
     return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]

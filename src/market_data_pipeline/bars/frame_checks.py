@@ -1,44 +1,14 @@
-"""Cheap per-frame helpers of the bar engine: input checks and the quick lateness test.
+"""The bar engine's quick lateness test, run on every frame.
 
-They work on Series and numpy arrays rather than polars queries, because each query costs tens of
-microseconds and a stream of small frames would pay that on every frame.
+It works on numpy arrays rather than a polars query, because each query costs tens of
+microseconds and a stream of small frames would pay that on every frame (``frames.conform``,
+the input check, is written the same way).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
-
-from ..errors import BadInputError
-from ..frames import BAR_SCHEMA
-
-_EMPTY_BARS = pl.DataFrame(schema=BAR_SCHEMA)
-
-
-def empty_bar_frame() -> pl.DataFrame:
-    """Return an empty frame in ``BAR_SCHEMA``."""
-    return _EMPTY_BARS.clear()
-
-
-def conform(
-    frame: pl.DataFrame, schema: dict[str, pl.DataType], required: tuple[str, ...], *, what: str
-) -> pl.DataFrame:
-    """Keep the ``schema`` columns in order and type; reject gaps and nulls in ``required``."""
-    missing = [name for name in schema if name not in frame.columns]
-    if missing:
-        raise BadInputError(f"{what} frame lacks column(s) {', '.join(missing)}")
-    columns = []
-    for name, dtype in schema.items():
-        column = frame.get_column(name)
-        if column.dtype != dtype:
-            try:
-                column = column.cast(dtype)
-            except pl.exceptions.PolarsError as exc:
-                raise BadInputError(f"cannot read as {dtype}", field=name) from exc
-        if name in required and column.null_count():
-            raise BadInputError(f"{column.null_count()} null value(s)", field=name)
-        columns.append(column)
-    return pl.DataFrame(columns)
 
 
 def late_possible(ts_ns: pl.Series, state_max_ns: int | None, grace_ns: int) -> bool:

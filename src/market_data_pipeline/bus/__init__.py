@@ -42,20 +42,29 @@ def open_bus(
     check_bus_url(url)
     from .redis_streams import RedisStreamBus
 
-    keys = [key.replace("{namespace}", namespace) for key in streams]
-    if any(not key.strip() for key in keys):
-        raise UsageError("--feedback-stream: a stream key cannot be empty")
+    keys = stream_keys(streams, namespace)
     if len(keys) <= 1:
         key = keys[0] if keys else None
         return RedisStreamBus(url, namespace=namespace, group=group, stream_key=key, **options)
     members = [
         RedisStreamBus(url, namespace=namespace, group=group, stream_key=key, **options)
-        for key in dict.fromkeys(keys)  # a key given twice is listened to once
+        for key in keys
     ]
-    return members[0] if len(members) == 1 else FanInBus(members)
+    return FanInBus(members)
 
 
-__all__ = ["FanInBus", "FeedbackBus", "InMemoryBus", "open_bus"]
+def stream_keys(streams: Sequence[str], namespace: str) -> list[str]:
+    """Return the keys ``--feedback-stream`` names: ``{namespace}`` replaced, each once, in order.
+
+    An empty list means the default key, ``{namespace}:telemetry.feedback``.
+    """
+    keys = [key.replace("{namespace}", namespace) for key in streams]
+    if any(not key.strip() for key in keys):
+        raise UsageError("--feedback-stream: a stream key cannot be empty")
+    return list(dict.fromkeys(keys))  # a key given twice is read once
+
+
+__all__ = ["FanInBus", "FeedbackBus", "InMemoryBus", "open_bus", "stream_keys"]
 
 
 def __getattr__(name: str) -> Any:

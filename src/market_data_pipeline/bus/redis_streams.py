@@ -38,7 +38,7 @@ import secrets
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -439,23 +439,32 @@ class RedisStreamBus(FeedbackBus):
             ) from None
         return [_dead_letter_row(_text(i), f) for i, f in rows]
 
-    async def tail(self, *, from_start: bool = False) -> AsyncIterator[tuple[str, Any]]:
-        """Yield ``(entry_id, event or PoisonEntryError)`` as entries arrive, outside any group."""
-        last = "0" if from_start else "$"
-        while not self._closed:
-            try:
-                reply = await self._redis.xread({self.key: last}, count=100, block=self._block_ms)
-            except (redis_errors.RedisError, OSError) as exc:
-                raise BusError(f"cannot read {self.key}: {exc}") from None
-            for entry_id, fields in reply[0][1] if reply else []:
-                last = _text(entry_id)
-                data = fields.get(b"data")
-                try:
-                    if data is None:
-                        raise PoisonEntryError("entry has no 'data' field")
-                    yield last, decode_event(data)
-                except PoisonEntryError as exc:
-                    yield last, exc
+    async def tail(
+        self, *, from_start: bool = False, also: Sequence[str] = ()
+    ) -> AsyncIterator[tuple[str, str, Any]]:
+        """Yield ``(key, entry_id, event or PoisonEntryError)`` as entries arrive.
+
+        Reads this bus's stream and the ``also`` keys, each in entry order, outside any consumer
+        group (nothing is taken away from a running pipeline).
+        """
+        keys = list(dict.fromkeys([self.key, *also]))
+        try:
+            # The newest ids now rather than "$" on every read: an entry added between two reads
+            # would be skipped by "$".
+            last = {key: "0-0" if from_start else await self._newest_id(key) for key in keys}
+            while not self._closed:
+                reply = await self._redis.xread(last, count=100, block=self._block_ms)
+                for raw_key, entries in reply or []:
+                    key = _text(raw_key)
+                    for entry_id, fields in entries:
+                        last[key] = _text(entry_id)
+                        yield key, last[key], _tail_item(fields)
+        except (redis_errors.RedisError, OSError) as exc:
+            raise BusError(f"cannot read {', '.join(keys)}: {exc}") from None
+
+    async def _newest_id(self, key: str) -> str:
+        newest = await self._redis.xrevrange(key, count=1)
+        return _text(newest[0][0]) if newest else "0-0"
 
     async def close(self) -> None:
         """Stop consuming (acknowledging what was handled), then close the connections."""
@@ -509,6 +518,16 @@ def _pairs(fields: Any) -> dict[bytes, bytes] | None:
     if not fields:
         return None
     return dict(zip(fields[::2], fields[1::2], strict=True))
+
+
+def _tail_item(fields: dict[bytes, bytes]) -> Any:
+    data = fields.get(b"data")
+    try:
+        if data is None:
+            raise PoisonEntryError("entry has no 'data' field")
+        return decode_event(data)
+    except PoisonEntryError as exc:
+        return exc
 
 
 def _dead_letter_row(entry_id: str, fields: dict[bytes, bytes]) -> DeadLetter:

@@ -78,7 +78,8 @@ def bars_command(
         ),
     ] = None,
     json_output: Annotated[
-        bool, typer.Option("--json", help="Same as --format json (one JSON object per line).")
+        bool,
+        typer.Option("--json", "-j", help="Same as --format json (one JSON object per line)."),
     ] = False,
 ) -> None:
     """Show or export the bars in a store.

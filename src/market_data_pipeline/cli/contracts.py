@@ -51,20 +51,24 @@ def _split(values: list[str] | None) -> list[str]:
 @contracts_app.command("run")
 def run_command(
     out: Annotated[
-        Path, typer.Option(help="Folder for junit.xml, result.json and record.json.")
+        Path,
+        typer.Option("--out", "-o", help="Folder for junit.xml, result.json and record.json."),
     ] = DEFAULT_OUT,
     ledger_url: Annotated[
         str | None,
         typer.Option(
             "--ledger",
+            "-L",
             help="Publish the verification record: sqlite:///contracts.db or postgresql://...",
         ),
     ] = None,
     repo: Annotated[
         str | None,
         typer.Option(
+            "--repo",
+            "-R",
             help="This repository's OWNER/NAME (default: [tool.mdp.contracts] repo, "
-            "else the git remote origin)."
+            "else the git remote origin).",
         ),
     ] = None,
     correlation_id: Annotated[
@@ -240,22 +244,28 @@ def _installed_core() -> str | None:
 @contracts_app.command("matrix")
 def matrix_command(
     core: Annotated[
-        list[str] | None, typer.Option(help="Core releases, comma separated (or 'latest').")
+        list[str] | None,
+        typer.Option("--core", "-C", help="Core releases, comma separated (or 'latest')."),
     ] = None,
-    python: Annotated[list[str] | None, typer.Option(help="Pythons, e.g. 3.11,3.12.")] = None,
+    python: Annotated[
+        list[str] | None, typer.Option("--python", "-p", help="Pythons, e.g. 3.11,3.12.")
+    ] = None,
     jobs: Annotated[int, typer.Option(min=1, help="Cells run at once.")] = os.cpu_count() or 2,
-    out: Annotated[Path, typer.Option(help="Folder for matrix.json, matrix.md, JUnit.")] = (
-        DEFAULT_OUT / "matrix"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for matrix.json, matrix.md, JUnit.")
+    ] = DEFAULT_OUT / "matrix",
     allow_missing_python: Annotated[
         bool, typer.Option(help="A Python not installed here skips its cells instead of failing.")
     ] = False,
     ledger_url: Annotated[
         str | None,
-        typer.Option("--ledger", help="Publish one verification record per cell to this ledger."),
+        typer.Option(
+            "--ledger", "-L", help="Publish one verification record per cell to this ledger."
+        ),
     ] = None,
     repo: Annotated[
-        str | None, typer.Option(help="This repository's OWNER/NAME in the records.")
+        str | None,
+        typer.Option("--repo", "-R", help="This repository's OWNER/NAME in the records."),
     ] = None,
 ) -> None:
     """Run the suite once per (Core, Python) cell, each in its own environment, in parallel.
@@ -345,9 +355,14 @@ def _run_with_progress(
 @contracts_app.command("surface")
 def surface_command(
     core: Annotated[
-        str | None, typer.Option(help="A Core release to describe instead of the installed one.")
+        str | None,
+        typer.Option(
+            "--core", "-C", help="A Core release to describe instead of the installed one."
+        ),
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Write the JSON here instead of stdout.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the JSON here instead of stdout.")
+    ] = None,
 ) -> None:
     """Print the Core contract surface this project depends on, as JSON."""
     from ..contracts import surfaces
@@ -368,7 +383,7 @@ def diff_command(
     before: Annotated[str, typer.Argument(help="Core version, 'latest' or a surface JSON file.")],
     after: Annotated[str, typer.Argument(help="Core version, 'latest' or a surface JSON file.")],
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the classified changes as JSON.")
+        bool, typer.Option("--json", "-j", help="Print the classified changes as JSON.")
     ] = False,
 ) -> None:
     """Say what changed in the Core surface this project uses, each change classified.
@@ -399,7 +414,9 @@ def diff_command(
 
 @contracts_app.command("dispatch")
 def dispatch_command(
-    repo: Annotated[list[str], typer.Option(help="OWNER/NAME; repeat or comma separate.")],
+    repo: Annotated[
+        list[str], typer.Option("--repo", "-R", help="OWNER/NAME; repeat or comma separate.")
+    ],
     core_ref: Annotated[
         str,
         typer.Option(
@@ -410,7 +427,7 @@ def dispatch_command(
         str | None, typer.Option(help="1-100 of A-Z a-z 0-9 . _ -; defaults to a new UUID.")
     ] = None,
     python: Annotated[
-        str | None, typer.Option("--python", help="Python the suite runs on, e.g. 3.12.")
+        str | None, typer.Option("--python", "-p", help="Python the suite runs on, e.g. 3.12.")
     ] = None,
     core_repo: Annotated[
         str | None,

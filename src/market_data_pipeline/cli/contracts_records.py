@@ -48,15 +48,21 @@ def _required_repos(repos: list[str] | None) -> list[str]:
 
 @contracts_app.command("can-i-deploy")
 def can_i_deploy_command(
-    core: Annotated[str, typer.Option(help="The Core version to ask about, e.g. 1.5.0.")],
+    core: Annotated[
+        str, typer.Option("--core", "-C", help="The Core version to ask about, e.g. 1.5.0.")
+    ],
     repo: Annotated[
         list[str] | None,
         typer.Option(
-            help="Required downstream OWNER/NAME; default [tool.mdp.contracts] downstream."
+            "--repo",
+            "-R",
+            help="Required downstream OWNER/NAME; default [tool.mdp.contracts] downstream.",
         ),
     ] = None,
-    ledger_url: Annotated[str | None, typer.Option("--ledger", help=LEDGER_HELP)] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+    ledger_url: Annotated[str | None, typer.Option("--ledger", "-L", help=LEDGER_HELP)] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", "-j", help="Print the answer as JSON.")
+    ] = False,
 ) -> None:
     """Say whether a Core version fits every required downstream: exit 0 yes, 1 no, 2 unknown.
 
@@ -109,10 +115,16 @@ def _print_decision(decision: gate.Decision) -> None:
 
 @contracts_app.command("results")
 def results_command(
-    ledger_url: Annotated[str | None, typer.Option("--ledger", help=LEDGER_HELP)] = None,
-    core: Annotated[str | None, typer.Option(help="Only this Core version.")] = None,
-    repo: Annotated[list[str] | None, typer.Option(help="Only these OWNER/NAME.")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the records as JSON.")] = False,
+    ledger_url: Annotated[str | None, typer.Option("--ledger", "-L", help=LEDGER_HELP)] = None,
+    core: Annotated[
+        str | None, typer.Option("--core", "-C", help="Only this Core version.")
+    ] = None,
+    repo: Annotated[
+        list[str] | None, typer.Option("--repo", "-R", help="Only these OWNER/NAME.")
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", "-j", help="Print the records as JSON.")
+    ] = False,
 ) -> None:
     """List verification records, oldest first. Example: mdp contracts results --core 1.4.61"""
     where = ledger.RecordFilter(core=core, repos=tuple(_split(repo)))
@@ -225,8 +237,8 @@ def load_record(folder: Path) -> VerificationRecord:
 
 @contracts_app.command("page")
 def page_command(
-    out: Annotated[Path, typer.Option(help="Folder for index.html.")],
-    ledger_url: Annotated[str | None, typer.Option("--ledger", help=LEDGER_HELP)] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for index.html.")],
+    ledger_url: Annotated[str | None, typer.Option("--ledger", "-L", help=LEDGER_HELP)] = None,
 ) -> None:
     """Write the compatibility page (repositories by Core versions) as DIR/index.html.
 
@@ -250,7 +262,7 @@ def rollup_command(
         Path | None, typer.Option(help="Also write the table as Markdown here (a step summary).")
     ] = None,
     ledger_url: Annotated[
-        str | None, typer.Option("--ledger", help="Also publish every record found here.")
+        str | None, typer.Option("--ledger", "-L", help="Also publish every record found here.")
     ] = None,
 ) -> None:
     """Roll many runs' records into one table, honouring [tool.mdp.contracts] expected-failures.

@@ -2,13 +2,16 @@
 
 These commands talk to a Redis bus (``--bus`` or ``MDP_BUS``): the in-process bus lives inside
 one pipeline run and cannot be reached from another command. ``tail`` reads the stream outside
-any consumer group, so it never takes entries away from a running pipeline.
+any consumer group, so it never takes entries away from a running pipeline. ``--feedback-stream``
+(or ``MDP_FEEDBACK_STREAM``, comma separated) names the stream keys as ``mdp run`` does: ``tail``
+and ``dlq`` read every key given, ``publish`` writes to the first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Coroutine
@@ -52,6 +55,7 @@ BusOption = Annotated[
     str | None,
     typer.Option(
         "--bus",
+        "-b",
         envvar="MDP_BUS",
         help="Redis bus URL, e.g. --bus redis://127.0.0.1:6379/0 (default: $MDP_BUS).",
         show_default=False,
@@ -62,11 +66,32 @@ NamespaceOption = Annotated[
     typer.Option(help="Stream key prefix, e.g. --namespace prod (stream <ns>:telemetry.feedback)."),
 ]
 JsonOption = Annotated[
-    bool, typer.Option("--json", help="One JSON object per line, e.g. --json | jq .level.")
+    bool, typer.Option("--json", "-j", help="One JSON object per line, e.g. --json | jq .level.")
+]
+StreamOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--feedback-stream",
+        metavar="KEY",
+        help="Redis stream key, repeatable; {namespace} is replaced. tail and dlq read every key"
+        " given, publish writes to the first. market-data-store publishes to"
+        " '{namespace}:{namespace}.telemetry.feedback'. [default: $MDP_FEEDBACK_STREAM, else"
+        " {namespace}:telemetry.feedback]",
+        show_default=False,
+    ),
 ]
 
 
-def _open(bus_url: str | None, namespace: str) -> RedisStreamBus:
+def _open(bus_url: str | None, namespace: str, streams: list[str] | None) -> list[RedisStreamBus]:
+    """Return one bus per stream key (the default key when none is given), in the given order."""
+    try:
+        return _buses(bus_url, namespace, streams)
+    except PipelineError as exc:
+        raise _exit(exc) from None
+
+
+def _buses(bus_url: str | None, namespace: str, streams: list[str] | None) -> list[RedisStreamBus]:
+    from ..bus import stream_keys
     from ..bus.urls import check_bus_url, is_memory_bus
 
     if not bus_url or is_memory_bus(bus_url):
@@ -74,28 +99,49 @@ def _open(bus_url: str | None, namespace: str) -> RedisStreamBus:
             "these commands need a Redis bus: pass --bus redis://host:port/db or set MDP_BUS"
         )
     check_bus_url(bus_url)
+    if not streams:  # as mdp run reads it: comma separated
+        listed = os.environ.get("MDP_FEEDBACK_STREAM", "").split(",")
+        streams = [key.strip() for key in listed if key.strip()]
     from ..bus.redis_streams import RedisStreamBus
 
-    return RedisStreamBus(bus_url, namespace=namespace)
+    keys: list[str | None] = [*stream_keys(streams, namespace)] or [None]
+    return [RedisStreamBus(bus_url, namespace=namespace, stream_key=key) for key in keys]
+
+
+async def _close(buses: list[RedisStreamBus]) -> None:
+    for bus in buses:
+        await bus.close()
 
 
 def _run(work: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(work)
     except PipelineError as exc:
-        from .output import error_line
-
-        error_line(str(exc))
-        raise typer.Exit(exc.exit_code) from None
+        raise _exit(exc) from None
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
 
 
+def _exit(exc: PipelineError) -> typer.Exit:
+    from .output import error_line
+
+    error_line(str(exc))
+    return typer.Exit(exc.exit_code)
+
+
 @feedback_app.command("publish")
 def publish_command(
-    level: Annotated[Level, typer.Option(help="Backpressure level, e.g. --level hard.")],
+    level: Annotated[
+        Level, typer.Option("--level", "-l", help="Backpressure level, e.g. --level hard.")
+    ],
     coordinator: Annotated[
-        str, typer.Option(help="Coordinator id of the sender, e.g. --coordinator store-1.")
+        str,
+        typer.Option(
+            "--coordinator",
+            "-I",
+            metavar="ID",
+            help="Coordinator id of the sender, e.g. --coordinator store-1.",
+        ),
     ] = "mdp-cli",
     queue_size: Annotated[
         int | None,
@@ -108,19 +154,22 @@ def publish_command(
     ] = 1000,
     bus: BusOption = None,
     namespace: NamespaceOption = "mdp",
+    feedback_stream: StreamOption = None,
 ) -> None:
     """Publish one FeedbackEvent, as a store coordinator would."""
     size = queue_size if queue_size is not None else int(capacity * _LEVEL_FILL[level.value])
-    entry_id = _run(_publish(bus, namespace, level.value, coordinator, size, capacity))
-    _out.print(Text(f"published {level.value} from {coordinator} as entry {entry_id}"))
+    buses = _open(bus, namespace, feedback_stream)
+    entry_id = _run(_publish(buses, level.value, coordinator, size, capacity))
+    _out.print(
+        Text(f"published {level.value} from {coordinator} to {buses[0].key} as entry {entry_id}")
+    )
 
 
 async def _publish(
-    bus_url: str | None, namespace: str, level: str, coordinator: str, size: int, capacity: int
+    buses: list[RedisStreamBus], level: str, coordinator: str, size: int, capacity: int
 ) -> str:
     from ..core import BackpressureLevel, FeedbackEvent
 
-    bus = _open(bus_url, namespace)
     try:
         event = FeedbackEvent(
             coordinator_id=coordinator,
@@ -130,9 +179,9 @@ async def _publish(
             source="cli",
             ts=time.time(),
         )
-        return await bus.publish_entry(event)
+        return await buses[0].publish_entry(event)
     finally:
-        await bus.close()
+        await _close(buses)
 
 
 @feedback_app.command("tail")
@@ -141,28 +190,32 @@ def tail_command(
     namespace: NamespaceOption = "mdp",
     as_json: JsonOption = False,
     count: Annotated[
-        int | None, typer.Option(min=1, help="Stop after N entries, e.g. --count 10.")
+        int | None,
+        typer.Option("--count", "-n", min=1, help="Stop after N entries, e.g. --count 10."),
     ] = None,
     from_start: Annotated[
         bool, typer.Option(help="Start with the entries already in the stream, e.g. --from-start.")
     ] = False,
+    feedback_stream: StreamOption = None,
 ) -> None:
     """Show feedback events as they arrive (invalid entries too, with the reason)."""
-    _run(_tail(bus, namespace, as_json, count, from_start))
+    buses = _open(bus, namespace, feedback_stream)
+    _run(_tail(buses, bus or "", as_json, count, from_start))
 
 
 async def _tail(
-    bus_url: str | None, namespace: str, as_json: bool, count: int | None, from_start: bool
+    buses: list[RedisStreamBus], bus_url: str, as_json: bool, count: int | None, from_start: bool
 ) -> None:
-    bus = _open(bus_url, namespace)
+    keys = [bus.key for bus in buses]
     if not as_json:
         from ..sinks.urls import redact_url
 
-        _err.print(Text(f"watching {bus.key} at {redact_url(bus_url or '')} (Ctrl-C to stop)"))
+        watched = ", ".join(keys)
+        _err.print(Text(f"watching {watched} at {redact_url(bus_url)} (Ctrl-C to stop)"))
     seen = 0
     try:
-        async for entry_id, item in bus.tail(from_start=from_start):
-            line = _tail_line(entry_id, item, as_json)
+        async for key, entry_id, item in buses[0].tail(from_start=from_start, also=keys[1:]):
+            line = _tail_line(key if len(keys) > 1 else None, entry_id, item, as_json)
             if isinstance(line, str):  # JSON goes out byte for byte, never through rich
                 sys.stdout.write(line + "\n")
                 sys.stdout.flush()
@@ -172,21 +225,26 @@ async def _tail(
             if count is not None and seen >= count:
                 return
     finally:
-        await bus.close()
+        await _close(buses)
 
 
-def _tail_line(entry_id: str, item: Any, as_json: bool) -> str | Text:
-    """Return one entry: a JSON string, or a ``Text`` that shows every field literally."""
+def _tail_line(key: str | None, entry_id: str, item: Any, as_json: bool) -> str | Text:
+    """Return one entry: a JSON string, or a ``Text`` that shows every field literally.
+
+    ``key`` names the stream when several are tailed (JSON carries it as ``stream``).
+    """
+    where = {"stream": key} if key is not None else {}
+    prefix = f"{key}  " if key is not None else ""
     if isinstance(item, PipelineError):
         if as_json:
-            return json.dumps({"id": entry_id, "error": str(item)})
-        return Text.assemble(f"{entry_id}  ", ("invalid", "red"), f"  {item}")
-    record = {"id": entry_id, **item.model_dump(mode="json")}
+            return json.dumps({**where, "id": entry_id, "error": str(item)})
+        return Text.assemble(f"{prefix}{entry_id}  ", ("invalid", "red"), f"  {item}")
+    record = {**where, "id": entry_id, **item.model_dump(mode="json")}
     if as_json:
         return json.dumps(record)
     color = {"ok": "green", "soft": "yellow", "hard": "red"}[record["level"]]
     return Text.assemble(
-        f"{entry_id}  {_when(record['ts'])}  ",
+        f"{prefix}{entry_id}  {_when(record['ts'])}  ",
         (f"{record['level']:<4}", color),
         f"  {record['coordinator_id']}  {record['queue_size']}/{record['capacity']}  "
         f"source={record['source']}",
@@ -205,22 +263,31 @@ def dlq_command(
     bus: BusOption = None,
     namespace: NamespaceOption = "mdp",
     as_json: JsonOption = False,
-    limit: Annotated[int, typer.Option(min=1, help="Show the newest N, e.g. --limit 20.")] = 100,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, help="Show the newest N, e.g. --limit 20.")
+    ] = 100,
+    feedback_stream: StreamOption = None,
 ) -> None:
     """List dead-lettered entries, newest first, with the reason each was rejected."""
-    letters = _run(_dead_letters(bus, namespace, limit))
+    buses = _open(bus, namespace, feedback_stream)
+    several = len(buses) > 1
+    letters = _run(_dead_letters(buses, limit))
     if as_json:
-        for letter in letters:
-            record = {**letter.__dict__, "data": letter.data.decode("utf-8", "replace")}
+        for dlq_key, letter in letters:
+            where = {"stream": dlq_key} if several else {}
+            record = {**where, **letter.__dict__, "data": letter.data.decode("utf-8", "replace")}
             sys.stdout.write(json.dumps(record) + "\n")  # byte for byte, never through rich
         return
     if not letters:
         _out.print("no dead-lettered entries")
         return
-    table = Table("dlq id", "original id", "when", "reason", "data")
-    for letter in letters:
+    table = Table(
+        *(["stream"] if several else []), "dlq id", "original id", "when", "reason", "data"
+    )
+    for dlq_key, letter in letters:
         data = letter.data[:240].decode("utf-8", "replace")
         table.add_row(
+            *([Text(dlq_key)] if several else []),
             Text(letter.id),
             Text(letter.original_id),
             _when(letter.ts),
@@ -230,9 +297,18 @@ def dlq_command(
     _out.print(table)
 
 
-async def _dead_letters(bus_url: str | None, namespace: str, limit: int) -> list[Any]:
-    bus = _open(bus_url, namespace)
+async def _dead_letters(buses: list[RedisStreamBus], limit: int) -> list[tuple[str, Any]]:
+    """Return the newest ``limit`` dead letters of ``buses`` as (dlq key, letter), newest first."""
+    letters: list[tuple[str, Any]] = []
     try:
-        return await bus.dead_letters(limit)
+        for bus in buses:
+            letters += [(bus.dlq_key, letter) for letter in await bus.dead_letters(limit)]
     finally:
-        await bus.close()
+        await _close(buses)
+    return sorted(letters, key=lambda item: _entry_order(item[1].id), reverse=True)[:limit]
+
+
+def _entry_order(entry_id: str) -> tuple[int, int]:
+    """Return a stream entry id (``millis-seq``) as numbers, so ids of different streams sort."""
+    millis, _, seq = entry_id.partition("-")
+    return int(millis), int(seq or 0)

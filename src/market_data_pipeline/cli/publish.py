@@ -126,7 +126,7 @@ def publish_command(
     ] = None,
     json_output: Annotated[
         bool,
-        typer.Option("--json/--no-json", help="Print the summary as JSON on stdout."),
+        typer.Option("--json/--no-json", "-j", help="Print the summary as JSON on stdout."),
     ] = False,
 ) -> None:
     """Publish ticks from a file or the synthetic generator to a JetStream stream."""

@@ -363,6 +363,8 @@ def run_command(
     coordinator: Annotated[
         str,
         typer.Option(
+            "--coordinator",
+            "-I",
             metavar="ID",
             help="Coordinator id this run's write queue reports as.",
             rich_help_panel=_FEEDBACK,
@@ -551,6 +553,7 @@ def run_command(
         bool,
         typer.Option(
             "--json/--no-json",
+            "-j",
             help="Print the summary as JSON on stdout (no progress).",
             rich_help_panel=_OUTPUT,
         ),

@@ -44,7 +44,7 @@ MAX_QUOTE_CHARS = 300
 _SECONDARY_LIMIT = "secondary rate limit"
 log = logging.getLogger(__name__)
 _TOKEN = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: what a header value can carry
-_REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _CAUSES = {
     401: "the token is invalid or expired (rotate REPO_TOKEN)",
     403: "the token lacks permission on this repository (fine-grained PAT: Contents read and "
@@ -79,7 +79,7 @@ def build_payload(core_ref: str, correlation_id: str | None = None, **extra: str
 
 def check_request(repo: str, event_type: str, payload: Mapping[str, Any]) -> bytes:
     """Validate against GitHub's limits and return the JSON body; raise ``ContractsError``."""
-    if not _REPO_NAME.match(repo):
+    if not REPO_NAME.match(repo):
         raise ContractsError(f"{repo!r} is not an OWNER/NAME repository")
     if not event_type or len(event_type) > MAX_EVENT_TYPE_CHARS:
         raise ContractsError(f"event_type must be 1-{MAX_EVENT_TYPE_CHARS} characters")
@@ -242,16 +242,27 @@ def retry_delay(
     return min(backoff_s * 2.0 ** (attempt - 1), MAX_WAIT_S)
 
 
-def failure_message(status: int | None, body: str, attempts: int) -> str:
-    """Return a readable cause for a final failure (GitHub's own message appended)."""
+def failure_message(
+    status: int | None,
+    body: str,
+    attempts: int,
+    *,
+    expect: int = 204,
+    causes: Mapping[int, str] = _CAUSES,
+) -> str:
+    """Return a readable cause for a final failure (GitHub's own message appended).
+
+    ``expect`` is the status that means success; ``causes`` explain the final statuses of the
+    call (the dispatch ones by default).
+    """
     if status is None:
         return f"{_quoted(body)} after {attempts} attempt(s)"
     github = _github_message(body)
-    cause = _CAUSES.get(status, f"GitHub answered HTTP {status}")
+    cause = causes.get(status, f"GitHub answered HTTP {status}")
     if 300 <= status < 400:
         cause = _MOVED
     elif status < 300:
-        cause = f"GitHub answered HTTP {status}, not 204: the event may not have been created"
+        cause = f"GitHub answered HTTP {status}, not {expect}: it may not have acted on the request"
     elif _SECONDARY_LIMIT in body.lower() or (status in (403, 429) and attempts > 1):
         cause = "rate limited by GitHub and still limited after retries"
     suffix = f" (GitHub: {_quoted(github)})" if github else ""

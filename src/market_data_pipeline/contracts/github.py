@@ -26,14 +26,20 @@ from email.message import Message
 from typing import Any
 from urllib.parse import urlsplit
 
-from .dispatch import DEFAULT_API_URL, _NoRedirect, _quoted, check_token, retry_delay
+from .dispatch import (
+    DEFAULT_API_URL,
+    REPO_NAME,
+    _NoRedirect,
+    check_token,
+    failure_message,
+    retry_delay,
+)
 from .errors import ContractsError
 from .record import VerificationRecord
 from .verdict import Verdict
 
 MAX_DESCRIPTION_CHARS = 140  # GitHub truncates nothing: a longer description is a 422
 _SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
-_REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 STATE_OF = {
     Verdict.COMPATIBLE: "success",
@@ -117,7 +123,7 @@ class GitHubClient:
                 return attempt
             wait = retry_delay(status, headers, attempt, self.backoff_s, body=text)
             if wait is None or attempt == self.attempts:
-                message = _failure(status, text, attempt, expect, causes or {})
+                message = failure_message(status, text, attempt, expect=expect, causes=causes or {})
                 raise GitHubError(target, status, self.scrub(message), attempt)
             self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -211,7 +217,7 @@ def missing_status(repo: str, run_url: str | None, correlation_id: str = "") -> 
 
 def post_status(client: GitHubClient, core_repo: str, sha: str, status: CommitStatus) -> int:
     """Post ``status`` on ``core_repo``'s commit ``sha``; return the attempts used."""
-    if not _REPO_NAME.match(core_repo):
+    if not REPO_NAME.match(core_repo):
         raise ContractsError(f"{core_repo!r} is not an OWNER/NAME repository")
     if not _SHA.match(sha):
         raise ContractsError(f"{sha!r} is not a commit SHA (7 to 40 hexadecimal digits)")
@@ -223,27 +229,3 @@ def post_status(client: GitHubClient, core_repo: str, sha: str, status: CommitSt
         target=f"{core_repo}@{sha[:12]}",
         causes=_STATUS_CAUSES,
     )
-
-
-def _failure(
-    status: int | None, body: str, attempts: int, expect: int, causes: Mapping[int, str]
-) -> str:
-    if status is None:
-        return f"{_quoted(body)} after {attempts} attempt(s)"
-    if 300 <= status < 400:
-        cause = "GitHub answered with a redirect (repository moved or renamed?); not followed"
-    elif status < 300:
-        cause = f"GitHub answered HTTP {status}, not {expect}"
-    else:
-        cause = causes.get(status, f"GitHub answered HTTP {status}")
-    github = _github_message(body)
-    suffix = f" (GitHub: {_quoted(github)})" if github else ""
-    return f"HTTP {status}: {cause}{suffix}; {attempts} attempt(s)"
-
-
-def _github_message(body: str) -> str:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return ""
-    return str(data.get("message", "")) if isinstance(data, dict) else ""

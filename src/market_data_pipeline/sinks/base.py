@@ -5,13 +5,16 @@ store never blocks the event loop, and every driver call for one sink happens on
 Subclasses implement the ``_sync`` methods; the async methods are the public surface.
 
 Table ``bars`` (primary key symbol, resolution, ts): symbol, resolution, ts (window start, UTC),
-open, high, low, close, volume, vwap, trades. Writing the same bar twice leaves one row.
+open, high, low, close, volume, vwap, trades (``defaults.TABLE_COLUMNS``). Writing the same bar
+twice leaves one row. The SQL stores build their statements' column lists with ``column_list``
+and ``update_set`` from those names, so the table's columns are written down once.
 """
 
 from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -21,6 +24,16 @@ from .. import frames
 from ..errors import SinkError
 
 T = TypeVar("T")
+
+
+def column_list(columns: Sequence[str], prefix: str = "") -> str:
+    """Return ``columns`` as an SQL list, each after ``prefix``: ``bars.open, bars.high``."""
+    return ", ".join(prefix + name for name in columns)
+
+
+def update_set(columns: Sequence[str], source: str) -> str:
+    """Return the SET list taking ``columns`` from ``source``: ``open = excluded.open, ...``."""
+    return ", ".join(f"{name} = {source}.{name}" for name in columns)
 
 
 class BarSink(ABC):

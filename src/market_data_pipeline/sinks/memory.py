@@ -15,7 +15,7 @@ import polars as pl
 from .. import frames
 from .base import BarSink
 
-KEY = ["symbol", "resolution", "ts_ns"]
+KEY = frames.BAR_KEY
 COMPACT_MIN_ROWS = 100_000  # appended rows below this are never worth a compaction
 
 

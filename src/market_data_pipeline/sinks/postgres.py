@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from .. import frames
+from ..defaults import KEY_COLUMNS, TABLE_COLUMNS, VALUE_COLUMNS
 from ..errors import (
     SinkError,
     SinkRefusedError,
@@ -29,7 +30,7 @@ from ..errors import (
     UsageError,
 )
 from ..extras import missing_extra
-from .base import BarSink
+from .base import BarSink, column_list, update_set
 from .urls import redact_url, scrub
 
 if TYPE_CHECKING:
@@ -37,8 +38,7 @@ if TYPE_CHECKING:
 
 CONNECT_TIMEOUT_S = 5
 STAGE_TABLE = "mdp_bars_stage"
-KEY = ["symbol", "resolution", "ts_ns"]
-_VALUES = ["open", "high", "low", "close", "volume", "vwap", "trades"]
+KEY = frames.BAR_KEY
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bars (
@@ -65,16 +65,14 @@ CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} (
 """
 
 _MERGE = f"""
-INSERT INTO bars (symbol, resolution, ts, open, high, low, close, volume, vwap, trades)
+INSERT INTO bars ({column_list(TABLE_COLUMNS)})
 SELECT symbol, resolution, timestamptz 'epoch' + ts_us * interval '1 microsecond',
-       open, high, low, close, volume, vwap, trades
+       {column_list(VALUE_COLUMNS)}
 FROM {STAGE_TABLE}
-ON CONFLICT (symbol, resolution, ts) DO UPDATE SET
-    open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
-    volume = EXCLUDED.volume, vwap = EXCLUDED.vwap, trades = EXCLUDED.trades
-WHERE (bars.open, bars.high, bars.low, bars.close, bars.volume, bars.vwap, bars.trades)
-    IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close,
-                      EXCLUDED.volume, EXCLUDED.vwap, EXCLUDED.trades)
+ON CONFLICT ({column_list(KEY_COLUMNS)}) DO UPDATE SET
+    {update_set(VALUE_COLUMNS, "EXCLUDED")}
+WHERE ({column_list(VALUE_COLUMNS, "bars.")})
+    IS DISTINCT FROM ({column_list(VALUE_COLUMNS, "EXCLUDED.")})
 """
 
 _CHECKPOINT_SCHEMA = """
@@ -108,10 +106,10 @@ UPSERT_STREAK = 16  # after a conflict, upsert this many batches before trying p
 DEFAULT_CONNECTIONS = 2
 PARALLEL_MIN_ROWS = 5_000  # smaller writes are not worth splitting
 
-_SELECT = """
+_SELECT = f"""
 SELECT symbol, resolution, (extract(epoch FROM ts) * 1000000)::bigint * 1000 AS ts_ns,
-       open, high, low, close, volume, vwap, trades
-FROM bars ORDER BY symbol, resolution, ts
+       {column_list(VALUE_COLUMNS)}
+FROM bars ORDER BY {column_list(KEY_COLUMNS)}
 """
 
 
@@ -177,7 +175,7 @@ def encode_csv(bars: pl.DataFrame) -> bytes:
     # between symbols (the engine emits bars in time order across all of them).
     unique = bars.unique(subset=KEY, keep="last", maintain_order=True).sort(KEY)
     staged = unique.select(
-        "symbol", "resolution", (pl.col("ts_ns") // 1_000).alias("ts_us"), *_VALUES
+        "symbol", "resolution", (pl.col("ts_ns") // 1_000).alias("ts_us"), *VALUE_COLUMNS
     )
     return staged.write_csv(include_header=False).encode()
 

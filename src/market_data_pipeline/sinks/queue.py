@@ -30,6 +30,7 @@ import polars as pl
 
 from .. import frames, metrics
 from ..errors import (
+    BadInputError,
     SinkError,
     SinkRefusedError,
     SinkTransactionLostError,
@@ -433,11 +434,10 @@ class WriteQueue:
 
 def _conform(bars: pl.DataFrame) -> pl.DataFrame:
     """Return ``bars`` with exactly the ``BAR_SCHEMA`` columns, in order and type; no NaN vwap."""
-    missing = [name for name in frames.BAR_SCHEMA if name not in bars.columns]
-    if missing:
-        raise SinkError(f"bar frame lacks columns {missing}")
-    if list(bars.schema.items()) != list(frames.BAR_SCHEMA.items()):
-        bars = bars.select(list(frames.BAR_SCHEMA)).cast(pl.Schema(frames.BAR_SCHEMA))
+    try:
+        bars = frames.conform(bars, frames.BAR_SCHEMA, what="bar")
+    except BadInputError as exc:  # the engine builds these frames: a bad one is a bug here
+        raise SinkError(str(exc)) from None
     if bars["vwap"].is_nan().any():
         # No volume, no vwap: null in every store (SQLite turned NaN into NULL, PostgreSQL not).
         bars = bars.with_columns(pl.col("vwap").fill_nan(None))

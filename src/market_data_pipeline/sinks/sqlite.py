@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from .. import frames
-from ..defaults import TABLE_COLUMNS
+from ..defaults import KEY_COLUMNS, TABLE_COLUMNS, VALUE_COLUMNS
 from ..errors import (
     SinkError,
     SinkRefusedError,
@@ -25,7 +25,7 @@ from ..errors import (
     SinkUnavailableError,
     UsageError,
 )
-from .base import BarSink
+from .base import BarSink, column_list, update_set
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"
 BUSY_TIMEOUT_MS = 5_000
@@ -34,7 +34,6 @@ BUSY_TIMEOUT_MS = 5_000
 # per symbol, and SQLite's default 2 MiB cache re-reads them on every batch (measured: 1.5x the
 # write time at 10,000 symbols). The cache fills only as the table grows, up to this bound.
 CACHE_KIB = 131_072
-KEY = ["symbol", "resolution", "ts"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bars (
@@ -52,20 +51,18 @@ CREATE TABLE IF NOT EXISTS bars (
 ) WITHOUT ROWID
 """
 
-_UPSERT = """
-INSERT INTO bars (symbol, resolution, ts, open, high, low, close, volume, vwap, trades)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (symbol, resolution, ts) DO UPDATE SET
-    open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
-    volume = excluded.volume, vwap = excluded.vwap, trades = excluded.trades
-WHERE (open, high, low, close, volume, vwap, trades)
-    IS NOT (excluded.open, excluded.high, excluded.low, excluded.close,
-            excluded.volume, excluded.vwap, excluded.trades)
+_UPSERT = f"""
+INSERT INTO bars ({column_list(TABLE_COLUMNS)})
+VALUES ({column_list(["?"] * len(TABLE_COLUMNS))})
+ON CONFLICT ({column_list(KEY_COLUMNS)}) DO UPDATE SET
+    {update_set(VALUE_COLUMNS, "excluded")}
+WHERE ({column_list(VALUE_COLUMNS)})
+    IS NOT ({column_list(VALUE_COLUMNS, "excluded.")})
 """
 
-_SELECT = """
-SELECT symbol, resolution, ts, open, high, low, close, volume, vwap, trades
-FROM bars ORDER BY symbol, resolution, ts
+_SELECT = f"""
+SELECT {column_list(TABLE_COLUMNS)}
+FROM bars ORDER BY {column_list(KEY_COLUMNS)}
 """
 
 
@@ -130,7 +127,7 @@ def table_rows(bars: pl.DataFrame) -> list[tuple[object, ...]]:
     visits than the engine's time order when a batch spans many symbols.
     """
     table = bars.select(ts_text() if name == "ts" else pl.col(name) for name in TABLE_COLUMNS)
-    table = table.sort(KEY, maintain_order=True)  # a repeated key keeps its last row last
+    table = table.sort(KEY_COLUMNS, maintain_order=True)  # a repeated key keeps its last row last
     # Column lists zipped into tuples: cheaper than polars' row iterator per row.
     return list(zip(*(table.get_column(name).to_list() for name in TABLE_COLUMNS), strict=True))
 
@@ -262,8 +259,7 @@ def read_sqlite(path: str) -> pl.DataFrame:
             conn.close()
     schema = {**frames.BAR_SCHEMA, "ts": pl.String()}
     del schema["ts_ns"]
-    order = ["symbol", "resolution", "ts", "open", "high", "low", "close", "volume", "vwap"]
-    raw = pl.DataFrame(rows, schema={k: schema[k] for k in [*order, "trades"]}, orient="row")
+    raw = pl.DataFrame(rows, schema={k: schema[k] for k in TABLE_COLUMNS}, orient="row")
     ts_ns = (
         pl.col("ts")
         .str.to_datetime(TS_FORMAT, time_unit="us", time_zone="UTC")

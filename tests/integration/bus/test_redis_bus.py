@@ -287,3 +287,29 @@ async def test_a_bus_that_rejects_the_login_fails_the_run_at_start(
     assert report.error is not None and "rejected the login" in report.error
     assert "Sup3rSecretPw" not in report.error
     assert not (tmp_path / "b.db").exists()
+
+
+async def test_tail_starts_after_the_entries_already_there_and_reads_every_key(
+    make_bus: MakeBus, redis_namespace: str
+) -> None:
+    bus = make_bus()
+    other = make_bus(stream_key=f"{redis_namespace}:other")
+    await bus.publish(event("hard", coordinator="before"))
+    await other.publish(event("hard", coordinator="before"))
+    entries = bus.tail(also=[other.key])
+    first = asyncio.create_task(anext(entries))
+    sent = 0
+    while not first.done():  # publish until the tail has started and sees one
+        await other.publish(event("ok", coordinator=f"after-{sent}"))
+        sent += 1
+        await asyncio.wait({first}, timeout=0.05)
+    key, _, item = first.result()
+    assert key == other.key and item.coordinator_id.startswith("after-")  # never "before"
+    await bus.publish(event("soft", coordinator="mine"))
+    rest = []
+    while not rest or rest[-1][0] != bus.key:
+        key, _, item = await anext(entries)
+        rest.append((key, item.coordinator_id))
+    assert rest[-1] == (bus.key, "mine")
+    assert all(name.startswith("after-") for _, name in rest[:-1])
+    await entries.aclose()

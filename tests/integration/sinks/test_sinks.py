@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from market_data_pipeline import frames
+from market_data_pipeline.defaults import TABLE_COLUMNS
 from market_data_pipeline.errors import SinkError
 from market_data_pipeline.sinks import RetryPolicy, WriteQueue, open_sink, read_bars
 
@@ -53,6 +54,26 @@ async def test_schema_is_created_and_bars_round_trip(sink_url: str) -> None:
     assert read_bars(sink_url).is_empty()
     await write(sink_url, bars(50))
     assert read_bars(sink_url).equals(canonical(bars(50)))
+
+
+async def test_the_table_has_the_documented_columns_in_order(sink_url: str) -> None:
+    await write(sink_url, bars(1))
+    if sink_url.startswith("sqlite"):
+        with sqlite3.connect(sink_url.removeprefix("sqlite:///")) as conn:
+            names = [row[1] for row in conn.execute("PRAGMA table_info(bars)")]
+    else:
+        import psycopg
+
+        with psycopg.connect(sink_url) as conn:
+            names = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT column_name FROM information_schema.columns"
+                    " WHERE table_name = 'bars' AND table_schema = current_schema()"
+                    " ORDER BY ordinal_position"
+                )
+            ]
+    assert tuple(names) == TABLE_COLUMNS
 
 
 async def test_writing_the_same_bars_twice_leaves_the_table_identical(sink_url: str) -> None:

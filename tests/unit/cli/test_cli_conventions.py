@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.main import get_command
@@ -56,6 +58,11 @@ def _probe(*args: str, cwd: Path) -> dict[str, object]:
         ["run", "--kind", "ticks"],
         ["bars", "--sink", "sqlite:///no-such.db"],
         ["bars", "--format", "parquet"],
+        ["feedback", "tail", "-h"],
+        ["feedback", "publish", "-l", "bogus"],
+        ["feedback", "dlq", "-b", "nats://x"],
+        ["contracts", "matrix", "-h"],
+        ["contracts", "results", "-C"],
     ],
 )
 def test_help_and_usage_errors_do_not_import_heavy_packages(
@@ -114,3 +121,57 @@ def test_a_flag_default_never_overrides_the_environment(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["sink"] == sink
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, Any]]:
+    subcommands = getattr(command, "commands", None)
+    if subcommands is None:
+        yield " ".join(path), command
+        return
+    for name, sub in subcommands.items():
+        yield from _commands(sub, (*path, name))
+
+
+# A short flag means one thing everywhere; -n is "N items" of what the command counts.
+_SAME_MEANING = {"-n": {"--ticks", "--limit", "--count"}}
+
+
+def test_a_short_flag_is_used_once_per_command_and_means_the_same_everywhere() -> None:
+    meaning: dict[str, set[str]] = {}
+    for name, command in _commands(get_command(app)):
+        seen: list[str] = []
+        for param in command.params:
+            seen += [*param.opts, *param.secondary_opts]
+            shorts = [o for o in param.opts if len(o) == 2]
+            longs = [o for o in param.opts if o.startswith("--")]
+            for short in shorts:
+                meaning.setdefault(short, set()).update(longs)
+        assert len(seen) == len(set(seen)), name
+    for short, longs in meaning.items():
+        assert len(longs) == 1 or longs <= _SAME_MEANING.get(short, set()), (short, longs)
+
+
+@pytest.mark.parametrize(
+    ("command", "shorts"),
+    [
+        (["feedback", "publish"], ["-b", "-l", "-I", "-h"]),
+        (["feedback", "tail"], ["-b", "-j", "-n", "-h"]),
+        (["feedback", "dlq"], ["-b", "-j", "-n", "-h"]),
+        (["contracts", "run"], ["-o", "-L", "-R"]),
+        (["contracts", "matrix"], ["-C", "-p", "-o", "-L", "-R"]),
+        (["contracts", "surface"], ["-C", "-o"]),
+        (["contracts", "diff"], ["-j"]),
+        (["contracts", "dispatch"], ["-R", "-p"]),
+        (["contracts", "can-i-deploy"], ["-C", "-R", "-L", "-j"]),
+        (["contracts", "results"], ["-C", "-R", "-L", "-j"]),
+        (["contracts", "page"], ["-o", "-L"]),
+        (["contracts", "rollup"], ["-L"]),
+        (["run"], ["-b", "-I", "-j"]),
+        (["bars"], ["-j"]),
+    ],
+)
+def test_help_shows_the_short_flags(command: list[str], shorts: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "-h"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for short in shorts:
+        assert f" {short} " in result.stdout, short

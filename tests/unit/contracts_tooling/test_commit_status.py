@@ -85,6 +85,25 @@ def test_a_redirect_is_not_followed(github_api: tuple[str, Scripted]) -> None:
     assert len(script.requests) == 1
 
 
+def test_a_status_still_rate_limited_after_retries_says_so(
+    github_api: tuple[str, Scripted],
+) -> None:
+    url, script = github_api
+    script.responses = [(403, {}, {"message": "You have exceeded a secondary rate limit"})]
+    with pytest.raises(github.GitHubError, match="still limited after retries") as info:
+        github.post_status(client(url), "acme/core", SHA, github.status_for(make_record()))
+    assert len(script.requests) == 3 and "secondary rate limit" in str(info.value)
+
+
+def test_a_success_other_than_201_is_a_failure_that_names_both(
+    github_api: tuple[str, Scripted],
+) -> None:
+    url, script = github_api
+    script.responses = [(200, {}, {})]
+    with pytest.raises(github.GitHubError, match="HTTP 200, not 201"):
+        github.post_status(client(url), "acme/core", SHA, github.status_for(make_record()))
+
+
 def test_the_token_goes_only_to_an_https_or_loopback_api() -> None:
     with pytest.raises(ContractsError, match="refusing to send the token"):
         github.GitHubClient(TOKEN, api_url="http://api.example.com")

@@ -340,3 +340,17 @@ async def test_a_lost_run_transaction_fails_at_once() -> None:
         await q.close()
     assert sink.write_calls == 1
     assert error.value.unwritten == 5
+
+
+async def test_put_conforms_frames_and_refuses_one_without_bar_columns() -> None:
+    sink = MemorySink()
+    q = queue(sink)
+    await q.start()
+    given = bars(2).with_columns(
+        pl.col("trades").cast(pl.Int32), pl.lit(float("nan")).alias("vwap"), pl.lit(1).alias("x")
+    )
+    await q.put(given.select(reversed(given.columns)))
+    with pytest.raises(SinkError, match="bar frame lacks column"):
+        await q.put(bars(1).drop("vwap"))
+    await q.close()
+    assert sink.rows().equals(bars(2))  # BAR_SCHEMA order and types, NaN vwap stored as null
