@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.core import TyperGroup
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -77,7 +78,9 @@ _FIELD_OF = {"format_preset": "format"}  # a parameter named after a builtin
 
 
 def _run_options() -> dict[str, object]:
-    command = get_command(app).commands["run"]  # type: ignore[attr-defined]
+    group = get_command(app)
+    assert isinstance(group, TyperGroup)  # mdp has subcommands
+    command = group.commands["run"]
     return {_FIELD_OF.get(str(p.name), str(p.name)): p.default for p in command.params}
 
 
