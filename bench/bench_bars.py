@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -99,8 +100,8 @@ def main() -> None:
         ("small 500 rows, 1m,5m,1h", small, 500, "1m,5m,1h"),
     ]
     for name, data, batch, resolutions in cases:
-        ceiling = best(lambda d=data, r=resolutions: run_baseline(d, r), args.repeat)
-        took = best(lambda d=data, b=batch, r=resolutions: run_engine(d, b, r), args.repeat)
+        ceiling = best(partial(run_baseline, data, resolutions), args.repeat)
+        took = best(partial(run_engine, data, batch, resolutions), args.repeat)
         ns = took / data.height * 1e9
         print(f"{name:44} {ns:9.1f} {data.height / took:12,.0f} {took / ceiling:10.2f}")
         print(f"{'  ceiling: one-shot group_by':44} {ceiling / data.height * 1e9:9.1f}")

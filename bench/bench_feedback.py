@@ -135,7 +135,7 @@ async def fill(url: str, key: str, entries: int) -> None:
             coordinator_id=f"store-{i % 4}",
             queue_size=i % 100,
             capacity=100,
-            level=level,
+            level=BackpressureLevel(level),
             ts=now + i * 1e-6,
         )
         pipe.xadd(key, {"data": encode_event(event)})

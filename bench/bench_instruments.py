@@ -26,6 +26,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DATA = Path(__file__).resolve().parent / "data"
 START_NS = 1_704_205_800 * 1_000_000_000  # 2024-01-02T14:30:00Z
@@ -38,7 +39,7 @@ class Measured:
     wall_s: float
     cpu_s: float
     rss_mb: float
-    out: dict[str, object]
+    out: dict[str, Any]  # the run's --json summary
 
 
 def parse_args() -> argparse.Namespace:
@@ -258,7 +259,7 @@ def synthetic(args: argparse.Namespace) -> None:
         names = ",".join(f"S{i:05d}" for i in range(symbols))
         argv = mdp_argv("--symbols", names, "--ticks", str(args.synthetic_ticks))
         run = run_child([*argv, "--resolution", resolution, "--sink", store])
-        rate = float(run.out.get("ticks_per_s", 0.0))  # type: ignore[arg-type]
+        rate = float(run.out.get("ticks_per_s", 0.0))
         mark = "ok" if symbols != 2_000 or rate >= 100_000 else "UNDER"
         print(
             f"  {symbols:>6,} symbols {resolution:<9} {rate:>11,.0f} ticks/s"

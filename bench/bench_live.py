@@ -15,6 +15,7 @@ import asyncio
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 
 async def generator_only(ticks: int) -> float:
@@ -29,7 +30,7 @@ async def generator_only(ticks: int) -> float:
     return time.perf_counter() - t0
 
 
-def run(flags: dict[str, object]) -> dict[str, object]:
+def run(flags: dict[str, object]) -> dict[str, Any]:
     from market_data_pipeline.config import load_settings
     from market_data_pipeline.runtime import execute
 
@@ -49,7 +50,7 @@ def main() -> None:
 
     gen_s = asyncio.run(generator_only(args.ticks))
     report = run({"ticks": args.ticks, "sink": f"sqlite:///{tmp / 'live.db'}"})
-    e2e_s = float(report["elapsed_s"])  # type: ignore[arg-type]  # includes start-up and close
+    e2e_s = float(report["elapsed_s"])  # includes start-up and close
     print(f"{'case':<44}{'ticks/s':>14}{'x ceiling':>11}")
     print(f"{'ceiling: synthetic generator alone':<44}{args.ticks / gen_s:>14,.0f}{1.0:>11.2f}")
     name = "synthetic -> gate -> bars -> SQLite"
@@ -65,7 +66,7 @@ def main() -> None:
                 "sink": f"sqlite:///{tmp / f'rate{target}.db'}",
             }
         )
-        delivered = int(report["ticks_admitted"]) / float(report["ingest_s"])  # type: ignore[arg-type]
+        delivered = int(report["ticks_admitted"]) / float(report["ingest_s"])
         print(f"{target:>10,}{delivered:>14,.1f}{(delivered - target) / target:>+9.2%}")
 
 

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from urllib.parse import quote
 
@@ -105,7 +106,7 @@ def pg_binary_run(url: str, parts: list[pl.DataFrame]) -> float:
                     copy.write_row(row)
             writer._merge(conn, cur)  # same insert-or-upsert step as the sink
 
-    elapsed = sum(timed(lambda p=part: write(p)) for part in parts)
+    elapsed = sum(timed(partial(write, part)) for part in parts)
     writer.finish(True)
     return elapsed
 

@@ -68,7 +68,9 @@ def ceiling(path: Path, reader: str) -> float:
     if reader == "polars":
         frame = pl.read_csv(path, try_parse_dates=True)
     else:
-        frame = pl.from_arrow(pacsv.read_csv(path))  # type: ignore[assignment]
+        table = pl.from_arrow(pacsv.read_csv(path))
+        assert isinstance(table, pl.DataFrame)  # an Arrow table converts to a frame
+        frame = table
     minute = pl.col("ts").dt.truncate("1m")
     bars = frame.group_by("symbol", minute).agg(
         pl.col("price").first().alias("open"),

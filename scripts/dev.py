@@ -5,7 +5,8 @@ Needs only Python 3.11+. Creates ``.venv`` on first use (with uv when it is avai
 much faster, else pip), reinstalls only when ``pyproject.toml`` changes, then:
 
 - ``run [ARGS]``: ``mdp run ARGS`` (no ARGS: the 10 s synthetic demo into ./mdp.db);
-- ``test [PYTEST ARGS]``: ruff, mypy --strict, then the whole pytest suite;
+- ``test [PYTEST ARGS]``: ruff, mypy --strict (src, tests, bench, scripts), then the whole pytest
+  suite;
 - ``bench NAME``: ``bench/NAME.py``.
 """
 
@@ -61,7 +62,7 @@ def test(args: list[str]) -> int:
     ensure_env("dev")
     sh(BIN / "ruff", "check", "src", "tests", "bench", "scripts")
     sh(BIN / "ruff", "format", "--check", "src", "tests", "bench", "scripts")
-    sh(BIN / "mypy", "src")
+    sh(BIN / "mypy")  # every path [tool.mypy] files lists: src, tests, bench and scripts
     return sh(PY, "-m", "pytest", *args, check=False)
 
 

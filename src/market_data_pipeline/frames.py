@@ -124,7 +124,7 @@ def to_decimal(value: float) -> Decimal:
     return Decimal(repr(value))
 
 
-def bars_from_core(bars: list[Any], resolution_ns: dict[str, int]) -> pl.DataFrame:
+def bars_from_core(bars: list[core.Bar], resolution_ns: dict[str, int]) -> pl.DataFrame:
     """Convert Core ``Bar`` models (ts = window end) back to a bar frame (ts = window start)."""
     rows = [
         {
@@ -144,7 +144,7 @@ def bars_from_core(bars: list[Any], resolution_ns: dict[str, int]) -> pl.DataFra
     return pl.DataFrame(rows, schema=BAR_SCHEMA)
 
 
-def ticks_to_core(frame: pl.DataFrame, kind: str) -> list[Any]:
+def ticks_to_core(frame: pl.DataFrame, kind: str) -> list[core.Trade | core.Quote]:
     """Convert a tick (or bar input) frame to Core ``Trade``/``Quote``/``Bar`` models."""
     if kind == "trades":
         return [
@@ -161,7 +161,7 @@ def ticks_to_core(frame: pl.DataFrame, kind: str) -> list[Any]:
     raise ValueError(f"no Core tick model for kind {kind!r}")
 
 
-def _quote_to_core(r: dict[str, Any]) -> Any:
+def _quote_to_core(r: dict[str, Any]) -> core.Quote:
     def dec(key: str) -> Decimal | None:
         value = r.get(key)
         return None if value is None else to_decimal(value)

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 CHROMIUM = Path(os.environ.get("MDP_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -37,15 +41,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-def _unavailable(message: str) -> None:
+@dataclass
+class BrowserPage:
+    """A Chromium page and the console errors and uncaught exceptions it reported so far."""
+
+    page: Page
+    errors: list[str] = field(default_factory=list)
+
+
+def _unavailable(message: str) -> NoReturn:
     if IN_CI:
         pytest.fail(f"{message} (CI=true: the browser tests are required)")
     pytest.skip(message)
 
 
 @pytest.fixture
-def browser_page(tmp_path: Path) -> Iterator[Any]:
-    """A fresh Chromium profile and page; console errors are collected in ``page.errors``."""
+def browser_page(tmp_path: Path) -> Iterator[BrowserPage]:
+    """A fresh Chromium profile and page; console errors are collected in ``errors``."""
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} is missing: apt-get install chromium")
     try:
@@ -60,11 +72,12 @@ def browser_page(tmp_path: Path) -> Iterator[Any]:
             args=FLAGS,
         )
         try:
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.errors = errors
-            yield page
+            browser = BrowserPage(context.new_page())
+            errors = browser.errors
+            browser.page.on(
+                "console", lambda m: errors.append(m.text) if m.type == "error" else None
+            )
+            browser.page.on("pageerror", lambda exc: errors.append(str(exc)))
+            yield browser
         finally:
             context.close()

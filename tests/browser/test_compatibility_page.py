@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from typer.testing import CliRunner
 
@@ -12,6 +11,8 @@ from market_data_pipeline.contracts.ledger import open_ledger
 from market_data_pipeline.contracts.page import COLOURS
 from market_data_pipeline.contracts.record import CoreOrigin, VerificationRecord
 from market_data_pipeline.contracts.verdict import ContractResult, Counts, Failure, Notice, Verdict
+
+from .conftest import BrowserPage
 
 CELLS = {
     ("acme/pipeline", "1.2.0"): Verdict.COMPATIBLE,
@@ -69,8 +70,8 @@ def _write_page(tmp_path: Path) -> Path:
     return site / "index.html"
 
 
-def test_each_cell_shows_its_verdict_and_expands(tmp_path: Path, browser_page: Any) -> None:
-    page = browser_page
+def test_each_cell_shows_its_verdict_and_expands(tmp_path: Path, browser_page: BrowserPage) -> None:
+    page = browser_page.page
     page.goto(_write_page(tmp_path).as_uri())
     assert page.title() == "Core compatibility"
     headers = page.locator("#matrix thead th").all_inner_texts()
@@ -94,14 +95,16 @@ def test_each_cell_shows_its_verdict_and_expands(tmp_path: Path, browser_page: A
     assert empty.count() == 4 and empty.first.inner_text() == "no result"
     # The repository name with markup is shown as text, never run.
     assert page.locator("th", has_text="<script>alert(1)</script>").count() == 1
-    assert page.errors == []
+    assert browser_page.errors == []
 
 
-def test_an_empty_ledger_gives_a_page_that_says_so(tmp_path: Path, browser_page: Any) -> None:
+def test_an_empty_ledger_gives_a_page_that_says_so(
+    tmp_path: Path, browser_page: BrowserPage
+) -> None:
     site = tmp_path / "site"
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     result = CliRunner().invoke(contracts_app, ["page", "--ledger", url, "--out", str(site)])
     assert result.exit_code == 0
-    browser_page.goto((site / "index.html").as_uri())
-    assert "no verification record yet" in browser_page.locator("#empty").inner_text()
+    browser_page.page.goto((site / "index.html").as_uri())
+    assert "no verification record yet" in browser_page.page.locator("#empty").inner_text()
     assert browser_page.errors == []

@@ -23,7 +23,7 @@ import json
 import os
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -65,7 +65,7 @@ def _rank(item: pytest.Item) -> int:
     return ORDER.index(path.stem)
 
 
-def skip_not_applicable(reason: str) -> None:
+def skip_not_applicable(reason: str) -> NoReturn:
     """Skip because the installed Core lacks a capability: the run stays complete."""
     pytest.skip(f"{NOT_APPLICABLE}{reason}")
 

@@ -31,7 +31,11 @@ DELIVERY_TIMEOUT_S = 0.5
 
 def _event() -> Any:
     return core.FeedbackEvent(
-        coordinator_id="store-1", queue_size=90, capacity=100, level="hard", ts=time.time()
+        coordinator_id="store-1",
+        queue_size=90,
+        capacity=100,
+        level=core.BackpressureLevel.hard,
+        ts=time.time(),
     )
 
 

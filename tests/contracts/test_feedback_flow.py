@@ -30,7 +30,7 @@ def _event(level: str, ts: float | None = None, coordinator: str = "store-1") ->
         coordinator_id=coordinator,
         queue_size={"ok": 10, "soft": 80, "hard": 99}[level],
         capacity=100,
-        level=level,
+        level=core.BackpressureLevel(level),
         ts=time.time() if ts is None else ts,
     )
 

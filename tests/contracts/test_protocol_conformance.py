@@ -12,11 +12,11 @@ import importlib
 import inspect
 import pkgutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -27,6 +27,14 @@ from market_data_pipeline.contracts.surface import call_kind
 
 from .conftest import project_attr
 from .implementers import CORE_PROTOCOLS, IMPLEMENTERS, Implementer
+
+if TYPE_CHECKING:
+    # The suite looks classes up with project_attr (a missing one skips); these only type them.
+    from market_data_pipeline.bus.base import FeedbackBus
+    from market_data_pipeline.flow.rate_gate import RateGate
+    from market_data_pipeline.runtime import Pipeline
+    from market_data_pipeline.sinks.base import BarSink
+    from market_data_pipeline.sources.base import TickSource
 
 PARAMS = [
     pytest.param(
@@ -101,15 +109,21 @@ def test_every_implementer_is_registered() -> None:
 # -- behaviour ---------------------------------------------------------------------------------
 
 
-def _adjustment(provider: str, scale: float, level: str) -> Any:
-    return core.RateAdjustment(provider=provider, scale=scale, reason=level, ts=time.time())
+async def _returns_none(call: Awaitable[object]) -> bool:
+    """Await ``call`` and say whether it returned None, as Core's protocols document."""
+    return (await call) is None
+
+
+def _adjustment(provider: str, scale: float, level: str) -> core.RateAdjustment:
+    reason = core.BackpressureLevel(level)
+    return core.RateAdjustment(provider=provider, scale=scale, reason=reason, ts=time.time())
 
 
 async def test_rate_gate_behaves_as_a_rate_controller() -> None:
     gate_cls = project_attr("flow.rate_gate", "RateGate")
-    gate = gate_cls("synthetic", 1000.0)
+    gate: RateGate = gate_cls("synthetic", 1000.0)
     assert isinstance(gate, core.RateControllerProtocol)
-    assert await gate.apply(_adjustment("synthetic", 0.5, "soft")) is None
+    assert await _returns_none(gate.apply(_adjustment("synthetic", 0.5, "soft")))
     assert (gate.scale, gate.level) == (0.5, core.BackpressureLevel.soft)
     await gate.apply(_adjustment("synthetic", 0.0, "hard"))
     waiter = asyncio.create_task(gate.acquire(1))
@@ -121,20 +135,24 @@ async def test_rate_gate_behaves_as_a_rate_controller() -> None:
     assert (gate.scale, gate.level) == (1.0, core.BackpressureLevel.ok)
 
 
-def _feedback_event(level: str = "soft") -> Any:
+def _feedback_event(level: str = "soft") -> core.FeedbackEvent:
     return core.FeedbackEvent(
-        coordinator_id="store-1", queue_size=80, capacity=100, level=level, ts=time.time()
+        coordinator_id="store-1",
+        queue_size=80,
+        capacity=100,
+        level=core.BackpressureLevel(level),
+        ts=time.time(),
     )
 
 
-async def _publish_and_receive(bus: Any) -> None:
+async def _publish_and_receive(bus: FeedbackBus) -> None:
     assert isinstance(bus, core.FeedbackPublisherProtocol)
     event = _feedback_event()
     events = bus.subscribe()
-    receiving = asyncio.create_task(anext(aiter(events)))
+    receiving = asyncio.ensure_future(anext(events))
     for _ in range(5):
         await asyncio.sleep(0)
-    assert await bus.publish(event) is None
+    assert await _returns_none(bus.publish(event))
     received = await asyncio.wait_for(receiving, timeout=10)
     assert received == event and isinstance(received, core.FeedbackEvent)
     await events.aclose()  # end the subscription first, so close() finds nothing in flight
@@ -167,12 +185,18 @@ async def test_fan_in_bus_behaves_as_a_feedback_publisher(
     await _publish_and_receive(fan_in(members))
 
 
-def _core_bars() -> list[Any]:
+def _core_bars() -> list[core.Bar]:
     end = datetime(2024, 1, 2, 9, 31, tzinfo=UTC)
-    prices = {"open": Decimal("10"), "high": Decimal("12"), "low": Decimal("9")}
     return [
         core.Bar(
-            symbol=s, ts=end, **prices, close=Decimal("11"), volume=Decimal("5"), resolution="1m"
+            symbol=s,
+            ts=end,
+            open=Decimal("10"),
+            high=Decimal("12"),
+            low=Decimal("9"),
+            close=Decimal("11"),
+            volume=Decimal("5"),
+            resolution="1m",
         )
         for s in ("AAA", "BBB")
     ]
@@ -180,13 +204,13 @@ def _core_bars() -> list[Any]:
 
 async def _write_and_read(url: str) -> None:
     sinks = importlib.import_module("market_data_pipeline.sinks")
-    sink = sinks.open_sink(url)
+    sink: BarSink = sinks.open_sink(url)
     assert isinstance(sink, core.SinkProtocol)
     await sink.open()
     bars = _core_bars()
-    assert await sink.write(bars) is None
-    assert await sink.flush() is None
-    assert await sink.close() is None
+    assert await _returns_none(sink.write(bars))
+    assert await _returns_none(sink.flush())
+    assert await _returns_none(sink.close())
     stored = sinks.read_bars(url)
     assert stored["symbol"].to_list() == ["AAA", "BBB"]
     assert stored["close"].to_list() == [11.0, 11.0]
@@ -206,7 +230,7 @@ async def test_postgres_sink_behaves_as_a_core_sink(postgres_url: str) -> None:
     await _write_and_read(postgres_url)
 
 
-async def _first_items(stream: AsyncIterator[Any], n: int) -> list[Any]:
+async def _first_items(stream: AsyncIterator[object], n: int) -> list[object]:
     items = []
     async for item in stream:
         items.append(item)
@@ -218,12 +242,12 @@ async def _first_items(stream: AsyncIterator[Any], n: int) -> list[Any]:
 async def test_sources_stream_core_models(source_factories: dict[str, Any]) -> None:
     models = (core.Trade, core.Quote, core.Bar)
     for name, make in source_factories.items():
-        source = make()
+        source: TickSource = make()
         assert isinstance(source, core.SourceProtocol), name
         items = await _first_items(source.stream(), 3)
         assert items and all(isinstance(item, models) for item in items), name
-        assert await source.close() is None
-        assert await source.close() is None  # closing twice is safe
+        assert await _returns_none(source.close())
+        assert await _returns_none(source.close())  # closing twice is safe
 
 
 async def test_pipeline_behaves_as_a_pipeline_runner(tmp_path: Path) -> None:
@@ -232,13 +256,13 @@ async def test_pipeline_behaves_as_a_pipeline_runner(tmp_path: Path) -> None:
     synthetic = project_attr("sources.synthetic", "SyntheticSource")
     url = f"sqlite:///{tmp_path / 'bars.db'}"
     settings = settings_cls(source="synthetic", ticks=200, sink=url, resolution="1m")
-    pipeline = pipeline_cls(settings, synthetic(symbols=["AAA"], seed=1, ticks=200))
+    pipeline: Pipeline = pipeline_cls(settings, synthetic(symbols=["AAA"], seed=1, ticks=200))
     assert isinstance(pipeline, core.PipelineRunnerProtocol)
     assert pipeline.is_running() is False
-    assert await pipeline.start() is None
+    assert await _returns_none(pipeline.start())
     assert pipeline.is_running() is True
-    assert await pipeline.run() is None  # returns when the input ends
-    assert await pipeline.stop(drain=True) is None
+    assert await _returns_none(pipeline.run())  # returns when the input ends
+    assert await _returns_none(pipeline.stop(drain=True))
     await pipeline.finish(commit=True)
     assert pipeline.is_running() is False
     stored = importlib.import_module("market_data_pipeline.sinks").read_bars(url)

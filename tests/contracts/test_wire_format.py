@@ -26,7 +26,11 @@ SCHEMA_IDS = ["telemetry.FeedbackEvent", "telemetry.backpressure.FeedbackEvent"]
 
 def _event(level: str = "hard") -> Any:
     return core.FeedbackEvent(
-        coordinator_id="store-7", queue_size=95, capacity=100, level=level, ts=time.time()
+        coordinator_id="store-7",
+        queue_size=95,
+        capacity=100,
+        level=core.BackpressureLevel(level),
+        ts=time.time(),
     )
 
 

@@ -32,7 +32,11 @@ KEYS = pytest.mark.core_contract("wire stream keys", "wire")
 
 def _event() -> Any:
     return core.FeedbackEvent(
-        coordinator_id="store-3", queue_size=50, capacity=100, level="soft", ts=time.time()
+        coordinator_id="store-3",
+        queue_size=50,
+        capacity=100,
+        level=core.BackpressureLevel.soft,
+        ts=time.time(),
     )
 
 

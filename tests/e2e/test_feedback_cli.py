@@ -95,8 +95,11 @@ def test_feedback_stream_dlq_merges_the_keys_newest_first(
     keys = [f"{redis_namespace}:a.feedback", f"{redis_namespace}:b.feedback"]
     client = redis.Redis.from_url(redis_url)
     for n, key in enumerate([keys[0], keys[1], keys[0]]):  # ids 1000-0, 2000-0, 3000-0: in order
-        fields = {"original_id": "1-0", "reason": f"r{n}", "data": b"x"}
-        client.xadd(f"{key}.dlq", fields, id=f"{1000 * (n + 1)}-0")
+        client.xadd(
+            f"{key}.dlq",
+            {"original_id": "1-0", "reason": f"r{n}", "data": b"x"},
+            id=f"{1000 * (n + 1)}-0",
+        )
     client.close()
     common = ["-b", redis_url, "--namespace", redis_namespace]
     streams = ["--feedback-stream", keys[0], "--feedback-stream", keys[1]]

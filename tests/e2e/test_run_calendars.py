@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import polars as pl
@@ -34,7 +35,7 @@ def write_ticks(path: Path) -> Path:
     return path
 
 
-def run(mdp: Mdp, tmp_path: Path, *extra: str) -> tuple[int, dict, pl.DataFrame]:
+def run(mdp: Mdp, tmp_path: Path, *extra: str) -> tuple[int, dict[str, Any], pl.DataFrame]:
     sink = f"sqlite:///{tmp_path / 'bars.db'}"
     args = ("--input", str(write_ticks(tmp_path / "spy.csv")), "--symbol", "SPY")
     code, summary = mdp.run_json(*args, "--calendar", "XNYS", "--sink", sink, *extra)

@@ -12,6 +12,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 
@@ -90,7 +91,8 @@ def test_sigint_after_progress_reports_partial_and_adds_up(tmp_path: Path) -> No
     stored = read_bars(f"sqlite:///{db}")
     assert int(stored["trades"].sum()) == taken  # every tick taken is in a committed bar
     # The last event committed lies in the last bar's window (1m: its start minute).
-    last_start = datetime.fromtimestamp(int(stored["ts_ns"].max()) // 10**9, tz=UTC)
+    last_ns = cast(int, stored["ts_ns"].max())  # an Int64 column's max: an int
+    last_start = datetime.fromtimestamp(last_ns // 10**9, tz=UTC)
     assert match.group(2) == last_start.strftime("%Y-%m-%dT%H:%MZ")
 
 

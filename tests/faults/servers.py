@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -26,11 +27,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(check: object, what: str, timeout_s: float = 30.0) -> None:
+def wait_until(check: Callable[[], object], what: str, timeout_s: float = 30.0) -> None:
     """Poll ``check()`` until it is true; raise naming ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
+        if check():
             return
         time.sleep(0.05)
     raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
@@ -93,7 +94,7 @@ class PostgresServer:
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         self._as_postgres = os.geteuid() == 0
 
-    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _run(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
         command = [str(a) for a in args]
         if self._as_postgres:
             command = ["runuser", "-u", "postgres", "--", *command]

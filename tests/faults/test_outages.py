@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -47,7 +48,7 @@ def test_postgres_restart_mid_run(scenario: Scenario, private_postgres: Postgres
         sink = _database(private_postgres)
         proc = start_mdp(*LIVE, "--duration", "6", "--sink", sink, "--write-retry-for", "60s")
         try:
-            wait_until(lambda s=sink: _rows(s) > 0, "the first bars in PostgreSQL", timeout_s=60)
+            wait_until(partial(_rows, sink), "the first bars in PostgreSQL", timeout_s=60)
             private_postgres.stop("fast")
             time.sleep(1.5)  # the length of the outage is the experiment
         finally:

@@ -9,10 +9,11 @@ import json
 import random
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
+from redis.typing import EncodableT, FieldT
 
 from market_data_pipeline.bus.pulse import (
     PoisonEntryError,
@@ -21,7 +22,7 @@ from market_data_pipeline.bus.pulse import (
     refuse_future,
 )
 from market_data_pipeline.bus.redis_streams import RedisStreamBus
-from market_data_pipeline.core import FeedbackEvent
+from market_data_pipeline.core import BackpressureLevel, FeedbackEvent
 from market_data_pipeline.flow.feedback import DEFAULT_CLOCK_SKEW_S
 
 from .conftest import Scenario
@@ -33,7 +34,11 @@ ENTRIES = 1_000
 
 def _valid(rng: random.Random) -> dict[str, Any]:
     event = FeedbackEvent(
-        coordinator_id=f"c{rng.randrange(5)}", queue_size=1, capacity=2, level="ok", ts=time.time()
+        coordinator_id=f"c{rng.randrange(5)}",
+        queue_size=1,
+        capacity=2,
+        level=BackpressureLevel.ok,
+        ts=time.time(),
     )
     return dict(json.loads(encode_event(event)))
 
@@ -76,6 +81,14 @@ def encode_event_text(rng: random.Random) -> bytes:
     return json.dumps(_valid(rng)).encode()
 
 
+# redis-py types every reply as possibly awaitable (its sync and async clients share the command
+# methods); a synchronous client's replies are cast to what Redis returns.
+def _add_entry(raw: redis.Redis, key: str, fields: dict[bytes, bytes]) -> str:
+    """XADD ``fields`` to ``key``; return the new entry id."""
+    body: dict[FieldT, EncodableT] = {name: value for name, value in fields.items()}
+    return cast(bytes, raw.xadd(key, body)).decode()
+
+
 def _is_poison(fields: dict[bytes, bytes]) -> bool:
     data = fields.get(b"data")
     if data is None:
@@ -98,9 +111,13 @@ async def test_poison_fuzz_1000_entries(scenario: Scenario, private_redis: Redis
     bus = RedisStreamBus(private_redis.url, namespace=namespace, block_ms=100)
     raw = redis.Redis.from_url(private_redis.url)
     try:
-        ids = [raw.xadd(bus.key, fields).decode() for fields in entries]  # type: ignore[arg-type]
+        ids = [_add_entry(raw, bus.key, fields) for fields in entries]
         marker = FeedbackEvent(
-            coordinator_id="marker", queue_size=0, capacity=1, level="ok", ts=time.time()
+            coordinator_id="marker",
+            queue_size=0,
+            capacity=1,
+            level=BackpressureLevel.ok,
+            ts=time.time(),
         )
         marker_id = await bus.publish_entry(marker)
         async with asyncio.timeout(60), contextlib.aclosing(bus.subscribe()) as events:
@@ -108,7 +125,8 @@ async def test_poison_fuzz_1000_entries(scenario: Scenario, private_redis: Redis
                 assert event.coordinator_id == "marker"
                 break
         await bus.close()
-        dead = {fields[b"original_id"].decode(): fields for _, fields in raw.xrange(bus.dlq_key)}
+        letters = cast(list[tuple[bytes, dict[bytes, bytes]]], raw.xrange(bus.dlq_key))
+        dead = {fields[b"original_id"].decode(): fields for _, fields in letters}
         for entry_id, fields in zip(ids, entries, strict=True):
             letter = dead.get(entry_id)
             held = (
@@ -118,7 +136,9 @@ async def test_poison_fuzz_1000_entries(scenario: Scenario, private_redis: Redis
             )
             scenario.record(held, f"entry {entry_id} not dead-lettered with its data")
         # The marker waits for its ack (the caller stopped before asking for the next entry).
-        pending = raw.xpending_range(bus.key, bus.group, "-", "+", 2_000)
+        pending = cast(
+            list[dict[str, Any]], raw.xpending_range(bus.key, bus.group, "-", "+", 2_000)
+        )
         left = [p["message_id"].decode() for p in pending if p["message_id"].decode() != marker_id]
         scenario.record(not left, f"{len(left)} poison entries left pending")
     finally:

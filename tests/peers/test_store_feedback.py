@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -101,7 +102,9 @@ def test_run_pauses_on_the_stores_hard_and_resumes_on_its_ok(
     assert provider["scale"] == 1.0
     assert summary["reconciled"] is True
     assert raw.exists(f"{key}.dlq") == 0, raw.xrange(f"{key}.dlq")
-    entries = [json.loads(fields[b"data"]) for _, fields in raw.xrange(key)]
+    # redis-py types the reply as possibly awaitable; a synchronous client's is a list.
+    stream = cast(list[tuple[bytes, dict[bytes, bytes]]], raw.xrange(key))
+    entries = [json.loads(fields[b"data"]) for _, fields in stream]
     raw.close()
     stores = [e for e in entries if e["key"] == "store-real"]
     assert len(stores) == 2  # hard and ok, as the store laid them out: an envelope in an envelope

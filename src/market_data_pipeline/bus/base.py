@@ -11,8 +11,11 @@ its fallback while a remote bus is unreachable.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncGenerator, Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # Core is imported when a bus is used, not when this module is
+    from ..core import FeedbackEvent
 
 StateListener = Callable[[bool], None]
 
@@ -25,12 +28,12 @@ class FeedbackBus(ABC):
         self._listeners: list[StateListener] = []
 
     @abstractmethod
-    async def publish(self, event: Any) -> None:
+    async def publish(self, event: FeedbackEvent) -> None:
         """Publish one Core ``FeedbackEvent`` (Core's ``FeedbackPublisher.publish``)."""
 
     @abstractmethod
-    def subscribe(self) -> AsyncIterator[Any]:
-        """Yield Core ``FeedbackEvent``s as they arrive, until ``close()``."""
+    def subscribe(self) -> AsyncGenerator[FeedbackEvent, None]:
+        """Yield Core ``FeedbackEvent``s as they arrive, until ``close()`` (or ``aclose()``)."""
 
     @abstractmethod
     async def close(self) -> None:

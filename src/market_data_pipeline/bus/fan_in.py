@@ -10,12 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Sequence
+from enum import Enum, auto
+from typing import TYPE_CHECKING
 
 from .base import FeedbackBus
 
-_DONE = object()  # a member's subscription ended
+
+class _Done(Enum):
+    """The marker a member's pump hands over when its subscription ended."""
+
+    DONE = auto()
+
+
+_DONE = _Done.DONE
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from ..core import FeedbackEvent
+
+    # What a member's pump hands over: an event with the future to set once it was handled,
+    # the error that ended its subscription, or the end marker.
+    _Handoff: TypeAlias = asyncio.Queue[
+        tuple[FeedbackEvent | BaseException | _Done, asyncio.Future[None] | None]
+    ]
 
 
 class FanInBus(FeedbackBus):
@@ -39,13 +58,13 @@ class FanInBus(FeedbackBus):
         for member in self.members:
             await member.verify()
 
-    async def publish(self, event: Any) -> None:
+    async def publish(self, event: FeedbackEvent) -> None:
         """Publish one FeedbackEvent to the first member."""
         await self.members[0].publish(event)
 
-    async def subscribe(self) -> AsyncIterator[Any]:
+    async def subscribe(self) -> AsyncGenerator[FeedbackEvent, None]:
         """Yield events from every member until all their subscriptions end."""
-        handoff: asyncio.Queue[tuple[Any, asyncio.Future[None] | None]] = asyncio.Queue()
+        handoff: _Handoff = asyncio.Queue()
         pumps = [asyncio.create_task(self._pump(m, handoff)) for m in self.members]
         running = len(pumps)
         try:
@@ -69,12 +88,10 @@ class FanInBus(FeedbackBus):
                     await pump
 
     @staticmethod
-    async def _pump(
-        member: FeedbackBus, handoff: asyncio.Queue[tuple[Any, asyncio.Future[None] | None]]
-    ) -> None:
+    async def _pump(member: FeedbackBus, handoff: _Handoff) -> None:
         loop = asyncio.get_running_loop()
         try:
-            async with contextlib.aclosing(member.subscribe()) as events:  # type: ignore[type-var]
+            async with contextlib.aclosing(member.subscribe()) as events:
                 async for event in events:
                     handled: asyncio.Future[None] = loop.create_future()
                     await handoff.put((event, handled))

@@ -9,8 +9,8 @@ than dropping an event.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator
+from enum import Enum, auto
 
 from ..core import FeedbackEvent
 from ..errors import BusError
@@ -18,7 +18,14 @@ from .base import FeedbackBus
 
 DEFAULT_QUEUE_SIZE = 10_000
 
-_CLOSED = object()
+
+class _Closed(Enum):
+    """The marker ``close()`` queues to wake a waiting subscriber."""
+
+    CLOSED = auto()
+
+
+_CLOSED = _Closed.CLOSED
 
 
 class InMemoryBus(FeedbackBus):
@@ -27,15 +34,15 @@ class InMemoryBus(FeedbackBus):
     def __init__(self, *, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
         super().__init__()
         self._queue_size = queue_size
-        self._subscribers: list[asyncio.Queue[Any]] = []
-        self._waiting: asyncio.Queue[Any] | None = asyncio.Queue(queue_size)
+        self._subscribers: list[asyncio.Queue[FeedbackEvent | _Closed]] = []
+        self._waiting: asyncio.Queue[FeedbackEvent | _Closed] | None = asyncio.Queue(queue_size)
         self._closed = False
 
     def describe(self) -> str:
         """Return ``memory://``."""
         return "memory://"
 
-    async def publish(self, event: Any) -> None:
+    async def publish(self, event: FeedbackEvent) -> None:
         """Deliver ``event`` (a Core ``FeedbackEvent``) to every subscriber."""
         if self._closed:
             raise BusError("the feedback bus is closed")
@@ -47,7 +54,7 @@ class InMemoryBus(FeedbackBus):
         for queue in list(self._subscribers):
             await queue.put(event)
 
-    async def subscribe(self) -> AsyncIterator[Any]:
+    async def subscribe(self) -> AsyncGenerator[FeedbackEvent, None]:
         """Yield every event published from now on (the first subscriber also gets earlier ones).
 
         After ``close()`` a subscription only drains what was already published, then ends.

@@ -34,12 +34,12 @@ class PoisonEntryError(BusError):
     """A stream entry that is not a valid FeedbackEvent envelope; ``str()`` is the reason."""
 
 
-def encode_event(event: Any, codec: JsonCodec | None = None) -> bytes:
+def encode_event(event: FeedbackEvent, codec: JsonCodec | None = None) -> bytes:
     """Encode a FeedbackEvent as a Pulse envelope (Core's JsonCodec, our schema id)."""
     return bytes((codec or JsonCodec("v1")).encode(FEEDBACK_SCHEMA_ID, event))
 
 
-def decode_event(data: bytes) -> Any:
+def decode_event(data: bytes) -> FeedbackEvent:
     """Decode and validate a Pulse envelope holding a FeedbackEvent; raise PoisonEntryError.
 
     The FeedbackEvent may sit one envelope deeper, under the outer schema id
@@ -86,7 +86,7 @@ def _open_envelope(raw: Any, what: str) -> tuple[str, dict[str, Any]]:
     return schema_id, payload
 
 
-def refuse_future(event: Any, now_s: float, max_skew_s: float) -> None:
+def refuse_future(event: FeedbackEvent, now_s: float, max_skew_s: float) -> None:
     """Raise ``PoisonEntryError`` if ``event`` is dated more than ``max_skew_s`` after ``now_s``.
 
     Such an event would become its coordinator's clock and make every real one look stale.

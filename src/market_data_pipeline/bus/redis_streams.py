@@ -38,7 +38,7 @@ import secrets
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,11 +207,11 @@ class RedisStreamBus(FeedbackBus):
         return UsageError(f"the Redis bus {redact_url(self._url)} rejected the login: {detail}")
 
     # -- publishing ----------------------------------------------------------------------------
-    async def publish(self, event: Any) -> None:
+    async def publish(self, event: FeedbackEvent) -> None:
         """Publish one FeedbackEvent (Core's ``FeedbackPublisher.publish``)."""
         await self.publish_entry(event)
 
-    async def publish_entry(self, event: Any) -> str:
+    async def publish_entry(self, event: FeedbackEvent) -> str:
         """Publish one FeedbackEvent; return the stream entry id."""
         if not isinstance(event, FeedbackEvent):
             raise BusError(f"expected a FeedbackEvent, got {type(event).__name__}")
@@ -228,7 +228,7 @@ class RedisStreamBus(FeedbackBus):
         return _text(entry_id)
 
     # -- consuming -----------------------------------------------------------------------------
-    async def subscribe(self) -> AsyncIterator[Any]:
+    async def subscribe(self) -> AsyncGenerator[FeedbackEvent, None]:
         """Yield valid FeedbackEvents for our group, surviving Redis outages, until ``close()``.
 
         One subscription per bus object: the consumer name identifies this process.
@@ -257,7 +257,7 @@ class RedisStreamBus(FeedbackBus):
             async with asyncio.timeout(seconds):
                 await self._closing.wait()
 
-    async def _consume(self) -> AsyncGenerator[Any, None]:
+    async def _consume(self) -> AsyncGenerator[FeedbackEvent, None]:
         await self._ensure_group()
         await self._load_seen()
         self._mark_connected()
@@ -339,7 +339,9 @@ class RedisStreamBus(FeedbackBus):
             if start in ("0-0", "0"):
                 return claimed
 
-    def _accept(self, entry_id: str, fields: Any, settle: _Settlement) -> tuple[Any, str]:
+    def _accept(
+        self, entry_id: str, fields: Any, settle: _Settlement
+    ) -> tuple[FeedbackEvent | None, str]:
         """Return (event, digest) to hand out, or (None, "") for an entry settled otherwise."""
         if not fields:
             # Redis returns a pending entry without fields once the stream was trimmed past it.
@@ -441,7 +443,7 @@ class RedisStreamBus(FeedbackBus):
 
     async def tail(
         self, *, from_start: bool = False, also: Sequence[str] = ()
-    ) -> AsyncIterator[tuple[str, str, Any]]:
+    ) -> AsyncGenerator[tuple[str, str, FeedbackEvent | PoisonEntryError]]:
         """Yield ``(key, entry_id, event or PoisonEntryError)`` as entries arrive.
 
         Reads this bus's stream and the ``also`` keys, each in entry order, outside any consumer
@@ -520,7 +522,7 @@ def _pairs(fields: Any) -> dict[bytes, bytes] | None:
     return dict(zip(fields[::2], fields[1::2], strict=True))
 
 
-def _tail_item(fields: dict[bytes, bytes]) -> Any:
+def _tail_item(fields: dict[bytes, bytes]) -> FeedbackEvent | PoisonEntryError:
     data = fields.get(b"data")
     try:
         if data is None:

@@ -27,7 +27,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -47,7 +47,7 @@ _LEVELS = (BackpressureLevel.ok, BackpressureLevel.soft, BackpressureLevel.hard)
 class RateController(Protocol):
     """Core's ``RateController``: what the handler drives (the pipeline's ``RateGate``)."""
 
-    async def apply(self, adj: Any) -> None: ...
+    async def apply(self, adj: RateAdjustment) -> None: ...
 
 
 class FeedbackSource(Protocol):
@@ -58,7 +58,7 @@ class FeedbackSource(Protocol):
 
     def on_state_change(self, listener: Callable[[bool], None]) -> None: ...
 
-    def subscribe(self) -> Any: ...
+    def subscribe(self) -> AsyncIterator[FeedbackEvent]: ...
 
 
 def _check_scale(name: str, value: float) -> float:
@@ -145,8 +145,8 @@ class FeedbackHandler:
         """Return the effective level last applied."""
         return self._level
 
-    async def handle(self, event: Any) -> str:
-        """Take one FeedbackEvent; return its outcome.
+    async def handle(self, event: object) -> str:
+        """Take one FeedbackEvent (anything else is counted ``invalid``); return its outcome.
 
         Outcomes: ``applied`` (a gate's scale changed), ``unchanged`` (recorded, no scale
         changed), ``stale`` (older than the coordinator's last event), ``duplicate`` (same ts and

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import polars as pl
 
@@ -83,7 +82,7 @@ class RateGate:
         self.base_rate = base_rate
         self._clock = clock
         self._scale = 1.0
-        self._level: Any = core.BackpressureLevel.ok
+        self._level: core.BackpressureLevel = core.BackpressureLevel.ok
         self._bucket = TokenBucket(clock())
         self._changed = asyncio.Event()
         self._frozen_rate: float | None = None
@@ -99,7 +98,7 @@ class RateGate:
         return self._scale
 
     @property
-    def level(self) -> Any:
+    def level(self) -> core.BackpressureLevel:
         """The ``BackpressureLevel`` given as the reason of the last adjustment."""
         return self._level
 
@@ -113,13 +112,13 @@ class RateGate:
             return None
         return base * self._scale
 
-    async def apply(self, adj: Any) -> None:
+    async def apply(self, adj: core.RateAdjustment) -> None:
         """Apply a Core ``RateAdjustment`` for this provider; effective from the next tick."""
         if adj.provider != self.provider:
             raise ValueError(f"adjustment for {adj.provider!r} applied to gate {self.provider!r}")
         self.set_scale(float(adj.scale), adj.reason)
 
-    def set_scale(self, scale: float, level: Any = None) -> None:
+    def set_scale(self, scale: float, level: core.BackpressureLevel | None = None) -> None:
         """Set the scale directly (``apply`` without a Core model)."""
         if not 0.0 <= scale <= 1.0:
             raise ValueError(f"scale must be within [0, 1], got {scale}")

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..core import LEVEL_SEVERITY, BackpressureLevel, FeedbackEvent
 from ..defaults import (
@@ -51,7 +51,7 @@ class DepthObserver(Protocol):
 class Publisher(Protocol):
     """Core's ``FeedbackPublisher``."""
 
-    async def publish(self, event: Any) -> None: ...
+    async def publish(self, event: FeedbackEvent) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,15 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 
 from .. import frames
 from ..errors import SinkError
+
+if TYPE_CHECKING:
+    from ..core import Bar
 
 T = TypeVar("T")
 
@@ -86,7 +89,7 @@ class BarSink(ABC):
             await self._run(self._upsert_sync, bars)
             self.rows_written += bars.height
 
-    async def write(self, items: list[Any]) -> None:
+    async def write(self, items: list[Bar]) -> None:
         """Core ``Sink.write``: upsert Core ``Bar`` models (ts = window end)."""
         resolution_ns = {bar.resolution: _resolution_ns(bar.resolution) for bar in items}
         await self.write_frame(frames.bars_from_core(items, resolution_ns))

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import polars as pl
 
 from .. import frames
+
+if TYPE_CHECKING:
+    from ..core import Quote, Trade
 
 TickKind = Literal["trades", "quotes", "bars"]
 
@@ -89,7 +92,7 @@ class TickSource(ABC):
     def batches(self) -> AsyncIterator[pl.DataFrame]:
         """Yield frames in event-time order per source (out-of-order rows are allowed)."""
 
-    async def stream(self) -> AsyncIterator[Any]:
+    async def stream(self) -> AsyncIterator[Trade | Quote]:
         """Yield Core ``Trade``/``Quote`` models one by one: Core's ``Source.stream``."""
         async for frame in self.batches():
             for item in frames.ticks_to_core(frame, self.kind):

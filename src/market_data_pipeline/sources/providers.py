@@ -21,7 +21,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -29,6 +29,9 @@ from .. import frames
 from ..errors import ProviderError, UsageError
 from ..sinks.urls import mask_urls
 from .base import SourceInfo, TickKind, TickSource
+
+if TYPE_CHECKING:
+    from ..core import Quote
 
 ENTRY_POINT_GROUP = "market_data_pipeline.providers"
 DEFAULT_BATCH_SIZE = 1_000
@@ -159,7 +162,7 @@ class ProviderSource(TickSource):
                 await provider.__aexit__(None, None, None)
 
 
-def _mid(quote: Any) -> float | None:
+def _mid(quote: Quote) -> float | None:
     if quote.bid is None or quote.ask is None:
         return None
     return (float(quote.bid) + float(quote.ask)) / 2

@@ -85,12 +85,16 @@ def test_tail_and_dlq_print_entries_literally(redis_url: str, redis_namespace: s
     import time
 
     from market_data_pipeline.bus.pulse import encode_event
-    from market_data_pipeline.core import FeedbackEvent
+    from market_data_pipeline.core import BackpressureLevel, FeedbackEvent
 
     client = redis.Redis.from_url(redis_url)
     key = f"{redis_namespace}:telemetry.feedback"
     evil = FeedbackEvent(
-        coordinator_id="[bold]evil[/bold] x", queue_size=1, capacity=2, level="ok", ts=time.time()
+        coordinator_id="[bold]evil[/bold] x",
+        queue_size=1,
+        capacity=2,
+        level=BackpressureLevel.ok,
+        ts=time.time(),
     )
     client.xadd(key, {"data": encode_event(evil)})
     body = json.loads(encode_event(evil))

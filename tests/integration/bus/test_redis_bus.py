@@ -10,14 +10,19 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
 
 from market_data_pipeline.bus.pulse import encode_event
 from market_data_pipeline.bus.redis_streams import RedisStreamBus
-from market_data_pipeline.core import FEEDBACK_SCHEMA_IDS, FeedbackEvent, JsonCodec
+from market_data_pipeline.core import (
+    FEEDBACK_SCHEMA_IDS,
+    BackpressureLevel,
+    FeedbackEvent,
+    JsonCodec,
+)
 from market_data_pipeline.errors import UsageError
 from market_data_pipeline.flow.feedback import FeedbackHandler
 from market_data_pipeline.flow.rate_gate import RateGate
@@ -33,7 +38,7 @@ def event(level: str, ts: float | None = None, coordinator: str = "store-1") -> 
         coordinator_id=coordinator,
         queue_size=5,
         capacity=10,
-        level=level,
+        level=BackpressureLevel(level),
         ts=time.time() if ts is None else ts,
     )
 
@@ -56,8 +61,10 @@ async def until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.01)
 
 
+# redis-py types every reply as possibly awaitable (its sync and async clients share the command
+# methods); a synchronous client's replies are cast to what Redis returns.
 def pending(raw: redis.Redis, bus: RedisStreamBus) -> int:
-    return int(raw.xpending(bus.key, bus.group)["pending"])
+    return int(cast(dict[str, Any], raw.xpending(bus.key, bus.group))["pending"])
 
 
 async def test_publish_then_consume_and_ack(make_bus: MakeBus, raw: redis.Redis) -> None:
@@ -69,7 +76,7 @@ async def test_publish_then_consume_and_ack(make_bus: MakeBus, raw: redis.Redis)
     assert got == sent
     # All but the last were acked as the next one was asked for; the last one when redelivered.
     assert pending(raw, bus) == 1
-    stored = raw.xrange(bus.key)[0][1]
+    stored = cast(list[tuple[bytes, dict[bytes, bytes]]], raw.xrange(bus.key))[0][1]
     assert set(stored) == {b"data"}
     assert JsonCodec("v1").decode(stored[b"data"], FeedbackEvent).meta.schema_id == (
         "telemetry.FeedbackEvent"
@@ -304,11 +311,13 @@ async def test_tail_starts_after_the_entries_already_there_and_reads_every_key(
         sent += 1
         await asyncio.wait({first}, timeout=0.05)
     key, _, item = first.result()
+    assert isinstance(item, FeedbackEvent)
     assert key == other.key and item.coordinator_id.startswith("after-")  # never "before"
     await bus.publish(event("soft", coordinator="mine"))
-    rest = []
+    rest: list[tuple[str, str]] = []
     while not rest or rest[-1][0] != bus.key:
         key, _, item = await anext(entries)
+        assert isinstance(item, FeedbackEvent)
         rest.append((key, item.coordinator_id))
     assert rest[-1] == (bus.key, "mine")
     assert all(name.startswith("after-") for _, name in rest[:-1])

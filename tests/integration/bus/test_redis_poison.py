@@ -8,16 +8,17 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from redis.typing import EncodableT, FieldT
 
 from market_data_pipeline.bus.pulse import decode_event, encode_event
 from market_data_pipeline.bus.redis_streams import RedisStreamBus
-from market_data_pipeline.core import FeedbackEvent
+from market_data_pipeline.core import BackpressureLevel, FeedbackEvent
 from market_data_pipeline.errors import BusError
 from market_data_pipeline.flow.feedback import FeedbackHandler
 from market_data_pipeline.flow.rate_gate import RateGate
@@ -26,10 +27,34 @@ pytestmark = pytest.mark.redis
 
 MakeBus = Callable[..., RedisStreamBus]
 
+# redis-py types every reply as possibly awaitable (its sync and async clients share the command
+# methods); these give a synchronous client's replies their real types.
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+def add_entry(raw: redis.Redis, key: str, fields: dict[bytes, bytes]) -> str:
+    """XADD ``fields`` to ``key``; return the new entry id."""
+    body: dict[FieldT, EncodableT] = {name: value for name, value in fields.items()}
+    return cast(bytes, raw.xadd(key, body)).decode()
+
+
+def read_entries(raw: redis.Redis, key: str) -> list[Entry]:
+    """XRANGE ``key``, every entry."""
+    return cast(list[Entry], raw.xrange(key))
+
+
+def pending_count(raw: redis.Redis, bus: RedisStreamBus) -> int:
+    """Entries of ``bus``'s group awaiting their ack."""
+    return int(cast(dict[str, Any], raw.xpending(bus.key, bus.group))["pending"])
+
 
 def valid_body(coordinator: str = "store-1") -> dict[str, Any]:
     good = FeedbackEvent(
-        coordinator_id=coordinator, queue_size=1, capacity=10, level="ok", ts=time.time()
+        coordinator_id=coordinator,
+        queue_size=1,
+        capacity=10,
+        level=BackpressureLevel.ok,
+        ts=time.time(),
     )
     return dict(json.loads(encode_event(good)))
 
@@ -100,11 +125,17 @@ async def test_poison_goes_to_the_dlq_and_the_consumer_keeps_going(
             with pytest.raises(BusError):
                 decode_event(fields[b"data"])
     bus = make_bus()
-    dlq_before = raw.xlen(bus.dlq_key)
-    ids = [raw.xadd(bus.key, fields).decode() for fields in entries]  # type: ignore[arg-type]
+    dlq_before = cast(int, raw.xlen(bus.dlq_key))
+    ids = [add_entry(raw, bus.key, fields) for fields in entries]
     marker = f"marker-{uuid.uuid4().hex}"
     await bus.publish(
-        FeedbackEvent(coordinator_id=marker, queue_size=0, capacity=1, level="ok", ts=time.time())
+        FeedbackEvent(
+            coordinator_id=marker,
+            queue_size=0,
+            capacity=1,
+            level=BackpressureLevel.ok,
+            ts=time.time(),
+        )
     )
     gate = RateGate("ibkr", None)
     handler = FeedbackHandler({"ibkr": gate})
@@ -114,14 +145,14 @@ async def test_poison_goes_to_the_dlq_and_the_consumer_keeps_going(
             assert item.coordinator_id == marker
             break
     assert gate.scale == 1.0 and gate.adjustments == 0
-    dead = raw.xrange(bus.dlq_key)[dlq_before:]
+    dead = read_entries(raw, bus.dlq_key)[dlq_before:]
     assert [d[1][b"original_id"].decode() for d in dead] == ids
     for (_, fields), original in zip(dead, entries, strict=True):
         assert fields[b"reason"]
         assert fields[b"data"] == original.get(b"data", b"")
     # Only the marker awaits its ack (earlier examples' markers belong to other consumers).
     mine = raw.xpending_range(bus.key, bus.group, "-", "+", 100, consumername=bus.consumer)
-    assert len(mine) == 1
+    assert len(cast(list[dict[str, Any]], mine)) == 1
     await bus.close()
 
 
@@ -131,7 +162,9 @@ async def test_dead_letters_lists_reasons(make_bus: MakeBus, raw: redis.Redis) -
     raw.xadd(bus.key, {b"data": with_payload(capacity=0)})
     raw.xadd(bus.key, {b"data": b"not json"})
     await bus.publish(
-        FeedbackEvent(coordinator_id="m", queue_size=0, capacity=1, level="ok", ts=time.time())
+        FeedbackEvent(
+            coordinator_id="m", queue_size=0, capacity=1, level=BackpressureLevel.ok, ts=time.time()
+        )
     )
     async with asyncio.timeout(10), contextlib.aclosing(bus.subscribe()) as events:
         async for _ in events:
@@ -147,12 +180,20 @@ async def test_an_event_from_the_future_is_dead_lettered(
 ) -> None:
     bus = make_bus()
     ahead = FeedbackEvent(
-        coordinator_id="mdp-store", queue_size=9, capacity=10, level="hard", ts=time.time() + 1e7
+        coordinator_id="mdp-store",
+        queue_size=9,
+        capacity=10,
+        level=BackpressureLevel.hard,
+        ts=time.time() + 1e7,
     )
     future_id = await bus.publish_entry(ahead)
     await bus.publish(
         FeedbackEvent(
-            coordinator_id="mdp-store", queue_size=0, capacity=10, level="ok", ts=time.time()
+            coordinator_id="mdp-store",
+            queue_size=0,
+            capacity=10,
+            level=BackpressureLevel.ok,
+            ts=time.time(),
         )
     )
     gate = RateGate("ibkr", None)
@@ -173,9 +214,15 @@ async def test_an_oversize_entry_is_dead_lettered_unread(
 ) -> None:
     """30 entries of 5 MB raised the consumer's memory by 160 MB: now none of it is read."""
     bus = make_bus(max_entry_bytes=10_000)
-    big = raw.xadd(bus.key, {b"data": b"{" + b" " * 5_000_000 + b"}"}).decode()
+    big = add_entry(raw, bus.key, {b"data": b"{" + b" " * 5_000_000 + b"}"})
     await bus.publish(
-        FeedbackEvent(coordinator_id="after", queue_size=0, capacity=1, level="ok", ts=time.time())
+        FeedbackEvent(
+            coordinator_id="after",
+            queue_size=0,
+            capacity=1,
+            level=BackpressureLevel.ok,
+            ts=time.time(),
+        )
     )
     async with asyncio.timeout(10), contextlib.aclosing(bus.subscribe()) as events:
         async for item in events:
@@ -185,7 +232,7 @@ async def test_an_oversize_entry_is_dead_lettered_unread(
     assert letter.original_id == big
     assert "5000006 bytes is over the limit of 10000 bytes" in letter.reason  # with its name
     assert letter.data == b""  # the data stayed in Redis and was dropped there
-    assert raw.xpending(bus.key, bus.group)["pending"] <= 1  # only "after" awaits its ack
+    assert pending_count(raw, bus) <= 1  # only "after" awaits its ack
 
 
 async def test_the_dlq_is_capped_and_trimming_is_counted(
@@ -201,11 +248,17 @@ async def test_the_dlq_is_capped_and_trimming_is_counted(
     for n in range(300):
         raw.xadd(bus.key, {b"data": f"not json {n}".encode()})
     await bus.publish(
-        FeedbackEvent(coordinator_id="after", queue_size=0, capacity=1, level="ok", ts=time.time())
+        FeedbackEvent(
+            coordinator_id="after",
+            queue_size=0,
+            capacity=1,
+            level=BackpressureLevel.ok,
+            ts=time.time(),
+        )
     )
     async with asyncio.timeout(30), contextlib.aclosing(bus.subscribe()) as events:
         async for _ in events:
             break
-    kept = raw.xlen(bus.dlq_key)
+    kept = cast(int, raw.xlen(bus.dlq_key))
     assert kept < 300  # approximate: Redis trims whole nodes, so a few more than 10 may stay
     assert trimmed() - before == 300 - kept

@@ -40,4 +40,5 @@ def assert_same_bars(
         if want_vwap is None:
             assert vwap is None, key
         else:
-            assert vwap is not None and math.isclose(vwap, want_vwap, rel_tol=1e-9), key  # type: ignore[arg-type]
+            assert isinstance(vwap, float) and isinstance(want_vwap, float), key
+            assert math.isclose(vwap, want_vwap, rel_tol=1e-9), key

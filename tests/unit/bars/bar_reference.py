@@ -8,6 +8,7 @@ window. After each item, every window with end <= max ts of its symbol - grace i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -27,20 +28,21 @@ def tick(symbol: str, ts_ns: int, price: float, size: float) -> Item:
     return Item(symbol, ts_ns, price, price, price, price, size, price * size, 1)
 
 
-def input_bar(row: dict[str, object]) -> Item:
-    volume = float(row["volume"])  # type: ignore[arg-type]
+def input_bar(row: dict[str, Any]) -> Item:
+    """One row of a bar input frame (``frame.iter_rows(named=True)``) as a reference item."""
+    volume = float(row["volume"])
     vwap = row["vwap"]
-    pv = 0.0 if volume == 0 else (None if vwap is None else float(vwap) * volume)  # type: ignore[arg-type]
+    pv = 0.0 if volume == 0 else (None if vwap is None else float(vwap) * volume)
     return Item(
         str(row["symbol"]),
         int(row["ts_ns"]),
         float(row["open"]),
-        float(row["high"]),  # type: ignore[arg-type]
+        float(row["high"]),
         float(row["low"]),
         float(row["close"]),
         volume,
         pv,
-        row["trades"],  # type: ignore[arg-type]
+        row["trades"],
     )
 
 

@@ -33,7 +33,10 @@ def run(engine: BarEngine, frame: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([engine.add_ticks(frame), engine.flush()])
 
 
-def pandas_bars(rows: list[tuple[str, int, float, float]], tz: str, rule: str) -> set[tuple]:
+def pandas_bars(
+    rows: list[tuple[str, int, float, float]], tz: str, rule: str
+) -> set[tuple[int, float, float, float, float, float]]:
+    """(ts_ns, open, high, low, close, volume) of each bar pandas resamples ``rows`` into."""
     index = pd.to_datetime([r[1] for r in rows], unit="ns", utc=True).tz_convert(tz)
     frame = pd.DataFrame({"price": [r[2] for r in rows], "size": [r[3] for r in rows]}, index=index)
     frame = frame.sort_index(kind="stable")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.core import TyperGroup
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -84,7 +85,9 @@ _FIELD_OF = {"format_preset": "format"}  # a parameter named after a builtin
 
 
 def _run_options() -> dict[str, object]:
-    command = get_command(app).commands["run"]  # type: ignore[attr-defined]
+    group = get_command(app)
+    assert isinstance(group, TyperGroup)  # mdp has subcommands
+    command = group.commands["run"]
     return {_FIELD_OF.get(str(p.name), str(p.name)): p.default for p in command.params}
 
 
@@ -133,7 +136,7 @@ def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, A
 
 
 # A short flag means one thing everywhere; -n is "N items" of what the command counts.
-_SAME_MEANING = {"-n": {"--ticks", "--limit", "--count"}}
+_SAME_MEANING: dict[str, set[str]] = {"-n": {"--ticks", "--limit", "--count"}}
 
 
 def test_a_short_flag_is_used_once_per_command_and_means_the_same_everywhere() -> None:
@@ -147,8 +150,8 @@ def test_a_short_flag_is_used_once_per_command_and_means_the_same_everywhere() -
             for short in shorts:
                 meaning.setdefault(short, set()).update(longs)
         assert len(seen) == len(set(seen)), name
-    for short, longs in meaning.items():
-        assert len(longs) == 1 or longs <= _SAME_MEANING.get(short, set()), (short, longs)
+    for short, names in meaning.items():
+        assert len(names) == 1 or names <= _SAME_MEANING.get(short, set()), (short, names)
 
 
 @pytest.mark.parametrize(

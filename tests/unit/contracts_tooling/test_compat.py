@@ -102,7 +102,7 @@ def _variant(**changes: Any) -> type[BaseModel]:
     fields = {k: v for k, v in fields.items() if v is not None}
     from pydantic import create_model
 
-    return create_model("Event", __config__=ConfigDict(frozen=True), **fields)  # type: ignore[call-overload, no-any-return]
+    return create_model("Event", __config__=ConfigDict(frozen=True), **fields)
 
 
 @pytest.mark.parametrize(

@@ -148,7 +148,8 @@ def test_cli_without_a_token_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_trailing_newline_in_the_token_is_stripped(github: tuple[str, Scripted]) -> None:
     url, script = github
-    sender = dispatch.DispatchClient(TOKEN + "\n", api_url=url, sleep=[].append)
+    slept: list[float] = []
+    sender = dispatch.DispatchClient(TOKEN + "\n", api_url=url, sleep=slept.append)
     assert sender.dispatch("a/b", {"core_ref": "1"}) == 1
     assert script.requests[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
 
@@ -199,7 +200,7 @@ def test_cli_goes_on_after_a_malformed_answer(
     url, script = github
     script.responses = [BROKEN_STATUS_LINE] * 5 + [(204, {}, None)]
     monkeypatch.setenv("REPO_TOKEN", TOKEN + "\n")
-    monkeypatch.setattr(dispatch.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr("market_data_pipeline.contracts.dispatch.time.sleep", lambda seconds: None)
     result = CliRunner().invoke(
         contracts_app,
         ["dispatch", "--repo", "acme/one,acme/two", "--core-ref", "1.2.30", "--api-url", url],

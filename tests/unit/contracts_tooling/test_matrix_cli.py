@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -13,7 +14,7 @@ from market_data_pipeline.contracts.junit import SuiteReport
 from market_data_pipeline.contracts.verdict import Counts, Verdict
 
 
-def _matrix(tmp_path: Path, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+def _matrix(tmp_path: Path, *extra: str) -> tuple[int, dict[str, Any]]:
     argv = ["matrix", "--core", "1.2.0", "--python", "3.99", "--out", str(tmp_path), *extra]
     result = CliRunner().invoke(contracts_app, argv)
     return result.exit_code, json.loads((tmp_path / "matrix.json").read_text())

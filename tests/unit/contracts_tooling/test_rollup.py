@@ -9,18 +9,19 @@ from typer.testing import CliRunner
 
 from market_data_pipeline.cli.contracts import contracts_app
 from market_data_pipeline.contracts import rollup
+from market_data_pipeline.contracts.record import VerificationRecord
 from market_data_pipeline.contracts.settings import ContractsSettings, ExpectedFailure
 from market_data_pipeline.contracts.verdict import Verdict
 
 from .records_helpers import make_record
 
 
-def _artifacts(tmp_path: Path, *records: object) -> Path:
+def _artifacts(tmp_path: Path, *records: VerificationRecord) -> Path:
     root = tmp_path / "artifacts"
     for i, record in enumerate(records):
         folder = root / f"contracts-junit-{i}"
         folder.mkdir(parents=True)
-        (folder / "record.json").write_text(json.dumps(record.to_json()), encoding="utf-8")  # type: ignore[attr-defined]
+        (folder / "record.json").write_text(json.dumps(record.to_json()), encoding="utf-8")
     return root
 
 

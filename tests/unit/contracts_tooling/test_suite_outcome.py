@@ -90,7 +90,7 @@ def test_cell_where_pytest_never_ran_fails_despite_a_stale_report(
     def usage_error(argv: list[str], **_: object) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(argv, 4)
 
-    monkeypatch.setattr(matrix.subprocess, "run", usage_error)
+    monkeypatch.setattr("market_data_pipeline.contracts.matrix.subprocess.run", usage_error)
     result, stale = _cell_run(tmp_path, "suite")
     assert result.verdict is Verdict.ERROR
     assert (

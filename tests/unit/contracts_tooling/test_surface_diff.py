@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -81,7 +82,7 @@ def test_diff_is_empty_exactly_when_documents_are_equal(a: object, b: object) ->
         assert changes
 
 
-def test_cli_surface_and_diff_of_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_surface_and_diff_of_files(tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "surface.json"
     result = runner.invoke(contracts_app, ["surface", "--out", str(out)])
@@ -101,7 +102,7 @@ def test_cli_surface_and_diff_of_files(tmp_path) -> None:  # type: ignore[no-unt
 
 
 @pytest.mark.slow
-def test_cli_surface_and_diff_of_two_real_releases(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_surface_and_diff_of_two_real_releases(tmp_path: Path) -> None:
     """1.2.31 shadows the top-level Bar: the diff of 1.2.30 and 1.2.31 says so, through the CLI."""
     runner = CliRunner()
     out = tmp_path / "s.json"

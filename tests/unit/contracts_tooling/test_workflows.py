@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -47,13 +48,13 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
     assert done.returncode != 0
 
 
-def _load(path: Path) -> dict:  # type: ignore[type-arg]
-    data = yaml.safe_load(path.read_text())
+def _load(path: Path) -> dict[str, Any]:
+    data: dict[Any, Any] = yaml.safe_load(path.read_text())
     data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as True
-    return data  # type: ignore[no-any-return]
+    return data
 
 
-def _steps(data: dict, job: str) -> dict[str, dict]:  # type: ignore[type-arg]
+def _steps(data: dict[str, Any], job: str) -> dict[str, dict[str, Any]]:
     steps = data["jobs"][job]["steps"]
     return {step.get("name") or step.get("uses"): step for step in steps}
 

@@ -51,5 +51,9 @@ class RecordingPublisher:
 
 def feedback(coordinator: str, level: str, ts: float, size: int = 1, capacity: int = 100) -> Any:
     return FeedbackEvent(
-        coordinator_id=coordinator, queue_size=size, capacity=capacity, level=level, ts=ts
+        coordinator_id=coordinator,
+        queue_size=size,
+        capacity=capacity,
+        level=BackpressureLevel(level),
+        ts=ts,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from feedback_helpers import ManualClock, RecordingPublisher
@@ -17,14 +18,14 @@ OK, SOFT, HARD = BackpressureLevel.ok, BackpressureLevel.soft, BackpressureLevel
 CAPACITY = 1000
 
 
-def monitor(clock: ManualClock, dwell_s: float = 0.25, **kw: object) -> WatermarkMonitor:
+def monitor(clock: ManualClock, dwell_s: float = 0.25, **kw: Any) -> WatermarkMonitor:
     return WatermarkMonitor(
         RecordingPublisher(),
         coordinator_id="store-1",
         watermarks=Watermarks(dwell_s=dwell_s),
         heartbeat_s=None,
         clock=clock,
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 

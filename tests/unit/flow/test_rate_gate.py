@@ -14,7 +14,7 @@ from market_data_pipeline import core
 from market_data_pipeline.flow.rate_gate import RateGate, TokenBucket, burst
 
 
-def _adj(provider: str, scale: float, level: str = "soft") -> object:
+def _adj(provider: str, scale: float, level: str = "soft") -> core.RateAdjustment:
     return core.RateAdjustment(
         provider=provider, scale=scale, reason=core.BackpressureLevel(level), ts=time.time()
     )

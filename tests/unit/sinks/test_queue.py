@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import hypothesis.strategies as st
 import polars as pl
@@ -112,15 +113,15 @@ async def settle(rounds: int = 20) -> None:
         await asyncio.sleep(0)
 
 
-def queue(sink: BarSink, **kw: object) -> WriteQueue:
-    args: dict[str, object] = {
+def queue(sink: BarSink, **kw: Any) -> WriteQueue:
+    args: dict[str, Any] = {
         "capacity_rows": 100,
         "batch_rows": 10,
         "batch_interval_s": 60.0,
         "retry": NO_WAIT,
     }
     args.update(kw)
-    return WriteQueue(sink, **args)  # type: ignore[arg-type]
+    return WriteQueue(sink, **args)
 
 
 async def test_put_blocks_when_full_and_drops_nothing() -> None:

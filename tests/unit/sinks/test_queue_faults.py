@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 import polars as pl
 import pytest
@@ -20,8 +21,8 @@ from market_data_pipeline.sinks.queue import RetryPolicy
 class DiesAfter(MemorySink):
     """A store that takes ``good`` writes, then is down for good."""
 
-    def __init__(self, good: int, **kw: object) -> None:
-        super().__init__(**kw)  # type: ignore[arg-type]
+    def __init__(self, good: int, **kw: Any) -> None:
+        super().__init__(**kw)
         self.good = good
 
     def _upsert_sync(self, frame: pl.DataFrame) -> None:

@@ -21,7 +21,8 @@ from market_data_pipeline.sources.formats import (
 def test_layouts() -> None:
     assert layout_for(None, None) is None
     assert layout_for("binance-klines", None) == PRESETS["binance-klines"]
-    assert layout_for(None, " ts, price ,size").names == ("ts", "price", "size")  # type: ignore[union-attr]
+    layout = layout_for(None, " ts, price ,size")
+    assert layout is not None and layout.names == ("ts", "price", "size")
     with pytest.raises(UsageError, match="give one of them"):
         layout_for("tardis-trades", "ts,price")
     with pytest.raises(UsageError, match="distinct names"):

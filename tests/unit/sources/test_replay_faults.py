@@ -40,7 +40,7 @@ async def test_one_far_future_row_does_not_reach_the_bar_engine(tmp_path: Path) 
     source = ReplaySource([path], on_bad_row="skip")
     out = await collect(source)
     assert out.height == 3000
-    assert out["ts_ns"].max() < 1_704_240_000 * 10**9  # nothing moved into 2261
+    assert (out["ts_ns"] < 1_704_240_000 * 10**9).all()  # nothing moved into 2261
     assert source.bad_reasons == {"bad timestamp": 1}
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -155,16 +157,17 @@ def test_directory_is_not_a_file(tmp_path: Path) -> None:
     "kw",
     [{"speed": 0.0}, {"chunk_rows": 0}, {"on_bad_row": "ignore"}, {"ts_unit": "minutes"}],
 )
-def test_bad_options(tmp_path: Path, kw: dict[str, object]) -> None:
+def test_bad_options(tmp_path: Path, kw: dict[str, Any]) -> None:
     path = write_text(tmp_path / "a.csv", "symbol,ts,price\nA,1,2")
     with pytest.raises(UsageError):
-        ReplaySource([path], **kw)  # type: ignore[arg-type]
+        ReplaySource([path], **kw)
 
 
 async def test_close_stops_reading(tmp_path: Path) -> None:
     sample(10_000).write_csv(tmp_path / "t.csv")
     source = ReplaySource([tmp_path / "t.csv"], chunk_rows=1000)
     gen = source.batches()
+    assert isinstance(gen, AsyncGenerator)  # closed early below
     first = await anext(gen)
     await source.close()
     await gen.aclose()

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from source_helpers import collect, write_text
 
 from market_data_pipeline.sources.replay import ReplaySource
-from market_data_pipeline.sources.timestamps import UNIT_NS, to_ns
+from market_data_pipeline.sources.timestamps import UNIT_NS, TsUnit, to_ns
 
 T0 = 1_704_164_645_000_000_000  # 2024-01-02T03:04:05Z
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -54,9 +54,9 @@ async def test_mixed_forms_in_one_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
-async def test_ts_unit_argument_overrides_magnitude(tmp_path: Path, unit: str) -> None:
+async def test_ts_unit_argument_overrides_magnitude(tmp_path: Path, unit: TsUnit) -> None:
     path = write_text(tmp_path / "t.csv", "symbol,ts,price\nA,1000,1")
-    out = await collect(ReplaySource([path], ts_unit=unit))  # type: ignore[arg-type]
+    out = await collect(ReplaySource([path], ts_unit=unit))
     assert out["ts_ns"].to_list() == [1000 * UNIT_NS[unit]]
 
 

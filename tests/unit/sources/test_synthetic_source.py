@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncGenerator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,10 +19,10 @@ from market_data_pipeline.sources.synthetic import SyntheticSource
 START = 1_700_000_000_000_000_000
 
 
-def make(**kw: object) -> SyntheticSource:
-    args: dict[str, object] = {"symbols": ["AAA", "BBB", "CCC"], "ticks": 1000, "start_ns": START}
+def make(**kw: Any) -> SyntheticSource:
+    args: dict[str, Any] = {"symbols": ["AAA", "BBB", "CCC"], "ticks": 1000, "start_ns": START}
     args.update(kw)
-    return SyntheticSource(**args)  # type: ignore[arg-type]
+    return SyntheticSource(**args)
 
 
 async def test_same_seed_and_start_give_identical_frames() -> None:
@@ -118,6 +120,7 @@ async def test_unbounded_source_keeps_going() -> None:
     source = make(ticks=None, batch_size=100)
     seen = 0
     gen = source.batches()
+    assert isinstance(gen, AsyncGenerator)  # closed early below
     async for frame in gen:
         seen += frame.height
         if seen >= 10_000:
@@ -130,7 +133,10 @@ async def test_stream_yields_core_models() -> None:
     trades = [t async for t in make(ticks=5).stream()]
     assert all(isinstance(t, core.Trade) for t in trades)
     quotes = [q async for q in make(ticks=5, kind="quotes").stream()]
-    assert all(isinstance(q, core.Quote) and q.bid < q.ask for q in quotes)
+    assert all(
+        isinstance(q, core.Quote) and q.bid is not None and q.ask is not None and q.bid < q.ask
+        for q in quotes
+    )
 
 
 @pytest.mark.parametrize(
