@@ -1,7 +1,8 @@
 """Replays over many instruments: mdp beside a one-shot ceiling, per symbol count, format and store.
 
     python3 scripts/dev.py bench bench_instruments [--rows 5000000] [--symbols 10,100,1000,10000]
-        [--formats parquet,csv] [--stores sqlite,postgres] [--long-rows 20000000] [--synthetic]
+        [--formats parquet,csv] [--stores sqlite,postgres,memory] [--long-rows 20000000]
+        [--synthetic-ticks 300000]
 
 For each symbol count the same number of trades (``--rows``) over one trading day is written once
 (cached in bench/data/) as Parquet and CSV. Each case runs in its own process, so that its CPU
@@ -10,6 +11,9 @@ time and peak RSS are its own (``os.wait4``), with polars' default thread pool:
 - mdp: ``mdp run --input FILE --resolution 1m --sink STORE --json``;
 - ceiling: polars reads the whole file, group-bys it into the same 1m bars in one shot and writes
   them to the same store through the same sink (one upsert).
+
+Store ``memory`` (``memory://``) leaves the store out: its 10,000-against-10-symbol share is the
+engine's and the pipeline's own scaling, which no store's write rate bounds.
 
 Printed per case: mdp ticks/s (wall), ceiling ticks/s, the CPU ratio mdp/ceiling, bars written,
 peak RSS of both. Then peak RSS of mdp over ``--rows`` against ``--long-rows`` at 1,000 symbols
@@ -47,7 +51,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--symbols", default="10,100,1000,10000")
     parser.add_argument("--formats", default="parquet,csv")
-    parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--stores", default="sqlite,postgres,memory")
     parser.add_argument("--postgres", default=POSTGRES)
     parser.add_argument("--long-rows", type=int, default=20_000_000, help="0 to skip")
     parser.add_argument("--synthetic-ticks", type=int, default=300_000, help="0 to skip")
@@ -127,6 +131,8 @@ def mdp_argv(*args: str) -> list[str]:
 
 
 def fresh_store(kind: str, args: argparse.Namespace) -> str | None:
+    if kind == "memory":  # no store cost: what the engine and the pipeline cost alone
+        return "memory://bench"
     if kind == "sqlite":
         db = DATA / "instruments.db"
         for suffix in ("", "-wal", "-shm", "-journal"):
