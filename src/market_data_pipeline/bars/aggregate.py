@@ -176,9 +176,13 @@ def _add_or_null(name: str) -> pl.Expr:
 
 
 def finish(partials: pl.DataFrame) -> pl.DataFrame:
-    """Turn partials into bars in ``BAR_SCHEMA``, sorted by resolution, symbol and window start."""
+    """Turn partials into bars in ``BAR_SCHEMA``, in no particular order.
+
+    Whoever needs an order sorts: the stores write in key order, ``api.bars`` and the readers
+    sort by key. Sorting here as well cost a fifth of the engine's time at 10,000 symbols.
+    """
     vwap = pl.when(pl.col("volume") > 0).then(pl.col("pv") / pl.col("volume")).otherwise(None)
     derived = {"ts_ns": pl.col("window"), "vwap": vwap.cast(pl.Float64)}
-    return partials.sort(KEYS).select(
+    return partials.select(
         derived.get(name, pl.col(name)).alias(name) for name in BAR_SCHEMA
     )
