@@ -473,7 +473,8 @@ def run_command(
         typer.Option(
             "--nats-url",
             metavar="URL",
-            help="NATS server of --source nats (also `nats://user:pass@host:4222`).",
+            help="NATS server of --source nats (also `nats://user:pass@host:4222`); a"
+            " cluster's servers comma-separated.",
             rich_help_panel=_NATS,
         ),
     ] = "nats://127.0.0.1:4222",

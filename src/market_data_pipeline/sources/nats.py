@@ -265,9 +265,15 @@ def _first_above(items: list[tuple[int, Any]], seq: int) -> int:
 
 
 async def connect(url: str) -> Any:
-    """Connect to NATS or raise ``BusError`` in one line (one retry, password masked)."""
+    """Connect to NATS or raise ``BusError`` in one line (one retry, password masked).
+
+    ``url`` may list several servers of a cluster, comma-separated
+    (``nats://a:4222,nats://b:4222``): the client connects to one and, when it goes away,
+    reconnects to another.
+    """
     import nats
 
+    servers = [part.strip() for part in url.split(",") if part.strip()]
     errors: list[Exception] = []
 
     async def _record(exc: Exception) -> None:
@@ -275,7 +281,7 @@ async def connect(url: str) -> Any:
 
     try:
         return await nats.connect(
-            url,
+            servers,
             connect_timeout=CONNECT_TIMEOUT_S,
             max_reconnect_attempts=1,  # nats-py loops forever on a refused first connect with 0
             reconnect_time_wait=0.2,
