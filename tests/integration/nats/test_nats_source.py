@@ -135,6 +135,33 @@ async def test_a_second_run_resumes_after_the_checkpoint_and_takes_only_new_mess
     assert second.source["messages"] == 0
 
 
+async def test_deliveries_that_never_arrive_are_taken_again_not_acknowledged(
+    nats_url: str, stream_name: str
+) -> None:
+    """Another fetcher on the same durable makes the worker's delivery numbers jump: the
+    worker must rebind and take those messages itself instead of acknowledging past them."""
+    from market_data_pipeline.sources.nats import NatsSource
+
+    await _publish(nats_url, stream_name, 20_000, batch_ticks=500)  # 40 messages
+    source = NatsSource(url=nats_url, stream=stream_name, durable="w", fetch_batch=5,
+                        idle_timeout_s=1.0)  # fmt: skip
+    nc = await nats.connect(nats_url)
+    ticks = 0
+    try:
+        async for frame in source.batches():
+            ticks += frame.height
+            if source.messages == 5:  # after the first batch: steal the next three deliveries
+                thief = await nc.jetstream().pull_subscribe_bind("w", stream_name)
+                stolen = await thief.fetch(3, timeout=5)
+                assert len(stolen) == 3
+            await source.acknowledge(source.position)
+    finally:
+        await source.close()
+        await nc.close()
+    assert ticks == 20_000
+    assert source.gaps == 1
+
+
 async def test_a_checkpoint_of_other_resolutions_is_refused(
     nats_url: str, stream_name: str, tmp_path: Path
 ) -> None:
