@@ -229,3 +229,33 @@ def test_resume_is_for_replays_only() -> None:
             environ={},
             flags={"input": ("x.csv",), "resume": True, "on_late": "fail"},
         )
+
+
+async def test_a_stopped_bars_replay_resumes_to_the_uninterrupted_table(tmp_path: Path) -> None:
+    minutes = 20_000
+    close = [100.0 + (i * 7919 % 300) * 0.01 for i in range(minutes)]
+    bars = tmp_path / "spy_1m.csv"
+    pl.DataFrame(
+        {
+            "symbol": "SPY",
+            "ts": [T0_MS + i * 60_000 for i in range(minutes)],
+            "open": close,
+            "high": [c + 0.2 for c in close],
+            "low": [c - 0.2 for c in close],
+            "close": close,
+            "volume": 10.0,
+        }
+    ).write_csv(bars)
+    base = {"input": [str(bars)], "kind": "bars", "resolution": "1h,1d"}
+    sink, reference = f"sqlite:///{tmp_path / 'r.db'}", f"sqlite:///{tmp_path / 'ref.db'}"
+    resumable = {**base, "sink": sink, "resume": True, "checkpoint_interval": 0.05}
+    stopped = await execute(
+        RunSettings.model_validate({**resumable, "speed": 300_000, "duration": 1.0})
+    )
+    assert stopped.stopped_by == "duration" and 0 < stopped.ticks_admitted < minutes
+    resumed = await execute(RunSettings.model_validate(resumable))
+    assert resumed.exit_code == 0 and resumed.reconciled, resumed.error
+    assert resumed.source["resumed_rows"] + resumed.ticks_admitted == minutes
+    clean = await execute(RunSettings.model_validate({**base, "sink": reference}))
+    assert clean.exit_code == 0
+    _equal_tables(read_bars(sink), read_bars(reference))
