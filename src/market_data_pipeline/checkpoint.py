@@ -7,16 +7,24 @@ the last stream sequence taken in table ``mdp_checkpoints`` and commits that tra
 only then acknowledges the messages up to that sequence. A process killed at any moment leaves
 the store at its last checkpoint: the bars, the state and the position agree.
 
-On start, ``restore`` loads the checkpoint named for the source (``nats:STREAM:DURABLE``): the
-engine continues from the saved state and the source resumes after the saved sequence. A
-checkpoint made with other resolutions or grace is refused (the state would not fit).
+On start, ``restore`` loads the checkpoint named for the source (``nats:STREAM:DURABLE``, or
+``replay:HASH`` for ``mdp run --input ... --resume``): the engine continues from the saved state
+and the source resumes after the saved position (a stream sequence, or rows of a replay's
+merged stream). A checkpoint made with another layout (resolutions, grace, windows, and for a
+replay its input files and reading options) is refused: the state would not fit.
+
+A replay read to its end stores its last checkpoint with position ``COMPLETE``, in the same
+transaction as its last bars: resuming from it starts the replay from the beginning again, as a
+plain re-run would (the writes are idempotent), instead of refusing a changed input.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +32,10 @@ import polars as pl
 
 from .errors import UsageError
 
+log = logging.getLogger(__name__)
+
 TABLE = "mdp_checkpoints"
+COMPLETE = -1  # the position of a replay read to its end: nothing left to resume
 
 
 @dataclass(frozen=True)
@@ -54,20 +65,57 @@ class Checkpoint:
         )
 
 
-def layout_of(resolutions: list[str], grace_ns: int) -> str:
-    """Return the description a checkpoint's state must match to be restored."""
-    return json.dumps({"resolutions": sorted(resolutions), "grace_ns": grace_ns}, sort_keys=True)
+def layout_of(resolutions: list[str], grace_ns: int, extra: Mapping[str, Any] | None = None) -> str:
+    """Return the description a checkpoint's state must match to be restored.
+
+    ``extra`` adds what else the state depends on (a replay's input files and options, a
+    non-default window layout); without it the description is the resolutions and grace alone.
+    """
+    layout: dict[str, Any] = {"resolutions": sorted(resolutions), "grace_ns": grace_ns}
+    layout.update(extra or {})
+    return json.dumps(layout, sort_keys=True)
 
 
 def check_layout(checkpoint: Checkpoint, expected: str) -> None:
-    """Refuse a checkpoint whose state was built with other resolutions or grace."""
-    if checkpoint.layout != expected:
-        saved = json.loads(checkpoint.layout)
-        raise UsageError(
-            f"checkpoint {checkpoint.name!r} was made with resolutions "
-            f"{','.join(saved['resolutions'])} and grace {saved['grace_ns'] // 1_000_000} ms; "
-            "run with the same --resolution and --grace, or use another --durable"
+    """Refuse a checkpoint whose state was built with another layout, naming what differs."""
+    if checkpoint.layout == expected:
+        return
+    saved, wanted = json.loads(checkpoint.layout), json.loads(expected)
+    differs = sorted(
+        key for key in saved.keys() | wanted.keys() if saved.get(key) != wanted.get(key)
+    )
+    if checkpoint.name.startswith("nats:"):
+        advice = "or use another --durable"
+    else:
+        advice = (
+            f"or delete it to start over (DELETE FROM {TABLE} WHERE name = '{checkpoint.name}')"
         )
+    raise UsageError(
+        f"checkpoint {checkpoint.name!r} was made with {_described(saved, differs)}, not "
+        f"{_described(wanted, differs)}; run with the same --resolution and --grace (for a"
+        f" replay, the same input files and reading options), {advice}"
+    )
+
+
+def _described(layout: Mapping[str, Any], keys: list[str]) -> str:
+    parts = []
+    for key in keys:
+        value = layout.get(key)
+        if key == "resolutions" and isinstance(value, list):
+            parts.append(f"resolutions {','.join(value)}")
+        elif key == "grace_ns" and isinstance(value, int):
+            parts.append(f"grace {value // 1_000_000} ms")
+        elif key == "inputs" and isinstance(value, list):
+            parts.append("input " + ", ".join(_file(item) for item in value))
+        else:
+            parts.append(f"{key} {json.dumps(value, sort_keys=True)}")
+    return "; ".join(parts)
+
+
+def _file(item: Any) -> str:
+    if isinstance(item, dict):
+        return f"{item.get('path')} ({item.get('bytes')} bytes, mtime_ns {item.get('mtime_ns')})"
+    return str(item)
 
 
 def _ipc(frame: pl.DataFrame) -> bytes:
@@ -93,6 +141,11 @@ class Checkpointer:
     async def restore(self) -> Checkpoint | None:
         """Load the saved checkpoint (None if none) and tell the source where to resume."""
         saved: Checkpoint | None = await self.sink.load_checkpoint(self.name)
+        if saved is not None and saved.position == COMPLETE:
+            log.info(
+                "checkpoint %s is of a complete replay: starting from the beginning", self.name
+            )
+            saved = None
         if saved is not None:
             check_layout(saved, self.layout)
         position = saved.position if saved is not None else 0
@@ -100,16 +153,25 @@ class Checkpointer:
         self.restored_position = position
         return saved
 
+    @property
+    def restored(self) -> bool:
+        """True once ``restore`` succeeded: only then may the run's state replace the saved one."""
+        return self.restored_position is not None
+
     def due(self) -> bool:
         """True when ``interval_s`` has passed since the last commit."""
         return time.monotonic() - self._last_commit >= self.interval_s
 
-    async def commit(self, engine: Any) -> None:
-        """Commit bars, open state and position in one transaction, then acknowledge."""
+    async def commit(self, engine: Any, *, complete: bool = False) -> None:
+        """Commit bars, open state and position in one transaction, then acknowledge.
+
+        ``complete``: the source was read to its end (a replay); the position stored is
+        ``COMPLETE`` and nothing is acknowledged.
+        """
         await self.queue.drain()
         checkpoint = Checkpoint(
             name=self.name,
-            position=self.source.position,
+            position=COMPLETE if complete else self.source.position,
             open_state=engine.open_state(),
             watermarks=engine.watermarks(),
             layout=self.layout,
@@ -117,4 +179,5 @@ class Checkpointer:
         await self.sink.checkpoint(checkpoint)
         self.commits += 1
         self._last_commit = time.monotonic()
-        await self.source.acknowledge(checkpoint.position)
+        if not complete:
+            await self.source.acknowledge(checkpoint.position)

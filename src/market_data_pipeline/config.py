@@ -113,6 +113,8 @@ class RunSettings(BaseModel):
     idle_timeout: float | None = Field(default=None, gt=0)
     fetch_batch: int = Field(default=256, ge=1)
     checkpoint_interval: float = Field(default=1.0, gt=0)
+    # A replay that checkpoints as it goes and continues after its last checkpoint.
+    resume: bool = False
     # Core MarketDataProvider source (--source provider:NAME).
     provider_option: dict[str, str] = Field(default_factory=dict)
 
@@ -189,7 +191,23 @@ class RunSettings(BaseModel):
             raise ValueError("--input replays a file: drop --source nats or --input")
         if self.source == "nats" and not self.stream:
             raise ValueError("--source nats needs --stream NAME")
+        if self.resume:
+            self._check_resume()
         return self
+
+    def _check_resume(self) -> None:
+        if not self.is_replay:
+            raise ValueError(
+                "--resume continues a replay (--input); a --source nats run always continues"
+                " from its checkpoint"
+            )
+        if self.on_late == "fail":
+            raise ValueError(
+                "--resume commits at every checkpoint, so --on-late fail could not leave the"
+                " store untouched: drop one of them"
+            )
+        if self.fill_gaps:
+            raise ValueError("--resume does not keep the state of --fill-gaps: drop one of them")
 
     @property
     def is_replay(self) -> bool:

@@ -92,6 +92,7 @@ def build_source(settings: RunSettings) -> TickSource:
             layout=layout_for(settings.format, settings.columns),
             ts_format=settings.ts_format,
             tz=zone(settings.tz).key,
+            resumable=settings.resume,
         )
     if settings.source == "nats":
         return _nats_source(settings)
@@ -186,7 +187,7 @@ class Pipeline:
     ) -> None:
         self.settings = settings
         self.source = source
-        checkpointed = hasattr(source, "checkpoint_name")
+        checkpointed = source.checkpoint_name is not None
         # A checkpoint commits the open windows: nothing that may close can be held back then.
         hold = DEFAULT_MAX_HOLD_S if source.continuous and not checkpointed else 0.0
         self.engine, self.windows = engine_for(settings, max_hold_s=hold)
@@ -235,12 +236,17 @@ class Pipeline:
         self._stop_requested = False
         self._stopped_by = "end of input"
         self._in_put = False
+        self._input_ended = False  # the source ended by itself (not a stop or an error)
         self._ingest: asyncio.Task[None] | None = None
         self._feedback: asyncio.Task[None] | None = None
         self.checkpointer: Checkpointer | None = None
         self._restored_ticks: dict[str, int] = {}  # open ticks per resolution from a checkpoint
         if checkpointed:
-            layout = layout_of([res.label for res in self.resolutions], self._grace_ns)
+            layout = layout_of(
+                [res.label for res in self.resolutions],
+                self._grace_ns,
+                _checkpoint_extra(source, timeframe_for(settings)),
+            )
             self.checkpointer = Checkpointer(
                 self.sink, self.queue, source, layout, settings.checkpoint_interval
             )
@@ -307,11 +313,11 @@ class Pipeline:
         stats = self.engine.stats()
         self._restored_ticks = {label: s.open_ticks for label, s in stats.items()}
 
-    async def _checkpoint(self) -> None:
+    async def _checkpoint(self, *, complete: bool = False) -> None:
         assert self.checkpointer is not None
         self._in_put = True  # a stop waits for the commit, like a write
         try:
-            await self.checkpointer.commit(self.engine)
+            await self.checkpointer.commit(self.engine, complete=complete)
         finally:
             self._in_put = False
 
@@ -340,6 +346,7 @@ class Pipeline:
                     return
             if self.checkpointer is not None and self.checkpointer.due():
                 await self._checkpoint()
+        self._input_ended = True
 
     def _saw_events(self, part: pl.DataFrame) -> None:
         high = part.get_column("ts_ns").max() if part.height else None
@@ -363,10 +370,19 @@ class Pipeline:
         try:
             try:
                 at_boundary = self.ticks_pulled == self.ticks_admitted
-                if commit and self.checkpointer is not None and at_boundary:
-                    await self._checkpoint()  # before the flush: the open windows go on
+                # Only a restored (or fresh) state is checkpointed: a refused checkpoint stays.
+                restored = self.checkpointer is not None and self.checkpointer.restored
+                checkpoint = commit and restored and at_boundary
+                # A replay read to its end is complete: its last bars and a checkpoint saying so
+                # commit together. Otherwise the checkpoint comes before the flush: a later run
+                # continues the open windows, whose bars the flush writes cut short meanwhile.
+                complete = self.source.transactional and self._input_ended
+                if checkpoint and not complete:
+                    await self._checkpoint()
                 if commit:
                     await self._put(self._with_gaps(self.engine.flush()))
+                if checkpoint and complete:
+                    await self._checkpoint(complete=True)
             finally:
                 # Even when the flush could not be queued (the store is down), the queue must
                 # close: it rolls back, closes the sink and counts what was not written.
@@ -446,6 +462,20 @@ class Pipeline:
         count = self.gaps.counts[label]
         first = [f"{symbol} {_iso(ts_ns)}" for symbol, ts_ns in count.first]
         return {"gaps": count.gaps, "gaps_filled": count.filled, "first_gaps": first}
+
+
+def _checkpoint_extra(source: TickSource, timeframe: TimeFrame) -> dict[str, Any]:
+    """What a checkpoint depends on besides resolutions and grace: the source's own part and,
+    when not the default, how windows are laid out (zone, week start, calendar, alignment)."""
+    extra = source.checkpoint_layout()
+    if timeframe != TimeFrame():
+        extra["windows"] = {
+            "tz": timeframe.tz,
+            "week_start": timeframe.week_start,
+            "calendar": timeframe.calendar,
+            "align": timeframe.align,
+        }
+    return extra
 
 
 def _iso(ts_ns: int) -> str:

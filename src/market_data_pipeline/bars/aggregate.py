@@ -183,6 +183,4 @@ def finish(partials: pl.DataFrame) -> pl.DataFrame:
     """
     vwap = pl.when(pl.col("volume") > 0).then(pl.col("pv") / pl.col("volume")).otherwise(None)
     derived = {"ts_ns": pl.col("window"), "vwap": vwap.cast(pl.Float64)}
-    return partials.select(
-        derived.get(name, pl.col(name)).alias(name) for name in BAR_SCHEMA
-    )
+    return partials.select(derived.get(name, pl.col(name)).alias(name) for name in BAR_SCHEMA)

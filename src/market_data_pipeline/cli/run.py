@@ -27,6 +27,9 @@ EXAMPLES = """[bold]Examples[/]
 
   mdp run -i spy_1m.parquet --kind bars -s SPY -r 1h
 
+  mdp run -i 'data/*.parquet' --sink postgresql://localhost/market --resume
+  [dim]# checkpoints as it goes; after a crash the same command continues[/]
+
   mdp run --bus redis://localhost:6379/0 --feedback-stream 'mdp:mdp.telemetry.feedback'
   [dim]# obey market-data-store's FeedbackPublisherService[/]
 
@@ -207,6 +210,15 @@ def run_command(
             rich_help_panel=_SOURCE,
         ),
     ] = "fail",
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume/--no-resume",
+            help="Replay with checkpoints (bars, open windows and the input position committed"
+            " every --checkpoint-interval) and continue after the last one of the same input.",
+            rich_help_panel=_SOURCE,
+        ),
+    ] = False,
     on_late: Annotated[
         Literal["count", "fail"],
         typer.Option(
@@ -463,7 +475,8 @@ def run_command(
         typer.Option(
             "--nats-url",
             metavar="URL",
-            help="NATS server of --source nats (also `nats://user:pass@host:4222`).",
+            help="NATS server of --source nats (also `nats://user:pass@host:4222`); a"
+            " cluster's servers comma-separated.",
             rich_help_panel=_NATS,
         ),
     ] = "nats://127.0.0.1:4222",
@@ -527,7 +540,8 @@ def run_command(
         typer.Option(
             "--checkpoint-interval",
             metavar="SECONDS",
-            help="Commit bars, open windows and the stream position (then ack) this often.",
+            help="Commit bars, open windows and the stream position (then ack) this often;"
+            " also a replay's with --resume.",
             rich_help_panel=_NATS,
         ),
     ] = 1.0,

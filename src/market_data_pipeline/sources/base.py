@@ -31,6 +31,8 @@ class SourceInfo(TypedDict, total=False):
     files: list[dict[str, Any]]  # per input file: path, rows, bad, duplicate (and late)
     symbols: list[str]
     seed: int
+    checkpoint: str  # the checkpoint's name in the store (a checkpointed source)
+    resumed_rows: int  # rows an earlier run committed, skipped by resuming (a replay)
 
 
 class TickSource(ABC):
@@ -53,6 +55,8 @@ class TickSource(ABC):
     # that can go quiet (a live feed, a stream) leaves this False: a closing tick is folded in
     # at once, or its bar would wait for the next message.
     continuous: bool = False
+    # Set when the run checkpoints this source (see ``checkpoint``): the row's name in the store.
+    checkpoint_name: str | None = None
 
     @property
     def base_rate(self) -> float | None:
@@ -97,6 +101,16 @@ class TickSource(ABC):
         async for frame in self.batches():
             for item in frames.ticks_to_core(frame, self.kind):
                 yield item
+
+    def checkpoint_layout(self) -> dict[str, Any]:
+        """Return what a checkpoint of this source depends on besides resolutions and grace."""
+        return {}
+
+    def resume_after(self, position: int) -> None:  # noqa: B027 - only checkpointed sources
+        """Continue after ``position`` (of a committed checkpoint) instead of the beginning."""
+
+    async def acknowledge(self, position: int) -> None:  # noqa: B027 - only checkpointed sources
+        """Tell the origin that everything up to ``position`` is committed in the store."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most sources hold nothing
         """Release files or connections; safe to call more than once."""

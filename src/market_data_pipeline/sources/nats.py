@@ -12,7 +12,10 @@ ticks up to a stream sequence are safe (``acknowledge``): after the store commit
 the checkpoint, so a crash never acknowledges anything the store does not hold. ``resume_after``
 makes the consumer start right after a committed sequence: the durable consumer is recreated at
 that position, so the server delivers every later message in stream order, and any redelivery
-of a message already taken (a stalled ack) is recognised by its sequence and skipped.
+of a message already taken (a stalled ack) is recognised by its sequence and skipped. Deliveries
+that never arrive (a cluster node dying with them in flight) show as a jump in the consumer's
+delivery numbers: the batch is cut there and the consumer is recreated after the last message
+taken, so a later cumulative ack never covers a message this process did not see.
 
 The source does not fetch while the runtime is not asking for a frame: a paused rate gate
 (hard backpressure) therefore pauses fetching. ``idle_timeout_s`` ends the stream after that long
@@ -92,6 +95,9 @@ class NatsSource(TickSource):
         self._js: Any = None
         self._sub: Any = None
         self._unacked: list[tuple[int, Any]] = []  # (stream seq, message) not yet acknowledged
+        self._delivered: int | None = None  # the consumer's delivery number of the last message
+        self._gap_after: int | None = None  # set: deliveries were lost, rebind after this seq
+        self.gaps = 0  # times the consumer was rebound after lost deliveries
 
     def describe(self) -> SourceInfo:
         """Return what the run summary shows about this source."""
@@ -106,6 +112,7 @@ class NatsSource(TickSource):
             dead_lettered=self.dead_letters,
             dlq_subject=self.dlq_subject,
             position=self.position,
+            rebinds_after_lost_deliveries=self.gaps,
         )
         return cast(SourceInfo, info)
 
@@ -126,6 +133,8 @@ class NatsSource(TickSource):
                 if left <= 0:
                     return
                 wait_s = min(wait_s, max(left, 0.05))
+            if self._gap_after is not None:
+                await self._rebind()
             msgs = await self._fetch(wait_s)
             if not msgs:
                 continue
@@ -149,7 +158,10 @@ class NatsSource(TickSource):
     async def _decode(self, msgs: list[Any]) -> pl.DataFrame:
         fresh = []
         for msg in msgs:
-            seq = int(msg.metadata.sequence.stream)
+            sequence = msg.metadata.sequence
+            seq, delivered = int(sequence.stream), int(sequence.consumer)
+            if self._lost_before(delivered):
+                break  # the rest comes again once the consumer is rebound (see _rebind)
             if seq <= self.position:
                 continue  # a redelivery of a message already taken: its ticks are counted
             self.position = seq
@@ -161,6 +173,38 @@ class NatsSource(TickSource):
             seq, msg = fresh[index]
             await self._dead_letter(msg, seq, exc)
         return decoded.frame
+
+    def _lost_before(self, delivered: int) -> bool:
+        """True when deliveries before ``delivered`` never reached this process.
+
+        The consumer numbers its deliveries 1, 2, 3 ... (redeliveries included). A jump means
+        messages were delivered and lost on the way (a node of the cluster died with them in
+        flight, or another process fetched from the same durable): acknowledging anything
+        later would acknowledge them too (AckPolicy.ALL), and their redelivery would come
+        after ``position`` had passed them. So the batch is cut at the jump and the consumer is
+        rebound right after ``position`` before the next fetch.
+        """
+        last, self._delivered = self._delivered, delivered
+        if last is None or delivered <= last + 1:
+            return False  # in order, or a new leader numbering again from its own state
+        log.warning(
+            "deliveries %d-%d of %s never arrived: resuming after stream sequence %d",
+            last + 1,
+            delivered - 1,
+            self._where(),
+            self.position,
+        )
+        self._gap_after = self.position
+        return True
+
+    async def _rebind(self) -> None:
+        """Recreate the durable consumer right after ``position`` (after lost deliveries)."""
+        self.gaps += 1
+        self._start_after, self._gap_after, self._delivered = self.position, None, None
+        old, self._sub = self._sub, None
+        with contextlib.suppress(Exception):
+            await old.unsubscribe()
+        await self._bind()
 
     async def _dead_letter(self, msg: Any, seq: int, exc: PoisonMessageError) -> None:
         headers = {
@@ -265,9 +309,15 @@ def _first_above(items: list[tuple[int, Any]], seq: int) -> int:
 
 
 async def connect(url: str) -> Any:
-    """Connect to NATS or raise ``BusError`` in one line (one retry, password masked)."""
+    """Connect to NATS or raise ``BusError`` in one line (one retry, password masked).
+
+    ``url`` may list several servers of a cluster, comma-separated
+    (``nats://a:4222,nats://b:4222``): the client connects to one and, when it goes away,
+    reconnects to another.
+    """
     import nats
 
+    servers = [part.strip() for part in url.split(",") if part.strip()]
     errors: list[Exception] = []
 
     async def _record(exc: Exception) -> None:
@@ -275,7 +325,7 @@ async def connect(url: str) -> Any:
 
     try:
         return await nats.connect(
-            url,
+            servers,
             connect_timeout=CONNECT_TIMEOUT_S,
             max_reconnect_attempts=1,  # nats-py loops forever on a refused first connect with 0
             reconnect_time_wait=0.2,

@@ -63,26 +63,22 @@ def decode_body(data: bytes) -> pl.DataFrame:
 
 
 def decode_messages(bodies: list[bytes]) -> Decoded:
-    """Decode many bodies at once: JSON ticks are checked together, in one vectorised pass."""
+    """Decode many bodies at once: consecutive messages of one format, kind and (for Arrow)
+    schema are checked together, in one vectorised pass; a bad row still poisons only its own
+    message."""
     poison: dict[int, PoisonMessageError] = {}
     parts: list[pl.DataFrame] = []
-    pending: _JsonRows | None = None
+    pending: _Group | None = None
     for index, data in enumerate(bodies):
         try:
-            if data.startswith(ARROW_STREAM_MAGIC) or data.startswith(ARROW_FILE_MAGIC):
-                if pending is not None:
-                    parts.append(pending.check(poison))
-                    pending = None
-                parts.append(_from_arrow(data))
-                continue
-            kind, rows = _json_rows(data)
+            group, rows = _read(data)
         except PoisonMessageError as exc:
             poison[index] = exc
             continue
-        if pending is not None and pending.kind != kind:
+        if pending is not None and pending.key != group.key:
             parts.append(pending.check(poison))
             pending = None
-        pending = pending or _JsonRows(kind)
+        pending = pending or group
         pending.add(index, rows)
     if pending is not None:
         parts.append(pending.check(poison))
@@ -93,6 +89,66 @@ def decode_messages(bodies: list[bytes]) -> Decoded:
     return Decoded(frame, poison)
 
 
+def _read(data: bytes) -> tuple[_Group, Any]:
+    """Parse one body: the group it can be checked with, and its rows (a table or dicts)."""
+    if data.startswith(ARROW_STREAM_MAGIC) or data.startswith(ARROW_FILE_MAGIC):
+        table = _arrow_table(data)
+        return _ArrowTables(_arrow_kind(table.schema.names), table.schema), table
+    kind, rows = _json_rows(data)
+    return _JsonRows(kind), rows
+
+
+class _Group:
+    """Rows of consecutive messages that can be checked in one pass (``key`` says which)."""
+
+    kind: TickKind
+    key: tuple[Any, ...]
+
+    def __init__(self) -> None:
+        self.owners: list[int] = []  # message index, per message added
+        self.counts: list[int] = []  # its rows
+
+    def add(self, index: int, rows: Any) -> None:
+        self.owners.append(index)
+        self.counts.append(len(rows))
+        self._keep(rows)
+
+    def _keep(self, rows: Any) -> None:
+        raise NotImplementedError
+
+    def _batch(self) -> pa.RecordBatch:
+        raise NotImplementedError
+
+    def check(self, poison: dict[int, PoisonMessageError]) -> pl.DataFrame:
+        """Return the good messages' ticks; record each bad message's first bad row."""
+        batch = self._batch()
+        cleaned = clean(batch, self.kind, symbol=None, ts_unit="auto", blank=None)
+        frame = cleaned.frame.select(list(frames.TICK_SCHEMA))
+        code = cleaned.code
+        if not code.len() or code.max() == 0:
+            return frame
+        owner = (
+            pl.Series("owner", self.owners, dtype=pl.Int64)
+            .repeat_by(pl.Series(self.counts, dtype=pl.UInt32))
+            .explode()
+        )
+        starts = dict(zip(self.owners, _starts(self.counts), strict=True))
+        first_row: dict[int, int] = {}
+        for row in (code > 0).arg_true().to_list():
+            first_row.setdefault(int(owner[row]), row)
+        for msg, row in first_row.items():
+            poison[msg] = _row_error(batch, self.kind, int(code[row]), row, row - starts[msg])
+        return frame.filter(~owner.is_in(list(first_row)))
+
+
+def _starts(counts: list[int]) -> list[int]:
+    out, at = [], 0
+    for count in counts:
+        out.append(at)
+        at += count
+    return out
+
+
 def encode_arrow(ticks: pl.DataFrame) -> bytes:
     """Encode a tick frame as one Arrow IPC stream (what ``mdp publish`` sends by default)."""
     sink = io.BytesIO()
@@ -101,7 +157,7 @@ def encode_arrow(ticks: pl.DataFrame) -> bytes:
 
 
 # -- Arrow ---------------------------------------------------------------------------------------
-def _from_arrow(data: bytes) -> pl.DataFrame:
+def _arrow_table(data: bytes) -> pa.Table:
     try:
         reader: Any = (
             ipc.open_file(pa.py_buffer(data))
@@ -114,7 +170,29 @@ def _from_arrow(data: bytes) -> pl.DataFrame:
     names = table.schema.names
     if "ts" not in names and "ts_ns" in names:
         table = table.rename_columns(["ts" if n == "ts_ns" else n for n in names])
-    return _checked(_batch(table), _arrow_kind(table.schema.names))
+    for name in ("ts", "symbol"):
+        if name not in table.schema.names:
+            raise PoisonMessageError("not ticks", f"no {name} column")
+    return table
+
+
+class _ArrowTables(_Group):
+    """Arrow tables of consecutive messages with one schema, checked as one batch."""
+
+    def __init__(self, kind: TickKind, schema: pa.Schema) -> None:
+        super().__init__()
+        self.kind = kind
+        self.key = ("arrow", kind, schema)
+        self.tables: list[pa.Table] = []
+
+    def _keep(self, rows: Any) -> None:
+        self.tables.append(rows)
+
+    def _batch(self) -> pa.RecordBatch:
+        combined = pa.concat_tables(self.tables).combine_chunks()
+        if combined.num_rows == 0:
+            return pa.RecordBatch.from_pydict({n: [] for n in combined.schema.names})
+        return combined.to_batches()[0]
 
 
 def _arrow_kind(names: list[str]) -> TickKind:
@@ -123,17 +201,6 @@ def _arrow_kind(names: list[str]) -> TickKind:
     if "price" in names:
         return "trades"
     raise PoisonMessageError("not ticks", f"columns {names[:10]} have no price or bid/ask")
-
-
-def _batch(table: pa.Table) -> pa.RecordBatch:
-    for name in ("ts", "symbol"):
-        if name not in table.schema.names:
-            raise PoisonMessageError("not ticks", f"no {name} column")
-    combined = table.combine_chunks()
-    if combined.num_rows == 0:
-        return pa.RecordBatch.from_pydict({n: [] for n in combined.schema.names})
-    batches = combined.to_batches()
-    return batches[0]
 
 
 # -- JSON ----------------------------------------------------------------------------------------
@@ -157,40 +224,24 @@ def _json_rows(data: bytes) -> tuple[TickKind, list[dict[str, Any]]]:
     return kinds.pop(), [tick for _, tick in ticks]
 
 
-class _JsonRows:
+class _JsonRows(_Group):
     """JSON ticks of consecutive messages of one kind, checked together."""
 
     def __init__(self, kind: TickKind) -> None:
+        super().__init__()
         self.kind = kind
+        self.key = ("json", kind)
         self.rows: list[dict[str, Any]] = []
-        self.owner: list[int] = []  # message index of each row
 
-    def add(self, index: int, rows: list[dict[str, Any]]) -> None:
+    def _keep(self, rows: Any) -> None:
         self.rows.extend(rows)
-        self.owner.extend([index] * len(rows))
 
-    def check(self, poison: dict[int, PoisonMessageError]) -> pl.DataFrame:
+    def _batch(self) -> pa.RecordBatch:
         fields = ("price", "size") if self.kind == "trades" else _QUOTE_FIELDS
         ts_key = "ts" if self.kind == "trades" else "timestamp"
         columns = {name: [r.get(name) for r in self.rows] for name in ("symbol", *fields)}
         columns["ts"] = [r.get(ts_key) for r in self.rows]
-        batch = pa.RecordBatch.from_pydict({k: _column(k, v) for k, v in columns.items()})
-        cleaned = clean(batch, self.kind, symbol=None, ts_unit="auto", blank=None)
-        owner = pl.Series("owner", self.owner, dtype=pl.Int64)
-        frame = cleaned.frame.select(list(frames.TICK_SCHEMA))
-        code = cleaned.code
-        if not code.len() or code.max() == 0:
-            return frame
-        bad = code > 0
-        first_row: dict[int, int] = {}
-        for row in bad.arg_true().to_list():
-            msg = int(owner[row])
-            first_row.setdefault(msg, row)
-        for msg, row in first_row.items():
-            within = row - self.owner.index(msg)
-            poison[msg] = _row_error(batch, self.kind, int(code[row]), row, within)
-        keep = ~owner.is_in(list(first_row))
-        return frame.filter(keep)
+        return pa.RecordBatch.from_pydict({k: _column(k, v) for k, v in columns.items()})
 
 
 def _unwrap(item: Any, index: int) -> tuple[TickKind, dict[str, Any]]:
@@ -223,15 +274,6 @@ def _is_number(value: Any) -> bool:
 
 
 # -- checks ----------------------------------------------------------------------------------------
-def _checked(batch: pa.RecordBatch, kind: TickKind) -> pl.DataFrame:
-    cleaned = clean(batch, kind, symbol=None, ts_unit="auto", blank=None)
-    code = cleaned.code
-    if code.len() and code.max() != 0:
-        index = int((code > 0).arg_max() or 0)
-        raise _row_error(batch, kind, int(code[index]), index, index)
-    return cleaned.frame.select(list(frames.TICK_SCHEMA))
-
-
 def _row_error(
     batch: pa.RecordBatch, kind: TickKind, code: int, row: int, within: int
 ) -> PoisonMessageError:

@@ -27,16 +27,26 @@ naive timestamps (default UTC).
 
 Quotes need both sides: the tick price is the mid ``(bid + ask) / 2``; a one-sided quote is a bad
 row (``no bid/ask``).
+
+``resumable`` (``mdp run --resume``) makes the replay a checkpointed source: its position is the
+number of rows of the merged stream taken so far, and its checkpoint is named
+``replay:HASH`` after the resolved input paths (``replay_checkpoint_name``). Resuming reads the
+files again from the start and skips the rows an earlier run committed (bad and duplicate rows
+among them are counted again, as in any re-run), so the run continues with exactly the rows an
+uninterrupted run would have given the bar engine next. The checkpoint's layout names each
+file's size and modification time and the options that shape the stream, so a changed input
+is refused rather than resumed at the wrong row.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 import pyarrow as pa
@@ -55,7 +65,13 @@ from .timestamps import UNIT_NS, TsUnit
 
 OnBadRow = Literal["fail", "skip"]
 OnDuplicate = Literal["fail", "skip"]
-__all__ = ["DEFAULT_CHUNK_ROWS", "FileStats", "ReplaySource", "expand_inputs"]
+__all__ = [
+    "DEFAULT_CHUNK_ROWS",
+    "FileStats",
+    "ReplaySource",
+    "expand_inputs",
+    "replay_checkpoint_name",
+]
 DEFAULT_CHUNK_ROWS = 262_144
 MIN_MERGE_CHUNK_ROWS = 16_384  # per file when merging: memory is about 1.5 chunks per file
 
@@ -95,6 +111,7 @@ class ReplaySource(TickSource):
         layout: Layout | None = None,
         ts_format: str | None = None,
         tz: str = "UTC",
+        resumable: bool = False,
     ) -> None:
         _check_options(ts_unit, speed, on_bad_row, chunk_rows)
         if on_duplicate not in ("fail", "skip"):
@@ -123,6 +140,11 @@ class ReplaySource(TickSource):
         self._sizes = [max(path.stat().st_size, 1) for path in self.paths]
         self._done: list[float | None] = [0.0] * len(self.paths)  # share read, per file
         self._ended = [False] * len(self.paths)  # read to its end
+        if resumable:
+            self.checkpoint_name = replay_checkpoint_name(self.paths)
+        self.resumed_rows = 0  # rows an earlier run committed (a checkpoint), skipped here
+        self.position = 0  # rows of the merged stream taken, those skipped by resuming included
+        self._skipped = 0  # of resumed_rows, skipped so far
 
     transactional = True  # files can be read again: a run commits once, or not at all
     continuous = True
@@ -133,7 +155,40 @@ class ReplaySource(TickSource):
         where = str(self.paths[0]) if len(self.paths) == 1 else f"{len(self.paths)} files"
         info["label"] = f"replay {self.kind} from {where}"
         info["files"] = [asdict(stat) for stat in self.files]  # rows, bad, duplicate per file
+        if self.checkpoint_name is not None:
+            info["checkpoint"] = self.checkpoint_name
+            info["resumed_rows"] = self.resumed_rows
+            if self.resumed_rows:
+                info["label"] += (
+                    f", resumed: {self.resumed_rows:,} rows committed by an earlier run skipped"
+                )
         return info
+
+    def checkpoint_layout(self) -> dict[str, Any]:
+        """Return the input files (path, size, mtime) and the options that shape the stream."""
+        inputs = []
+        for path in self.paths:
+            stat = path.stat()
+            inputs.append(
+                {"path": str(path.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+            )
+        options = {
+            "kind": self.kind,
+            "symbol": self.symbol,
+            "ts_unit": self.ts_unit,
+            "ts_format": self.ts_format,
+            "tz": self.tz,
+            "on_bad_row": self.on_bad_row,
+            "on_duplicate": self.on_duplicate,
+            "columns": None if self.layout is None else list(self.layout.names),
+            "chunk_rows": self.chunk_rows,
+        }
+        return {"inputs": inputs, "read": options}
+
+    def resume_after(self, position: int) -> None:
+        """Skip the first ``position`` rows of the merged stream (committed by an earlier run)."""
+        self.resumed_rows = position
+        self.position = position
 
     def read_fraction(self, taken: int | None = None) -> float | None:
         """Share of the input read, over all files, by bytes (None with a compressed CSV).
@@ -145,7 +200,7 @@ class ReplaySource(TickSource):
         rows_read = sum(stat.rows for stat in self.files)
         if share is None or taken is None or rows_read == 0:
             return share
-        return share * min(taken / rows_read, 1.0)
+        return share * min((taken + self._skipped) / rows_read, 1.0)
 
     def _bytes_fraction(self) -> float | None:
         read = 0.0
@@ -170,23 +225,38 @@ class ReplaySource(TickSource):
             else:
                 total += stat.rows
                 exact = False
-        return max(total - taken, 0), exact
+        return max(total - taken - self._skipped, 0), exact
 
     async def batches(self) -> AsyncIterator[pl.DataFrame]:
         """Yield cleaned frames file by file; reading and cleaning run off the event loop."""
         pacer = Pacer(self.speed) if self.speed is not None else None
         frames = self._frames()
         self._open = frames
+        self._skipped, self.position = 0, self.resumed_rows
         try:
             while (frame := await asyncio.to_thread(next, frames, None)) is not None:
+                frame = self._past_resumed(frame)
+                if frame.height == 0:
+                    continue
                 if pacer is None:
+                    self.position += frame.height
                     yield frame
                     continue
                 async for piece in pacer.pace(frame):
+                    self.position += piece.height
                     yield piece
         finally:
             _close_quietly(frames)
             self._open = None
+
+    def _past_resumed(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Drop the rows of ``frame`` an earlier run committed (``resume_after``)."""
+        left = self.resumed_rows - self._skipped
+        if left <= 0:
+            return frame
+        skip = min(left, frame.height)
+        self._skipped += skip
+        return frame.slice(skip)
 
     async def close(self) -> None:
         """Stop reading; safe to call more than once."""
@@ -303,6 +373,13 @@ class ReplaySource(TickSource):
                 path=str(path),
             )
         return cmap
+
+
+def replay_checkpoint_name(paths: Sequence[Path]) -> str:
+    """Return the checkpoint name of a replay of ``paths``: ``replay:`` and a hash of their
+    resolved paths, in the order read (so the same files named another way share it)."""
+    joined = "\n".join(str(Path(path).resolve()) for path in paths)
+    return "replay:" + hashlib.sha256(joined.encode()).hexdigest()[:16]
 
 
 def _bad_row(path: Path, cmap: ColumnMap, chunk: Chunk, idx: int, code: pl.Series) -> BadInputError:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 from pathlib import Path
+from subprocess import PIPE, Popen
 from typing import Any
 
 import nats
@@ -132,6 +136,33 @@ async def test_a_second_run_resumes_after_the_checkpoint_and_takes_only_new_mess
     assert second.source["messages"] == 0
 
 
+async def test_deliveries_that_never_arrive_are_taken_again_not_acknowledged(
+    nats_url: str, stream_name: str
+) -> None:
+    """Another fetcher on the same durable makes the worker's delivery numbers jump: the
+    worker must rebind and take those messages itself instead of acknowledging past them."""
+    from market_data_pipeline.sources.nats import NatsSource
+
+    await _publish(nats_url, stream_name, 20_000, batch_ticks=500)  # 40 messages
+    source = NatsSource(url=nats_url, stream=stream_name, durable="w", fetch_batch=5,
+                        idle_timeout_s=1.0)  # fmt: skip
+    nc = await nats.connect(nats_url)
+    ticks = 0
+    try:
+        async for frame in source.batches():
+            ticks += frame.height
+            if source.messages == 5:  # after the first batch: steal the next three deliveries
+                thief = await nc.jetstream().pull_subscribe_bind("w", stream_name)
+                stolen = await thief.fetch(3, timeout=5)
+                assert len(stolen) == 3
+            await source.acknowledge(source.position)
+    finally:
+        await source.close()
+        await nc.close()
+    assert ticks == 20_000
+    assert source.gaps == 1
+
+
 async def test_a_checkpoint_of_other_resolutions_is_refused(
     nats_url: str, stream_name: str, tmp_path: Path
 ) -> None:
@@ -161,11 +192,32 @@ async def test_an_unreachable_server_is_one_line(tmp_path: Path) -> None:
     assert (report.error or "").startswith("cannot connect to NATS at nats://127.0.0.1:1")
 
 
+def _worker(url: str, stream: str, sink: str, partition: int, *extra: str) -> Popen[str]:
+    """One partitioned worker: its own ``mdp run --source nats`` process."""
+    args = [
+        sys.executable, "-m", "market_data_pipeline.cli", "run", "--source", "nats",
+        "--nats-url", url, "--stream", stream, "--subject", f"{_prefix(stream)}.{partition}.>",
+        "--durable", f"worker-{partition}", "--sink", sink, "--resolution", "1s,1m",
+        "--idle-timeout", "2", "--json", *extra,
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MDP_")}
+    return Popen(args, stdout=PIPE, stderr=PIPE, text=True, env=env)
+
+
 @pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [2, 4])
-async def test_partitioned_workers_write_the_bars_of_one_worker(
-    nats_url: str, stream_name: str, tmp_path: Path, postgres_url: str, workers: int
+async def test_partitioned_worker_processes_write_the_bars_of_one_worker(
+    nats_url: str,
+    stream_name: str,
+    tmp_path: Path,
+    postgres_url: str,
+    redis_url: str,
+    redis_namespace: str,
+    workers: int,
 ) -> None:
+    """N ``mdp run`` processes, one per partition, into one PostgreSQL, each on the Redis bus."""
     n = 20_000
     await _publish(nats_url, stream_name, n, partitions=workers)
     from market_data_pipeline.sinks import open_sink
@@ -173,19 +225,15 @@ async def test_partitioned_workers_write_the_bars_of_one_worker(
     setup = open_sink(postgres_url, transactional=True)  # tables first: no catalog race
     await setup.open()
     await setup.close()
-    runs = [
-        execute(
-            _settings(
-                postgres_url,
-                source="nats",
-                stream=stream_name,
-                subject=f"{_prefix(stream_name)}.{p}.>",
-                durable=f"worker-{p}",
-            )
-        )
+    bus = ("--bus", redis_url, "--namespace", redis_namespace)
+    procs = [
+        _worker(nats_url, stream_name, postgres_url, p, *bus, "--group", f"worker-{p}")
         for p in range(workers)
     ]
-    reports = await asyncio.gather(*runs)
-    assert all(r.exit_code == 0 and r.reconciled for r in reports), [r.error for r in reports]
-    assert sum(r.ticks_admitted for r in reports) == n
+    outputs = await asyncio.gather(*(asyncio.to_thread(p.communicate, None, 120) for p in procs))
+    reports = [json.loads(out) for out, _err in outputs]
+    assert all(p.returncode == 0 for p in procs), [r["error"] for r in reports]
+    assert all(r["reconciled"] for r in reports)
+    assert all(r["ticks_admitted"] > 0 for r in reports)  # every partition had symbols
+    assert sum(r["ticks_admitted"] for r in reports) == n
     _same_bars(read_bars(postgres_url), await _reference(tmp_path, n))

@@ -1,0 +1,60 @@
+"""Message bodies decoded in groups: one vectorised check, poison only for the bad message."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+
+from market_data_pipeline.sources.nats_bodies import decode_messages, encode_arrow
+
+T0_NS = 1_704_186_000 * 1_000_000_000
+
+
+def _ticks(first: int, n: int, symbol: str = "AAA") -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "symbol": [symbol] * n,
+            "ts_ns": [T0_NS + (first + i) * 1_000_000 for i in range(n)],
+            "price": [100.0 + first + i for i in range(n)],
+            "size": [1.0] * n,
+        }
+    )
+
+
+def test_arrow_messages_checked_together_poison_only_the_message_with_a_bad_row() -> None:
+    bad = _ticks(10, 5).with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(-1.0).otherwise(pl.col("price")).alias("price")
+    )
+    bodies = [encode_arrow(_ticks(0, 10)), encode_arrow(bad), encode_arrow(_ticks(15, 5))]
+    decoded = decode_messages(bodies)
+    assert list(decoded.poison) == [1]
+    assert "row 3, field price" in str(decoded.poison[1])
+    assert decoded.frame["price"].to_list() == _ticks(0, 10)["price"].to_list() + list(
+        _ticks(15, 5)["price"]
+    )
+
+
+def test_mixed_formats_and_schemas_keep_message_order() -> None:
+    other_schema = _ticks(20, 3).with_columns(pl.col("size").cast(pl.Int64))
+    trade = {"symbol": "BBB", "price": "7.5", "size": "2", "ts": "2024-01-02T09:00:00Z"}
+    bodies = [
+        encode_arrow(_ticks(0, 2)),
+        json.dumps([trade, trade]).encode(),
+        encode_arrow(other_schema),
+        b"nonsense",
+        encode_arrow(_ticks(30, 1)),
+    ]
+    decoded = decode_messages(bodies)
+    assert list(decoded.poison) == [3]
+    assert decoded.frame["symbol"].to_list() == [
+        "AAA",
+        "AAA",
+        "BBB",
+        "BBB",
+        "AAA",
+        "AAA",
+        "AAA",
+        "AAA",
+    ]
+    assert decoded.frame.height == 8
