@@ -1,11 +1,11 @@
 """A worker on a replicated (R3) stream of a 3-node NATS cluster, while the stream's leader dies.
 
 The test starts its own cluster (``tests/support/nats_cluster.py``: ``nats-server`` on loopback
-ports, JetStream stores under ``tmp_path``), creates a stream with three replicas and publishes synthetic trades
-into it live, each message with a ``Nats-Msg-Id`` and retried until acknowledged (so a publish
-lost in the election is neither missing nor doubled). A worker (``mdp run --source nats``, a
-child process, given all three servers) consumes it; once it has committed a checkpoint, the
-node leading the stream is killed with SIGKILL. The worker must end with exactly the bars of
+ports, JetStream stores under ``tmp_path``), creates a stream with three replicas and publishes
+synthetic trades into it live, each message with a ``Nats-Msg-Id`` and retried until acknowledged
+(so a publish lost in the election is neither missing nor doubled). A worker (``mdp run --source
+nats``, a child process, given all three servers) consumes it; once it has committed a checkpoint,
+the node leading the stream is killed with SIGKILL. The worker must end with exactly the bars of
 every published tick, and a summary that reconciles.
 """
 
