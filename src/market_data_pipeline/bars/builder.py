@@ -29,7 +29,7 @@ Small frames that cannot close any window are held and folded in together with t
 that can: the result is identical (the late rule depends only on arrival order) and a stream of
 small frames costs about what one large frame does. Folding in touches the state (a few
 whole-frame calls over every open window), so a frame that may close a window is also held
-while the held rows are fewer than ``1/DRAIN_SHARE`` of the open windows, for at most
+while the held rows are fewer than the open windows (``/ DRAIN_SHARE``), for at most
 ``max_hold_s`` of wall time: with thousands of symbols some window is always waiting for its
 symbol's next tick, and folding in every metered slice of a throttled source would cost
 O(symbols) per slice. Bars then come at most ``max_hold_s`` later (counted from a frame's
@@ -64,8 +64,8 @@ from .windows import window_bounds, window_end_of
 
 DEFAULT_MAX_HELD_ROWS = 262_144
 _MAX_CHUNKS = 16  # the state grows by appending; rechunk before filters get slow
-DRAIN_SHARE = 8  # fold held rows in once they are 1/8 of the open windows (amortised O(1) a row)
-DEFAULT_MAX_HOLD_S = 0.05  # or once the oldest held frame waited this long (bar latency)
+DRAIN_SHARE = 1  # fold held rows in once as many as the open windows (amortised O(1) a row)
+DEFAULT_MAX_HOLD_S = 0.25  # or once the oldest held frame waited this long (bar latency)
 _Kind = Literal["ticks", "bars"]
 _REQUIRED_BAR_FIELDS = ("symbol", "ts_ns", "open", "high", "low", "close", "volume")
 

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from bar_helpers import keyed, ticks
 
-from market_data_pipeline.bars.builder import BarEngine, ResolutionStats
+from market_data_pipeline.bars.builder import DRAIN_SHARE, BarEngine, ResolutionStats
 from market_data_pipeline.bars.resolution import Resolution, parse_resolution, parse_resolutions
 from market_data_pipeline.errors import BadInputError, UsageError
 from market_data_pipeline.frames import BAR_INPUT_SCHEMA, BAR_SCHEMA, datetime_to_ns
@@ -223,12 +223,13 @@ def test_a_small_closing_frame_waits_among_many_open_windows_at_most_max_hold() 
     assert engine.stats()["1m"].ticks_in == 1_003
 
 
-def test_held_rows_are_folded_in_once_they_are_an_eighth_of_the_open_windows() -> None:
+def test_held_rows_are_folded_in_once_they_pay_for_touching_the_open_windows() -> None:
     engine = BarEngine([parse_resolution("1m")], 0, max_hold_s=1.0, clock=lambda: 0.0)
     engine.add_ticks(ticks([(f"S{i:04d}", T0 + i, 1.0, 1.0) for i in range(800)]))
     assert engine.stats()["1m"].open_windows == 800
-    closing = [(f"S{i:04d}", T0 + M, 2.0, 1.0) for i in range(100)]
-    assert engine.add_ticks(ticks(closing[:50])).height == 0  # 50 * 8 < 800 open windows
-    assert engine.add_ticks(ticks(closing[50:99])).height == 0  # 99 * 8 < 800
-    bars = engine.add_ticks(ticks(closing[99:]))  # 100 * 8 >= 800: folded in
-    assert sorted(bars["symbol"].to_list()) == [f"S{i:04d}" for i in range(100)]
+    enough = 800 // DRAIN_SHARE  # held rows that pay for a pass over 800 open windows
+    closing = [(f"S{i:04d}", T0 + M, 2.0, 1.0) for i in range(enough)]
+    assert engine.add_ticks(ticks(closing[: enough // 2])).height == 0
+    assert engine.add_ticks(ticks(closing[enough // 2 : -1])).height == 0  # one row short
+    bars = engine.add_ticks(ticks(closing[-1:]))  # enough rows: folded in
+    assert sorted(bars["symbol"].to_list()) == [f"S{i:04d}" for i in range(enough)]
