@@ -128,6 +128,8 @@ class ReplaySource(TickSource):
         self.symbol = symbol
         self.ts_unit: TsUnit = ts_unit
         self.speed = speed
+        # At the recorded pace a replay can go quiet as its data does: closing frames go in at once.
+        self.continuous = speed is None
         self.on_bad_row: OnBadRow = on_bad_row
         self.on_duplicate: OnDuplicate = on_duplicate
         self.with_origin = with_origin
@@ -147,7 +149,6 @@ class ReplaySource(TickSource):
         self._skipped = 0  # of resumed_rows, skipped so far
 
     transactional = True  # files can be read again: a run commits once, or not at all
-    continuous = True
 
     def describe(self) -> SourceInfo:
         """Return the kind and the files, in the order they are read."""
