@@ -27,7 +27,9 @@ from rich.text import Text
 from ..errors import PipelineError, UsageError
 
 if TYPE_CHECKING:
-    from ..bus.redis_streams import RedisStreamBus
+    from ..bus.pulse import PoisonEntryError
+    from ..bus.redis_streams import DeadLetter, RedisStreamBus
+    from ..core import FeedbackEvent
 
 T = TypeVar("T")
 
@@ -228,7 +230,9 @@ async def _tail(
         await _close(buses)
 
 
-def _tail_line(key: str | None, entry_id: str, item: Any, as_json: bool) -> str | Text:
+def _tail_line(
+    key: str | None, entry_id: str, item: FeedbackEvent | PoisonEntryError, as_json: bool
+) -> str | Text:
     """Return one entry: a JSON string, or a ``Text`` that shows every field literally.
 
     ``key`` names the stream when several are tailed (JSON carries it as ``stream``).
@@ -297,9 +301,9 @@ def dlq_command(
     _out.print(table)
 
 
-async def _dead_letters(buses: list[RedisStreamBus], limit: int) -> list[tuple[str, Any]]:
+async def _dead_letters(buses: list[RedisStreamBus], limit: int) -> list[tuple[str, DeadLetter]]:
     """Return the newest ``limit`` dead letters of ``buses`` as (dlq key, letter), newest first."""
-    letters: list[tuple[str, Any]] = []
+    letters: list[tuple[str, DeadLetter]] = []
     try:
         for bus in buses:
             letters += [(bus.dlq_key, letter) for letter in await bus.dead_letters(limit)]
