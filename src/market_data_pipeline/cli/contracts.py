@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..contracts import dispatch, matrix, report, settings, verdict
 from ..contracts.errors import ContractsError
@@ -341,6 +340,8 @@ def _python_missing(result: matrix.CellResult) -> bool:
 def _run_with_progress(
     conf: settings.ContractsSettings, cells: list[matrix.Cell], out: Path, jobs: int
 ) -> list[matrix.CellResult]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=_console, transient=True) as bar:
         tasks = {cell: bar.add_task(f"{cell.cell_id}: waiting", total=3) for cell in cells}

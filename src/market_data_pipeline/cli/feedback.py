@@ -9,7 +9,6 @@ and ``dlq`` read every key given, ``publish`` writes to the first.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -116,6 +115,8 @@ async def _close(buses: list[RedisStreamBus]) -> None:
 
 
 def _run(work: Coroutine[Any, Any, T]) -> T:
+    import asyncio
+
     try:
         return asyncio.run(work)
     except PipelineError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -165,6 +164,8 @@ def _publish(flags: dict[str, Any], target: dict[str, Any], json_output: bool) -
         settings = load_settings(
             config_file=None, environ=os.environ, flags={k: v for k, v in flags.items() if v}
         )
+        import asyncio
+
         from ..runtime import build_source
         from ..sources.nats_publish import publish_source
 

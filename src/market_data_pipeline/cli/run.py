@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
 from ..defaults import DEFAULT_BATCH_ROWS, DEFAULT_QUEUE_CAPACITY, DEFAULT_SINK
 from ..errors import EXIT_BAD_INPUT, PipelineError
 from .signals import EXIT_CODES, STOP, StopSignals
+
+if TYPE_CHECKING:
+    from ..config import RunSettings
+    from ..report import RunReport
+    from .output import RunView
 
 EXAMPLES = """[bold]Examples[/]
 
@@ -600,6 +604,8 @@ def _run(config: Path | None, flags: dict[str, Any], signals: StopSignals) -> in
         settings = load_settings(config_file=config, environ=os.environ, flags=flags)
     except PipelineError as exc:
         return _failed_before_start(flags, exc)
+    import asyncio
+
     view = output.RunView(json_mode=settings.json_output, interactive=sys.stderr.isatty())
     report = asyncio.run(_execute(settings, view, signals))
     view.summary(report)
@@ -623,9 +629,11 @@ def _failed_before_start(flags: dict[str, Any], exc: PipelineError) -> int:
 _TRUE = ("1", "true", "yes", "on")
 
 
-async def _execute(settings: Any, view: Any, signals: StopSignals) -> Any:
+async def _execute(settings: RunSettings, view: RunView, signals: StopSignals) -> RunReport:
     # Imported only now: loading polars, pyarrow and Core takes a while; a signal meanwhile is
     # recorded and stops the pipeline as soon as it starts.
+    import asyncio
+
     from ..runtime import Pipeline, execute
 
     def started(pipeline: Pipeline) -> None:
