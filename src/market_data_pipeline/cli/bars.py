@@ -61,7 +61,7 @@ def bars_command(
             "-n",
             metavar="N",
             min=1,
-            help=f"Only the latest N bars. [default: {TABLE_LIMIT} for a table, all otherwise]",
+            help=f"Only the latest N bars. \\[default: {TABLE_LIMIT} for a table, all otherwise]",
         ),
     ] = None,
     output_format: Annotated[

@@ -51,14 +51,18 @@ def _split(values: list[str] | None) -> list[str]:
 def run_command(
     out: Annotated[
         Path,
-        typer.Option("--out", "-o", help="Folder for junit.xml, result.json and record.json."),
+        typer.Option(
+            "--out", "-o", help="Folder for junit.xml, result.json and record.json.", metavar="DIR"
+        ),
     ] = DEFAULT_OUT,
     ledger_url: Annotated[
         str | None,
         typer.Option(
             "--ledger",
             "-L",
-            help="Publish the verification record: sqlite:///contracts.db or postgresql://...",
+            help="Publish the verification record: sqlite:///contracts.db or postgresql://..."
+            " \\[default: $MDP_LEDGER]",
+            metavar="URL",
         ),
     ] = None,
     repo: Annotated[
@@ -66,27 +70,35 @@ def run_command(
         typer.Option(
             "--repo",
             "-R",
-            help="This repository's OWNER/NAME (default: [tool.mdp.contracts] repo, "
-            "else the git remote origin).",
+            help="This repository's OWNER/NAME."
+            " \\[default: repo in pyproject's tool.mdp.contracts, else the git remote origin]",
+            metavar="OWNER/NAME",
         ),
     ] = None,
     correlation_id: Annotated[
         str | None,
-        typer.Option(help="The Core release run's id (default: MDP_CORRELATION_ID)."),
+        typer.Option(
+            help="The Core release run's id. \\[default: $MDP_CORRELATION_ID]", metavar="ID"
+        ),
     ] = None,
     core_ref: Annotated[
         str | None,
         typer.Option(
-            help="What was asked for, recorded in the result, e.g. 1.4.61 or latest "
-            "(default: MDP_CORE_REQUESTED, else 'installed')."
+            help="What was asked for, recorded in the result, e.g. 1.4.61 or latest."
+            " \\[default: $MDP_CORE_REQUESTED, else installed]",
+            metavar="REF",
         ),
     ] = None,
     summary: Annotated[
         Path | None,
-        typer.Option(help="Also append the verdict as Markdown here (e.g. $GITHUB_STEP_SUMMARY)."),
+        typer.Option(
+            help="Also append the verdict as Markdown here (e.g. $GITHUB_STEP_SUMMARY).",
+            metavar="FILE",
+        ),
     ] = None,
     pytest_args: Annotated[
-        list[str] | None, typer.Argument(help="Extra pytest arguments (after --).")
+        list[str] | None,
+        typer.Argument(help="Extra pytest arguments (after --).", metavar="PYTEST_ARGS"),
     ] = None,
 ) -> None:
     """Run the contract suite against the installed Core; write JUnit, result.json, record.json.
@@ -244,14 +256,22 @@ def _installed_core() -> str | None:
 def matrix_command(
     core: Annotated[
         list[str] | None,
-        typer.Option("--core", "-C", help="Core releases, comma separated (or 'latest')."),
+        typer.Option(
+            "--core", "-C", help="Core releases, comma separated (or 'latest').", metavar="VERSIONS"
+        ),
     ] = None,
     python: Annotated[
-        list[str] | None, typer.Option("--python", "-p", help="Pythons, e.g. 3.11,3.12.")
+        list[str] | None,
+        typer.Option("--python", "-p", help="Pythons, e.g. 3.11,3.12.", metavar="VERSIONS"),
     ] = None,
-    jobs: Annotated[int, typer.Option(min=1, help="Cells run at once.")] = os.cpu_count() or 2,
+    jobs: Annotated[
+        int, typer.Option(min=1, help="Cells run at once.", metavar="N")
+    ] = os.cpu_count() or 2,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for matrix.json, matrix.md, JUnit.")
+        Path,
+        typer.Option(
+            "--out", "-o", help="Folder for matrix.json, matrix.md, JUnit.", metavar="DIR"
+        ),
     ] = DEFAULT_OUT / "matrix",
     allow_missing_python: Annotated[
         bool, typer.Option(help="A Python not installed here skips its cells instead of failing.")
@@ -259,12 +279,21 @@ def matrix_command(
     ledger_url: Annotated[
         str | None,
         typer.Option(
-            "--ledger", "-L", help="Publish one verification record per cell to this ledger."
+            "--ledger",
+            "-L",
+            help="Publish one verification record per cell to this ledger."
+            " \\[default: $MDP_LEDGER]",
+            metavar="URL",
         ),
     ] = None,
     repo: Annotated[
         str | None,
-        typer.Option("--repo", "-R", help="This repository's OWNER/NAME in the records."),
+        typer.Option(
+            "--repo",
+            "-R",
+            help="This repository's OWNER/NAME in the records.",
+            metavar="OWNER/NAME",
+        ),
     ] = None,
 ) -> None:
     """Run the suite once per (Core, Python) cell, each in its own environment, in parallel.
@@ -358,11 +387,15 @@ def surface_command(
     core: Annotated[
         str | None,
         typer.Option(
-            "--core", "-C", help="A Core release to describe instead of the installed one."
+            "--core",
+            "-C",
+            help="A Core release to describe instead of the installed one.",
+            metavar="VERSION",
         ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write the JSON here instead of stdout.")
+        Path | None,
+        typer.Option("--out", "-o", help="Write the JSON here instead of stdout.", metavar="FILE"),
     ] = None,
 ) -> None:
     """Print the Core contract surface this project depends on, as JSON."""
@@ -416,34 +449,47 @@ def diff_command(
 @contracts_app.command("dispatch")
 def dispatch_command(
     repo: Annotated[
-        list[str], typer.Option("--repo", "-R", help="OWNER/NAME; repeat or comma separate.")
+        list[str],
+        typer.Option(
+            "--repo", "-R", help="OWNER/NAME; repeat or comma separate.", metavar="OWNER/NAME"
+        ),
     ],
     core_ref: Annotated[
         str,
         typer.Option(
-            help="A Core release (1.4.61), 'latest', or git+https://<core-repository>@REF."
+            help="A Core release (1.4.61), 'latest', or git+https://<core-repository>@REF.",
+            metavar="REF",
         ),
     ],
     correlation_id: Annotated[
-        str | None, typer.Option(help="1-100 of A-Z a-z 0-9 . _ -; defaults to a new UUID.")
+        str | None,
+        typer.Option(help="1-100 of A-Z a-z 0-9 . _ -. \\[default: a new UUID]", metavar="ID"),
     ] = None,
     python: Annotated[
-        str | None, typer.Option("--python", "-p", help="Python the suite runs on, e.g. 3.12.")
+        str | None,
+        typer.Option(
+            "--python", "-p", help="Python the suite runs on, e.g. 3.12.", metavar="VERSION"
+        ),
     ] = None,
     core_repo: Annotated[
         str | None,
         typer.Option(
-            help="OWNER/NAME of the Core commit the verdict is reported on (with --core-sha)."
+            help="OWNER/NAME of the Core commit the verdict is reported on (with --core-sha).",
+            metavar="OWNER/NAME",
         ),
     ] = None,
     core_sha: Annotated[
         str | None,
-        typer.Option(help="That Core commit: 40 lowercase hex digits (with --core-repo)."),
+        typer.Option(
+            help="That Core commit: 40 lowercase hex digits (with --core-repo).", metavar="SHA"
+        ),
     ] = None,
-    event_type: Annotated[str, typer.Option(help="repository_dispatch type.")] = (
+    event_type: Annotated[str, typer.Option(help="repository_dispatch type.", metavar="TYPE")] = (
         dispatch.EVENT_TYPE
     ),
-    api_url: Annotated[str, typer.Option(help="GitHub API base URL.")] = dispatch.DEFAULT_API_URL,
+    api_url: Annotated[
+        str, typer.Option(help="GitHub API base URL.", metavar="URL")
+    ] = dispatch.DEFAULT_API_URL,
     dry_run: Annotated[bool, typer.Option(help="Validate and show; send nothing.")] = False,
 ) -> None:
     """Ask each downstream repository to run its contract suite against a Core release.

@@ -22,7 +22,10 @@ from ..contracts.errors import ContractsError
 from ..contracts.record import VerificationRecord
 from .contracts import DEFAULT_OUT, _fail, _split, contracts_app
 
-LEDGER_HELP = "Ledger URL: sqlite:///contracts.db (default) or postgresql://user@host/db."
+LEDGER_HELP = (
+    "Ledger URL: sqlite:///path.db or postgresql://user@host/db."
+    " \\[default: $MDP_LEDGER, else sqlite:///contracts.db]"
+)
 LAST_RUN_FILE = DEFAULT_OUT / "last-run"  # where `run` notes its --out for `report`
 _ANSWER_STYLE = {"yes": "green", "no": "red", "unknown": "yellow"}
 
@@ -49,17 +52,24 @@ def _required_repos(repos: list[str] | None) -> list[str]:
 @contracts_app.command("can-i-deploy")
 def can_i_deploy_command(
     core: Annotated[
-        str, typer.Option("--core", "-C", help="The Core version to ask about, e.g. 1.5.0.")
+        str,
+        typer.Option(
+            "--core", "-C", help="The Core version to ask about, e.g. 1.5.0.", metavar="VERSION"
+        ),
     ],
     repo: Annotated[
         list[str] | None,
         typer.Option(
             "--repo",
             "-R",
-            help="Required downstream OWNER/NAME; default [tool.mdp.contracts] downstream.",
+            help="Required downstream OWNER/NAME, repeatable"
+            " \\[default: downstream in pyproject's tool.mdp.contracts]",
+            metavar="OWNER/NAME",
         ),
     ] = None,
-    ledger_url: Annotated[str | None, typer.Option("--ledger", "-L", help=LEDGER_HELP)] = None,
+    ledger_url: Annotated[
+        str | None, typer.Option("--ledger", "-L", help=LEDGER_HELP, metavar="URL")
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", "-j", help="Print the answer as JSON.")
     ] = False,
@@ -115,12 +125,15 @@ def _print_decision(decision: gate.Decision) -> None:
 
 @contracts_app.command("results")
 def results_command(
-    ledger_url: Annotated[str | None, typer.Option("--ledger", "-L", help=LEDGER_HELP)] = None,
+    ledger_url: Annotated[
+        str | None, typer.Option("--ledger", "-L", help=LEDGER_HELP, metavar="URL")
+    ] = None,
     core: Annotated[
-        str | None, typer.Option("--core", "-C", help="Only this Core version.")
+        str | None, typer.Option("--core", "-C", help="Only this Core version.", metavar="VERSION")
     ] = None,
     repo: Annotated[
-        list[str] | None, typer.Option("--repo", "-R", help="Only these OWNER/NAME.")
+        list[str] | None,
+        typer.Option("--repo", "-R", help="Only these OWNER/NAME.", metavar="OWNER/NAME"),
     ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", "-j", help="Print the records as JSON.")
@@ -162,13 +175,19 @@ def results_command(
 
 @contracts_app.command("report")
 def report_command(
-    core_repo: Annotated[str, typer.Option(help="Core's OWNER/NAME, where the status goes.")],
-    sha: Annotated[str, typer.Option(help="Core's release commit SHA.")],
+    core_repo: Annotated[
+        str, typer.Option(help="Core's OWNER/NAME, where the status goes.", metavar="OWNER/NAME")
+    ],
+    sha: Annotated[str, typer.Option(help="Core's release commit SHA.", metavar="SHA")],
     from_dir: Annotated[
         Path | None,
-        typer.Option("--from", help="Folder of record.json (default: the last run's --out)."),
+        typer.Option(
+            "--from", help="Folder of record.json. \\[default: the last run's --out]", metavar="DIR"
+        ),
     ] = None,
-    api_url: Annotated[str, typer.Option(help="GitHub API base URL.")] = DEFAULT_API_URL,
+    api_url: Annotated[
+        str, typer.Option(help="GitHub API base URL.", metavar="URL")
+    ] = DEFAULT_API_URL,
     missing_as_error: Annotated[
         bool,
         typer.Option(
@@ -237,8 +256,10 @@ def load_record(folder: Path) -> VerificationRecord:
 
 @contracts_app.command("page")
 def page_command(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for index.html.")],
-    ledger_url: Annotated[str | None, typer.Option("--ledger", "-L", help=LEDGER_HELP)] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for index.html.", metavar="DIR")],
+    ledger_url: Annotated[
+        str | None, typer.Option("--ledger", "-L", help=LEDGER_HELP, metavar="URL")
+    ] = None,
 ) -> None:
     """Write the compatibility page (repositories by Core versions) as DIR/index.html.
 
@@ -256,16 +277,22 @@ def page_command(
 def rollup_command(
     folders: Annotated[
         list[Path],
-        typer.Argument(help="Folders searched for record.json (e.g. downloaded artifacts)."),
+        typer.Argument(
+            help="Folders searched for record.json (e.g. downloaded artifacts).", metavar="DIR..."
+        ),
     ],
     markdown: Annotated[
-        Path | None, typer.Option(help="Also write the table as Markdown here (a step summary).")
+        Path | None,
+        typer.Option(
+            help="Also write the table as Markdown here (a step summary).", metavar="FILE"
+        ),
     ] = None,
     ledger_url: Annotated[
-        str | None, typer.Option("--ledger", "-L", help="Also publish every record found here.")
+        str | None,
+        typer.Option("--ledger", "-L", help="Also publish every record found here.", metavar="URL"),
     ] = None,
 ) -> None:
-    """Roll many runs' records into one table, honouring [tool.mdp.contracts] expected-failures.
+    """Roll many runs' records into one table, honouring expected-failures in tool.mdp.contracts.
 
     Exit 0 when every cell ended as expected (passed, or a declared expected failure), 1
     otherwise, 2 when no record was found. Example (the matrix workflow's last job):

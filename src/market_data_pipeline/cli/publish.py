@@ -101,13 +101,13 @@ def publish_command(
         str | None,
         typer.Option(
             metavar="A,B,...",
-            help="Synthetic instruments. [default: AAPL,MSFT,NVDA,AMZN,GOOG]",
+            help="Synthetic instruments. \\[default: AAPL,MSFT,NVDA,AMZN,GOOG]",
             rich_help_panel=_INPUT,
         ),
     ] = None,
     seed: Annotated[
         int | None,
-        typer.Option(metavar="N", help="Synthetic seed. [default: 0]", rich_help_panel=_INPUT),
+        typer.Option(metavar="N", help="Synthetic seed. \\[default: 0]", rich_help_panel=_INPUT),
     ] = None,
     ticks: Annotated[
         int | None,
@@ -119,7 +119,7 @@ def publish_command(
         str | None,
         typer.Option(
             metavar="ISO_TIME",
-            help="Synthetic: event time of the first tick. [default: now]",
+            help="Synthetic: event time of the first tick. \\[default: now]",
             rich_help_panel=_INPUT,
         ),
     ] = None,

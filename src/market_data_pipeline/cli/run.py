@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from ..defaults import DEFAULT_BATCH_ROWS, DEFAULT_QUEUE_CAPACITY, DEFAULT_SINK
+from ..defaults import (
+    DEFAULT_BATCH_ROWS,
+    DEFAULT_DLQ_MAXLEN,
+    DEFAULT_MAX_ENTRY_BYTES,
+    DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_SINK,
+)
 from ..errors import EXIT_BAD_INPUT, PipelineError
 from .signals import EXIT_CODES, STOP, StopSignals
 
@@ -66,7 +72,7 @@ def run_command(
             metavar="SOURCE",
             help="Where ticks come from: synthetic, replay (implied by --input), nats (a"
             " JetStream stream, see --stream) or provider:NAME (a Core MarketDataProvider,"
-            " e.g. provider:ibkr). [default: synthetic]",
+            " e.g. provider:ibkr). \\[default: synthetic]",
             rich_help_panel=_SOURCE,
         ),
     ] = None,
@@ -227,7 +233,7 @@ def run_command(
             "-r",
             metavar="SIZES",
             help="Bar sizes, comma-separated: 1s, 5s, 1m (or 1min), 1h, 1d, 1w, 1mo, 1q, 1y."
-            " [default: 1m; demo: 1s,1m]",
+            " \\[default: 1m; demo: 1s,1m]",
             rich_help_panel=_BARS,
         ),
     ] = None,
@@ -247,7 +253,7 @@ def run_command(
             "--tz",
             metavar="ZONE",
             help="IANA zone of naive timestamps and of 1d/1w/1mo windows, e.g. America/New_York."
-            " [default: UTC; with --calendar, 1w and longer follow the exchange's zone]",
+            " \\[default: UTC; with --calendar, 1w and longer follow the exchange's zone]",
             rich_help_panel=_BARS,
         ),
     ] = None,
@@ -360,7 +366,7 @@ def run_command(
             metavar="KEY",
             help="Redis stream key to obey, repeatable; {namespace} is replaced. market-data-store"
             " publishes to '{namespace}:{namespace}.telemetry.feedback'."
-            " [default: {namespace}:telemetry.feedback]",
+            " \\[default: {namespace}:telemetry.feedback]",
             rich_help_panel=_FEEDBACK,
         ),
     ] = None,
@@ -446,22 +452,22 @@ def run_command(
         ),
     ] = "keep",
     bus_max_entry_bytes: Annotated[
-        int | None,
+        int,
         typer.Option(
             metavar="BYTES",
-            help="Bus entries bigger than this go to the DLQ unread, e.g. 65536 (default 64 KiB).",
+            help="Bus entries bigger than this go to the DLQ unread.",
             rich_help_panel=_FEEDBACK,
         ),
-    ] = None,
+    ] = DEFAULT_MAX_ENTRY_BYTES,
     dlq_maxlen: Annotated[
-        int | None,
+        int,
         typer.Option(
             "--dlq-maxlen",
             metavar="ENTRIES",
-            help="Keep about this many dead letters, oldest trimmed first, e.g. 10000 (default).",
+            help="Keep about this many dead letters, oldest trimmed first.",
             rich_help_panel=_FEEDBACK,
         ),
-    ] = None,
+    ] = DEFAULT_DLQ_MAXLEN,
     nats_url: Annotated[
         str,
         typer.Option(
@@ -486,7 +492,7 @@ def run_command(
             "--subject",
             metavar="FILTER",
             help="Only these subjects, e.g. 'ticks.>' or one partition 'ticks.2.>'."
-            " [default: every subject of the stream]",
+            " \\[default: every subject of the stream]",
             rich_help_panel=_NATS,
         ),
     ] = None,

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.core import TyperGroup
+from rich.text import Text
+from typer._click import Context
+from typer.core import TyperGroup, TyperOption
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -178,3 +180,27 @@ def test_help_shows_the_short_flags(command: list[str], shorts: list[str]) -> No
     assert result.exit_code == 0, result.output
     for short in shorts:
         assert f" {short} " in result.stdout, short
+
+
+def _help_texts() -> Iterator[tuple[str, str]]:
+    for name, command in _commands(get_command(app)):
+        yield name, command.help or ""
+        for param in command.params:
+            yield f"{name} {param.name}", getattr(param, "help", None) or ""
+
+
+def test_help_text_is_shown_literally() -> None:
+    # Help is rendered as rich markup: a bracket that is not escaped ("[default: 1m]",
+    # "[tool.mdp.contracts]") would be taken for a style and vanish from the help.
+    for where, text in _help_texts():
+        assert Text.from_markup(text).plain == text.replace("\\[", "["), where
+
+
+def test_every_option_names_its_value() -> None:
+    # "--sink URL", "--limit N" or the choices: never a bare <str>, <int> or <path>.
+    for name, command in _commands(get_command(app)):
+        for param in command.params:
+            if not isinstance(param, TyperOption) or param.is_flag:
+                continue
+            shown = param.make_metavar(Context(command))
+            assert not shown.startswith("<") or "|" in shown, (name, param.name, shown)
