@@ -30,6 +30,7 @@ _INPUT = "Ticks (as for mdp run)"
 
 
 def publish_command(
+    ctx: typer.Context,
     nats_url: Annotated[
         str,
         typer.Option("--nats-url", metavar="URL", help="NATS server.", rich_help_panel=_TARGET),
@@ -129,6 +130,12 @@ def publish_command(
     ] = False,
 ) -> None:
     """Publish ticks from a file or the synthetic generator to a JetStream stream."""
+    if ctx.args:
+        from . import output
+        from .precheck import extra_arguments_error
+
+        output.error_line(str(extra_arguments_error("mdp publish", ctx.args)))
+        raise typer.Exit(EXIT_BAD_INPUT)
     flags = {
         "input": input,
         "kind": kind,

@@ -574,6 +574,10 @@ def run_command(
     flags.pop("config", None)
     renames = {"json_output": "json", "format_preset": "format"}
     flags = {renames.get(name, name): value for name, value in flags.items()}
+    if ctx.args:
+        from .precheck import extra_arguments_error
+
+        raise typer.Exit(_failed_before_start(flags, extra_arguments_error("mdp run", ctx.args)))
     for name in ("feedback_stream", "input"):
         if name in flags:
             flags[name] = tuple(flags[name])

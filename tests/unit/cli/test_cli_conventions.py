@@ -58,6 +58,8 @@ def _probe(*args: str, cwd: Path) -> dict[str, object]:
         ["run", "--sink", "bad://x"],
         ["run", "--bus", "nats://x"],
         ["run", "--input", "no-such-file.csv"],
+        ["run", "--input", "a.csv", "b.csv"],
+        ["publish", "--input", "a.csv", "b.csv"],
         ["run", "--kind", "ticks"],
         ["bars", "--sink", "sqlite:///no-such.db"],
         ["bars", "--format", "parquet"],
@@ -204,3 +206,23 @@ def test_every_option_names_its_value() -> None:
                 continue
             shown = param.make_metavar(Context(command))
             assert not shown.startswith("<") or "|" in shown, (name, param.name, shown)
+
+
+@pytest.mark.parametrize("command", ["run", "publish"])
+def test_an_unquoted_glob_gets_a_hint_naming_the_quotes(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("a.csv", "b.csv", "c.csv"):
+        (tmp_path / name).write_text("ts,price,size\n")
+    monkeypatch.chdir(tmp_path)
+    # What the shell passes for `mdp run --input *.csv`.
+    result = CliRunner().invoke(app, [command, "--input", "a.csv", "b.csv", "c.csv"])
+    assert result.exit_code == 2
+    assert "unexpected argument(s) b.csv c.csv" in result.stderr
+    assert "quote it (--input 'data/*.csv')" in result.stderr
+
+
+def test_a_stray_word_is_refused_as_not_an_option(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["run", "--sink", f"sqlite:///{tmp_path / 'x.db'}", "fast"])
+    assert result.exit_code == 2
+    assert "unexpected argument(s) fast: mdp run takes options only" in result.stderr
