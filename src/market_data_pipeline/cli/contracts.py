@@ -1,7 +1,8 @@
 """``mdp contracts``: the Core contract suite, the Core-version matrix, surface/diff and dispatch.
 
-Core is imported only by the commands that inspect it (``surface`` without ``--core``), so the
-other commands start fast.
+Core is imported only by the commands that inspect it (``surface`` without ``--core``), and the
+contract machinery only by the command that runs, so ``mdp --help`` and the other commands start
+fast.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..contracts import dispatch, matrix, report, settings, verdict
 from ..contracts.errors import ContractsError
-from ..contracts.junit import judge_suite, remove_report, write_verdict_properties
+from ..defaults import DEFAULT_GITHUB_API_URL, DISPATCH_EVENT_TYPE
 
 if TYPE_CHECKING:
+    from ..contracts import matrix, settings, verdict
     from ..contracts.record import VerificationRecord
 
 contracts_app = typer.Typer(
@@ -109,6 +110,9 @@ def run_command(
     a capability Core lacks); 4 error (the suite could not run). Example:
     mdp contracts run --out build/contracts -- -x
     """
+    from ..contracts import report, settings
+    from ..contracts.junit import remove_report, write_verdict_properties
+
     try:
         conf = settings.load_settings()
     except ContractsError as exc:
@@ -144,7 +148,9 @@ def _suite_result(
     started_at: float,
     core_ref: str | None,
 ) -> verdict.ContractResult:
+    from ..contracts import matrix
     from ..contracts import record as rec
+    from ..contracts.junit import judge_suite
 
     suite_report, suite_error = judge_suite(code, junit, started_at)
     result = matrix.contract_result(
@@ -304,6 +310,8 @@ def matrix_command(
     --allow-missing-python, or no cell ran). Example:
     mdp contracts matrix --core 1.2.30,latest --python 3.11 --jobs 2
     """
+    from ..contracts import matrix, report, settings
+
     try:
         conf = settings.load_settings()
         cells = matrix.plan_cells(_split(core) or conf.core, _split(python) or conf.python)
@@ -343,6 +351,8 @@ def _cell_records(
 
 
 def _matrix_exit_code(results: list[matrix.CellResult], allow_missing_python: bool) -> int:
+    from ..contracts import matrix, verdict
+
     missing = [r for r in results if _python_missing(r)]
     if missing and allow_missing_python:
         results = [r for r in results if not _python_missing(r)]
@@ -360,6 +370,8 @@ def _matrix_exit_code(results: list[matrix.CellResult], allow_missing_python: bo
 
 
 def _python_missing(result: matrix.CellResult) -> bool:
+    from ..contracts import verdict
+
     reason = result.contract.reason or ""
     return result.verdict is verdict.Verdict.ERROR and reason.endswith(
         "is not installed on this machine"
@@ -370,6 +382,8 @@ def _run_with_progress(
     conf: settings.ContractsSettings, cells: list[matrix.Cell], out: Path, jobs: int
 ) -> list[matrix.CellResult]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..contracts import matrix
 
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=_console, transient=True) as bar:
@@ -485,11 +499,11 @@ def dispatch_command(
         ),
     ] = None,
     event_type: Annotated[str, typer.Option(help="repository_dispatch type.", metavar="TYPE")] = (
-        dispatch.EVENT_TYPE
+        DISPATCH_EVENT_TYPE
     ),
     api_url: Annotated[
         str, typer.Option(help="GitHub API base URL.", metavar="URL")
-    ] = dispatch.DEFAULT_API_URL,
+    ] = DEFAULT_GITHUB_API_URL,
     dry_run: Annotated[bool, typer.Option(help="Validate and show; send nothing.")] = False,
 ) -> None:
     """Ask each downstream repository to run its contract suite against a Core release.
@@ -503,6 +517,7 @@ def dispatch_command(
     mdp contracts dispatch --repo acme/pipeline --core-ref 1.4.61 --core-repo acme/core
     --core-sha 0123456789abcdef0123456789abcdef01234567 --dry-run
     """
+    from ..contracts import dispatch, settings
     from ..contracts import payload as payload_rules
 
     repos = _split(repo)

@@ -10,17 +10,19 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..contracts import gate, github, ledger, page
-from ..contracts.dispatch import DEFAULT_API_URL
 from ..contracts.errors import ContractsError
-from ..contracts.record import VerificationRecord
+from ..defaults import DEFAULT_GITHUB_API_URL
 from .contracts import DEFAULT_OUT, _fail, _split, contracts_app
+
+if TYPE_CHECKING:  # the contract machinery loads with the command that uses it
+    from ..contracts import gate, github, ledger
+    from ..contracts.record import VerificationRecord
 
 LEDGER_HELP = (
     "Ledger URL: sqlite:///path.db or postgresql://user@host/db."
@@ -31,6 +33,8 @@ _ANSWER_STYLE = {"yes": "green", "no": "red", "unknown": "yellow"}
 
 
 def _ledger(url: str | None) -> ledger.Ledger:
+    from ..contracts import ledger
+
     try:
         return ledger.open_ledger(url or os.environ.get("MDP_LEDGER"))
     except ContractsError as exc:
@@ -79,6 +83,8 @@ def can_i_deploy_command(
     Each repository is judged at its latest recorded commit. Example:
     mdp contracts can-i-deploy --core 1.5.0 --repo acme/pipeline --ledger sqlite:///contracts.db
     """
+    from ..contracts import gate, ledger
+
     required = _required_repos(repo)
     if not required:
         raise _fail("no required downstream: pass --repo or set [tool.mdp.contracts] downstream", 2)
@@ -95,6 +101,8 @@ def can_i_deploy_command(
 
 
 def _print_decision(decision: gate.Decision) -> None:
+    from ..contracts import gate
+
     table = Table(title=f"can I deploy Core {decision.core}?")
     for column in ("repository", "answer", "commit", "verdict", "detail"):
         table.add_column(column, overflow="fold")
@@ -140,6 +148,8 @@ def results_command(
     ] = False,
 ) -> None:
     """List verification records, oldest first. Example: mdp contracts results --core 1.4.61"""
+    from ..contracts import ledger
+
     where = ledger.RecordFilter(core=core, repos=tuple(_split(repo)))
     try:
         records = _ledger(ledger_url).records(where)
@@ -187,7 +197,7 @@ def report_command(
     ] = None,
     api_url: Annotated[
         str, typer.Option(help="GitHub API base URL.", metavar="URL")
-    ] = DEFAULT_API_URL,
+    ] = DEFAULT_GITHUB_API_URL,
     missing_as_error: Annotated[
         bool,
         typer.Option(
@@ -201,6 +211,8 @@ def report_command(
     Context contracts/OWNER/REPO; success, failure or error; the run as target URL. Example:
     mdp contracts report --core-repo acme/market-data-core --sha 3f2a9c1 --from build/contracts
     """
+    from ..contracts import github
+
     folder = from_dir or _last_run_dir()
     try:
         if missing_as_error and not (folder / "record.json").exists():
@@ -224,8 +236,8 @@ def report_command(
 
 
 def _missing_status() -> github.CommitStatus:
+    from ..contracts import github, settings
     from ..contracts import record as rec
-    from ..contracts import settings
 
     conf = settings.load_settings()
     repo = rec.detect_repo(conf.root, conf.repo, os.environ)
@@ -243,6 +255,8 @@ def _last_run_dir() -> Path:
 
 def load_record(folder: Path) -> VerificationRecord:
     """Read ``folder/record.json`` (written by ``mdp contracts run``)."""
+    from ..contracts.record import VerificationRecord
+
     path = folder / "record.json"
     try:
         return VerificationRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
@@ -265,6 +279,8 @@ def page_command(
 
     Example: mdp contracts page --ledger postgresql://ci@db/contracts --out site
     """
+    from ..contracts import page
+
     try:
         records = _ledger(ledger_url).records()
     except ContractsError as exc:
