@@ -149,6 +149,8 @@ def summary_lines(report: RunReport) -> list[str]:
     status = {"ok": "[green]ok[/]", "failed": "[bold red]FAILED[/]"}.get(
         report.status, "[bold red]BAD INPUT[/]"
     )
+    if report.status == "ok" and report.partial:
+        status = "[yellow]partial[/]"  # stopped before the end of its input: not "ok"
     lines = [
         f"[bold]mdp run[/]: {status} ({literal(report.stopped_by)}) - "
         f"{report.ticks_admitted + report.bad_rows:,} ticks in "
