@@ -265,5 +265,6 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"]) or "settings"
-        parts.append(f"{where.replace('_', '-')}: {error['msg']}")
+        message = error["msg"].removeprefix("Value error, ")  # pydantic's wrapper, no news
+        parts.append(f"{where.replace('_', '-')}: {message}")
     return "invalid settings: " + "; ".join(parts)

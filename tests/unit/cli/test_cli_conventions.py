@@ -226,3 +226,10 @@ def test_a_stray_word_is_refused_as_not_an_option(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["run", "--sink", f"sqlite:///{tmp_path / 'x.db'}", "fast"])
     assert result.exit_code == 2
     assert "unexpected argument(s) fast: mdp run takes options only" in result.stderr
+
+
+def test_dash_h_works_on_every_command() -> None:
+    for name, _ in _commands(get_command(app)):
+        result = CliRunner().invoke(app, [*name.split(), "-h"])
+        assert result.exit_code == 0, name
+        assert "Usage: " in result.stdout, name

@@ -64,3 +64,11 @@ def test_an_unknown_file_key_is_named(tmp_path: Path) -> None:
     config.write_text('resolutoin = "1m"\n')
     with pytest.raises(UsageError, match="unknown setting 'resolutoin'"):
         load_settings(config_file=config, environ={}, flags={})
+
+
+def test_a_bad_value_names_the_setting_and_the_reason_only() -> None:
+    with pytest.raises(UsageError) as caught:
+        load_settings(config_file=None, environ={}, flags={"provider_option": ["host"]})
+    assert str(caught.value) == (
+        "invalid settings: provider-option: expected KEY=VALUE, e.g. host=127.0.0.1"
+    )
