@@ -37,7 +37,9 @@ app.command(
     # Leftover arguments get an error that names their likely cause (an unquoted glob).
     context_settings={"allow_extra_args": True},
 )(run_command)
-app.command("bars", help="Show the latest bars in a store.")(bars_command)
+app.command("bars", help="Show or export the bars in a store: table, CSV, Parquet or JSON.")(
+    bars_command
+)
 app.command(
     "publish",
     help="Publish ticks from a file or the synthetic generator to a JetStream stream.",
