@@ -25,9 +25,11 @@ from pydantic import (
 from .config_file import read_config_file
 from .defaults import (
     DEFAULT_BATCH_ROWS,
+    DEFAULT_DLQ_MAXLEN,
     DEFAULT_DWELL_S,
     DEFAULT_HARD_ENTER,
     DEFAULT_HARD_EXIT,
+    DEFAULT_MAX_ENTRY_BYTES,
     DEFAULT_QUEUE_CAPACITY,
     DEFAULT_SINK,
     DEFAULT_SOFT_ENTER,
@@ -102,8 +104,8 @@ class RunSettings(BaseModel):
     dwell: float = Field(default=DEFAULT_DWELL_S, ge=0)
     stale_after: float = Field(default=10.0, gt=0)
     bus_fallback: Literal["keep", "ok", "hard"] = "keep"
-    bus_max_entry_bytes: int = Field(default=65_536, ge=1)  # bigger entries: DLQ, unread
-    dlq_maxlen: int = Field(default=10_000, ge=1)  # about this many dead letters are kept
+    bus_max_entry_bytes: int = Field(default=DEFAULT_MAX_ENTRY_BYTES, ge=1)  # bigger: DLQ, unread
+    dlq_maxlen: int = Field(default=DEFAULT_DLQ_MAXLEN, ge=1)  # about this many dead letters kept
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     # NATS JetStream source (--source nats).
     nats_url: str = "nats://127.0.0.1:4222"
@@ -281,5 +283,6 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"]) or "settings"
-        parts.append(f"{where.replace('_', '-')}: {error['msg']}")
+        message = error["msg"].removeprefix("Value error, ")  # pydantic's wrapper, no news
+        parts.append(f"{where.replace('_', '-')}: {message}")
     return "invalid settings: " + "; ".join(parts)

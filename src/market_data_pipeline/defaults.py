@@ -16,6 +16,12 @@ DEFAULT_DWELL_S = 0.25
 # partial batch still goes out after the batch interval, so live latency does not grow.
 DEFAULT_QUEUE_CAPACITY = 200_000
 DEFAULT_BATCH_ROWS = 50_000
+# Redis bus: entries bigger than this go to the dead letters unread; dead letters kept (about).
+DEFAULT_MAX_ENTRY_BYTES = 65_536
+DEFAULT_DLQ_MAXLEN = 10_000
+# GitHub: the API base URL, and the repository_dispatch type of Core's release fan-out.
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DISPATCH_EVENT_TYPE = "core-release"
 # Columns of the `bars` table, in order (users' queries and dashboards depend on these names):
 # the primary key, then the values. SQL statements and frames build their column lists from these.
 KEY_COLUMNS = ("symbol", "resolution", "ts")

@@ -78,3 +78,18 @@ def test_dash_j_is_json_for_run_and_bars(mdp: Mdp, tmp_path: Path) -> None:
     assert bars.exit_code == 0, bars.output
     rows = [json.loads(line) for line in bars.stdout.splitlines()]
     assert len(rows) == 2 and set(rows[0]) == {*TABLE_COLUMNS}
+
+
+@pytest.mark.parametrize("sink", ["memory://day", "sqlite:///:memory:"])
+def test_an_in_process_store_is_an_error_not_an_empty_table(mdp: Mdp, sink: str) -> None:
+    result = mdp("bars", "-S", sink)
+    assert result.exit_code == 2
+    assert "only inside the Python process that wrote them" in result.stderr
+    assert "read_bars" in result.stderr
+
+
+def test_a_run_into_memory_says_the_bars_end_with_it(mdp: Mdp) -> None:
+    run = mdp("run", "-n", "200", "-S", "memory://cli-run", "-r", "1m")
+    assert run.exit_code == 0, run.output
+    assert "memory://cli-run kept the bars in this process only" in run.stdout
+    assert " bars --sink memory://" not in run.stdout  # no pointer to a store nobody can read

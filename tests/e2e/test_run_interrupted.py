@@ -81,7 +81,7 @@ def test_sigint_after_progress_reports_partial_and_adds_up(tmp_path: Path) -> No
     match = re.search(r"partial\s+([\d,]+) rows not read .*last event time committed (\S+)", text)
     assert match, text
     not_read = int(match.group(1).replace(",", ""))
-    head = re.search(r"\(SIGINT\) - ([\d,]+) ticks", text)
+    head = re.search(r"mdp run: partial \(SIGINT\) - ([\d,]+) ticks", text)
     assert head, text
     taken = int(head.group(1).replace(",", ""))
     unprocessed = re.search(r"stopped\s+([\d,]+) ticks read but not processed", text)
@@ -120,3 +120,12 @@ def test_a_replay_read_to_its_end_is_not_partial(mdp: Mdp, tmp_path: Path) -> No
     code, summary = mdp.run_json("--input", str(csv), "--sink", f"sqlite:///{tmp_path / 'b.db'}")
     assert code == 0, summary
     assert summary["partial"] is None
+
+
+def test_a_replay_cut_short_says_partial_in_its_headline(mdp: Mdp, tmp_path: Path) -> None:
+    parquet = tmp_path / "trades.parquet"
+    pl.read_csv(write_trades_csv(tmp_path / "trades.csv", ROWS)).write_parquet(parquet)
+    sink = f"sqlite:///{tmp_path / 'bars.db'}"
+    result = mdp("run", "-i", str(parquet), "--speed", "100", "--duration", "1", "-S", sink)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("mdp run: partial (duration) - ")

@@ -47,6 +47,7 @@ from redis import exceptions as redis_errors
 
 from .. import metrics
 from ..core import FeedbackEvent, JsonCodec
+from ..defaults import DEFAULT_DLQ_MAXLEN, DEFAULT_MAX_ENTRY_BYTES
 from ..errors import BusError, UsageError
 from ..flow.feedback import DEFAULT_CLOCK_SKEW_S
 from ..sinks.urls import redact_url, scrub
@@ -63,8 +64,6 @@ DEFAULT_BACKOFF_CAP_S = 5.0
 DEFAULT_CLAIM_IDLE_MS = 30_000
 DEFAULT_DEDUPE_SIZE = 10_000
 DEFAULT_MAXLEN = 100_000
-DEFAULT_DLQ_MAXLEN = 10_000
-DEFAULT_MAX_ENTRY_BYTES = 65_536
 DEFAULT_POLL_MS = 50
 _CLAIM_SCRIPT = """
 return redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', 100, 'JUSTID')

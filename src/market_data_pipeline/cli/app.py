@@ -34,12 +34,17 @@ app.command(
     help="Build bars from a synthetic or replayed stream and write them to a store.",
     epilog=EXAMPLES,
     no_args_is_help=False,
+    # Leftover arguments get an error that names their likely cause (an unquoted glob).
+    context_settings={"allow_extra_args": True},
 )(run_command)
-app.command("bars", help="Show the latest bars in a store.")(bars_command)
+app.command("bars", help="Show or export the bars in a store: table, CSV, Parquet or JSON.")(
+    bars_command
+)
 app.command(
     "publish",
     help="Publish ticks from a file or the synthetic generator to a JetStream stream.",
     epilog=PUBLISH_EXAMPLES,
+    context_settings={"allow_extra_args": True},
 )(publish_command)
 app.add_typer(feedback_app, name="feedback")
 app.add_typer(contracts_app, name="contracts")

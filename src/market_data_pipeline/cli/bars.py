@@ -61,7 +61,7 @@ def bars_command(
             "-n",
             metavar="N",
             min=1,
-            help=f"Only the latest N bars. [default: {TABLE_LIMIT} for a table, all otherwise]",
+            help=f"Only the latest N bars. \\[default: {TABLE_LIMIT} for a table, all otherwise]",
         ),
     ] = None,
     output_format: Annotated[
@@ -109,7 +109,13 @@ def _check_request(sink: str, fmt: Format, out: Path | None) -> None:
     from ..sinks.urls import parse_sink_url
 
     target = parse_sink_url(sink)
-    sqlite_file = target.backend == "sqlite" and target.location != ":memory:"
+    if target.backend == "memory" or target.location == ":memory:":
+        raise UsageError(
+            f"{sink} holds bars only inside the Python process that wrote them (read them there"
+            " with market_data_pipeline.read_bars); mdp bars reads sqlite:///path.db or"
+            " postgresql://..."
+        )
+    sqlite_file = target.backend == "sqlite"
     if sqlite_file and not Path(target.location).is_file():
         raise UsageError(
             f"no database file {target.location!r} (sink {sink}): check --sink; "

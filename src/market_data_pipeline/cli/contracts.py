@@ -1,7 +1,8 @@
 """``mdp contracts``: the Core contract suite, the Core-version matrix, surface/diff and dispatch.
 
-Core is imported only by the commands that inspect it (``surface`` without ``--core``), so the
-other commands start fast.
+Core is imported only by the commands that inspect it (``surface`` without ``--core``), and the
+contract machinery only by the command that runs, so ``mdp --help`` and the other commands start
+fast.
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..contracts import dispatch, matrix, report, settings, verdict
 from ..contracts.errors import ContractsError
-from ..contracts.junit import judge_suite, remove_report, write_verdict_properties
+from ..defaults import DEFAULT_GITHUB_API_URL, DISPATCH_EVENT_TYPE
 
 if TYPE_CHECKING:
+    from ..contracts import matrix, settings, verdict
     from ..contracts.record import VerificationRecord
 
 contracts_app = typer.Typer(
@@ -52,14 +52,18 @@ def _split(values: list[str] | None) -> list[str]:
 def run_command(
     out: Annotated[
         Path,
-        typer.Option("--out", "-o", help="Folder for junit.xml, result.json and record.json."),
+        typer.Option(
+            "--out", "-o", help="Folder for junit.xml, result.json and record.json.", metavar="DIR"
+        ),
     ] = DEFAULT_OUT,
     ledger_url: Annotated[
         str | None,
         typer.Option(
             "--ledger",
             "-L",
-            help="Publish the verification record: sqlite:///contracts.db or postgresql://...",
+            help="Publish the verification record: sqlite:///contracts.db or postgresql://..."
+            " \\[default: $MDP_LEDGER]",
+            metavar="URL",
         ),
     ] = None,
     repo: Annotated[
@@ -67,27 +71,35 @@ def run_command(
         typer.Option(
             "--repo",
             "-R",
-            help="This repository's OWNER/NAME (default: [tool.mdp.contracts] repo, "
-            "else the git remote origin).",
+            help="This repository's OWNER/NAME."
+            " \\[default: repo in pyproject's tool.mdp.contracts, else the git remote origin]",
+            metavar="OWNER/NAME",
         ),
     ] = None,
     correlation_id: Annotated[
         str | None,
-        typer.Option(help="The Core release run's id (default: MDP_CORRELATION_ID)."),
+        typer.Option(
+            help="The Core release run's id. \\[default: $MDP_CORRELATION_ID]", metavar="ID"
+        ),
     ] = None,
     core_ref: Annotated[
         str | None,
         typer.Option(
-            help="What was asked for, recorded in the result, e.g. 1.4.61 or latest "
-            "(default: MDP_CORE_REQUESTED, else 'installed')."
+            help="What was asked for, recorded in the result, e.g. 1.4.61 or latest."
+            " \\[default: $MDP_CORE_REQUESTED, else installed]",
+            metavar="REF",
         ),
     ] = None,
     summary: Annotated[
         Path | None,
-        typer.Option(help="Also append the verdict as Markdown here (e.g. $GITHUB_STEP_SUMMARY)."),
+        typer.Option(
+            help="Also append the verdict as Markdown here (e.g. $GITHUB_STEP_SUMMARY).",
+            metavar="FILE",
+        ),
     ] = None,
     pytest_args: Annotated[
-        list[str] | None, typer.Argument(help="Extra pytest arguments (after --).")
+        list[str] | None,
+        typer.Argument(help="Extra pytest arguments (after --).", metavar="PYTEST_ARGS"),
     ] = None,
 ) -> None:
     """Run the contract suite against the installed Core; write JUnit, result.json, record.json.
@@ -98,6 +110,9 @@ def run_command(
     a capability Core lacks); 4 error (the suite could not run). Example:
     mdp contracts run --out build/contracts -- -x
     """
+    from ..contracts import report, settings
+    from ..contracts.junit import remove_report, write_verdict_properties
+
     try:
         conf = settings.load_settings()
     except ContractsError as exc:
@@ -133,7 +148,9 @@ def _suite_result(
     started_at: float,
     core_ref: str | None,
 ) -> verdict.ContractResult:
+    from ..contracts import matrix
     from ..contracts import record as rec
+    from ..contracts.junit import judge_suite
 
     suite_report, suite_error = judge_suite(code, junit, started_at)
     result = matrix.contract_result(
@@ -245,14 +262,22 @@ def _installed_core() -> str | None:
 def matrix_command(
     core: Annotated[
         list[str] | None,
-        typer.Option("--core", "-C", help="Core releases, comma separated (or 'latest')."),
+        typer.Option(
+            "--core", "-C", help="Core releases, comma separated (or 'latest').", metavar="VERSIONS"
+        ),
     ] = None,
     python: Annotated[
-        list[str] | None, typer.Option("--python", "-p", help="Pythons, e.g. 3.11,3.12.")
+        list[str] | None,
+        typer.Option("--python", "-p", help="Pythons, e.g. 3.11,3.12.", metavar="VERSIONS"),
     ] = None,
-    jobs: Annotated[int, typer.Option(min=1, help="Cells run at once.")] = os.cpu_count() or 2,
+    jobs: Annotated[
+        int, typer.Option(min=1, help="Cells run at once.", metavar="N")
+    ] = os.cpu_count() or 2,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for matrix.json, matrix.md, JUnit.")
+        Path,
+        typer.Option(
+            "--out", "-o", help="Folder for matrix.json, matrix.md, JUnit.", metavar="DIR"
+        ),
     ] = DEFAULT_OUT / "matrix",
     allow_missing_python: Annotated[
         bool, typer.Option(help="A Python not installed here skips its cells instead of failing.")
@@ -260,12 +285,21 @@ def matrix_command(
     ledger_url: Annotated[
         str | None,
         typer.Option(
-            "--ledger", "-L", help="Publish one verification record per cell to this ledger."
+            "--ledger",
+            "-L",
+            help="Publish one verification record per cell to this ledger."
+            " \\[default: $MDP_LEDGER]",
+            metavar="URL",
         ),
     ] = None,
     repo: Annotated[
         str | None,
-        typer.Option("--repo", "-R", help="This repository's OWNER/NAME in the records."),
+        typer.Option(
+            "--repo",
+            "-R",
+            help="This repository's OWNER/NAME in the records.",
+            metavar="OWNER/NAME",
+        ),
     ] = None,
 ) -> None:
     """Run the suite once per (Core, Python) cell, each in its own environment, in parallel.
@@ -276,6 +310,8 @@ def matrix_command(
     --allow-missing-python, or no cell ran). Example:
     mdp contracts matrix --core 1.2.30,latest --python 3.11 --jobs 2
     """
+    from ..contracts import matrix, report, settings
+
     try:
         conf = settings.load_settings()
         cells = matrix.plan_cells(_split(core) or conf.core, _split(python) or conf.python)
@@ -315,6 +351,8 @@ def _cell_records(
 
 
 def _matrix_exit_code(results: list[matrix.CellResult], allow_missing_python: bool) -> int:
+    from ..contracts import matrix, verdict
+
     missing = [r for r in results if _python_missing(r)]
     if missing and allow_missing_python:
         results = [r for r in results if not _python_missing(r)]
@@ -332,6 +370,8 @@ def _matrix_exit_code(results: list[matrix.CellResult], allow_missing_python: bo
 
 
 def _python_missing(result: matrix.CellResult) -> bool:
+    from ..contracts import verdict
+
     reason = result.contract.reason or ""
     return result.verdict is verdict.Verdict.ERROR and reason.endswith(
         "is not installed on this machine"
@@ -341,6 +381,10 @@ def _python_missing(result: matrix.CellResult) -> bool:
 def _run_with_progress(
     conf: settings.ContractsSettings, cells: list[matrix.Cell], out: Path, jobs: int
 ) -> list[matrix.CellResult]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..contracts import matrix
+
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=_console, transient=True) as bar:
         tasks = {cell: bar.add_task(f"{cell.cell_id}: waiting", total=3) for cell in cells}
@@ -357,11 +401,15 @@ def surface_command(
     core: Annotated[
         str | None,
         typer.Option(
-            "--core", "-C", help="A Core release to describe instead of the installed one."
+            "--core",
+            "-C",
+            help="A Core release to describe instead of the installed one.",
+            metavar="VERSION",
         ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write the JSON here instead of stdout.")
+        Path | None,
+        typer.Option("--out", "-o", help="Write the JSON here instead of stdout.", metavar="FILE"),
     ] = None,
 ) -> None:
     """Print the Core contract surface this project depends on, as JSON."""
@@ -415,34 +463,47 @@ def diff_command(
 @contracts_app.command("dispatch")
 def dispatch_command(
     repo: Annotated[
-        list[str], typer.Option("--repo", "-R", help="OWNER/NAME; repeat or comma separate.")
+        list[str],
+        typer.Option(
+            "--repo", "-R", help="OWNER/NAME; repeat or comma separate.", metavar="OWNER/NAME"
+        ),
     ],
     core_ref: Annotated[
         str,
         typer.Option(
-            help="A Core release (1.4.61), 'latest', or git+https://<core-repository>@REF."
+            help="A Core release (1.4.61), 'latest', or git+https://<core-repository>@REF.",
+            metavar="REF",
         ),
     ],
     correlation_id: Annotated[
-        str | None, typer.Option(help="1-100 of A-Z a-z 0-9 . _ -; defaults to a new UUID.")
+        str | None,
+        typer.Option(help="1-100 of A-Z a-z 0-9 . _ -. \\[default: a new UUID]", metavar="ID"),
     ] = None,
     python: Annotated[
-        str | None, typer.Option("--python", "-p", help="Python the suite runs on, e.g. 3.12.")
+        str | None,
+        typer.Option(
+            "--python", "-p", help="Python the suite runs on, e.g. 3.12.", metavar="VERSION"
+        ),
     ] = None,
     core_repo: Annotated[
         str | None,
         typer.Option(
-            help="OWNER/NAME of the Core commit the verdict is reported on (with --core-sha)."
+            help="OWNER/NAME of the Core commit the verdict is reported on (with --core-sha).",
+            metavar="OWNER/NAME",
         ),
     ] = None,
     core_sha: Annotated[
         str | None,
-        typer.Option(help="That Core commit: 40 lowercase hex digits (with --core-repo)."),
+        typer.Option(
+            help="That Core commit: 40 lowercase hex digits (with --core-repo).", metavar="SHA"
+        ),
     ] = None,
-    event_type: Annotated[str, typer.Option(help="repository_dispatch type.")] = (
-        dispatch.EVENT_TYPE
+    event_type: Annotated[str, typer.Option(help="repository_dispatch type.", metavar="TYPE")] = (
+        DISPATCH_EVENT_TYPE
     ),
-    api_url: Annotated[str, typer.Option(help="GitHub API base URL.")] = dispatch.DEFAULT_API_URL,
+    api_url: Annotated[
+        str, typer.Option(help="GitHub API base URL.", metavar="URL")
+    ] = DEFAULT_GITHUB_API_URL,
     dry_run: Annotated[bool, typer.Option(help="Validate and show; send nothing.")] = False,
 ) -> None:
     """Ask each downstream repository to run its contract suite against a Core release.
@@ -456,6 +517,7 @@ def dispatch_command(
     mdp contracts dispatch --repo acme/pipeline --core-ref 1.4.61 --core-repo acme/core
     --core-sha 0123456789abcdef0123456789abcdef01234567 --dry-run
     """
+    from ..contracts import dispatch, settings
     from ..contracts import payload as payload_rules
 
     repos = _split(repo)

@@ -10,24 +10,31 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..contracts import gate, github, ledger, page
-from ..contracts.dispatch import DEFAULT_API_URL
 from ..contracts.errors import ContractsError
-from ..contracts.record import VerificationRecord
+from ..defaults import DEFAULT_GITHUB_API_URL
 from .contracts import DEFAULT_OUT, _fail, _split, contracts_app
 
-LEDGER_HELP = "Ledger URL: sqlite:///contracts.db (default) or postgresql://user@host/db."
+if TYPE_CHECKING:  # the contract machinery loads with the command that uses it
+    from ..contracts import gate, github, ledger
+    from ..contracts.record import VerificationRecord
+
+LEDGER_HELP = (
+    "Ledger URL: sqlite:///path.db or postgresql://user@host/db."
+    " \\[default: $MDP_LEDGER, else sqlite:///contracts.db]"
+)
 LAST_RUN_FILE = DEFAULT_OUT / "last-run"  # where `run` notes its --out for `report`
 _ANSWER_STYLE = {"yes": "green", "no": "red", "unknown": "yellow"}
 
 
 def _ledger(url: str | None) -> ledger.Ledger:
+    from ..contracts import ledger
+
     try:
         return ledger.open_ledger(url or os.environ.get("MDP_LEDGER"))
     except ContractsError as exc:
@@ -49,17 +56,24 @@ def _required_repos(repos: list[str] | None) -> list[str]:
 @contracts_app.command("can-i-deploy")
 def can_i_deploy_command(
     core: Annotated[
-        str, typer.Option("--core", "-C", help="The Core version to ask about, e.g. 1.5.0.")
+        str,
+        typer.Option(
+            "--core", "-C", help="The Core version to ask about, e.g. 1.5.0.", metavar="VERSION"
+        ),
     ],
     repo: Annotated[
         list[str] | None,
         typer.Option(
             "--repo",
             "-R",
-            help="Required downstream OWNER/NAME; default [tool.mdp.contracts] downstream.",
+            help="Required downstream OWNER/NAME, repeatable"
+            " \\[default: downstream in pyproject's tool.mdp.contracts]",
+            metavar="OWNER/NAME",
         ),
     ] = None,
-    ledger_url: Annotated[str | None, typer.Option("--ledger", "-L", help=LEDGER_HELP)] = None,
+    ledger_url: Annotated[
+        str | None, typer.Option("--ledger", "-L", help=LEDGER_HELP, metavar="URL")
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", "-j", help="Print the answer as JSON.")
     ] = False,
@@ -69,6 +83,8 @@ def can_i_deploy_command(
     Each repository is judged at its latest recorded commit. Example:
     mdp contracts can-i-deploy --core 1.5.0 --repo acme/pipeline --ledger sqlite:///contracts.db
     """
+    from ..contracts import gate, ledger
+
     required = _required_repos(repo)
     if not required:
         raise _fail("no required downstream: pass --repo or set [tool.mdp.contracts] downstream", 2)
@@ -85,6 +101,8 @@ def can_i_deploy_command(
 
 
 def _print_decision(decision: gate.Decision) -> None:
+    from ..contracts import gate
+
     table = Table(title=f"can I deploy Core {decision.core}?")
     for column in ("repository", "answer", "commit", "verdict", "detail"):
         table.add_column(column, overflow="fold")
@@ -115,18 +133,23 @@ def _print_decision(decision: gate.Decision) -> None:
 
 @contracts_app.command("results")
 def results_command(
-    ledger_url: Annotated[str | None, typer.Option("--ledger", "-L", help=LEDGER_HELP)] = None,
+    ledger_url: Annotated[
+        str | None, typer.Option("--ledger", "-L", help=LEDGER_HELP, metavar="URL")
+    ] = None,
     core: Annotated[
-        str | None, typer.Option("--core", "-C", help="Only this Core version.")
+        str | None, typer.Option("--core", "-C", help="Only this Core version.", metavar="VERSION")
     ] = None,
     repo: Annotated[
-        list[str] | None, typer.Option("--repo", "-R", help="Only these OWNER/NAME.")
+        list[str] | None,
+        typer.Option("--repo", "-R", help="Only these OWNER/NAME.", metavar="OWNER/NAME"),
     ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", "-j", help="Print the records as JSON.")
     ] = False,
 ) -> None:
     """List verification records, oldest first. Example: mdp contracts results --core 1.4.61"""
+    from ..contracts import ledger
+
     where = ledger.RecordFilter(core=core, repos=tuple(_split(repo)))
     try:
         records = _ledger(ledger_url).records(where)
@@ -162,13 +185,19 @@ def results_command(
 
 @contracts_app.command("report")
 def report_command(
-    core_repo: Annotated[str, typer.Option(help="Core's OWNER/NAME, where the status goes.")],
-    sha: Annotated[str, typer.Option(help="Core's release commit SHA.")],
+    core_repo: Annotated[
+        str, typer.Option(help="Core's OWNER/NAME, where the status goes.", metavar="OWNER/NAME")
+    ],
+    sha: Annotated[str, typer.Option(help="Core's release commit SHA.", metavar="SHA")],
     from_dir: Annotated[
         Path | None,
-        typer.Option("--from", help="Folder of record.json (default: the last run's --out)."),
+        typer.Option(
+            "--from", help="Folder of record.json. \\[default: the last run's --out]", metavar="DIR"
+        ),
     ] = None,
-    api_url: Annotated[str, typer.Option(help="GitHub API base URL.")] = DEFAULT_API_URL,
+    api_url: Annotated[
+        str, typer.Option(help="GitHub API base URL.", metavar="URL")
+    ] = DEFAULT_GITHUB_API_URL,
     missing_as_error: Annotated[
         bool,
         typer.Option(
@@ -182,6 +211,8 @@ def report_command(
     Context contracts/OWNER/REPO; success, failure or error; the run as target URL. Example:
     mdp contracts report --core-repo acme/market-data-core --sha 3f2a9c1 --from build/contracts
     """
+    from ..contracts import github
+
     folder = from_dir or _last_run_dir()
     try:
         if missing_as_error and not (folder / "record.json").exists():
@@ -205,8 +236,8 @@ def report_command(
 
 
 def _missing_status() -> github.CommitStatus:
+    from ..contracts import github, settings
     from ..contracts import record as rec
-    from ..contracts import settings
 
     conf = settings.load_settings()
     repo = rec.detect_repo(conf.root, conf.repo, os.environ)
@@ -224,6 +255,8 @@ def _last_run_dir() -> Path:
 
 def load_record(folder: Path) -> VerificationRecord:
     """Read ``folder/record.json`` (written by ``mdp contracts run``)."""
+    from ..contracts.record import VerificationRecord
+
     path = folder / "record.json"
     try:
         return VerificationRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
@@ -237,13 +270,17 @@ def load_record(folder: Path) -> VerificationRecord:
 
 @contracts_app.command("page")
 def page_command(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for index.html.")],
-    ledger_url: Annotated[str | None, typer.Option("--ledger", "-L", help=LEDGER_HELP)] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for index.html.", metavar="DIR")],
+    ledger_url: Annotated[
+        str | None, typer.Option("--ledger", "-L", help=LEDGER_HELP, metavar="URL")
+    ] = None,
 ) -> None:
     """Write the compatibility page (repositories by Core versions) as DIR/index.html.
 
     Example: mdp contracts page --ledger postgresql://ci@db/contracts --out site
     """
+    from ..contracts import page
+
     try:
         records = _ledger(ledger_url).records()
     except ContractsError as exc:
@@ -256,16 +293,22 @@ def page_command(
 def rollup_command(
     folders: Annotated[
         list[Path],
-        typer.Argument(help="Folders searched for record.json (e.g. downloaded artifacts)."),
+        typer.Argument(
+            help="Folders searched for record.json (e.g. downloaded artifacts).", metavar="DIR..."
+        ),
     ],
     markdown: Annotated[
-        Path | None, typer.Option(help="Also write the table as Markdown here (a step summary).")
+        Path | None,
+        typer.Option(
+            help="Also write the table as Markdown here (a step summary).", metavar="FILE"
+        ),
     ] = None,
     ledger_url: Annotated[
-        str | None, typer.Option("--ledger", "-L", help="Also publish every record found here.")
+        str | None,
+        typer.Option("--ledger", "-L", help="Also publish every record found here.", metavar="URL"),
     ] = None,
 ) -> None:
-    """Roll many runs' records into one table, honouring [tool.mdp.contracts] expected-failures.
+    """Roll many runs' records into one table, honouring expected-failures in tool.mdp.contracts.
 
     Exit 0 when every cell ended as expected (passed, or a declared expected failure), 1
     otherwise, 2 when no record was found. Example (the matrix workflow's last job):

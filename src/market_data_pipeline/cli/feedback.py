@@ -9,7 +9,6 @@ and ``dlq`` read every key given, ``publish`` writes to the first.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -27,7 +26,9 @@ from rich.text import Text
 from ..errors import PipelineError, UsageError
 
 if TYPE_CHECKING:
-    from ..bus.redis_streams import RedisStreamBus
+    from ..bus.pulse import PoisonEntryError
+    from ..bus.redis_streams import DeadLetter, RedisStreamBus
+    from ..core import FeedbackEvent
 
 T = TypeVar("T")
 
@@ -57,13 +58,17 @@ BusOption = Annotated[
         "--bus",
         "-b",
         envvar="MDP_BUS",
-        help="Redis bus URL, e.g. --bus redis://127.0.0.1:6379/0 (default: $MDP_BUS).",
+        metavar="URL",
+        help="Redis bus URL, e.g. --bus redis://127.0.0.1:6379/0.",
         show_default=False,
     ),
 ]
 NamespaceOption = Annotated[
     str,
-    typer.Option(help="Stream key prefix, e.g. --namespace prod (stream <ns>:telemetry.feedback)."),
+    typer.Option(
+        metavar="NAME",
+        help="Stream key prefix, e.g. --namespace prod (stream <ns>:telemetry.feedback).",
+    ),
 ]
 JsonOption = Annotated[
     bool, typer.Option("--json", "-j", help="One JSON object per line, e.g. --json | jq .level.")
@@ -75,7 +80,7 @@ StreamOption = Annotated[
         metavar="KEY",
         help="Redis stream key, repeatable; {namespace} is replaced. tail and dlq read every key"
         " given, publish writes to the first. market-data-store publishes to"
-        " '{namespace}:{namespace}.telemetry.feedback'. [default: $MDP_FEEDBACK_STREAM, else"
+        " '{namespace}:{namespace}.telemetry.feedback'. \\[default: $MDP_FEEDBACK_STREAM, else"
         " {namespace}:telemetry.feedback]",
         show_default=False,
     ),
@@ -114,6 +119,8 @@ async def _close(buses: list[RedisStreamBus]) -> None:
 
 
 def _run(work: Coroutine[Any, Any, T]) -> T:
+    import asyncio
+
     try:
         return asyncio.run(work)
     except PipelineError as exc:
@@ -146,11 +153,14 @@ def publish_command(
     queue_size: Annotated[
         int | None,
         typer.Option(
-            min=0, help="Queue depth to report, e.g. --queue-size 900 (default: the level's mark)."
+            min=0,
+            help="Queue depth to report, e.g. --queue-size 900. \\[default: the level's mark]",
+            metavar="N",
         ),
     ] = None,
     capacity: Annotated[
-        int, typer.Option(min=1, help="Queue capacity to report, e.g. --capacity 1000.")
+        int,
+        typer.Option(min=1, help="Queue capacity to report, e.g. --capacity 1000.", metavar="N"),
     ] = 1000,
     bus: BusOption = None,
     namespace: NamespaceOption = "mdp",
@@ -191,7 +201,9 @@ def tail_command(
     as_json: JsonOption = False,
     count: Annotated[
         int | None,
-        typer.Option("--count", "-n", min=1, help="Stop after N entries, e.g. --count 10."),
+        typer.Option(
+            "--count", "-n", min=1, help="Stop after N entries, e.g. --count 10.", metavar="N"
+        ),
     ] = None,
     from_start: Annotated[
         bool, typer.Option(help="Start with the entries already in the stream, e.g. --from-start.")
@@ -228,7 +240,9 @@ async def _tail(
         await _close(buses)
 
 
-def _tail_line(key: str | None, entry_id: str, item: Any, as_json: bool) -> str | Text:
+def _tail_line(
+    key: str | None, entry_id: str, item: FeedbackEvent | PoisonEntryError, as_json: bool
+) -> str | Text:
     """Return one entry: a JSON string, or a ``Text`` that shows every field literally.
 
     ``key`` names the stream when several are tailed (JSON carries it as ``stream``).
@@ -264,7 +278,10 @@ def dlq_command(
     namespace: NamespaceOption = "mdp",
     as_json: JsonOption = False,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=1, help="Show the newest N, e.g. --limit 20.")
+        int,
+        typer.Option(
+            "--limit", "-n", min=1, help="Show the newest N, e.g. --limit 20.", metavar="N"
+        ),
     ] = 100,
     feedback_stream: StreamOption = None,
 ) -> None:
@@ -297,9 +314,9 @@ def dlq_command(
     _out.print(table)
 
 
-async def _dead_letters(buses: list[RedisStreamBus], limit: int) -> list[tuple[str, Any]]:
+async def _dead_letters(buses: list[RedisStreamBus], limit: int) -> list[tuple[str, DeadLetter]]:
     """Return the newest ``limit`` dead letters of ``buses`` as (dlq key, letter), newest first."""
-    letters: list[tuple[str, Any]] = []
+    letters: list[tuple[str, DeadLetter]] = []
     try:
         for bus in buses:
             letters += [(bus.dlq_key, letter) for letter in await bus.dead_letters(limit)]

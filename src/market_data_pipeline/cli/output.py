@@ -22,6 +22,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.text import Text
 
+from ..defaults import DEFAULT_SINK
 from ..sinks.urls import mask_urls
 
 if TYPE_CHECKING:
@@ -148,6 +149,8 @@ def summary_lines(report: RunReport) -> list[str]:
     status = {"ok": "[green]ok[/]", "failed": "[bold red]FAILED[/]"}.get(
         report.status, "[bold red]BAD INPUT[/]"
     )
+    if report.status == "ok" and report.partial:
+        status = "[yellow]partial[/]"  # stopped before the end of its input: not "ok"
     lines = [
         f"[bold]mdp run[/]: {status} ({literal(report.stopped_by)}) - "
         f"{report.ticks_admitted + report.bad_rows:,} ticks in "
@@ -182,9 +185,19 @@ def summary_lines(report: RunReport) -> list[str]:
         lines.append(f"  skipped  {reasons}")
     lines.extend(_file_lines(report))
     lines.extend(_feedback_lines(report.feedback))
-    if report.exit_code == 0 and report.bars_written:
+    if report.bars_written and _in_process(report.sink):
+        lines.append(
+            f"  note     {literal(report.sink)} kept the bars in this process only: they end with"
+            f" it (--sink {DEFAULT_SINK} keeps them)"
+        )
+    elif report.exit_code == 0 and report.bars_written:
         lines.append(f"  look     {literal(_mdp())} bars --sink {literal(_quote(report.sink))}")
     return lines
+
+
+def _in_process(sink: str) -> bool:
+    """True for a store that ends with the process: another command cannot look into it."""
+    return sink.startswith("memory:") or sink.endswith(":memory:")
 
 
 def _partial_lines(report: RunReport) -> list[str]:

@@ -7,13 +7,14 @@ Only the stdlib and the package's light modules are imported here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..bus.urls import check_bus_url
 from ..config_file import read_config_file
 from ..defaults import DEFAULT_SINK
+from ..errors import UsageError
 from ..extras import require_extra
 from ..sinks.urls import parse_sink_url
 from ..sources.paths import expand_inputs
@@ -38,6 +39,21 @@ def precheck_run(
     source_input = value("input")
     if isinstance(source_input, str | list | tuple):  # one path, or several (repeated --input)
         expand_inputs(source_input)
+
+
+def extra_arguments_error(command: str, args: Sequence[str]) -> UsageError:
+    """Return the error for arguments left over after the options, naming the likely cause.
+
+    ``--input data/*.csv`` unquoted reaches us as ``--input data/a.csv data/b.csv ...``: the
+    shell expanded the glob, and only the first file went to ``--input``.
+    """
+    shown = " ".join(args[:3]) + (" ..." if len(args) > 3 else "")
+    if any(Path(arg).exists() for arg in args):
+        return UsageError(
+            f"unexpected argument(s) {shown}: the shell expanded an unquoted glob into several "
+            "files; quote it (--input 'data/*.csv') or repeat --input before each file"
+        )
+    return UsageError(f"unexpected argument(s) {shown}: {command} takes options only (see -h)")
 
 
 def raw_setting(name: str, flags: Mapping[str, Any], environ: Mapping[str, str]) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -31,6 +30,7 @@ _INPUT = "Ticks (as for mdp run)"
 
 
 def publish_command(
+    ctx: typer.Context,
     nats_url: Annotated[
         str,
         typer.Option("--nats-url", metavar="URL", help="NATS server.", rich_help_panel=_TARGET),
@@ -102,13 +102,13 @@ def publish_command(
         str | None,
         typer.Option(
             metavar="A,B,...",
-            help="Synthetic instruments. [default: AAPL,MSFT,NVDA,AMZN,GOOG]",
+            help="Synthetic instruments. \\[default: AAPL,MSFT,NVDA,AMZN,GOOG]",
             rich_help_panel=_INPUT,
         ),
     ] = None,
     seed: Annotated[
         int | None,
-        typer.Option(metavar="N", help="Synthetic seed. [default: 0]", rich_help_panel=_INPUT),
+        typer.Option(metavar="N", help="Synthetic seed. \\[default: 0]", rich_help_panel=_INPUT),
     ] = None,
     ticks: Annotated[
         int | None,
@@ -120,7 +120,7 @@ def publish_command(
         str | None,
         typer.Option(
             metavar="ISO_TIME",
-            help="Synthetic: event time of the first tick. [default: now]",
+            help="Synthetic: event time of the first tick. \\[default: now]",
             rich_help_panel=_INPUT,
         ),
     ] = None,
@@ -130,6 +130,12 @@ def publish_command(
     ] = False,
 ) -> None:
     """Publish ticks from a file or the synthetic generator to a JetStream stream."""
+    if ctx.args:
+        from . import output
+        from .precheck import extra_arguments_error
+
+        output.error_line(str(extra_arguments_error("mdp publish", ctx.args)))
+        raise typer.Exit(EXIT_BAD_INPUT)
     flags = {
         "input": input,
         "kind": kind,
@@ -165,6 +171,8 @@ def _publish(flags: dict[str, Any], target: dict[str, Any], json_output: bool) -
         settings = load_settings(
             config_file=None, environ=os.environ, flags={k: v for k, v in flags.items() if v}
         )
+        import asyncio
+
         from ..runtime import build_source
         from ..sources.nats_publish import publish_source
 

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from ..defaults import DEFAULT_BATCH_ROWS, DEFAULT_QUEUE_CAPACITY, DEFAULT_SINK
+from ..defaults import (
+    DEFAULT_BATCH_ROWS,
+    DEFAULT_DLQ_MAXLEN,
+    DEFAULT_MAX_ENTRY_BYTES,
+    DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_SINK,
+)
 from ..errors import EXIT_BAD_INPUT, PipelineError
 from .signals import EXIT_CODES, STOP, StopSignals
+
+if TYPE_CHECKING:
+    from ..config import RunSettings
+    from ..report import RunReport
+    from .output import RunView
 
 EXAMPLES = """[bold]Examples[/]
 
@@ -65,7 +75,7 @@ def run_command(
             metavar="SOURCE",
             help="Where ticks come from: synthetic, replay (implied by --input), nats (a"
             " JetStream stream, see --stream) or provider:NAME (a Core MarketDataProvider,"
-            " e.g. provider:ibkr). [default: synthetic]",
+            " e.g. provider:ibkr). \\[default: synthetic]",
             rich_help_panel=_SOURCE,
         ),
     ] = None,
@@ -235,7 +245,7 @@ def run_command(
             "-r",
             metavar="SIZES",
             help="Bar sizes, comma-separated: 1s, 5s, 1m (or 1min), 1h, 1d, 1w, 1mo, 1q, 1y."
-            " [default: 1m; demo: 1s,1m]",
+            " \\[default: 1m; demo: 1s,1m]",
             rich_help_panel=_BARS,
         ),
     ] = None,
@@ -255,7 +265,7 @@ def run_command(
             "--tz",
             metavar="ZONE",
             help="IANA zone of naive timestamps and of 1d/1w/1mo windows, e.g. America/New_York."
-            " [default: UTC; with --calendar, 1w and longer follow the exchange's zone]",
+            " \\[default: UTC; with --calendar, 1w and longer follow the exchange's zone]",
             rich_help_panel=_BARS,
         ),
     ] = None,
@@ -368,7 +378,7 @@ def run_command(
             metavar="KEY",
             help="Redis stream key to obey, repeatable; {namespace} is replaced. market-data-store"
             " publishes to '{namespace}:{namespace}.telemetry.feedback'."
-            " [default: {namespace}:telemetry.feedback]",
+            " \\[default: {namespace}:telemetry.feedback]",
             rich_help_panel=_FEEDBACK,
         ),
     ] = None,
@@ -454,22 +464,22 @@ def run_command(
         ),
     ] = "keep",
     bus_max_entry_bytes: Annotated[
-        int | None,
+        int,
         typer.Option(
             metavar="BYTES",
-            help="Bus entries bigger than this go to the DLQ unread, e.g. 65536 (default 64 KiB).",
+            help="Bus entries bigger than this go to the DLQ unread.",
             rich_help_panel=_FEEDBACK,
         ),
-    ] = None,
+    ] = DEFAULT_MAX_ENTRY_BYTES,
     dlq_maxlen: Annotated[
-        int | None,
+        int,
         typer.Option(
             "--dlq-maxlen",
             metavar="ENTRIES",
-            help="Keep about this many dead letters, oldest trimmed first, e.g. 10000 (default).",
+            help="Keep about this many dead letters, oldest trimmed first.",
             rich_help_panel=_FEEDBACK,
         ),
-    ] = None,
+    ] = DEFAULT_DLQ_MAXLEN,
     nats_url: Annotated[
         str,
         typer.Option(
@@ -495,7 +505,7 @@ def run_command(
             "--subject",
             metavar="FILTER",
             help="Only these subjects, e.g. 'ticks.>' or one partition 'ticks.2.>'."
-            " [default: every subject of the stream]",
+            " \\[default: every subject of the stream]",
             rich_help_panel=_NATS,
         ),
     ] = None,
@@ -578,6 +588,10 @@ def run_command(
     flags.pop("config", None)
     renames = {"json_output": "json", "format_preset": "format"}
     flags = {renames.get(name, name): value for name, value in flags.items()}
+    if ctx.args:
+        from .precheck import extra_arguments_error
+
+        raise typer.Exit(_failed_before_start(flags, extra_arguments_error("mdp run", ctx.args)))
     for name in ("feedback_stream", "input"):
         if name in flags:
             flags[name] = tuple(flags[name])
@@ -614,6 +628,8 @@ def _run(config: Path | None, flags: dict[str, Any], signals: StopSignals) -> in
         settings = load_settings(config_file=config, environ=os.environ, flags=flags)
     except PipelineError as exc:
         return _failed_before_start(flags, exc)
+    import asyncio
+
     view = output.RunView(json_mode=settings.json_output, interactive=sys.stderr.isatty())
     report = asyncio.run(_execute(settings, view, signals))
     view.summary(report)
@@ -637,9 +653,11 @@ def _failed_before_start(flags: dict[str, Any], exc: PipelineError) -> int:
 _TRUE = ("1", "true", "yes", "on")
 
 
-async def _execute(settings: Any, view: Any, signals: StopSignals) -> Any:
+async def _execute(settings: RunSettings, view: RunView, signals: StopSignals) -> RunReport:
     # Imported only now: loading polars, pyarrow and Core takes a while; a signal meanwhile is
     # recorded and stops the pipeline as soon as it starts.
+    import asyncio
+
     from ..runtime import Pipeline, execute
 
     def started(pipeline: Pipeline) -> None:

@@ -13,13 +13,15 @@ handlers back as soon as they are chosen.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # asyncio costs a usage error or --help about 25 ms to import
+    import asyncio
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 EXIT_CODES = {sig.name: 128 + int(sig) for sig in HANDLED}  # SIGINT 130, SIGTERM 143

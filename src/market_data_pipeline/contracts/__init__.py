@@ -17,11 +17,38 @@ dispatch   the ``repository_dispatch`` sender for Core's release fan-out
 
 from __future__ import annotations
 
-from .diff import Change, diff_json, diff_surfaces, render_changes
-from .dispatch import DispatchClient, DispatchResult, build_payload
-from .errors import CellSetupError, ContractsError, DispatchError
-from .matrix import Cell, CellResult, matrix_ok, plan_cells, run_matrix
-from .settings import ContractsSettings, ExpectedFailure, load_settings
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # type checkers see the real names; at run time they load on first use
+    from .diff import Change, diff_json, diff_surfaces, render_changes
+    from .dispatch import DispatchClient, DispatchResult, build_payload
+    from .errors import CellSetupError, ContractsError, DispatchError
+    from .matrix import Cell, CellResult, matrix_ok, plan_cells, run_matrix
+    from .settings import ContractsSettings, ExpectedFailure, load_settings
+
+# Loaded on first use: `mdp --help` registers the contracts commands without importing the
+# matrix, dispatch and report machinery behind them.
+_EXPORTS = {
+    "Cell": "matrix",
+    "CellResult": "matrix",
+    "CellSetupError": "errors",
+    "Change": "diff",
+    "ContractsError": "errors",
+    "ContractsSettings": "settings",
+    "DispatchClient": "dispatch",
+    "DispatchError": "errors",
+    "DispatchResult": "dispatch",
+    "ExpectedFailure": "settings",
+    "build_payload": "dispatch",
+    "diff_json": "diff",
+    "diff_surfaces": "diff",
+    "load_settings": "settings",
+    "matrix_ok": "matrix",
+    "plan_cells": "matrix",
+    "render_changes": "diff",
+    "run_matrix": "matrix",
+}
 
 __all__ = [
     "Cell",
@@ -43,3 +70,12 @@ __all__ = [
     "render_changes",
     "run_matrix",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

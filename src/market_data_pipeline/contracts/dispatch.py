@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Any
 
+from ..defaults import DEFAULT_GITHUB_API_URL, DISPATCH_EVENT_TYPE
 from .errors import ContractsError, DispatchError
 
-DEFAULT_API_URL = "https://api.github.com"
-EVENT_TYPE = "core-release"
+DEFAULT_API_URL = DEFAULT_GITHUB_API_URL
+EVENT_TYPE = DISPATCH_EVENT_TYPE
 MAX_PAYLOAD_KEYS = 10
 MAX_BODY_BYTES = 64 * 1024
 MAX_EVENT_TYPE_CHARS = 100

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 import polars as pl
 
@@ -31,27 +31,55 @@ from ..sinks.urls import mask_urls
 from .base import SourceInfo, TickKind, TickSource
 
 if TYPE_CHECKING:
-    from ..core import Quote
+    from ..core import Instrument, Quote, Trade
 
 ENTRY_POINT_GROUP = "market_data_pipeline.providers"
 DEFAULT_BATCH_SIZE = 1_000
 DEFAULT_BATCH_INTERVAL_S = 0.2
 
+Item = TypeVar("Item")
 
-def provider_factory(name: str) -> Callable[..., Any]:
+
+class StreamingProvider(Protocol):
+    """What the source calls on a provider: Core's ``MarketDataProvider`` as providers write it.
+
+    Core declares the streams as ``async def`` returning an ``AsyncIterable`` (a coroutine to
+    await), while providers write them as async generators (called, then iterated): the source
+    iterates what the call returns, so this protocol says exactly that. Only the stream of the
+    run's kind is called.
+    """
+
+    def stream_trades(self, instruments: Iterable[Instrument], /) -> AsyncIterable[Trade]: ...
+
+    def stream_quotes(self, instruments: Iterable[Instrument], /) -> AsyncIterable[Quote]: ...
+
+
+@runtime_checkable
+class ProviderSession(Protocol):
+    """A provider that connects in ``__aenter__`` (returning itself) and leaves in ``__aexit__``."""
+
+    async def __aenter__(self) -> StreamingProvider: ...
+
+    async def __aexit__(self, *exc_info: object) -> object: ...
+
+
+ProviderFactory = Callable[..., StreamingProvider]
+
+
+def provider_factory(name: str) -> ProviderFactory:
     """Return the factory registered under ``name``; ``UsageError`` lists the known names."""
     found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     if name not in found:
         known = ", ".join(sorted(found)) or "none installed"
         raise UsageError(f"no market-data provider {name!r} (known: {known})")
     try:
-        factory: Callable[..., Any] = found[name].load()
+        factory: ProviderFactory = found[name].load()
     except ImportError as exc:
         raise UsageError(f"provider {name!r} cannot be loaded: {exc}") from None
     return factory
 
 
-def ibkr_provider(**options: Any) -> Any:
+def ibkr_provider(**options: object) -> StreamingProvider:
     """Build ``market-data-ibkr``'s ``IBKRProvider`` from ``IBKRSettings`` options."""
     try:
         from market_data_ibkr import IBKRProvider, IBKRSettings
@@ -59,7 +87,8 @@ def ibkr_provider(**options: Any) -> Any:
         raise UsageError(
             "--source provider:ibkr needs market-data-ibkr: pip install market-data-ibkr"
         ) from None
-    return IBKRProvider(IBKRSettings(**options))
+    provider: StreamingProvider = IBKRProvider(IBKRSettings(**options))
+    return provider
 
 
 class ProviderSource(TickSource):
@@ -71,7 +100,7 @@ class ProviderSource(TickSource):
         *,
         symbols: list[str],
         kind: TickKind = "trades",
-        options: Mapping[str, Any] | None = None,
+        options: Mapping[str, object] | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         batch_interval_s: float = DEFAULT_BATCH_INTERVAL_S,
     ) -> None:
@@ -86,7 +115,7 @@ class ProviderSource(TickSource):
         self.batch_interval_s = batch_interval_s
         self._factory = provider_factory(name)
         self._options = dict(options or {})
-        self._provider: Any = None
+        self._session: ProviderSession | None = None  # entered, so close() leaves it
 
     def describe(self) -> SourceInfo:
         """Return what the run summary shows about this source."""
@@ -97,54 +126,50 @@ class ProviderSource(TickSource):
 
     async def batches(self) -> AsyncIterator[pl.DataFrame]:
         """Yield frames of the provider's ticks until it ends."""
+        from .. import core
+
         try:
-            items = await self._open()
-            rows: list[Any] = []
-            last = time.monotonic()
-            async for item in items:
-                rows.append(item)
-                now = time.monotonic()
-                if len(rows) >= self.batch_size or now - last >= self.batch_interval_s:
-                    yield self._frame(rows)
-                    rows, last = [], now
-            if rows:
-                yield self._frame(rows)
+            provider = await self._open()
+            instruments = [core.Instrument(symbol=s) for s in self.symbols]
+            if self.kind == "trades":
+                framed = self._framed(provider.stream_trades(instruments), _trades_frame)
+            else:
+                framed = self._framed(provider.stream_quotes(instruments), _quotes_frame)
+            async for frame in framed:
+                yield self._priced(frame)
         except (UsageError, ProviderError, GeneratorExit):
             raise
         except Exception as exc:  # the provider's own errors (Core ConnectionFailed ...)
             raise self._error(exc) from None
 
-    async def _open(self) -> Any:
-        from .. import core
-
+    async def _open(self) -> StreamingProvider:
         try:
             provider = self._factory(**self._options)
         except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
             detail = _first_line(exc)
             raise UsageError(f"bad options for provider {self.name!r}: {detail}") from None
-        if hasattr(provider, "__aenter__"):
-            provider = await provider.__aenter__()
-        self._provider = provider
-        instruments = [core.Instrument(symbol=s) for s in self.symbols]
-        method = provider.stream_trades if self.kind == "trades" else provider.stream_quotes
-        return method(instruments)
+        if isinstance(provider, ProviderSession):
+            entered = await provider.__aenter__()
+            self._session = provider
+            return entered
+        return provider
 
-    def _frame(self, items: list[Any]) -> pl.DataFrame:
-        if self.kind == "trades":
-            data = {
-                "symbol": [t.symbol for t in items],
-                "ts_ns": [frames.datetime_to_ns(t.ts) for t in items],
-                "price": [float(t.price) for t in items],
-                "size": [float(t.size) for t in items],
-            }
-        else:
-            data = {
-                "symbol": [q.symbol for q in items],
-                "ts_ns": [frames.datetime_to_ns(q.timestamp) for q in items],
-                "price": [_mid(q) for q in items],
-                "size": [0.0] * len(items),
-            }
-        frame = pl.DataFrame(data, schema=frames.TICK_SCHEMA)
+    async def _framed(
+        self, items: AsyncIterable[Item], to_frame: Callable[[list[Item]], pl.DataFrame]
+    ) -> AsyncIterator[pl.DataFrame]:
+        """Yield frames of up to ``batch_size`` items, or of what came within the interval."""
+        rows: list[Item] = []
+        last = time.monotonic()
+        async for item in items:
+            rows.append(item)
+            now = time.monotonic()
+            if len(rows) >= self.batch_size or now - last >= self.batch_interval_s:
+                yield to_frame(rows)
+                rows, last = [], now
+        if rows:
+            yield to_frame(rows)
+
+    def _priced(self, frame: pl.DataFrame) -> pl.DataFrame:
         unpriced = frame["price"].is_null()
         if unpriced.any():
             self.count_bad("no bid/ask", int(unpriced.sum()))
@@ -156,10 +181,31 @@ class ProviderSource(TickSource):
 
     async def close(self) -> None:
         """Leave the provider's session; safe to call more than once."""
-        provider, self._provider = self._provider, None
-        if provider is not None and hasattr(provider, "__aexit__"):
+        session, self._session = self._session, None
+        if session is not None:
             with contextlib.suppress(Exception):  # a session that never opened
-                await provider.__aexit__(None, None, None)
+                await session.__aexit__(None, None, None)
+
+
+def _trades_frame(trades: list[Trade]) -> pl.DataFrame:
+    data = {
+        "symbol": [t.symbol for t in trades],
+        "ts_ns": [frames.datetime_to_ns(t.ts) for t in trades],
+        "price": [float(t.price) for t in trades],
+        "size": [float(t.size) for t in trades],
+    }
+    return pl.DataFrame(data, schema=frames.TICK_SCHEMA)
+
+
+def _quotes_frame(quotes: list[Quote]) -> pl.DataFrame:
+    """Quotes as ticks at the mid price (null without both sides: counted bad by the source)."""
+    data = {
+        "symbol": [q.symbol for q in quotes],
+        "ts_ns": [frames.datetime_to_ns(q.timestamp) for q in quotes],
+        "price": [_mid(q) for q in quotes],
+        "size": [0.0] * len(quotes),
+    }
+    return pl.DataFrame(data, schema=frames.TICK_SCHEMA)
 
 
 def _mid(quote: Quote) -> float | None:

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.core import TyperGroup
+from rich.text import Text
+from typer._click import Context
+from typer.core import TyperGroup, TyperOption
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -56,6 +58,8 @@ def _probe(*args: str, cwd: Path) -> dict[str, object]:
         ["run", "--sink", "bad://x"],
         ["run", "--bus", "nats://x"],
         ["run", "--input", "no-such-file.csv"],
+        ["run", "--input", "a.csv", "b.csv"],
+        ["publish", "--input", "a.csv", "b.csv"],
         ["run", "--kind", "ticks"],
         ["bars", "--sink", "sqlite:///no-such.db"],
         ["bars", "--format", "parquet"],
@@ -178,3 +182,54 @@ def test_help_shows_the_short_flags(command: list[str], shorts: list[str]) -> No
     assert result.exit_code == 0, result.output
     for short in shorts:
         assert f" {short} " in result.stdout, short
+
+
+def _help_texts() -> Iterator[tuple[str, str]]:
+    for name, command in _commands(get_command(app)):
+        yield name, command.help or ""
+        for param in command.params:
+            yield f"{name} {param.name}", getattr(param, "help", None) or ""
+
+
+def test_help_text_is_shown_literally() -> None:
+    # Help is rendered as rich markup: a bracket that is not escaped ("[default: 1m]",
+    # "[tool.mdp.contracts]") would be taken for a style and vanish from the help.
+    for where, text in _help_texts():
+        assert Text.from_markup(text).plain == text.replace("\\[", "["), where
+
+
+def test_every_option_names_its_value() -> None:
+    # "--sink URL", "--limit N" or the choices: never a bare <str>, <int> or <path>.
+    for name, command in _commands(get_command(app)):
+        for param in command.params:
+            if not isinstance(param, TyperOption) or param.is_flag:
+                continue
+            shown = param.make_metavar(Context(command))
+            assert not shown.startswith("<") or "|" in shown, (name, param.name, shown)
+
+
+@pytest.mark.parametrize("command", ["run", "publish"])
+def test_an_unquoted_glob_gets_a_hint_naming_the_quotes(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("a.csv", "b.csv", "c.csv"):
+        (tmp_path / name).write_text("ts,price,size\n")
+    monkeypatch.chdir(tmp_path)
+    # What the shell passes for `mdp run --input *.csv`.
+    result = CliRunner().invoke(app, [command, "--input", "a.csv", "b.csv", "c.csv"])
+    assert result.exit_code == 2
+    assert "unexpected argument(s) b.csv c.csv" in result.stderr
+    assert "quote it (--input 'data/*.csv')" in result.stderr
+
+
+def test_a_stray_word_is_refused_as_not_an_option(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["run", "--sink", f"sqlite:///{tmp_path / 'x.db'}", "fast"])
+    assert result.exit_code == 2
+    assert "unexpected argument(s) fast: mdp run takes options only" in result.stderr
+
+
+def test_dash_h_works_on_every_command() -> None:
+    for name, _ in _commands(get_command(app)):
+        result = CliRunner().invoke(app, [*name.split(), "-h"])
+        assert result.exit_code == 0, name
+        assert "Usage: " in result.stdout, name

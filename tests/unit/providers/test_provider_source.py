@@ -7,6 +7,7 @@ The providers here are real plugins: a distribution on ``sys.path`` with an
 
 from __future__ import annotations
 
+import importlib
 import textwrap
 from pathlib import Path
 
@@ -19,7 +20,7 @@ PLUGIN = '''
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from market_data_core import ConnectionFailed, Trade
+from market_data_core import ConnectionFailed, Quote, Trade
 
 T0 = datetime(2024, 1, 2, 9, 30, tzinfo=timezone.utc)
 
@@ -45,12 +46,35 @@ class RefusingProvider:
         return None
 
 
+class QuotingSession:
+    """A session-style provider: quotes one minute apart, the last one without an ask."""
+
+    exits = []
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        QuotingSession.exits.append(exc)
+
+    async def stream_quotes(self, instruments):
+        for i in range(3):
+            for inst in instruments:
+                ask = None if i == 2 else Decimal("10.5")
+                yield Quote(symbol=inst.symbol, bid=Decimal("10"), ask=ask,
+                            timestamp=T0 + timedelta(minutes=i))
+
+
 def counting(**options):
     return CountingProvider(**options)
 
 
 def refusing(**options):
     return RefusingProvider()
+
+
+def quoting(**options):
+    return QuotingSession()
 '''
 
 
@@ -66,6 +90,7 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             [market_data_pipeline.providers]
             counting = mdp_test_plugin:counting
             refusing = mdp_test_plugin:refusing
+            quoting = mdp_test_plugin:quoting
             """
         )
     )
@@ -86,6 +111,18 @@ async def test_a_provider_streams_trades_into_bars(plugin: None, tmp_path: Path)
     assert report.ticks_admitted == 240
     assert report.reconciled
     assert report.bars_written == 4  # two symbols, two minutes
+
+
+async def test_quotes_become_mid_price_ticks_and_the_session_is_left(
+    plugin: None, tmp_path: Path
+) -> None:
+    report = await execute(_settings(tmp_path, "provider:quoting", kind="quotes"))
+    assert report.exit_code == 0, report.error
+    assert report.ticks_admitted == 4  # two symbols, two priced quotes each
+    assert report.bad_reasons == {"no bid/ask": 2}
+    assert report.reconciled
+    plugin_module = importlib.import_module("mdp_test_plugin")  # as the entry point loaded it
+    assert plugin_module.QuotingSession.exits == [(None, None, None)]
 
 
 async def test_a_connection_failure_is_one_line(plugin: None, tmp_path: Path) -> None:
