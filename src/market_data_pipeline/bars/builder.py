@@ -212,18 +212,30 @@ class BarEngine:
         """Return every open window as a partial row (``OPEN_STATE_SCHEMA``), for a checkpoint.
 
         Bars already returned by ``add_*`` are not in it; a frame still held is folded in first.
+        A checkpoint of returned bars plus this state is exact only while held frames close
+        nothing, i.e. with ``max_hold_s=0``: otherwise this raises ``UsageError`` when a held
+        frame closed windows whose bars the next ``add_*`` would return.
         """
-        self._settle()
+        self._settle_for_snapshot()
         return self._state.rechunk()
 
     def watermarks(self) -> pl.DataFrame:
         """Return the max event time seen per symbol (``WATERMARK_SCHEMA``), for a checkpoint."""
-        self._settle()
+        self._settle_for_snapshot()
         return self._marks.rechunk()
 
     def _settle(self) -> None:
-        # Held frames close nothing by construction; folding them in settles their late counts.
+        # Folding held frames in settles their late counts; bars they close (only possible with
+        # max_hold_s > 0) wait in the carry for the next add_* or flush.
         self._carry.append(self._drain())
+
+    def _settle_for_snapshot(self) -> None:
+        self._settle()
+        if any(frame.height for frame in self._carry):
+            raise UsageError(
+                "held frames closed windows whose bars were not returned yet: a snapshot now "
+                "would miss them (checkpointing engines take max_hold_s=0)"
+            )
 
     def _load(self, open_state: pl.DataFrame, watermarks: pl.DataFrame) -> None:
         if dict(open_state.schema) != OPEN_STATE_SCHEMA:

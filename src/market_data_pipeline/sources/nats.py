@@ -271,6 +271,7 @@ class NatsSource(TickSource):
             filter_subject=self.subject,
             max_deliver=-1,
         )
+        recreated = self._start_after is not None
         if self._start_after is not None:
             config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE
             config.opt_start_seq = self._start_after + 1
@@ -285,6 +286,9 @@ class NatsSource(TickSource):
                 f"{exc.description}"
             ) from None
         self._sub = await self._js.pull_subscribe_bind(self.durable, self.stream_name)
+        # A new consumer numbers its deliveries from 1: a first message numbered higher means
+        # the deliveries before it were lost on the way, as any later jump does.
+        self._delivered = 0 if recreated else None
 
     def _where(self) -> str:
         return f"stream {self.stream_name} on {redact_url(self.url)}"

@@ -163,6 +163,47 @@ async def test_deliveries_that_never_arrive_are_taken_again_not_acknowledged(
     assert source.gaps == 1
 
 
+async def test_deliveries_lost_right_after_a_resume_are_taken_again(
+    nats_url: str, stream_name: str
+) -> None:
+    """A resumed worker recreates its consumer, which numbers deliveries from 1: when the first
+    ones never arrive, the first message it sees is already a jump."""
+    from market_data_pipeline.sources.nats import NatsSource
+
+    await _publish(nats_url, stream_name, 20_000, batch_ticks=500)  # 40 messages
+    source = NatsSource(url=nats_url, stream=stream_name, durable="w", fetch_batch=5,
+                        idle_timeout_s=1.0)  # fmt: skip
+    source.resume_after(10)  # a checkpoint after the tenth message
+    nc = await nats.connect(nats_url)
+    bind = source._bind
+    stolen: list[Any] = []
+
+    async def bind_then_lose_the_first_deliveries() -> None:
+        await bind()
+        if not stolen:  # the first bind only: another fetcher takes deliveries 1-3
+            thief = await nc.jetstream().pull_subscribe_bind("w", stream_name)
+            stolen.extend(await thief.fetch(3, timeout=5))
+
+    source._bind = bind_then_lose_the_first_deliveries  # type: ignore[method-assign]
+    ticks = 0
+    try:
+        async for frame in source.batches():
+            ticks += frame.height
+            await source.acknowledge(source.position)
+    finally:
+        await source.close()
+        await nc.close()
+    assert len(stolen) == 3
+    assert source.gaps == 1
+    # Every tick after the checkpoint, the three lost messages' too: as a worker that lost none.
+    intact = NatsSource(url=nats_url, stream=stream_name, durable="intact", idle_timeout_s=1.0)
+    intact.resume_after(10)
+    try:
+        assert ticks == sum([frame.height async for frame in intact.batches()])
+    finally:
+        await intact.close()
+
+
 async def test_a_checkpoint_of_other_resolutions_is_refused(
     nats_url: str, stream_name: str, tmp_path: Path
 ) -> None:

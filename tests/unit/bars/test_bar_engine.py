@@ -233,3 +233,15 @@ def test_held_rows_are_folded_in_once_they_pay_for_touching_the_open_windows() -
     assert engine.add_ticks(ticks(closing[enough // 2 : -1])).height == 0  # one row short
     bars = engine.add_ticks(ticks(closing[-1:]))  # enough rows: folded in
     assert sorted(bars["symbol"].to_list()) == [f"S{i:04d}" for i in range(enough)]
+
+
+def test_a_snapshot_refuses_to_drop_bars_that_held_frames_closed() -> None:
+    engine = BarEngine([parse_resolution("1m")], 0, max_hold_s=1.0, clock=lambda: 0.0)
+    engine.add_ticks(ticks([(f"S{i:04d}", T0 + i, 1.0, 1.0) for i in range(100)]))
+    engine.stats()
+    assert engine.add_ticks(ticks([("S0000", T0 + M, 2.0, 1.0)])).height == 0  # held
+    with pytest.raises(UsageError, match="max_hold_s=0"):
+        engine.open_state()
+    # Nothing is lost: the closed bar comes with the next frame.
+    assert engine.add_ticks(ticks([("S0001", T0 + 2, 1.0, 1.0)]))["symbol"].to_list() == ["S0000"]
+    assert engine.open_state().height == 100
