@@ -114,7 +114,10 @@ def _described(layout: Mapping[str, Any], keys: list[str]) -> str:
 
 def _file(item: Any) -> str:
     if isinstance(item, dict):
-        return f"{item.get('path')} ({item.get('bytes')} bytes, mtime_ns {item.get('mtime_ns')})"
+        return (
+            f"{item.get('path')} ({item.get('bytes')} bytes, mtime_ns {item.get('mtime_ns')}, "
+            f"ends {item.get('ends_sha256')})"
+        )
     return str(item)
 
 

@@ -202,6 +202,20 @@ async def test_a_checkpoint_of_a_changed_input_file_is_refused(tmp_path: Path) -
     assert _position(sink) not in (None, -1)  # the refused run left the checkpoint as it was
 
 
+async def test_a_file_replaced_with_the_same_size_and_mtime_is_refused(tmp_path: Path) -> None:
+    inputs = _write_inputs(tmp_path)
+    sink = f"sqlite:///{tmp_path / 'r.db'}"
+    await _stopped_replay(inputs, sink)
+    stat = inputs[0].stat()
+    text = inputs[0].read_text()
+    inputs[0].write_text(text.replace("AAA", "AAB", 1))  # same length: what cp -p could leave
+    os.utime(inputs[0], ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert inputs[0].stat().st_size == stat.st_size
+    report = await execute(_settings(inputs, sink))
+    assert report.exit_code == 2
+    assert "day-a.csv" in (report.error or "") and "ends" in (report.error or "")
+
+
 async def test_a_complete_replay_resumed_again_starts_from_the_beginning(tmp_path: Path) -> None:
     inputs = _write_inputs(tmp_path)
     sink = f"sqlite:///{tmp_path / 'r.db'}"
