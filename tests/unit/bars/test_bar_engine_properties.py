@@ -101,8 +101,8 @@ def test_held_frames_give_the_reference_bars_and_counts(
 @st.composite
 def interleaved_runs(draw: st.DrawFn) -> list[TickRow]:
     """Ticks as a log consumer fetches them: runs of one symbol at a time, each symbol's ticks
-    in event-time order (ties included), with a few ticks set back in time, some by more than
-    the grace."""
+    in event-time order (ties included), with a few runs and single ticks set back in time,
+    some by more than the grace."""
     queues: dict[str, list[TickRow]] = {}
     for symbol in draw(st.lists(st.sampled_from(["A", "B", "C"]), min_size=1, unique=True)):
         steps = draw(st.lists(st.integers(0, 6), max_size=25))
@@ -114,8 +114,11 @@ def interleaved_runs(draw: st.DrawFn) -> list[TickRow]:
     rows: list[TickRow] = []
     while any(queues.values()):
         symbol = draw(st.sampled_from(sorted(s for s, queue in queues.items() if queue)))
-        size = draw(st.integers(1, 8))
-        rows += queues[symbol][:size]
+        size = draw(st.integers(1, 12))
+        back = draw(st.integers(1, 80)) if draw(st.integers(0, 7)) == 0 else 0
+        rows += [
+            (name, ts - back, price, amount) for name, ts, price, amount in queues[symbol][:size]
+        ]
         del queues[symbol][:size]
     for at, back in draw(st.lists(st.tuples(st.integers(0, 200), st.integers(1, 80)), max_size=3)):
         symbol, ts, price, size = rows[at % len(rows)]
