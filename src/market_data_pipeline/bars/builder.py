@@ -11,7 +11,12 @@ Open is the price at the earliest event time (ties: first arrival) and close the
 latest (ties: last arrival), so a bar does not depend on arrival order within the grace.
 
 Open state is one frame with a partial row per (resolution, symbol, window), plus one watermark
-row per symbol. A batch is sorted by event time once, stacked once per resolution, and
+row per symbol. A batch whose ticks are in event-time order per symbol (a live feed, or a log
+fetch of interleaved per-symbol subjects) needs no sort, and its ticks can be late only against
+the watermarks before it, not against one another: a join, or nothing when every symbol's
+first tick is at or above its watermark - grace (``frame_checks.symbol_spans`` tells, in the
+group-by that advances the watermarks). Any other batch gets a running max per symbol and row
+and is sorted by event time once (stable). The batch is stacked once per resolution and
 aggregated into partials in one group-by; then it touches only the state rows of the symbols in
 it: those are combined with the new partials (a join, not a re-aggregation) and are the only
 rows that can close, because only their watermarks moved. The rest of the state is carried over
