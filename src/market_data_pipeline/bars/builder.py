@@ -11,7 +11,12 @@ Open is the price at the earliest event time (ties: first arrival) and close the
 latest (ties: last arrival), so a bar does not depend on arrival order within the grace.
 
 Open state is one frame with a partial row per (resolution, symbol, window), plus one watermark
-row per symbol. A batch is sorted by event time once, stacked once per resolution, and
+row per symbol. A batch whose ticks are in event-time order per symbol (a live feed, or a log
+fetch of interleaved per-symbol subjects) needs no sort, and its ticks can be late only against
+the watermarks before it, not against one another: a join, or nothing when every symbol's
+first tick is at or above its watermark - grace (``frame_checks.symbol_spans`` tells, in the
+group-by that advances the watermarks). Any other batch gets a running max per symbol and row
+and is sorted by event time once (stable). The batch is stacked once per resolution and
 aggregated into partials in one group-by; then it touches only the state rows of the symbols in
 it: those are combined with the new partials (a join, not a re-aggregation) and are the only
 rows that can close, because only their watermarks moved. The rest of the state is carried over
@@ -58,7 +63,7 @@ from ..errors import BadInputError, UsageError
 from ..frames import BAR_INPUT_SCHEMA, TICK_SCHEMA, conform, empty_bars
 from .aggregate import PARTIAL_SCHEMA, bar_partials, combine, empty_partials, finish, tick_partials
 from .calendars import Windows
-from .frame_checks import late_possible
+from .frame_checks import late_possible, symbol_spans
 from .resolution import Resolution
 from .windows import window_bounds, window_end_of
 
@@ -72,6 +77,7 @@ _REQUIRED_BAR_FIELDS = ("symbol", "ts_ns", "open", "high", "low", "close", "volu
 OPEN_STATE_SCHEMA = PARTIAL_SCHEMA
 WATERMARK_SCHEMA: dict[str, pl.DataType] = {"symbol": pl.String(), "max_ts_ns": pl.Int64()}
 ORIGIN = "origin"
+_BEFORE = "_before"  # suffix of the watermarks before a frame, next to its spans
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,19 +323,42 @@ class BarEngine:
     def _ingest(
         self, frame: pl.DataFrame, partials: Callable[[pl.DataFrame], pl.DataFrame]
     ) -> pl.DataFrame:
-        frame = self._with_late_limit(frame)
-        symbols = frame.get_column("symbol").unique()
-        marks = self._advance_marks(frame, symbols)
-        if not frame.get_column("ts_ns").is_sorted():
+        spans, in_order = symbol_spans(frame)
+        symbols = spans.get_column("symbol")
+        touched, rest = _split(self._marks, symbols)
+        spans = spans.join(touched, on="symbol", how="left", suffix=_BEFORE)
+        frame = self._with_late_limit(frame, spans, in_order=in_order)
+        marks = self._advance_marks(spans, rest)
+        if not in_order:
             # Stable: ties keep arrival order, which decides open and close (see aggregate).
+            # In order per symbol, the frame already lists every window's items so: its rows
+            # are a subset of one symbol's, which this sort would leave in their order.
             frame = frame.sort("ts_ns", maintain_order=True)
         items = self._drop_late(self._stack(frame))
         closed = self._fold(partials(items), symbols, marks)
         self._next_end = self._earliest_open_end()
         return self._emit(closed)
 
-    def _with_late_limit(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Add ``limit`` (prior max ts of the symbol - grace) per row when any row can be late."""
+    def _with_late_limit(
+        self, frame: pl.DataFrame, spans: pl.DataFrame, *, in_order: bool
+    ) -> pl.DataFrame:
+        """Add ``limit`` (prior max ts of the symbol - grace) per row when any row can be late.
+
+        ``spans`` has the min and max ts per symbol of ``frame`` and the watermark before it.
+        """
+        if in_order:
+            # An item at or above every earlier item of its symbol lies in a window ending
+            # above their max - grace: only the watermark of earlier frames can make it late,
+            # and only when the symbol's first item lies below it - grace.
+            before = spans.get_column(f"max_ts_ns{_BEFORE}")
+            if not (spans.get_column("min_ts_ns") < before - self.grace_ns).any():
+                return frame
+            known = frame.select("symbol").join(
+                self._marks, on="symbol", how="left", maintain_order="left"
+            )
+            return frame.with_columns(
+                (known.get_column("max_ts_ns") - self.grace_ns).alias("limit")
+            )
         if not late_possible(frame.get_column("ts_ns"), self._marks_max, self.grace_ns):
             return frame
         known = frame.select("symbol").join(
@@ -348,14 +377,16 @@ class BarEngine:
             blocks.append(frame.with_columns(_label(res), start, end))
         return pl.concat(blocks, how="vertical") if len(blocks) > 1 else blocks[0]
 
-    def _advance_marks(self, frame: pl.DataFrame, symbols: pl.Series) -> pl.DataFrame:
-        """Raise the watermarks of the symbols in ``frame``; return theirs (symbol, max_ts_ns)."""
-        seen = frame.group_by("symbol").agg(pl.col("ts_ns").max().alias("max_ts_ns"))
-        touched, rest = _split(self._marks, symbols)
-        if touched.height:
-            seen = pl.concat([touched, seen]).group_by("symbol").agg(pl.col("max_ts_ns").max())
+    def _advance_marks(self, spans: pl.DataFrame, rest: pl.DataFrame) -> pl.DataFrame:
+        """Raise the watermarks of the symbols in ``spans``; return theirs (symbol, max_ts_ns).
+
+        ``rest`` holds the watermarks of the other symbols, carried over as they are.
+        """
+        seen = spans.select(
+            "symbol", pl.max_horizontal("max_ts_ns", f"max_ts_ns{_BEFORE}").alias("max_ts_ns")
+        )
         self._marks = _append(rest, seen)
-        high = _int(seen["max_ts_ns"].max())
+        high = _int(spans["max_ts_ns"].max())
         self._marks_max = high if self._marks_max is None else max(self._marks_max, high)
         return seen
 

@@ -171,10 +171,21 @@ def _symbols(batch: pa.RecordBatch, symbol: str | None) -> pl.Series:
         return pl.repeat(symbol, batch.num_rows, dtype=pl.String, eager=True).alias("symbol")
     values = _decoded(batch.column("symbol"))
     try:
-        text = values if _is_text(values.type) else values.cast(pa.string())
+        # Polars reads string views as they are; a cast to string would copy every value.
+        as_is = _is_text(values.type) or pa.types.is_string_view(values.type)
+        text = values if as_is else values.cast(pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a list or struct: no symbol
         return pl.repeat(None, batch.num_rows, dtype=pl.String, eager=True).alias("symbol")
-    return pl.Series("symbol", text).cast(pl.String).str.strip_chars()
+    return _stripped(pl.Series("symbol", text).cast(pl.String))
+
+
+def _stripped(text: pl.Series) -> pl.Series:
+    """Strip surrounding whitespace. A column of ticks holds few distinct symbols, which are
+    checked first: usually none needs it, and stripping every row cost more than the check."""
+    distinct = text.unique()
+    if (distinct.str.strip_chars() == distinct).all():
+        return text
+    return text.str.strip_chars()
 
 
 def _floats(batch: pa.RecordBatch, name: str) -> pl.Series:

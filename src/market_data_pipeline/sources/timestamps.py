@@ -36,6 +36,7 @@ import pyarrow as pa
 TsUnit = Literal["auto", "s", "ms", "us", "ns"]
 
 UNIT_NS: dict[str, int] = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+_UNIT_OF: dict[int, TsUnit] = {1_000_000_000: "s", 1_000_000: "ms", 1_000: "us", 1: "ns"}
 
 # Magnitude bounds of the auto unit: a value below the bound is in that unit.
 _AUTO_BOUNDS: tuple[tuple[float, int], ...] = (
@@ -112,10 +113,33 @@ def epoch_to_ns(values: pl.Series, unit: TsUnit = "auto") -> pl.Series:
     """Convert epoch numbers to Int64 nanoseconds, in ``unit`` or a unit found by magnitude."""
     frame = pl.DataFrame({"v": values})
     if values.dtype.is_integer():
+        if unit == "auto":
+            unit = _shared_unit(values.cast(pl.Int64, strict=False))
         expr = _int_epoch(pl.col("v").cast(pl.Int64, strict=False), unit)
     else:
         expr = _float_epoch(pl.col("v").cast(pl.Float64), unit)
     return frame.select(expr.alias("ts_ns"))["ts_ns"]
+
+
+def _shared_unit(ints: pl.Series) -> TsUnit:
+    """Return the unit that magnitude gives every value of ``ints``, or ``auto`` when they differ.
+
+    The unit goes with ``|value|`` in ranges, so the smallest and largest magnitudes decide for
+    all: one unit for the column spares a per-row choice on every row.
+    """
+    low, high = ints.min(), ints.max()
+    if not isinstance(low, int) or not isinstance(high, int):
+        return "auto"
+    least = 0 if low < 0 < high else min(abs(low), abs(high))
+    first, last = _auto_factor(least), _auto_factor(max(abs(low), abs(high)))
+    if first != last:
+        return "auto"
+    return _UNIT_OF[first]
+
+
+def _auto_factor(magnitude: int) -> int:
+    # As _factor compares: the value as a float against each bound.
+    return next((factor for bound, factor in _AUTO_BOUNDS if float(magnitude) < bound), 1)
 
 
 def _factor(v: pl.Expr, unit: TsUnit) -> pl.Expr:

@@ -58,3 +58,15 @@ def test_mixed_formats_and_schemas_keep_message_order() -> None:
         "AAA",
     ]
     assert decoded.frame.height == 8
+
+
+def test_symbols_are_stripped_of_surrounding_whitespace_in_every_message() -> None:
+    # Arrow messages written by polars carry string views; the symbols come out stripped
+    # whether all, some or none of them need it.
+    padded = _ticks(0, 3, " AAA\t").with_columns(
+        pl.Series("symbol", [" AAA\t", "AAA", "\u00a0BBB "])
+    )
+    bodies = [encode_arrow(_ticks(10, 2)), encode_arrow(padded), encode_arrow(_ticks(20, 1, "CC "))]
+    decoded = decode_messages(bodies)
+    assert not decoded.poison
+    assert decoded.frame["symbol"].to_list() == ["AAA", "AAA", "AAA", "AAA", "BBB", "CC"]

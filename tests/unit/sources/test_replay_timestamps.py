@@ -101,3 +101,18 @@ def test_unusable_values_become_null() -> None:
 
 def test_out_of_range_epoch_is_null() -> None:
     assert to_ns(pa.array([9_300_000_000], pa.int64()), "s").to_list() == [None]
+
+
+_NEAR_BOUNDS = st.sampled_from([0, 10**11, 10**14, 10**17]).flatmap(
+    lambda bound: st.integers(-3, 3).map(lambda step: bound + step)
+)
+_EPOCH_INTS = st.one_of(
+    _NEAR_BOUNDS, _NEAR_BOUNDS.map(lambda v: -v), st.integers(-(2**63), 2**63 - 1), st.none()
+)
+
+
+@given(values=st.lists(_EPOCH_INTS, min_size=1, max_size=8))
+def test_epoch_units_of_a_column_are_those_of_each_value_alone(values: list[int | None]) -> None:
+    # A column whose magnitudes share a unit converts in one step; mixed ones value by value.
+    alone = [to_ns(pa.array([v], pa.int64())).item() for v in values]
+    assert to_ns(pa.array(values, pa.int64())).to_list() == alone
