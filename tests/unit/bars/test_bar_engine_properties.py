@@ -121,8 +121,8 @@ def interleaved_runs(draw: st.DrawFn) -> list[TickRow]:
         ]
         del queues[symbol][:size]
     for at, back in draw(st.lists(st.tuples(st.integers(0, 200), st.integers(1, 80)), max_size=3)):
-        symbol, ts, price, size = rows[at % len(rows)]
-        rows[at % len(rows)] = (symbol, ts - back, price, size)
+        symbol, ts, price, amount = rows[at % len(rows)]
+        rows[at % len(rows)] = (symbol, ts - back, price, amount)
     return rows
 
 
