@@ -172,8 +172,7 @@ def _symbols(batch: pa.RecordBatch, symbol: str | None) -> pl.Series:
     values = _decoded(batch.column("symbol"))
     try:
         # Polars reads string views as they are; a cast to string would copy every value.
-        as_is = _is_text(values.type) or pa.types.is_string_view(values.type)
-        text = values if as_is else values.cast(pa.string())
+        text = values if _is_text(values.type) else values.cast(pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a list or struct: no symbol
         return pl.repeat(None, batch.num_rows, dtype=pl.String, eager=True).alias("symbol")
     return _stripped(pl.Series("symbol", text).cast(pl.String))
@@ -212,4 +211,7 @@ def _decoded(values: pa.Array) -> pa.Array:
 
 
 def _is_text(kind: pa.DataType) -> bool:
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+    # String views are what polars writes; polars reads them without a copy.
+    return bool(
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )

@@ -75,6 +75,8 @@ def to_ns(
     """
     if isinstance(values.type, pa.DictionaryType):
         values = values.dictionary_decode()
+    if pa.types.is_string_view(values.type):  # what polars writes: text like any other
+        values = values.cast(pa.string())
     kind = values.type
     if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
         naive = pa.types.is_date(kind) or kind.tz is None

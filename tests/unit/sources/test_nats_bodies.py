@@ -70,3 +70,20 @@ def test_symbols_are_stripped_of_surrounding_whitespace_in_every_message() -> No
     decoded = decode_messages(bodies)
     assert not decoded.poison
     assert decoded.frame["symbol"].to_list() == ["AAA", "AAA", "AAA", "AAA", "BBB", "CC"]
+
+
+def test_prices_and_times_written_as_text_by_polars_are_read_as_numbers_and_times() -> None:
+    # Polars writes text columns as Arrow string views: they are text like any other.
+    as_text = pl.DataFrame(
+        {
+            "symbol": ["AAA", "BBB"],
+            "ts": ["2024-01-02T09:00:00Z", "2024-01-02T09:00:01Z"],
+            "price": ["101.25", " 99.5 "],
+            "size": ["3", "4"],
+        }
+    )
+    decoded = decode_messages([encode_arrow(as_text)])
+    assert not decoded.poison
+    assert decoded.frame["price"].to_list() == [101.25, 99.5]
+    assert decoded.frame["size"].to_list() == [3.0, 4.0]
+    assert decoded.frame["ts_ns"].to_list() == [T0_NS, T0_NS + 1_000_000_000]
