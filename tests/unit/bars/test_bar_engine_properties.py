@@ -52,6 +52,20 @@ def test_engine_matches_reference(
     max_held_rows: int,
     ask_stats: bool,
 ) -> None:
+    engine = _batch_by_batch(rows, resolutions, grace_ns, cuts, max_held_rows, ask_stats)
+    assert all(s.open_windows == 0 and s.open_ticks == 0 for s in engine.stats().values())
+
+
+def _batch_by_batch(
+    rows: list[TickRow],
+    resolutions: list[Resolution],
+    grace_ns: int,
+    cuts: list[int],
+    max_held_rows: int,
+    ask_stats: bool,
+) -> BarEngine:
+    """Feed ``rows`` split at ``cuts``; every batch's bars and the final flush must equal the
+    reference's. Return the flushed engine."""
     # max_hold_s=0: every frame that can close a window is folded in at once, so the bars of
     # each batch can be compared with the reference's (test_held_frames_... covers holding).
     engine = BarEngine(resolutions, grace_ns, max_held_rows=max_held_rows, max_hold_s=0.0)
@@ -63,7 +77,7 @@ def test_engine_matches_reference(
             _check_stats(engine, reference)
     assert_same_bars(keyed(engine.flush()), as_bars(reference.flush()))
     _check_stats(engine, reference)
-    assert all(s.open_windows == 0 and s.open_ticks == 0 for s in engine.stats().values())
+    return engine
 
 
 @settings(max_examples=200, deadline=None)
@@ -145,15 +159,7 @@ def test_interleaved_runs_in_order_per_symbol_match_reference(
 ) -> None:
     # Frames out of time order overall but in order per symbol skip the per-row lateness test
     # and the sort; a tick set back in time sends its frame the exact way. Both give these bars.
-    engine = BarEngine(resolutions, grace_ns, max_held_rows=max_held_rows, max_hold_s=0.0)
-    reference = ReferenceEngine([(r.label, r.ns) for r in resolutions], grace_ns)
-    for batch in split(rows, cuts):
-        got = keyed(engine.add_ticks(ticks(batch)))
-        assert_same_bars(got, as_bars(reference.add([tick(*row) for row in batch])))
-        if ask_stats:
-            _check_stats(engine, reference)
-    assert_same_bars(keyed(engine.flush()), as_bars(reference.flush()))
-    _check_stats(engine, reference)
+    _batch_by_batch(rows, resolutions, grace_ns, cuts, max_held_rows, ask_stats)
 
 
 def _check_stats(engine: BarEngine, reference: ReferenceEngine) -> None:
