@@ -59,6 +59,10 @@ from .sources.synthetic import SyntheticSource
 
 log = logging.getLogger(__name__)
 
+# Parts of at least this many ticks go to the bar engine in a worker thread: below it the hop
+# costs more than the overlap gains (a metered or live trickle).
+THREAD_ROWS = 16_384
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -336,7 +340,7 @@ class Pipeline:
             if bar_input:
                 refuse_upsampling(frame, self.resolutions)
             async for part in self.gate.meter(frame):
-                bars = self._with_gaps(add(part))
+                bars = self._with_gaps(await self._fold_in(add, part))
                 self.ticks_admitted += part.height
                 self._saw_events(part)
                 metrics.TICKS.inc(part.height)
@@ -347,6 +351,20 @@ class Pipeline:
             if self.checkpointer is not None and self.checkpointer.due():
                 await self._checkpoint()
         self._input_ended = True
+
+    async def _fold_in(
+        self, add: Callable[[pl.DataFrame], pl.DataFrame], part: pl.DataFrame
+    ) -> pl.DataFrame:
+        """Hand ``part`` to the bar engine: a large part in a worker thread, so that the event
+        loop meanwhile serves the source (a reader fetching ahead), the feedback and the
+        writer. A stop waits for it: cancelled midway, the engine would go on in the thread."""
+        if part.height < THREAD_ROWS:
+            return add(part)
+        self._in_put = True
+        try:
+            return await asyncio.to_thread(add, part)
+        finally:
+            self._in_put = False
 
     def _saw_events(self, part: pl.DataFrame) -> None:
         high = part.get_column("ts_ns").max() if part.height else None

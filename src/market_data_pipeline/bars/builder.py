@@ -16,11 +16,12 @@ fetch of interleaved per-symbol subjects) needs no sort, and its ticks can be la
 the watermarks before it, not against one another: a join, or nothing when every symbol's
 first tick is at or above its watermark - grace (``frame_checks.symbol_spans`` tells, in the
 group-by that advances the watermarks). Any other batch gets a running max per symbol and row
-and is sorted by event time once (stable). The batch is stacked once per resolution and
-aggregated into partials in one group-by; then it touches only the state rows of the symbols in
-it: those are combined with the new partials (a join, not a re-aggregation) and are the only
-rows that can close, because only their watermarks moved. The rest of the state is carried over
-as it is. Every step is a handful of whole-frame polars calls, however many symbols there are.
+and is sorted by event time once (stable). The batch gets each resolution's windows and is
+aggregated into partials, one group-by per resolution; then it touches only the state rows of
+the symbols in it: those are combined with the new partials (a join, not a re-aggregation)
+and are the only rows that can close, because only their watermarks moved. The rest of the
+state is carried over as it is. Every step is a handful of whole-frame polars calls, however
+many symbols there are.
 
 Reconciliation, per resolution, at every moment::
 
@@ -321,7 +322,7 @@ class BarEngine:
         return self._ingest(frame, partials)
 
     def _ingest(
-        self, frame: pl.DataFrame, partials: Callable[[pl.DataFrame], pl.DataFrame]
+        self, frame: pl.DataFrame, partials: Callable[[pl.DataFrame, str], pl.DataFrame]
     ) -> pl.DataFrame:
         spans, in_order = symbol_spans(frame)
         symbols = spans.get_column("symbol")
@@ -334,8 +335,9 @@ class BarEngine:
             # In order per symbol, the frame already lists every window's items so: its rows
             # are a subset of one symbol's, which this sort would leave in their order.
             frame = frame.sort("ts_ns", maintain_order=True)
-        items = self._drop_late(self._stack(frame))
-        closed = self._fold(partials(items), symbols, marks)
+        blocks = self._stack(frame)
+        new = [partials(self._drop_late(label, items), label) for label, items in blocks]
+        closed = self._fold(pl.concat(new) if len(new) > 1 else new[0], symbols, marks)
         self._next_end = self._earliest_open_end()
         return self._emit(closed)
 
@@ -368,14 +370,14 @@ class BarEngine:
         prior = pl.max_horizontal(running, known.get_column("max_ts_ns"))
         return frame.with_columns((prior - self.grace_ns).alias("limit"))
 
-    def _stack(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Repeat ``frame`` once per resolution with that resolution's window of each row."""
+    def _stack(self, frame: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
+        """Return, per resolution label, ``frame`` with that resolution's window of each row."""
         ts = frame.get_column("ts_ns")
         blocks = []
         for res in self.resolutions:
             start, end = window_bounds(res, ts, self._windows.get(res.label))
-            blocks.append(frame.with_columns(_label(res), start, end))
-        return pl.concat(blocks, how="vertical") if len(blocks) > 1 else blocks[0]
+            blocks.append((res.label, frame.with_columns(start, end)))
+        return blocks
 
     def _advance_marks(self, spans: pl.DataFrame, rest: pl.DataFrame) -> pl.DataFrame:
         """Raise the watermarks of the symbols in ``spans``; return theirs (symbol, max_ts_ns).
@@ -390,21 +392,19 @@ class BarEngine:
         self._marks_max = high if self._marks_max is None else max(self._marks_max, high)
         return seen
 
-    def _drop_late(self, items: pl.DataFrame) -> pl.DataFrame:
-        rows = items.height // len(self.resolutions)
-        for counters in self._counters.values():
-            counters.ticks_in += rows
+    def _drop_late(self, label: str, items: pl.DataFrame) -> pl.DataFrame:
+        """Count ``items`` in for resolution ``label`` and drop (counting) its late ones."""
+        counters = self._counters[label]
+        counters.ticks_in += items.height
         if "limit" not in items.columns:
             return items
         late = (items.get_column("window_end") <= items.get_column("limit")).fill_null(False)
         if not late.any():
             return items.drop("limit")
-        dropped = items.filter(late)
-        for label, count in dropped.get_column("resolution").value_counts().rows():
-            self._counters[label].ticks_late += count
-        if ORIGIN in dropped.columns:
-            finest = dropped.filter(pl.col("resolution") == self._finest).get_column(ORIGIN)
-            for origin, count in finest.drop_nulls().value_counts().rows():
+        counters.ticks_late += int(late.sum())
+        if ORIGIN in items.columns and label == self._finest:
+            origins = items.get_column(ORIGIN).filter(late).drop_nulls()
+            for origin, count in origins.value_counts().rows():
                 self._late_by_origin[origin] = self._late_by_origin.get(origin, 0) + count
         return items.filter(~late).drop("limit")
 
@@ -467,10 +467,6 @@ def _append(rest: pl.DataFrame, more: pl.DataFrame) -> pl.DataFrame:
         return more
     out = pl.concat([rest, more], how="vertical")
     return out.rechunk() if out.n_chunks() > _MAX_CHUNKS else out
-
-
-def _label(res: Resolution) -> pl.Expr:
-    return pl.lit(res.label, pl.String).alias("resolution")
 
 
 def _int(value: object) -> int:

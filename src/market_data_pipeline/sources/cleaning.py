@@ -137,10 +137,20 @@ def clean(
         columns[name] = _floats(batch, name)
     if kind == "bars":
         columns["trades"] = _floats(batch, "trades").cast(pl.Int64, strict=False)
-    marks = pl.lit(False) if blank is None else pl.Series("blank", blank, dtype=pl.Boolean)
-    work = pl.DataFrame(columns).with_columns(blank=marks)
-    coded = work.with_columns(code=_code_expr(kind))
-    return Cleaned(_shape(coded, kind), coded["code"])
+    work = pl.DataFrame(columns)
+    return Cleaned(_shape(work, kind), _codes(work, kind, blank))
+
+
+def _codes(work: pl.DataFrame, kind: TickKind, blank: pa.Array | None) -> pl.Series:
+    """Return each row's check code. A chunk with no bad or blank row (the usual one) costs one
+    pass over the checks: which check failed first is asked only when some did."""
+    marks = None if blank is None else pl.Series("blank", blank, dtype=pl.Boolean)
+    if marks is None or not marks.any():
+        failed = pl.any_horizontal(*(check.bad for check in CHECKS[kind])).any()
+        if not work.select(failed).item():
+            return pl.zeros(work.height, pl.UInt8, eager=True).alias("code")
+    flagged = work.with_columns(blank=pl.lit(False) if marks is None else marks)
+    return flagged.select(_code_expr(kind)).to_series()
 
 
 def _code_expr(kind: TickKind) -> pl.Expr:
@@ -180,8 +190,15 @@ def _symbols(batch: pa.RecordBatch, symbol: str | None) -> pl.Series:
 
 def _stripped(text: pl.Series) -> pl.Series:
     """Strip surrounding whitespace. A column of ticks holds few distinct symbols, which are
-    checked first: usually none needs it, and stripping every row cost more than the check."""
-    distinct = text.unique()
+    checked first: usually none needs it, and stripping every row cost more than the check.
+    Each value that differs from the row before it stands for its run of repeats: a batch of
+    one symbol's ticks hashes one value instead of every row."""
+    if text.len() > 1:
+        changes = text.slice(1).ne_missing(text.slice(0, text.len() - 1))
+        text_starts = pl.concat([text.slice(0, 1), text.slice(1).filter(changes)])
+    else:
+        text_starts = text
+    distinct = text_starts.unique()
     if (distinct.str.strip_chars() == distinct).all():
         return text
     return text.str.strip_chars()

@@ -17,13 +17,14 @@ that never arrive (a cluster node dying with them in flight) show as a jump in t
 delivery numbers: the batch is cut there and the consumer is recreated after the last message
 taken, so a later cumulative ack never covers a message this process did not see.
 
-The source does not fetch while the runtime is not asking for a frame: a paused rate gate
-(hard backpressure) therefore pauses fetching. ``idle_timeout_s`` ends the stream after that long
-without a message.
+A reader task fetches and decodes one batch ahead while the runtime handles the last one, and
+no further: a paused rate gate (hard backpressure) therefore pauses fetching after one batch.
+``idle_timeout_s`` ends the stream after that long without a message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -46,12 +47,18 @@ DEFAULT_ACK_WAIT_S = 60.0
 # Messages delivered but not yet acknowledged: a checkpoint interval's worth at high rates.
 MAX_ACK_PENDING = 200_000
 _FETCH_WAIT_S = 1.0
+# Fetches decoded ahead of the caller: one overlaps the network and decoding with the bar
+# engine; more would only hold more unacknowledged messages while a hard pause stops the caller.
+READ_AHEAD = 1
 CONNECT_TIMEOUT_S = 5.0
 
 
 def dlq_subject_for(stream: str) -> str:
     """Return the default dead-letter subject of ``stream``."""
     return f"mdp.dlq.{stream}"
+
+
+_Taken = list[tuple[int, Any]]  # (stream seq, message) of one fetch, new to this process
 
 
 class NatsSource(TickSource):
@@ -88,6 +95,8 @@ class NatsSource(TickSource):
         self.idle_timeout_s = idle_timeout_s
         self.dlq_subject = dlq_subject or dlq_subject_for(stream)
         self.position = 0  # stream sequence of the last message in the frames yielded so far
+        self._fetched_to = 0  # ... and in the batches fetched so far (read ahead of position)
+        self._reader: asyncio.Task[None] | None = None
         self.messages = 0
         self.dead_letters = 0
         self._start_after: int | None = None
@@ -119,30 +128,69 @@ class NatsSource(TickSource):
     def resume_after(self, stream_seq: int) -> None:
         """Start after ``stream_seq`` (a committed checkpoint) instead of the consumer's floor."""
         self._start_after = stream_seq
-        self.position = stream_seq
+        self.position = self._fetched_to = stream_seq
 
     # -- the stream ---------------------------------------------------------------------------
     async def batches(self) -> AsyncIterator[pl.DataFrame]:
-        """Yield one tick frame per fetch that held any ticks; end after the idle timeout."""
+        """Yield one tick frame per fetch that held new ticks; end after the idle timeout.
+
+        A reader task fetches and decodes the next batch while the caller handles this one
+        (``READ_AHEAD`` fetches at most). The stream position, the messages to acknowledge and
+        the dead letters move only when a frame is yielded, so a checkpoint taken between
+        frames never covers ticks still in the reader's hands.
+        """
         await self._connect()
+        ready: asyncio.Queue[_Taken | BaseException | None] = asyncio.Queue()
+        wanted = asyncio.Semaphore(READ_AHEAD)
+        self._reader = asyncio.create_task(self._read_ahead(ready, wanted), name="nats-reader")
+        try:
+            while True:
+                item = await ready.get()
+                wanted.release()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                frame = await self._take(item)
+                if frame.height:
+                    yield frame
+        finally:
+            await self._stop_reader()
+
+    async def _read_ahead(
+        self, ready: asyncio.Queue[_Taken | BaseException | None], wanted: asyncio.Semaphore
+    ) -> None:
+        try:
+            while True:
+                await wanted.acquire()
+                fetched = await self._next_fetch()
+                ready.put_nowait(fetched)
+                if fetched is None:
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # handed to the caller, which raises it
+            ready.put_nowait(exc)
+
+    async def _next_fetch(self) -> _Taken | None:
+        """Fetch until some message is new to this process; ``None`` after the idle timeout."""
         last_message = time.monotonic()
         while True:
             wait_s = _FETCH_WAIT_S
             if self.idle_timeout_s is not None:
                 left = self.idle_timeout_s - (time.monotonic() - last_message)
                 if left <= 0:
-                    return
+                    return None
                 wait_s = min(wait_s, max(left, 0.05))
             if self._gap_after is not None:
                 await self._rebind()
             msgs = await self._fetch(wait_s)
             if not msgs:
                 continue
-            frame = await self._decode(msgs)
-            if frame.height:
-                yield frame
-            # Idle means no message arrived, not that the pipeline was busy with the last ones.
             last_message = time.monotonic()
+            taken = self._select(msgs)
+            if taken:
+                return taken
 
     async def _fetch(self, wait_s: float) -> list[Any]:
         import nats.errors
@@ -155,24 +203,38 @@ class NatsSource(TickSource):
         except nats.errors.Error as exc:
             raise BusError(f"fetching from {self._where()} failed: {exc}") from None
 
-    async def _decode(self, msgs: list[Any]) -> pl.DataFrame:
+    def _select(self, msgs: list[Any]) -> _Taken:
+        """Return (stream seq, message) of the messages not taken before, up to a lost delivery."""
         fresh = []
         for msg in msgs:
             sequence = msg.metadata.sequence
             seq, delivered = int(sequence.stream), int(sequence.consumer)
             if self._lost_before(delivered):
                 break  # the rest comes again once the consumer is rebound (see _rebind)
-            if seq <= self.position:
+            if seq <= self._fetched_to:
                 continue  # a redelivery of a message already taken: its ticks are counted
-            self.position = seq
-            self._unacked.append((seq, msg))
+            self._fetched_to = seq
             fresh.append((seq, msg))
-        self.messages += len(fresh)
-        decoded = decode_messages([msg.data for _, msg in fresh])
+        return fresh
+
+    async def _take(self, taken: _Taken) -> pl.DataFrame:
+        """Decode a fetched batch and make it this process's own: position, acknowledgement,
+        dead letters. Decoding runs in a worker thread, so the reader meanwhile fetches."""
+        decoded = await asyncio.to_thread(decode_messages, [msg.data for _, msg in taken])
+        self._unacked.extend(taken)
+        self.position = taken[-1][0]
+        self.messages += len(taken)
         for index, exc in decoded.poison.items():
-            seq, msg = fresh[index]
+            seq, msg = taken[index]
             await self._dead_letter(msg, seq, exc)
         return decoded.frame
+
+    async def _stop_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None and not reader.done():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
 
     def _lost_before(self, delivered: int) -> bool:
         """True when deliveries before ``delivered`` never reached this process.
@@ -181,8 +243,8 @@ class NatsSource(TickSource):
         messages were delivered and lost on the way (a node of the cluster died with them in
         flight, or another process fetched from the same durable): acknowledging anything
         later would acknowledge them too (AckPolicy.ALL), and their redelivery would come
-        after ``position`` had passed them. So the batch is cut at the jump and the consumer is
-        rebound right after ``position`` before the next fetch.
+        after this process had passed them. So the batch is cut at the jump and the consumer is
+        rebound right after the last message taken before the next fetch.
         """
         last, self._delivered = self._delivered, delivered
         if last is None or delivered <= last + 1:
@@ -192,15 +254,16 @@ class NatsSource(TickSource):
             last + 1,
             delivered - 1,
             self._where(),
-            self.position,
+            self._fetched_to,
         )
-        self._gap_after = self.position
+        self._gap_after = self._fetched_to
         return True
 
     async def _rebind(self) -> None:
-        """Recreate the durable consumer right after ``position`` (after lost deliveries)."""
+        """Recreate the durable consumer right after the last message taken (after lost
+        deliveries); messages taken and not yet yielded are yielded as fetched."""
         self.gaps += 1
-        self._start_after, self._gap_after, self._delivered = self.position, None, None
+        self._start_after, self._gap_after, self._delivered = self._fetched_to, None, None
         old, self._sub = self._sub, None
         with contextlib.suppress(Exception):
             await old.unsubscribe()
@@ -295,6 +358,7 @@ class NatsSource(TickSource):
 
     async def close(self) -> None:
         """Disconnect (unacknowledged messages are redelivered to the next consumer)."""
+        await self._stop_reader()
         nc, self._nc, self._sub = self._nc, None, None
         if nc is not None:
             with contextlib.suppress(Exception):

@@ -18,6 +18,7 @@ from polars.testing import assert_frame_equal
 from market_data_pipeline.config import RunSettings
 from market_data_pipeline.runtime import execute
 from market_data_pipeline.sinks import read_bars
+from market_data_pipeline.sources.nats_bodies import encode_arrow
 from market_data_pipeline.sources.nats_publish import publish_source
 from market_data_pipeline.sources.synthetic import SyntheticSource
 
@@ -202,6 +203,52 @@ async def test_deliveries_lost_right_after_a_resume_are_taken_again(
         assert ticks == sum([frame.height async for frame in intact.batches()])
     finally:
         await intact.close()
+
+
+async def _consumer_past(js: Any, stream: str, field: str, seq: int) -> int:
+    """Wait until consumer ``w``'s ``field`` (delivered, ack_floor) reaches stream seq ``seq``
+    (acks are asynchronous); return that stream seq."""
+    for _ in range(1_000):
+        info = await js.consumer_info(stream, "w")
+        got = int(getattr(info, field).stream_seq)
+        if got >= seq:
+            return got
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"consumer {field} stayed at {got}, below {seq}")
+
+
+async def test_the_position_and_acks_cover_the_frames_handed_out_not_the_batch_read_ahead(
+    nats_url: str, stream_name: str
+) -> None:
+    """The reader fetches the next batch while the caller handles a frame; a checkpoint taken
+    then must not cover that batch: its ticks are in no bar yet."""
+    from market_data_pipeline.sources.nats import NatsSource
+
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    await js.add_stream(name=stream_name, subjects=[f"{_prefix(stream_name)}.>"])
+    for seq in range(1, 11):  # ten messages of 500 ticks: stream seq 1-10
+        ts = [START_NS + (seq * 500 + i) * 1_000_000 for i in range(500)]
+        ticks = pl.DataFrame({"symbol": "T", "ts_ns": ts, "price": 1.0, "size": 1.0})
+        await js.publish(f"{_prefix(stream_name)}.T", encode_arrow(ticks))
+    source = NatsSource(url=nats_url, stream=stream_name, durable="w", fetch_batch=2,
+                        idle_timeout_s=1.0)  # fmt: skip
+    seen = 0
+    try:
+        async for frame in source.batches():
+            seen += frame.height
+            position = source.position
+            assert position == seen // 500  # the last message of the frames handed out
+            if position < 10:  # the reader fetched the next batch meanwhile
+                assert await _consumer_past(js, stream_name, "delivered", position + 1) == (
+                    position + 2
+                )
+            await source.acknowledge(position)
+            assert await _consumer_past(js, stream_name, "ack_floor", position) == position
+    finally:
+        await source.close()
+        await nc.close()
+    assert seen == 5_000
 
 
 async def test_a_checkpoint_of_other_resolutions_is_refused(
