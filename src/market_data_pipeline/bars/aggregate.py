@@ -18,13 +18,18 @@ which made a batch over thousands of symbols dozens of times slower (and slower 
 thread pool, whose per-group dispatch cost more than it saved). Open and close come from
 ``first``/``last``: the items of each window must come in event-time order, ties in arrival
 order (a stable sort by ``ts_ns``; polars keeps row order within a group).
+
+Ticks that come in long runs of one symbol and window (a log fetch of per-symbol subjects) are
+reduced run by run with numpy instead, and only the runs are grouped (``_run_partials``).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from ..frames import BAR_SCHEMA
+from .frame_checks import RUN_ROWS
 
 PARTIAL_SCHEMA: dict[str, pl.DataType] = {
     "resolution": pl.String(),
@@ -55,6 +60,9 @@ def empty_partials() -> pl.DataFrame:
 
 def tick_partials(ticks: pl.DataFrame, resolution: str) -> pl.DataFrame:
     """Aggregate the ticks (``TICK_SCHEMA`` plus ``window``, ``window_end``) of one resolution."""
+    runs = _run_partials(ticks, resolution)
+    if runs is not None:
+        return runs
     return _partials(
         ticks,
         resolution,
@@ -117,6 +125,60 @@ def _partials(
             else pl.col(name)
             for name in PARTIAL_SCHEMA
         )
+    )
+
+
+def _run_partials(ticks: pl.DataFrame, resolution: str) -> pl.DataFrame | None:
+    """Aggregate long runs of rows of one (symbol, window) with numpy's segment reductions and
+    group only the runs; ``None`` when runs are short (ticks interleaved across symbols).
+
+    A frame fetched from a log of per-symbol subjects comes in such runs: one message holds
+    hundreds of one symbol's ticks. Hashing every row's symbol cost more than the rest of the
+    aggregation. Each window's ticks must come in event-time order (see the module docstring),
+    so a run's first and last rows are its open and close.
+    """
+    rows = ticks.height
+    if rows < 2:
+        return None
+    symbol = ticks.get_column("symbol")
+    window = ticks.get_column("window").to_numpy()
+    edges = symbol.slice(1).ne_missing(symbol.slice(0, rows - 1)).to_numpy()
+    starts = np.flatnonzero(np.concatenate(([True], edges | (window[1:] != window[:-1]))))
+    if RUN_ROWS * len(starts) > rows:
+        return None
+    lasts = np.append(starts[1:], rows) - 1
+    ts = ticks.get_column("ts_ns").to_numpy()
+    price = ticks.get_column("price").to_numpy()
+    size = ticks.get_column("size").to_numpy()
+    runs = pl.DataFrame(
+        {
+            "symbol": symbol.gather(starts),
+            "window": window[starts],
+            "window_end": ticks.get_column("window_end").to_numpy()[starts],
+            "open_ts": ts[starts],
+            "close_ts": ts[lasts],
+            "open": price[starts],
+            "close": price[lasts],
+            # fmax/fmin skip NaN as polars' max and min do.
+            "high": np.fmax.reduceat(price, starts),
+            "low": np.fmin.reduceat(price, starts),
+            "volume": np.add.reduceat(size, starts),
+            "pv": np.add.reduceat(price * size, starts),
+            "items": lasts - starts + 1,
+        }
+    )
+    # A window's runs interleave with other symbols' runs: group the runs (few rows).
+    grouped = runs.group_by(_WINDOW_KEYS).agg(
+        pl.col("window_end", "open_ts", "open").first(),
+        pl.col("close_ts", "close").last(),
+        pl.col("high").max(),
+        pl.col("low").min(),
+        pl.col("volume", "pv", "items").sum(),
+    )
+    derived = {"resolution": pl.lit(resolution), "trades": pl.col("items")}  # a tick, a trade
+    return grouped.select(
+        derived.get(name, pl.col(name)).cast(dtype).alias(name)
+        for name, dtype in PARTIAL_SCHEMA.items()
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-_RUN_ROWS = 4  # group the runs of a frame when they hold this many rows on average
+RUN_ROWS = 4  # group the runs of a frame when they hold this many rows on average
 
 
 def late_possible(ts_ns: pl.Series, state_max_ns: int | None, grace_ns: int) -> bool:
@@ -49,7 +49,7 @@ def symbol_spans(frame: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
     # in numpy over all symbols at once: an expression such as diff() inside agg runs once per
     # group and cost three times as much with thousands of symbols.
     starts = np.flatnonzero(np.concatenate(([True], switch)))
-    if _RUN_ROWS * len(starts) > len(ts):  # short runs: every row is its own run
+    if RUN_ROWS * len(starts) > len(ts):  # short runs: every row is its own run
         seen = frame.group_by("symbol").agg(*spans, pl.col("ts_ns").alias("times"))
         times = seen.get_column("times")
         return seen.drop("times"), _rising(times, times)
