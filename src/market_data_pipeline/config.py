@@ -113,7 +113,7 @@ class RunSettings(BaseModel):
     subject: str | None = None
     durable: str = "mdp"
     idle_timeout: float | None = Field(default=None, gt=0)
-    fetch_batch: int = Field(default=256, ge=1)
+    fetch_batch: int = Field(default=1_024, ge=1)
     checkpoint_interval: float = Field(default=1.0, gt=0)
     # A replay that checkpoints as it goes and continues after its last checkpoint.
     resume: bool = False

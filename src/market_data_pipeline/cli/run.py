@@ -532,10 +532,13 @@ def run_command(
         typer.Option(
             "--fetch-batch",
             metavar="N",
-            help="Messages per JetStream fetch.",
+            help=(
+                "Most messages per JetStream fetch; fewer when they are large (a fetch holds"
+                " about 48 MiB at most). Example: --fetch-batch 256."
+            ),
             rich_help_panel=_NATS,
         ),
-    ] = 256,
+    ] = 1_024,
     provider_option: Annotated[
         list[str] | None,
         typer.Option(

@@ -1,6 +1,7 @@
 """Ticks from a NATS JetStream stream, through a durable pull consumer, in batches.
 
-Each ``fetch`` takes up to ``fetch_batch`` messages; their bodies are decoded one by one
+Each ``fetch`` takes up to ``fetch_batch`` messages (fewer when they are large, see
+``FETCH_BYTES``); their bodies are decoded one by one
 (``nats_bodies``: Arrow IPC, Core Trade/Quote JSON, a Pulse envelope of one, a JSON array) and
 concatenated into one tick frame. A message that is none of these is published to the
 dead-letter subject (default ``mdp.dlq.<stream>``, captured by the stream ``<stream>_DLQ``, which
@@ -42,7 +43,12 @@ from .nats_bodies import PoisonMessageError, decode_messages
 log = logging.getLogger(__name__)
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
-DEFAULT_FETCH_BATCH = 256
+DEFAULT_FETCH_BATCH = 1_024
+# A fetch asks for at most about this many bytes of messages, by the mean size of the last
+# fetch's: nats-py drops what a subscription holds past 256 MiB ("slow consumer"). The first
+# fetch, of sizes unknown, takes at most FIRST_FETCH messages.
+FETCH_BYTES = 48 * 2**20
+FIRST_FETCH = 64
 DEFAULT_ACK_WAIT_S = 60.0
 # Messages delivered but not yet acknowledged: a checkpoint interval's worth at high rates.
 MAX_ACK_PENDING = 200_000
@@ -104,6 +110,7 @@ class NatsSource(TickSource):
         self._js: Any = None
         self._sub: Any = None
         self._unacked: list[tuple[int, Any]] = []  # (stream seq, message) not yet acknowledged
+        self._body_bytes = 0  # mean size of the last fetch's messages (0: none fetched yet)
         self._delivered: int | None = None  # the consumer's delivery number of the last message
         self._gap_after: int | None = None  # set: deliveries were lost, rebind after this seq
         self.gaps = 0  # times the consumer was rebound after lost deliveries
@@ -196,12 +203,20 @@ class NatsSource(TickSource):
         import nats.errors
 
         try:
-            msgs: list[Any] = await self._sub.fetch(self.fetch_batch, timeout=wait_s)
-            return msgs
+            msgs: list[Any] = await self._sub.fetch(self._fetch_count(), timeout=wait_s)
         except (nats.errors.TimeoutError, TimeoutError):
             return []
         except nats.errors.Error as exc:
             raise BusError(f"fetching from {self._where()} failed: {exc}") from None
+        if msgs:
+            self._body_bytes = max(1, sum(len(msg.data) for msg in msgs) // len(msgs))
+        return msgs
+
+    def _fetch_count(self) -> int:
+        """Messages to ask for: ``fetch_batch``, fewer when they are large (``FETCH_BYTES``)."""
+        if not self._body_bytes:
+            return min(self.fetch_batch, FIRST_FETCH)
+        return max(1, min(self.fetch_batch, FETCH_BYTES // self._body_bytes))
 
     def _select(self, msgs: list[Any]) -> _Taken:
         """Return (stream seq, message) of the messages not taken before, up to a lost delivery."""

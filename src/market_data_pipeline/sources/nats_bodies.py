@@ -71,14 +71,15 @@ def decode_messages(bodies: list[bytes]) -> Decoded:
     pending: _Group | None = None
     for index, data in enumerate(bodies):
         try:
-            group, rows = _read(data)
+            key, rows = _read(data)
+            if pending is None or pending.key != key:
+                group = _group_for(key)  # a schema that holds no ticks is poison here
+                if pending is not None:
+                    parts.append(pending.check(poison))
+                pending = group
         except PoisonMessageError as exc:
             poison[index] = exc
             continue
-        if pending is not None and pending.key != group.key:
-            parts.append(pending.check(poison))
-            pending = None
-        pending = pending or group
         pending.add(index, rows)
     if pending is not None:
         parts.append(pending.check(poison))
@@ -89,13 +90,20 @@ def decode_messages(bodies: list[bytes]) -> Decoded:
     return Decoded(frame, poison)
 
 
-def _read(data: bytes) -> tuple[_Group, Any]:
-    """Parse one body: the group it can be checked with, and its rows (a table or dicts)."""
+def _read(data: bytes) -> tuple[tuple[Any, ...], Any]:
+    """Parse one body: the key of the group it can be checked with, and its rows (an Arrow
+    table or dicts). Only the parse happens per message; what a key implies, once per group."""
     if data.startswith(ARROW_STREAM_MAGIC) or data.startswith(ARROW_FILE_MAGIC):
         table = _arrow_table(data)
-        return _ArrowTables(_arrow_kind(table.schema.names), table.schema), table
+        return ("arrow", table.schema), table
     kind, rows = _json_rows(data)
-    return _JsonRows(kind), rows
+    return ("json", kind), rows
+
+
+def _group_for(key: tuple[Any, ...]) -> _Group:
+    if key[0] == "arrow":
+        return _ArrowTables(key[1])
+    return _JsonRows(key[1])
 
 
 class _Group:
@@ -164,32 +172,31 @@ def _arrow_table(data: bytes) -> pa.Table:
             if data.startswith(ARROW_FILE_MAGIC)
             else ipc.open_stream(pa.py_buffer(data))
         )
-        table = reader.read_all()
+        return reader.read_all()
     except (pa.ArrowInvalid, OSError) as exc:
         raise PoisonMessageError("bad Arrow IPC", str(exc)) from None
-    names = table.schema.names
-    if "ts" not in names and "ts_ns" in names:
-        table = table.rename_columns(["ts" if n == "ts_ns" else n for n in names])
-    for name in ("ts", "symbol"):
-        if name not in table.schema.names:
-            raise PoisonMessageError("not ticks", f"no {name} column")
-    return table
 
 
 class _ArrowTables(_Group):
     """Arrow tables of consecutive messages with one schema, checked as one batch."""
 
-    def __init__(self, kind: TickKind, schema: pa.Schema) -> None:
+    def __init__(self, schema: pa.Schema) -> None:
         super().__init__()
-        self.kind = kind
-        self.key = ("arrow", kind, schema)
+        names = schema.names
+        # ``ts_ns`` is the time column too (what ``mdp publish`` sends).
+        self.names = ["ts" if n == "ts_ns" and "ts" not in names else n for n in names]
+        for name in ("ts", "symbol"):
+            if name not in self.names:
+                raise PoisonMessageError("not ticks", f"no {name} column")
+        self.kind = _arrow_kind(names)
+        self.key = ("arrow", schema)
         self.tables: list[pa.Table] = []
 
     def _keep(self, rows: Any) -> None:
         self.tables.append(rows)
 
     def _batch(self) -> pa.RecordBatch:
-        combined = pa.concat_tables(self.tables).combine_chunks()
+        combined = pa.concat_tables(self.tables).rename_columns(self.names).combine_chunks()
         if combined.num_rows == 0:
             return pa.RecordBatch.from_pydict({n: [] for n in combined.schema.names})
         return combined.to_batches()[0]

@@ -47,6 +47,8 @@ _AUTO_BOUNDS: tuple[tuple[float, int], ...] = (
 _NS_LIMIT = 9.2e18  # a little inside int64, so rounding never overflows
 MIN_TS_NS = -9_214_560_000 * 1_000_000_000  # 1678-01-01T00:00:00Z
 MAX_TS_NS = 9_214_646_400 * 1_000_000_000  # 2262-01-01T00:00:00Z, excluded
+# Inside both the range and the conversion limit: a whole column inside needs no per-row test.
+_USABLE_LOW, _USABLE_HIGH = max(MIN_TS_NS, -int(_NS_LIMIT)), min(MAX_TS_NS, int(_NS_LIMIT))
 _MIN_YEAR, _MAX_YEAR = 1678, 2261
 
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -99,7 +101,15 @@ def in_range(ts_ns: pl.Series) -> pl.Series:
     """Return ``ts_ns`` with every value outside ``[MIN_TS_NS, MAX_TS_NS)`` set to null."""
     if ts_ns.is_empty():
         return ts_ns.cast(pl.Int64).alias("ts_ns")
-    frame = pl.DataFrame({"ts_ns": ts_ns.cast(pl.Int64)})
+    ints = ts_ns.cast(pl.Int64)
+    low, high = ints.min(), ints.max()
+    if (
+        not isinstance(low, int)
+        or not isinstance(high, int)
+        or (low >= MIN_TS_NS and high < MAX_TS_NS)
+    ):
+        return ints.alias("ts_ns")  # all null, or all in range
+    frame = pl.DataFrame({"ts_ns": ints})
     v = pl.col("ts_ns")
     return frame.select(pl.when((v >= MIN_TS_NS) & (v < MAX_TS_NS)).then(v).alias("ts_ns"))["ts_ns"]
 
@@ -115,12 +125,24 @@ def epoch_to_ns(values: pl.Series, unit: TsUnit = "auto") -> pl.Series:
     """Convert epoch numbers to Int64 nanoseconds, in ``unit`` or a unit found by magnitude."""
     frame = pl.DataFrame({"v": values})
     if values.dtype.is_integer():
+        ints = values.cast(pl.Int64, strict=False)
         if unit == "auto":
-            unit = _shared_unit(values.cast(pl.Int64, strict=False))
+            unit = _shared_unit(ints)
+        if unit != "auto" and _all_usable(ints, UNIT_NS[unit]):
+            return (ints * UNIT_NS[unit] if unit != "ns" else ints).alias("ts_ns")
         expr = _int_epoch(pl.col("v").cast(pl.Int64, strict=False), unit)
     else:
         expr = _float_epoch(pl.col("v").cast(pl.Float64), unit)
     return frame.select(expr.alias("ts_ns"))["ts_ns"]
+
+
+def _all_usable(ints: pl.Series, factor: int) -> bool:
+    """True when every value times ``factor`` is a usable time, so the column converts as a
+    whole (nulls stay null); the smallest and largest values decide, in exact integers."""
+    low, high = ints.min(), ints.max()
+    if not isinstance(low, int) or not isinstance(high, int):
+        return False
+    return low * factor >= _USABLE_LOW and high * factor < _USABLE_HIGH
 
 
 def _shared_unit(ints: pl.Series) -> TsUnit:
