@@ -44,11 +44,16 @@ MAX_VALUE = 1e15
 
 @dataclass(frozen=True)
 class Check:
-    """One row rule: rows where ``bad`` holds count under ``reason``; ``field`` is the culprit."""
+    """One row rule: rows where ``bad`` holds count under ``reason``; ``field`` is the culprit.
+
+    ``clear``, when given, is a test over the whole column (a few reductions) that holds only
+    when no row is bad: the usual chunk, with nothing wrong, is passed without a row test.
+    """
 
     reason: str
     field: str
     bad: pl.Expr
+    clear: pl.Expr | None = None
 
 
 def _not_positive(col: str) -> pl.Expr:
@@ -61,30 +66,56 @@ def _negative(col: str) -> pl.Expr:
     return (c.is_not_null() & (~c.is_finite() | (c < 0) | (c > MAX_VALUE))).fill_null(False)
 
 
+def _no_null(col: str) -> pl.Expr:
+    return pl.col(col).null_count() == 0
+
+
+def _all_within(col: str, *, zero: bool) -> pl.Expr:
+    """Every non-null value is a number in (0, MAX_VALUE], or [0, MAX_VALUE] with ``zero``."""
+    c = pl.col(col)
+    low = c.min() >= 0 if zero else c.min() > 0
+    return low & (c.max() <= MAX_VALUE) & c.is_nan().not_().all()
+
+
+def _positive(reason: str, col: str) -> Check:
+    """Rows whose ``col`` is missing, not finite, <= 0 or too big count under ``reason``."""
+    return Check(reason, col, _not_positive(col), _no_null(col) & _all_within(col, zero=False))
+
+
 _COMMON = (
-    Check("bad timestamp", "ts", pl.col("ts_ns").is_null()),
-    Check("missing symbol", "symbol", pl.col("symbol").is_null() | (pl.col("symbol") == "")),
+    Check("bad timestamp", "ts", pl.col("ts_ns").is_null(), _no_null("ts_ns")),
+    Check(
+        "missing symbol",
+        "symbol",
+        pl.col("symbol").is_null() | (pl.col("symbol") == ""),
+        _no_null("symbol") & (pl.col("symbol").str.len_bytes().min() > 0),
+    ),
 )
 _BAR_PRICES = ("open", "high", "low", "close")
 
 CHECKS: dict[str, tuple[Check, ...]] = {
     "trades": (
         *_COMMON,
-        Check("bad price", "price", _not_positive("price")),
-        Check("bad size", "size", _negative("size") | pl.col("size").is_null()),
+        _positive("bad price", "price"),
+        Check(
+            "bad size",
+            "size",
+            _negative("size") | pl.col("size").is_null(),
+            _no_null("size") & _all_within("size", zero=True),
+        ),
     ),
     "quotes": (
         *_COMMON,
-        Check("no bid/ask", "bid", pl.col("bid").is_null()),
-        Check("no bid/ask", "ask", pl.col("ask").is_null()),
-        Check("bad bid/ask", "bid", _not_positive("bid")),
-        Check("bad bid/ask", "ask", _not_positive("ask")),
-        Check("bad size", "bid_size", _negative("bid_size")),
-        Check("bad size", "ask_size", _negative("ask_size")),
+        Check("no bid/ask", "bid", pl.col("bid").is_null(), _no_null("bid")),
+        Check("no bid/ask", "ask", pl.col("ask").is_null(), _no_null("ask")),
+        _positive("bad bid/ask", "bid"),
+        _positive("bad bid/ask", "ask"),
+        Check("bad size", "bid_size", _negative("bid_size"), _all_within("bid_size", zero=True)),
+        Check("bad size", "ask_size", _negative("ask_size"), _all_within("ask_size", zero=True)),
     ),
     "bars": (
         *_COMMON,
-        *(Check("bad price", col, _not_positive(col)) for col in _BAR_PRICES),
+        *(_positive("bad price", col) for col in _BAR_PRICES),
         Check("high < low", "high", pl.col("high") < pl.col("low")),
         Check(
             "bad high/low",
@@ -145,12 +176,18 @@ def _codes(work: pl.DataFrame, kind: TickKind, blank: pa.Array | None) -> pl.Ser
     """Return each row's check code. A chunk with no bad or blank row (the usual one) costs one
     pass over the checks: which check failed first is asked only when some did."""
     marks = None if blank is None else pl.Series("blank", blank, dtype=pl.Boolean)
-    if marks is None or not marks.any():
-        failed = pl.any_horizontal(*(check.bad for check in CHECKS[kind])).any()
-        if not work.select(failed).item():
-            return pl.zeros(work.height, pl.UInt8, eager=True).alias("code")
+    if (marks is None or not marks.any()) and _all_clear(work, kind):
+        return pl.zeros(work.height, pl.UInt8, eager=True).alias("code")
     flagged = work.with_columns(blank=pl.lit(False) if marks is None else marks)
     return flagged.select(_code_expr(kind)).to_series()
+
+
+def _all_clear(work: pl.DataFrame, kind: TickKind) -> bool:
+    """True when no row fails any check of ``kind``."""
+    tests = [
+        check.bad.not_().all() if check.clear is None else check.clear for check in CHECKS[kind]
+    ]
+    return work.select(pl.all_horizontal(tests)).item() is True
 
 
 def _code_expr(kind: TickKind) -> pl.Expr:

@@ -1,4 +1,4 @@
-"""How many messages the JetStream source asks for per fetch (no server needed)."""
+"""The JetStream source without a server: how many messages a fetch asks for, sequences."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("nats")
 
-from market_data_pipeline.sources.nats import FETCH_BYTES, FIRST_FETCH, NatsSource
+from market_data_pipeline.sources.nats import FETCH_BYTES, FIRST_FETCH, NatsSource, _sequences
 
 
 class _Subscription:
@@ -46,3 +46,19 @@ async def test_large_messages_are_fetched_fewer_at_a_time() -> None:
 async def test_a_small_fetch_batch_is_kept_and_a_huge_message_still_comes_alone() -> None:
     assert await _asks(5, 40_000) == [5, 5, 5]
     assert await _asks(1_024, 100 * 2**20) == [FIRST_FETCH, 1, 1]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "$JS.ACK.TICKS.mdp.1.4242.17.1733468400000000000.9",
+        "$JS.ACK.hub.ACCHASH.TICKS.mdp.1.4242.17.1733468400000000000.9.rnd",
+        "$JS.ACK._.ACCHASH.TICKS.mdp.1.4242.17.1733468400000000000.9",
+    ],
+)
+def test_sequences_come_from_the_ack_subject_as_nats_py_reads_them(reply: str) -> None:
+    from nats.aio.msg import Msg
+
+    msg = Msg(_client=None, subject="ticks.A", reply=reply)  # type: ignore[arg-type]
+    assert _sequences(msg) == (4242, 17)
+    assert (msg.metadata.sequence.stream, msg.metadata.sequence.consumer) == (4242, 17)
