@@ -33,6 +33,8 @@ from .cleaning import CHECKS, clean
 
 ARROW_STREAM_MAGIC = b"\xff\xff\xff\xff"
 ARROW_FILE_MAGIC = b"ARROW1"
+ARROW_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # the end-of-stream marker
+SPLICE_BYTES = 8 * 2**20  # Arrow stream bodies read as one stream, about this many bytes at once
 _REASON_MAX = 300
 _QUOTE_FIELDS = ("bid", "ask", "bid_size", "ask_size")
 
@@ -92,8 +94,11 @@ def decode_messages(bodies: list[bytes]) -> Decoded:
 
 def _read(data: bytes) -> tuple[tuple[Any, ...], Any]:
     """Parse one body: the key of the group it can be checked with, and its rows (an Arrow
-    table or dicts). Only the parse happens per message; what a key implies, once per group."""
-    if data.startswith(ARROW_STREAM_MAGIC) or data.startswith(ARROW_FILE_MAGIC):
+    table, dicts, or an Arrow stream's body, read with its group). What a key implies is
+    worked out once per group."""
+    if data.startswith(ARROW_STREAM_MAGIC):
+        return ("arrow stream", _stream_head(data)), data
+    if data.startswith(ARROW_FILE_MAGIC):
         table = _arrow_table(data)
         return ("arrow", table.schema), table
     kind, rows = _json_rows(data)
@@ -101,6 +106,8 @@ def _read(data: bytes) -> tuple[tuple[Any, ...], Any]:
 
 
 def _group_for(key: tuple[Any, ...]) -> _Group:
+    if key[0] == "arrow stream":
+        return _ArrowStreams(key[1])
     if key[0] == "arrow":
         return _ArrowTables(key[1])
     return _JsonRows(key[1])
@@ -124,12 +131,12 @@ class _Group:
     def _keep(self, rows: Any) -> None:
         raise NotImplementedError
 
-    def _batch(self) -> pa.RecordBatch:
+    def _batch(self, poison: dict[int, PoisonMessageError]) -> pa.RecordBatch:
         raise NotImplementedError
 
     def check(self, poison: dict[int, PoisonMessageError]) -> pl.DataFrame:
         """Return the good messages' ticks; record each bad message's first bad row."""
-        batch = self._batch()
+        batch = self._batch(poison)
         cleaned = clean(batch, self.kind, symbol=None, ts_unit="auto", blank=None)
         frame = cleaned.frame.select(list(frames.TICK_SCHEMA))
         code = cleaned.code
@@ -195,11 +202,99 @@ class _ArrowTables(_Group):
     def _keep(self, rows: Any) -> None:
         self.tables.append(rows)
 
-    def _batch(self) -> pa.RecordBatch:
-        combined = pa.concat_tables(self.tables).rename_columns(self.names).combine_chunks()
-        if combined.num_rows == 0:
-            return pa.RecordBatch.from_pydict({n: [] for n in combined.schema.names})
-        return combined.to_batches()[0]
+    def _batch(self, poison: dict[int, PoisonMessageError]) -> pa.RecordBatch:
+        return self._combined(self.tables)
+
+    def _combined(self, tables: list[pa.Table]) -> pa.RecordBatch:
+        if not tables or sum(table.num_rows for table in tables) == 0:
+            return pa.RecordBatch.from_pydict({n: [] for n in self.names})
+        return pa.concat_tables(tables).rename_columns(self.names).combine_chunks().to_batches()[0]
+
+
+def _stream_head(data: bytes) -> bytes:
+    """Return the schema message that opens an Arrow IPC stream: the key of its group."""
+    end = 8 + int.from_bytes(data[4:8], "little", signed=True)
+    if not 8 < end <= len(data):
+        raise PoisonMessageError("bad Arrow IPC", "no schema message")
+    return data[:end]
+
+
+class _ArrowStreams(_ArrowTables):
+    """Arrow IPC streams of consecutive messages that open with the same schema message.
+
+    Their record batches are read as a few streams of ``SPLICE_BYTES``, not one by one: each
+    pyarrow call lets other threads run and takes Python's lock back when done, and beside a
+    busy thread (the event loop fetching the next messages) every take-back waits for that
+    thread's switch interval. A group that does not read that way (a damaged message, several
+    batches in one, dictionaries) is read message by message, as Arrow files are.
+    """
+
+    def __init__(self, head: bytes) -> None:
+        try:
+            schema = ipc.read_schema(pa.py_buffer(head))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise PoisonMessageError("bad Arrow IPC", str(exc)) from None
+        super().__init__(schema)
+        self.key = ("arrow stream", head)
+        self.head = head
+        self.bodies: list[bytes] = []
+        self.whole = not any(pa.types.is_dictionary(field.type) for field in schema)
+
+    def add(self, index: int, rows: Any) -> None:
+        self.owners.append(index)  # rows per message are known once the bodies are read
+        self.bodies.append(rows)
+
+    def _batch(self, poison: dict[int, PoisonMessageError]) -> pa.RecordBatch:
+        read = self._spliced() if self.whole else None
+        if read is None:
+            tables = self._one_by_one(poison)
+            self.counts = [table.num_rows for table in tables]
+            return self._combined(tables)
+        table, self.counts = read
+        return self._combined([table])
+
+    def _spliced(self) -> tuple[pa.Table, list[int]] | None:
+        """Read the bodies' record batches as streams of about ``SPLICE_BYTES`` each: the
+        table and each message's rows. (Joining more at once cost more than it saved: a fresh
+        buffer of tens of MB is new memory to the process each time.)"""
+        tables, counts, start, size = [], [], 0, 0
+        for end, body in enumerate(self.bodies, start=1):
+            size += len(body)
+            if size >= SPLICE_BYTES or end == len(self.bodies):
+                read = self._read_spliced(self.bodies[start:end])
+                if read is None:
+                    return None
+                tables.append(read)
+                counts += [batch.num_rows for batch in read.to_batches()]
+                start, size = end, 0
+        if len(counts) != len(self.bodies):  # a message of several batches, or of none
+            return None
+        return pa.concat_tables(tables), counts
+
+    def _read_spliced(self, bodies: list[bytes]) -> pa.Table | None:
+        skip = len(self.head)
+        parts: list[bytes | memoryview] = [self.head]
+        for body in bodies:
+            end = len(body) - len(ARROW_EOS) if body.endswith(ARROW_EOS) else len(body)
+            parts.append(memoryview(body)[skip:end])
+        parts.append(ARROW_EOS)
+        try:
+            table: pa.Table = ipc.open_stream(pa.py_buffer(b"".join(parts))).read_all()
+        except (pa.ArrowInvalid, OSError):
+            return None
+        return table
+
+    def _one_by_one(self, poison: dict[int, PoisonMessageError]) -> list[pa.Table]:
+        tables, owners = [], []
+        for index, body in zip(self.owners, self.bodies, strict=True):
+            try:
+                tables.append(_arrow_table(body))
+            except PoisonMessageError as exc:
+                poison[index] = exc
+                continue
+            owners.append(index)
+        self.owners = owners
+        return tables
 
 
 def _arrow_kind(names: list[str]) -> TickKind:
@@ -243,7 +338,7 @@ class _JsonRows(_Group):
     def _keep(self, rows: Any) -> None:
         self.rows.extend(rows)
 
-    def _batch(self) -> pa.RecordBatch:
+    def _batch(self, poison: dict[int, PoisonMessageError]) -> pa.RecordBatch:
         fields = ("price", "size") if self.kind == "trades" else _QUOTE_FIELDS
         ts_key = "ts" if self.kind == "trades" else "timestamp"
         columns = {name: [r.get(name) for r in self.rows] for name in ("symbol", *fields)}

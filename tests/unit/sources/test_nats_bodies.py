@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.ipc as ipc
 
 from market_data_pipeline.sources.nats_bodies import decode_messages, encode_arrow
 
@@ -87,3 +90,41 @@ def test_prices_and_times_written_as_text_by_polars_are_read_as_numbers_and_time
     assert decoded.frame["price"].to_list() == [101.25, 99.5]
     assert decoded.frame["size"].to_list() == [3.0, 4.0]
     assert decoded.frame["ts_ns"].to_list() == [T0_NS, T0_NS + 1_000_000_000]
+
+
+def _two_batches(first: pa.Table, second: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    with ipc.new_stream(sink, first.schema) as writer:
+        writer.write_table(first)
+        writer.write_table(second)
+    return sink.getvalue()
+
+
+def test_arrow_streams_read_together_fall_back_one_by_one_when_one_does_not_read() -> None:
+    """Streams opening with the same schema are read as one; a truncated message, one of two
+    record batches and one of none are still read right, and only the damaged one is poison."""
+    good = [encode_arrow(_ticks(i * 10, 10)) for i in range(4)]
+    truncated = good[1][: len(good[1]) // 2]
+    empty = encode_arrow(_ticks(0, 0))
+    two = _two_batches(_ticks(10, 2).to_arrow(), _ticks(12, 3).to_arrow())
+    cases = {
+        "together": ([good[0], good[2], good[3]], {}, 30),
+        "truncated": ([good[0], truncated, good[3]], {1: "bad Arrow IPC"}, 20),
+        "two batches": ([good[0], two, good[3]], {}, 25),
+        "no rows": ([good[0], empty, good[3]], {}, 20),
+    }
+    for name, (bodies, poison, rows) in cases.items():
+        decoded = decode_messages(bodies)
+        assert {i: str(e).split(":")[0] for i, e in decoded.poison.items()} == poison, name
+        assert decoded.frame.height == rows, name
+        assert decoded.frame["ts_ns"].is_sorted(), name  # message order kept
+
+
+def test_a_bad_row_poisons_its_message_among_streams_read_together() -> None:
+    bodies = [encode_arrow(_ticks(i * 10, 10)) for i in range(200)]  # past one splice
+    bad = _ticks(5_000, 10).with_columns(size=pl.lit(-1.0))
+    bodies[150] = encode_arrow(bad)
+    decoded = decode_messages(bodies)
+    assert list(decoded.poison) == [150]
+    assert "row 0, field size" in str(decoded.poison[150])
+    assert decoded.frame.height == 1_990
