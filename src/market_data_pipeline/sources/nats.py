@@ -18,8 +18,8 @@ that never arrive (a cluster node dying with them in flight) show as a jump in t
 delivery numbers: the batch is cut there and the consumer is recreated after the last message
 taken, so a later cumulative ack never covers a message this process did not see.
 
-A reader task fetches and decodes one batch ahead while the runtime handles the last one, and
-no further: a paused rate gate (hard backpressure) therefore pauses fetching after one batch.
+A reader task fetches one batch ahead while the runtime handles the last one, and no further:
+a paused rate gate (hard backpressure) therefore pauses fetching after one batch.
 ``idle_timeout_s`` ends the stream after that long without a message.
 """
 
@@ -141,10 +141,10 @@ class NatsSource(TickSource):
     async def batches(self) -> AsyncIterator[pl.DataFrame]:
         """Yield one tick frame per fetch that held new ticks; end after the idle timeout.
 
-        A reader task fetches and decodes the next batch while the caller handles this one
-        (``READ_AHEAD`` fetches at most). The stream position, the messages to acknowledge and
-        the dead letters move only when a frame is yielded, so a checkpoint taken between
-        frames never covers ticks still in the reader's hands.
+        A reader task fetches the next batch while the caller handles this one (``READ_AHEAD``
+        fetches at most); a batch is decoded, in a worker thread, when it is taken. The stream
+        position, the messages to acknowledge and the dead letters move only then, so a
+        checkpoint taken between frames never covers ticks still in the reader's hands.
         """
         await self._connect()
         ready: asyncio.Queue[_Taken | BaseException | None] = asyncio.Queue()

@@ -134,6 +134,10 @@ class _Group:
     def _batch(self, poison: dict[int, PoisonMessageError]) -> pa.RecordBatch:
         raise NotImplementedError
 
+    def _counts(self) -> list[int]:
+        """Rows per message, in ``owners`` order (asked only when some row is bad)."""
+        return self.counts
+
     def check(self, poison: dict[int, PoisonMessageError]) -> pl.DataFrame:
         """Return the good messages' ticks; record each bad message's first bad row."""
         batch = self._batch(poison)
@@ -142,12 +146,13 @@ class _Group:
         code = cleaned.code
         if not code.len() or code.max() == 0:
             return frame
+        counts = self._counts()
         owner = (
             pl.Series("owner", self.owners, dtype=pl.Int64)
-            .repeat_by(pl.Series(self.counts, dtype=pl.UInt32))
+            .repeat_by(pl.Series(counts, dtype=pl.UInt32))
             .explode()
         )
-        starts = dict(zip(self.owners, _starts(self.counts), strict=True))
+        starts = dict(zip(self.owners, _starts(counts), strict=True))
         first_row: dict[int, int] = {}
         for row in (code > 0).arg_true().to_list():
             first_row.setdefault(int(owner[row]), row)
@@ -238,6 +243,8 @@ class _ArrowStreams(_ArrowTables):
         self.key = ("arrow stream", head)
         self.head = head
         self.bodies: list[bytes] = []
+        self.pieces: list[pa.Table] = []  # the bodies as read: spliced, or one table each
+        self.one_each = False
         self.whole = not any(pa.types.is_dictionary(field.type) for field in schema)
 
     def add(self, index: int, rows: Any) -> None:
@@ -245,19 +252,22 @@ class _ArrowStreams(_ArrowTables):
         self.bodies.append(rows)
 
     def _batch(self, poison: dict[int, PoisonMessageError]) -> pa.RecordBatch:
-        read = self._spliced() if self.whole else None
-        if read is None:
-            tables = self._one_by_one(poison)
-            self.counts = [table.num_rows for table in tables]
-            return self._combined(tables)
-        table, self.counts = read
-        return self._combined([table])
+        spliced = self._spliced() if self.whole else None
+        self.one_each = spliced is None
+        self.pieces = self._one_by_one(poison) if spliced is None else spliced
+        return self._combined(self.pieces)
 
-    def _spliced(self) -> tuple[pa.Table, list[int]] | None:
-        """Read the bodies' record batches as streams of about ``SPLICE_BYTES`` each: the
-        table and each message's rows. (Joining more at once cost more than it saved: a fresh
-        buffer of tens of MB is new memory to the process each time.)"""
-        tables, counts, start, size = [], [], 0, 0
+    def _counts(self) -> list[int]:
+        if self.one_each:
+            return [piece.num_rows for piece in self.pieces]
+        # Spliced: one message, one record batch, one chunk (read_all keeps each as its own).
+        return [len(chunk) for piece in self.pieces for chunk in piece.column(0).chunks]
+
+    def _spliced(self) -> list[pa.Table] | None:
+        """Read the bodies' record batches as streams of about ``SPLICE_BYTES`` each. (Joining
+        more at once cost more than it saved: a fresh buffer of tens of MB is new memory to
+        the process each time.) ``None`` unless every body gave one batch with rows."""
+        tables, start, size = [], 0, 0
         for end, body in enumerate(self.bodies, start=1):
             size += len(body)
             if size >= SPLICE_BYTES or end == len(self.bodies):
@@ -265,11 +275,10 @@ class _ArrowStreams(_ArrowTables):
                 if read is None:
                     return None
                 tables.append(read)
-                counts += [batch.num_rows for batch in read.to_batches()]
                 start, size = end, 0
-        if len(counts) != len(self.bodies):  # a message of several batches, or of none
-            return None
-        return pa.concat_tables(tables), counts
+        if sum(table.column(0).num_chunks for table in tables) != len(self.bodies):
+            return None  # a message of several batches, or of no rows
+        return tables
 
     def _read_spliced(self, bodies: list[bytes]) -> pa.Table | None:
         skip = len(self.head)
