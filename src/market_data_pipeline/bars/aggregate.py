@@ -20,12 +20,11 @@ thread pool, whose per-group dispatch cost more than it saved). Open and close c
 order (a stable sort by ``ts_ns``; polars keeps row order within a group).
 
 Ticks that come in long runs of one symbol and window (a log fetch of per-symbol subjects) are
-reduced run by run with numpy instead, and only the runs are grouped (``_run_partials``).
+reduced run by run instead, and only the runs are grouped (``_run_partials``).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 
 from ..frames import BAR_SCHEMA
@@ -129,57 +128,53 @@ def _partials(
 
 
 def _run_partials(ticks: pl.DataFrame, resolution: str) -> pl.DataFrame | None:
-    """Aggregate long runs of rows of one (symbol, window) with numpy's segment reductions and
-    group only the runs; ``None`` when runs are short (ticks interleaved across symbols).
+    """Aggregate long runs of rows of one (symbol, window) run by run, then group the runs;
+    ``None`` when runs are short (ticks interleaved across symbols).
 
     A frame fetched from a log of per-symbol subjects comes in such runs: one message holds
-    hundreds of one symbol's ticks. Hashing every row's symbol cost more than the rest of the
-    aggregation. Each window's ticks must come in event-time order (see the module docstring),
-    so a run's first and last rows are its open and close.
+    hundreds of one symbol's ticks. Grouping by run number (sorted, so polars takes slices)
+    spares hashing every row's symbol, which cost more than the rest of the aggregation. Each
+    window's ticks must come in event-time order (see the module docstring), so a run's first
+    and last rows are its open and close. It is one polars query: in a worker thread beside a
+    busy event loop, every call that lets go of Python's lock waits to get it back.
     """
-    rows = ticks.height
-    if rows < 2:
+    symbol, window = pl.col("symbol"), pl.col("window")
+    change = symbol.ne_missing(symbol.shift(1)) | window.ne_missing(window.shift(1))
+    runs = ticks.select(change.sum()).item()  # the first row starts a run too
+    if ticks.height < 2 or RUN_ROWS * runs > ticks.height:
         return None
-    symbol = ticks.get_column("symbol")
-    window = ticks.get_column("window").to_numpy()
-    edges = symbol.slice(1).ne_missing(symbol.slice(0, rows - 1)).to_numpy()
-    starts = np.flatnonzero(np.concatenate(([True], edges | (window[1:] != window[:-1]))))
-    if RUN_ROWS * len(starts) > rows:
-        return None
-    lasts = np.append(starts[1:], rows) - 1
-    ts = ticks.get_column("ts_ns").to_numpy()
-    price = ticks.get_column("price").to_numpy()
-    size = ticks.get_column("size").to_numpy()
-    runs = pl.DataFrame(
-        {
-            "symbol": symbol.gather(starts),
-            "window": window[starts],
-            "window_end": ticks.get_column("window_end").to_numpy()[starts],
-            "open_ts": ts[starts],
-            "close_ts": ts[lasts],
-            "open": price[starts],
-            "close": price[lasts],
-            # fmax/fmin skip NaN as polars' max and min do.
-            "high": np.fmax.reduceat(price, starts),
-            "low": np.fmin.reduceat(price, starts),
-            "volume": np.add.reduceat(size, starts),
-            "pv": np.add.reduceat(price * size, starts),
-            "items": lasts - starts + 1,
-        }
-    )
-    # A window's runs interleave with other symbols' runs: group the runs (few rows).
-    grouped = runs.group_by(_WINDOW_KEYS).agg(
-        pl.col("window_end", "open_ts", "open").first(),
-        pl.col("close_ts", "close").last(),
-        pl.col("high").max(),
-        pl.col("low").min(),
-        pl.col("volume", "pv", "items").sum(),
+    price, ts = pl.col("price"), pl.col("ts_ns")
+    query = (
+        ticks.lazy()
+        .with_columns(change.cum_sum().set_sorted().alias("_run"))
+        .group_by("_run", maintain_order=True)
+        .agg(
+            pl.col("symbol", "window", "window_end").first(),
+            ts.first().alias("open_ts"),
+            ts.last().alias("close_ts"),
+            price.first().alias("open"),
+            price.last().alias("close"),
+            price.max().alias("high"),
+            price.min().alias("low"),
+            pl.col("size").sum().alias("volume"),
+            (price * pl.col("size")).sum().alias("pv"),
+            pl.len().alias("items"),
+        )
+        # A window's runs interleave with other symbols' runs: group the runs (few rows).
+        .group_by(_WINDOW_KEYS)
+        .agg(
+            pl.col("window_end", "open_ts", "open").first(),
+            pl.col("close_ts", "close").last(),
+            pl.col("high").max(),
+            pl.col("low").min(),
+            pl.col("volume", "pv", "items").sum(),
+        )
     )
     derived = {"resolution": pl.lit(resolution), "trades": pl.col("items")}  # a tick, a trade
-    return grouped.select(
+    return query.select(
         derived.get(name, pl.col(name)).cast(dtype).alias(name)
         for name, dtype in PARTIAL_SCHEMA.items()
-    )
+    ).collect()
 
 
 def combine(state: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
