@@ -109,7 +109,11 @@ class NatsSource(TickSource):
         self._nc: Any = None
         self._js: Any = None
         self._sub: Any = None
-        self._unacked: list[tuple[int, Any]] = []  # (stream seq, message) not yet acknowledged
+        # (stream seq, message) of the last message of each batch taken and not acknowledged:
+        # checkpoints fall between batches, and one cumulative ack covers a whole batch. The
+        # other messages, bodies and all, are let go as soon as they are decoded: held until
+        # the next checkpoint they were a second of the stream in memory.
+        self._unacked: list[tuple[int, Any]] = []
         self._body_bytes = 0  # mean size of the last fetch's messages (0: none fetched yet)
         self._delivered: int | None = None  # the consumer's delivery number of the last message
         self._gap_after: int | None = None  # set: deliveries were lost, rebind after this seq
@@ -235,7 +239,7 @@ class NatsSource(TickSource):
         """Decode a fetched batch and make it this process's own: position, acknowledgement,
         dead letters. Decoding runs in a worker thread, so the reader meanwhile fetches."""
         decoded = await asyncio.to_thread(decode_messages, [msg.data for _, msg in taken])
-        self._unacked.extend(taken)
+        self._unacked.append(taken[-1])
         self.position = taken[-1][0]
         self.messages += len(taken)
         for index, exc in decoded.poison.items():
