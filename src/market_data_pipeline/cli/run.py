@@ -637,7 +637,7 @@ def _run(config: Path | None, flags: dict[str, Any], signals: StopSignals) -> in
     # The bar engine and decoding run in worker threads beside the event loop, whose callers
     # hand Python's lock back and forth per library call. At CPython's default switch interval
     # (5 ms) each hand-back waited that long while the loop was busy (a NATS fetch): the
-    # command's process is ours to tune, and 1 ms made a NATS worker a sixth faster.
+    # command's process is ours to tune, and 1 ms made a NATS worker about a tenth faster.
     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
     view = output.RunView(json_mode=settings.json_output, interactive=sys.stderr.isatty())
     report = asyncio.run(_execute(settings, view, signals))
