@@ -129,9 +129,11 @@ def epoch_to_ns(values: pl.Series, unit: TsUnit = "auto") -> pl.Series:
     frame = pl.DataFrame({"v": values})
     if values.dtype.is_integer():
         ints = values.cast(pl.Int64, strict=False)
-        if unit == "auto":
-            unit = _shared_unit(ints)
-        if unit != "auto" and _all_usable(ints, UNIT_NS[unit]):
+        low, high = ints.min(), ints.max()
+        bounds = (low, high) if isinstance(low, int) and isinstance(high, int) else None
+        if unit == "auto" and bounds is not None:
+            unit = _shared_unit(*bounds)
+        if unit != "auto" and bounds is not None and _all_usable(*bounds, UNIT_NS[unit]):
             return (ints * UNIT_NS[unit] if unit != "ns" else ints).alias("ts_ns")
         expr = _int_epoch(pl.col("v").cast(pl.Int64, strict=False), unit)
     else:
@@ -139,24 +141,19 @@ def epoch_to_ns(values: pl.Series, unit: TsUnit = "auto") -> pl.Series:
     return frame.select(expr.alias("ts_ns"))["ts_ns"]
 
 
-def _all_usable(ints: pl.Series, factor: int) -> bool:
-    """True when every value times ``factor`` is a usable time, so the column converts as a
-    whole (nulls stay null); the smallest and largest values decide, in exact integers."""
-    low, high = ints.min(), ints.max()
-    if not isinstance(low, int) or not isinstance(high, int):
-        return False
+def _all_usable(low: int, high: int, factor: int) -> bool:
+    """True when every value of a column from ``low`` to ``high``, times ``factor``, is a usable
+    time, so the column converts as a whole (nulls stay null); exact integers."""
     return low * factor >= _USABLE_LOW and high * factor < _USABLE_HIGH
 
 
-def _shared_unit(ints: pl.Series) -> TsUnit:
-    """Return the unit that magnitude gives every value of ``ints``, or ``auto`` when they differ.
+def _shared_unit(low: int, high: int) -> TsUnit:
+    """Return the unit that magnitude gives every value from ``low`` to ``high``, or ``auto``
+    when they differ.
 
     The unit goes with ``|value|`` in ranges, so the smallest and largest magnitudes decide for
     all: one unit for the column spares a per-row choice on every row.
     """
-    low, high = ints.min(), ints.max()
-    if not isinstance(low, int) or not isinstance(high, int):
-        return "auto"
     least = 0 if low < 0 < high else min(abs(low), abs(high))
     first, last = _auto_factor(least), _auto_factor(max(abs(low), abs(high)))
     if first != last:

@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 import math
+from itertools import accumulate
 
 import polars as pl
+from hypothesis import strategies as st
 
 from market_data_pipeline.frames import BAR_SCHEMA
+
+TickRow = tuple[str, int, float, float]  # symbol, ts_ns, price, size
+
+
+def symbol_queues(
+    draw: st.DrawFn, *, max_step: int, max_ticks: int, first: tuple[int, int]
+) -> dict[str, list[TickRow]]:
+    """Draw, for some of the symbols A, B, C, its ticks in event-time order (ties included):
+    steps of 0 to ``max_step``, at most ``max_ticks``, starting within ``first``."""
+    queues: dict[str, list[TickRow]] = {}
+    for symbol in draw(st.lists(st.sampled_from(["A", "B", "C"]), min_size=1, unique=True)):
+        steps = draw(st.lists(st.integers(0, max_step), max_size=max_ticks))
+        times = accumulate(steps, initial=draw(st.integers(*first)))
+        queues[symbol] = [
+            (symbol, ts, draw(st.integers(1, 400)) / 8, float(draw(st.integers(0, 4))))
+            for ts in times
+        ]
+    return queues
 
 
 def ticks(rows: list[tuple[str, int, float, float]]) -> pl.DataFrame:

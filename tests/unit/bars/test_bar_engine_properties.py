@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from itertools import accumulate, pairwise
+from itertools import pairwise
 
 import polars as pl
-from bar_helpers import assert_same_bars, keyed, ticks
+from bar_helpers import TickRow, assert_same_bars, keyed, symbol_queues, ticks
 from bar_reference import BarKey, ReferenceEngine, Window, as_bars, input_bar, tick
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,8 +13,6 @@ from hypothesis import strategies as st
 from market_data_pipeline.bars.builder import BarEngine
 from market_data_pipeline.bars.resolution import Resolution
 from market_data_pipeline.frames import BAR_INPUT_SCHEMA
-
-TickRow = tuple[str, int, float, float]
 
 tick_rows = st.lists(
     st.tuples(
@@ -117,14 +115,7 @@ def interleaved_runs(draw: st.DrawFn) -> list[TickRow]:
     """Ticks as a log consumer fetches them: runs of one symbol at a time, each symbol's ticks
     in event-time order (ties included), with a few runs and single ticks set back in time,
     some by more than the grace."""
-    queues: dict[str, list[TickRow]] = {}
-    for symbol in draw(st.lists(st.sampled_from(["A", "B", "C"]), min_size=1, unique=True)):
-        steps = draw(st.lists(st.integers(0, 6), max_size=25))
-        times = accumulate(steps, initial=draw(st.integers(-40, 100)))
-        queues[symbol] = [
-            (symbol, ts, draw(st.integers(1, 400)) / 8, float(draw(st.integers(0, 4))))
-            for ts in times
-        ]
+    queues = symbol_queues(draw, max_step=6, max_ticks=25, first=(-40, 100))
     rows: list[TickRow] = []
     while any(queues.values()):
         symbol = draw(st.sampled_from(sorted(s for s, queue in queues.items() if queue)))
