@@ -99,7 +99,10 @@ def drift(python: Path) -> list[str]:
     import tomllib
 
     lock = tomllib.loads((ROOT / "uv.lock").read_text())
-    locked = {p["name"]: p.get("version") for p in lock["package"]}
+    # A universal lock may hold several versions of one package (per Python version).
+    locked: dict[str, set[str]] = {}
+    for package in lock["package"]:
+        locked.setdefault(package["name"], set()).add(package.get("version", ""))
     freeze = subprocess.run(
         [bootstrap_uv(), "pip", "freeze", "--python", str(python)],
         capture_output=True,
@@ -111,8 +114,8 @@ def drift(python: Path) -> list[str]:
     for line in freeze.splitlines():
         name, sep, version = line.partition("==")
         name = name.lower().replace("_", "-")
-        if sep and name in locked and locked[name] != version:
-            changed.append(f"{name} {locked[name]} -> {version}")
+        if sep and name in locked and version not in locked[name]:
+            changed.append(f"{name} {'/'.join(sorted(locked[name]))} -> {version}")
     return changed
 
 
