@@ -62,6 +62,7 @@ def _one(args: list[str], sink: str, sig: signal.Signals, delay_s: float) -> str
     return None
 
 
+@pytest.mark.timeout(400)  # 20 runs of a few seconds each, more on a loaded machine
 def test_signals_at_random_instants(tmp_path: Path, scenario: Scenario) -> None:
     csv = write_trades(tmp_path / "trades.csv", 50_000)
     rng = random.Random(20)
