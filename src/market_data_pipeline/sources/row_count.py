@@ -26,38 +26,42 @@ _BLOCK = 1 << 22
 
 
 class RowCounts:
-    """Rows per file: Parquet's from its metadata, an uncompressed CSV's counted in a thread."""
+    """Rows per file: Parquet's from its metadata, uncompressed CSVs' counted in one thread."""
 
     def __init__(self, paths: Sequence[Path], layout: Layout | None = None) -> None:
         self._rows: list[int | None] = [None] * len(paths)
-        self._counting: list[threading.Thread] = []
+        to_count: list[tuple[int, Path]] = []
         for number, path in enumerate(paths):
             if file_format(path) == "parquet":
                 self._rows[number] = parquet_rows(path)
             elif compression(path) is None:
-                thread = threading.Thread(
-                    target=self._count,
-                    args=(number, path, layout),
-                    name=f"mdp-count-{number}",
-                    daemon=True,  # a run that ends first does not wait for it
-                )
-                thread.start()
-                self._counting.append(thread)
+                to_count.append((number, path))
+        self._thread: threading.Thread | None = None
+        if to_count:
+            # One thread, file after file: a directory of many CSVs is not read all at once.
+            self._thread = threading.Thread(
+                target=self._count,
+                args=(to_count, layout),
+                name="mdp-row-count",
+                daemon=True,  # a run that ends first does not wait for it
+            )
+            self._thread.start()
 
     def rows(self, number: int) -> int | None:
         """Data rows of file ``number`` (blank lines included), or None while unknown."""
         return self._rows[number]
 
     def wait(self, timeout_s: float) -> None:
-        """Give the counts still running up to ``timeout_s`` seconds in all to finish."""
-        for thread in self._counting:
-            thread.join(timeout_s)
+        """Give the count still running up to ``timeout_s`` seconds to finish."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
 
-    def _count(self, number: int, path: Path, layout: Layout | None) -> None:
-        try:
-            self._rows[number] = _data_lines(path, csv_header_lines(path, layout))
-        except (OSError, BadInputError):  # the reader reports why; the count stays unknown
-            self._rows[number] = None
+    def _count(self, to_count: list[tuple[int, Path]], layout: Layout | None) -> None:
+        for number, path in to_count:
+            try:
+                self._rows[number] = _data_lines(path, csv_header_lines(path, layout))
+            except (OSError, BadInputError):  # the reader reports why; the count stays unknown
+                self._rows[number] = None
 
 
 def _data_lines(path: Path, header_lines: int) -> int | None:

@@ -50,6 +50,16 @@ async def test_a_stop_after_one_frame_leaves_the_rest_counted_exactly(
     assert source.read_fraction(taken) == pytest.approx(taken / rows)
 
 
+async def test_several_files_merged_count_every_files_rows(tmp_path: Path) -> None:
+    frame = trades(30_000)
+    first, second = tmp_path / "a.csv", tmp_path / "b.parquet"
+    frame.filter(pl.col("symbol") == "AAA").write_csv(first)
+    frame.filter(pl.col("symbol") == "BBB").write_parquet(second)
+    source = ReplaySource([first, second], chunk_rows=1_000)
+    taken = await take_first(source)
+    assert source.rows_not_read(taken) == 30_000 - taken
+
+
 @settings(max_examples=15, deadline=None)
 @given(
     rows=st.integers(1, 300),
