@@ -13,7 +13,6 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
@@ -97,6 +96,8 @@ BIG_TICKS = 20_000_000
 REAL_SIZE_TRIALS = {"csv": 10, "parquet": 12, "synthetic": 8}  # about 5 minutes on 2 cores
 _HEADLINE = re.compile(r"^mdp run: (\w+) \(([^)]*)\) - ([\d,]+) ticks", re.MULTILINE)
 _STORE = re.compile(r"^  store .*: ([\d,]+) bars written of", re.MULTILINE)
+_UNPROCESSED = re.compile(r"^  stopped\s+([\d,]+) ticks read but not processed", re.MULTILINE)
+_NOT_READ = re.compile(r"^  partial\s+([\d,]+) rows not read", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -107,9 +108,10 @@ class Outcome:
     status: str  # JSON status, or the text headline's word (ok, partial, stopped, FAILED)
     exit_code: int | None  # JSON only: the report's own exit code
     stopped_by: str
-    ticks_in: int  # ticks taken (admitted or bad)
+    ticks_in: int  # ticks taken in (admitted or bad)
+    ticks_read: int  # ticks_in and those read but not processed when the run stopped
     bars_written: int
-    partial: dict[str, Any] | None
+    rows_not_read: int | None  # a stopped replay's, when known
 
 
 @pytest.fixture(scope="session")
@@ -140,14 +142,22 @@ def _outcome(code: int, out: str, as_json: bool) -> Outcome | None:
             report["exit_code"],
             report["stopped_by"],
             report["ticks_admitted"] + report["bad_rows"],
+            report["ticks_read"],
             report["bars_written"],
-            report["partial"],
+            (report["partial"] or {}).get("rows_not_read"),
         )
     head, store = _HEADLINE.search(out), _STORE.search(out)
     if head is None or store is None:
         return None
-    ticks, written = int(head[3].replace(",", "")), int(store[1].replace(",", ""))
-    return Outcome(code, head[1], None, head[2], ticks, written, None)
+    ticks, written = _number(head[3]), _number(store[1])
+    unprocessed, left = _UNPROCESSED.search(out), _NOT_READ.search(out)
+    read = ticks + (_number(unprocessed[1]) if unprocessed else 0)
+    rows_left = _number(left[1]) if left else None
+    return Outcome(code, head[1], None, head[2], ticks, read, written, rows_left)
+
+
+def _number(text: str) -> int:
+    return int(text.replace(",", ""))
 
 
 def _disagreement(got: Outcome, sig: signal.Signals) -> str | None:
@@ -176,9 +186,9 @@ def _store_disagreement(got: Outcome, sink: str, full: pl.DataFrame | None) -> s
     in_bars = int(stored["trades"].sum()) if stored.height else 0
     if rows is not None and in_bars != got.ticks_in:  # a replay commits every tick it took
         return f"{in_bars:,} ticks in stored bars, the summary says {got.ticks_in:,} taken"
-    left = (got.partial or {}).get("rows_not_read")
-    if rows is not None and left is not None and got.ticks_in + left != rows:
-        return f"{got.ticks_in:,} taken + {left:,} not read is not the input's {rows:,} rows"
+    left = got.rows_not_read
+    if rows is not None and left is not None and got.ticks_read + left != rows:
+        return f"{got.ticks_read:,} read + {left:,} not read is not the input's {rows:,} rows"
     if full is not None and not _same_closed_bars(stored, full):
         return "bars before the stop differ from an uninterrupted run's"
     return None
