@@ -57,6 +57,8 @@ class TickSource(ABC):
     continuous: bool = False
     # Set when the run checkpoints this source (see ``checkpoint``): the row's name in the store.
     checkpoint_name: str | None = None
+    # The input has an end a run can stop short of (files): a stop leaves rows not read.
+    finite: bool = False
 
     @property
     def base_rate(self) -> float | None:
@@ -71,9 +73,6 @@ class TickSource(ABC):
             label=f"{self.provider} {self.kind}",
             transactional=self.transactional,
         )
-
-    # The input has an end the run can stop short of (files): a stop leaves rows not read.
-    finite: bool = False
 
     def total_rows(self) -> int | None:
         """Rows of the whole input (None: not known, or no end, e.g. a live feed)."""
