@@ -112,9 +112,10 @@ class RunView:
 
 
 def replay_progress(fraction: float | None, elapsed_s: float, event_ns: int | None) -> str:
-    """Return "42.0% ETA 1m05s  at 2024-01-02T09:31Z": share read, time left, event time.
+    """Return "42.0% ETA 1m05s  at 2024-01-02T09:31Z": share done, time left, event time.
 
-    The ETA assumes the rest reads at the pace so far; unknown ("ETA ?") before any is read.
+    ``fraction``: the share of the input's rows processed (not read: a reader runs ahead). The
+    ETA assumes the rest goes at the pace so far; unknown ("ETA ?") before any is processed.
     """
     parts = []
     if fraction is not None:
