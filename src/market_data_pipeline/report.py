@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,11 @@ if TYPE_CHECKING:  # stdlib-only at run time: the CLI reports usage errors befor
 
 @dataclass
 class RunReport:
-    """What a run did; ``exit_code`` 0 only when every tick and bar is accounted for and stored."""
+    """What a run did; ``exit_code`` 0 only when every tick and bar is accounted for and stored.
+
+    ``status``: ok, stopped (by a signal, ``exit_code`` 130 or 143, every tick taken accounted
+    for), failed or bad_input.
+    """
 
     status: str = "ok"
     error: str | None = None
@@ -36,8 +41,9 @@ class RunReport:
     write: dict[str, Any] = field(default_factory=dict)
     feedback: dict[str, Any] = field(default_factory=dict)
     stopped_by: str = "end of input"
-    # A stopped replay: rows_not_read (exact or a lower bound), read_fraction, the last
-    # event time committed (UTC ISO, minutes). Empty when the input was read to its end.
+    # A stopped replay: rows_not_read (exact, or None with rows_not_read_exact False when not
+    # known), read_fraction (of the rows), the last event time committed (UTC ISO, minutes).
+    # Empty when the input was read to its end.
     partial: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -131,7 +137,20 @@ def conclude(report: RunReport, error: PipelineError | None) -> RunReport:
         report.status = "failed"
         report.error = "not every tick or bar is accounted for"
         report.exit_code = 1
+    elif (code := stop_exit_code(report.stopped_by)) is not None:
+        # Stopped by a signal: the summary says so and the process exits 128 + its number,
+        # both from this one field, whatever the output form.
+        report.status = "stopped"
+        report.exit_code = code
     return report
+
+
+def stop_exit_code(stopped_by: str) -> int | None:
+    """Return 128 + the signal's number when ``stopped_by`` names a signal (SIGINT: 130)."""
+    try:
+        return 128 + int(signal.Signals[stopped_by])
+    except KeyError:
+        return None  # end of input, duration, a programmatic stop: not a signal
 
 
 def _error_text(error: PipelineError, report: RunReport) -> str:

@@ -75,7 +75,7 @@ class Progress:
     queue_capacity: int
     scale: float
     level: str
-    read_fraction: float | None = None  # share of a replay's input read (None: unknown)
+    read_fraction: float | None = None  # share of a replay's rows processed (None: unknown)
     event_ns: int | None = None  # latest event time handed to the bar engine
 
 
@@ -275,7 +275,13 @@ class Pipeline:
         self.request_stop("stopped")
 
     def request_stop(self, reason: str) -> None:
-        """End ingest at the next safe point (never in the middle of a write)."""
+        """End ingest at the next safe point (never in the middle of a write), as Ctrl-C does.
+
+        Safe from the event loop's thread only (a signal handler or another thread uses
+        ``loop.call_soon_threadsafe``). ``reason`` becomes the report's ``stopped_by``: a
+        signal's name (``SIGINT``, ``SIGTERM``) makes the run ``stopped`` with exit code
+        128 + its number; any other reason (``shutdown``) ends it like ``--duration``.
+        """
         if self._stop_requested:
             # Asked again (a second Ctrl-C): stop waiting for a store that is down.
             self.queue.give_up()
@@ -426,7 +432,8 @@ class Pipeline:
             queue_capacity=self.queue.capacity,
             scale=self.gate.scale,
             level=str(getattr(self.gate.level, "value", self.gate.level)),
-            read_fraction=self.source.read_fraction(self.ticks_pulled + self.source.bad_rows),
+            # Rows processed, not read: a reader runs ahead of the bar engine.
+            read_fraction=self.source.read_fraction(self.ticks_admitted + self.source.bad_rows),
             event_ns=self.max_event_ns,
         )
 
@@ -597,17 +604,16 @@ def _partial(pipeline: Pipeline, report: RunReport, write: WriteReport | None) -
     Empty when the input was read to its end or has no end (a live feed). A stop flushes the
     open windows and commits, so every tick taken is in a bar; the last windows were cut short.
     """
-    if report.stopped_by in ("end of input", "bad input", "error"):
+    source = pipeline.source
+    if report.stopped_by in ("end of input", "bad input", "error") or not source.finite:
         return {}
-    left = pipeline.source.rows_not_read(report.ticks_read)
-    if left is None:
-        return {}
-    committed = write is not None and write.committed and report.exit_code == 0
+    left = source.rows_not_read(report.ticks_read)  # exact, or None: not known
+    committed = write is not None and write.committed and report.status in ("ok", "stopped")
     last = pipeline.max_event_ns if committed else None
     return {
-        "rows_not_read": left[0],
-        "rows_not_read_exact": left[1],
-        "read_fraction": pipeline.source.read_fraction(report.ticks_read),
+        "rows_not_read": left,
+        "rows_not_read_exact": left is not None,
+        "read_fraction": source.read_fraction(report.ticks_read),
         "last_event_committed": None if last is None else _iso(last),
     }
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 MDP = [sys.executable, "-m", "market_data_pipeline.cli"]
@@ -83,3 +84,19 @@ def table(url: str) -> pl.DataFrame:
 def env_without_mdp() -> dict[str, str]:
     """The environment minus ``MDP_`` settings, so a developer's variables change nothing."""
     return {k: v for k, v in os.environ.items() if not k.startswith("MDP_")}
+
+
+def big_trades(rows: int, seed: int, symbols: int = 20) -> pl.DataFrame:
+    """``rows`` trades of ``symbols`` symbols, ten per second each, in time order: a seeded
+    random walk of prices and random sizes (the same ``seed``, the same frame)."""
+    rng = np.random.default_rng(seed)
+    i = pl.int_range(rows).alias("i")
+    frame = pl.select(
+        symbol=pl.format("S{}", (i % symbols).cast(pl.String).str.zfill(3)),
+        ts=T0_MS + (i // symbols) * 100,
+    )
+    steps = rng.choice(np.array([-0.25, 0.0, 0.25]), size=rows)
+    return frame.with_columns(
+        price=pl.Series(100.0 + np.abs(np.cumsum(steps))),  # never at or below 0
+        size=pl.Series(rng.integers(1, 500, size=rows)),
+    )

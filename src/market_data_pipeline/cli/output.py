@@ -103,7 +103,7 @@ class RunView:
             return
         if report.error:
             error_line(report.error)
-        if report.status == "bad_input" or (report.ticks_read == 0 and report.exit_code):
+        if report.status == "bad_input" or (report.ticks_read == 0 and report.status == "failed"):
             if report.status == "bad_input" and report.source.get("transactional"):
                 self._out.print("  nothing was written: the run's transaction was rolled back")
             return  # the error line says what is wrong
@@ -112,9 +112,10 @@ class RunView:
 
 
 def replay_progress(fraction: float | None, elapsed_s: float, event_ns: int | None) -> str:
-    """Return "42.0% ETA 1m05s  at 2024-01-02T09:31Z": share read, time left, event time.
+    """Return "42.0% ETA 1m05s  at 2024-01-02T09:31Z": share done, time left, event time.
 
-    The ETA assumes the rest reads at the pace so far; unknown ("ETA ?") before any is read.
+    ``fraction``: the share of the input's rows processed (not read: a reader runs ahead). The
+    ETA assumes the rest goes at the pace so far; unknown ("ETA ?") before any is processed.
     """
     parts = []
     if fraction is not None:
@@ -146,10 +147,12 @@ def _minute(ts_ns: int) -> str:
 
 def summary_lines(report: RunReport) -> list[str]:
     """Return the human summary, a few lines long."""
-    status = {"ok": "[green]ok[/]", "failed": "[bold red]FAILED[/]"}.get(
-        report.status, "[bold red]BAD INPUT[/]"
-    )
-    if report.status == "ok" and report.partial:
+    status = {
+        "ok": "[green]ok[/]",
+        "stopped": "[yellow]stopped[/]",
+        "failed": "[bold red]FAILED[/]",
+    }.get(report.status, "[bold red]BAD INPUT[/]")
+    if report.status in ("ok", "stopped") and report.partial:
         status = "[yellow]partial[/]"  # stopped before the end of its input: not "ok"
     lines = [
         f"[bold]mdp run[/]: {status} ({literal(report.stopped_by)}) - "
@@ -190,7 +193,7 @@ def summary_lines(report: RunReport) -> list[str]:
             f"  note     {literal(report.sink)} kept the bars in this process only: they end with"
             f" it (--sink {DEFAULT_SINK} keeps them)"
         )
-    elif report.exit_code == 0 and report.bars_written:
+    elif report.status in ("ok", "stopped") and report.bars_written:
         lines.append(f"  look     {literal(_mdp())} bars --sink {literal(_quote(report.sink))}")
     return lines
 
@@ -206,9 +209,9 @@ def _partial_lines(report: RunReport) -> list[str]:
     if not partial:
         return []
     rows = partial["rows_not_read"]
-    count = f"{rows:,}" if partial["rows_not_read_exact"] else f"at least {rows:,}"
+    count = f"{rows:,}" if rows is not None else "an unknown number of"
     share = partial.get("read_fraction")
-    read = f" ({share:.0%} of the input read)" if share is not None else ""
+    read = f" ({share:.0%} of the input's rows taken)" if share is not None else ""
     last = partial.get("last_event_committed") or "none (nothing committed)"
     return [
         f"  [yellow]partial[/]  {count} rows not read{read}; last event time committed {last}",
@@ -261,7 +264,7 @@ def _file_lines(report: RunReport) -> list[str]:
         if len(files) > _MAX_FILE_LINES:
             lines.append(f"  file     ... {len(files) - _MAX_FILE_LINES:,} more (see --json)")
     late = max((r["ticks_late"] for r in report.resolutions.values()), default=0)
-    if files and late and report.exit_code == 0:
+    if files and late and report.status in ("ok", "stopped"):
         lines.append(
             f"  [yellow]warning[/]  {late:,} ticks came after their window had closed and are"
             " not in any bar; time-sorted files have none. Widen --grace (e.g. --grace 1m) to"

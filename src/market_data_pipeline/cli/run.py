@@ -17,7 +17,7 @@ from ..defaults import (
     DEFAULT_SINK,
 )
 from ..errors import EXIT_BAD_INPUT, PipelineError
-from .signals import EXIT_CODES, STOP, StopSignals
+from .signals import STOP, StopSignals
 
 if TYPE_CHECKING:
     from ..config import RunSettings
@@ -642,9 +642,7 @@ def _run(config: Path | None, flags: dict[str, Any], signals: StopSignals) -> in
     view = output.RunView(json_mode=settings.json_output, interactive=sys.stderr.isatty())
     report = asyncio.run(_execute(settings, view, signals))
     view.summary(report)
-    if report.exit_code == 0 and report.stopped_by in EXIT_CODES:
-        return EXIT_CODES[report.stopped_by]
-    return int(report.exit_code)
+    return report.exit_code  # a signal's 130/143 included: the report and the process agree
 
 
 def _failed_before_start(flags: dict[str, Any], exc: PipelineError) -> int:
@@ -669,7 +667,10 @@ async def _execute(settings: RunSettings, view: RunView, signals: StopSignals) -
 
     from ..runtime import Pipeline, execute
 
+    signals.reassert()  # polars hooked SIGINT on import: no query may turn it into an exception
+
     def started(pipeline: Pipeline) -> None:
+        signals.reassert()  # and so may a store driver or a source's client, loaded since
         signals.forward_to(asyncio.get_running_loop(), pipeline.request_stop)
         view.start(pipeline)
 

@@ -2,9 +2,13 @@
 
 Python turns SIGINT into ``KeyboardInterrupt`` wherever the main thread happens to be (inside
 polars, halfway through the write queue's bookkeeping), and ``asyncio`` puts that default handler
-back whenever one of its own is removed. So the ``mdp`` entry point installs plain handlers
-before the CLI loads, and ``mdp run`` keeps them until its summary is printed: a signal is
-recorded and, once a pipeline runs, handed to it (``request_stop``) through its event loop.
+back whenever one of its own is removed. Polars goes further: importing it puts its own SIGINT
+hook in front of Python's (chained to it), which aborts whichever polars query is running, in
+any thread, with ``KeyboardInterrupt`` (a group-by in the bar engine, a concat in the write
+queue). So the ``mdp`` entry point installs plain handlers before the CLI loads, ``mdp run``
+puts them back in front once polars and the rest are imported (``reassert``), and keeps them
+until its summary is printed: a signal is recorded and, once a pipeline runs, handed to it
+(``request_stop``) through its event loop.
 Whatever the instant, a run ends the one way, through the same summary, and exits
 ``128 + signal number`` (130 for SIGINT, 143 for SIGTERM); a signal after the summary changes
 nothing. A second signal gives up retrying a store that is down. Other commands get the default
@@ -47,6 +51,17 @@ class StopSignals:
             return  # only the main thread may set handlers; an embedding app owns them
         for sig in HANDLED:
             self._previous[sig] = signal.signal(sig, self._on_signal)
+
+    def reassert(self) -> None:
+        """Put the handlers back in front of any a library installed since ``install``.
+
+        ``signal.signal`` sets the process's handler even when Python believes it is already
+        in place, so a hook a native library registered meanwhile (polars') is replaced.
+        """
+        if not self.installed or threading.current_thread() is not threading.main_thread():
+            return
+        for sig in HANDLED:
+            signal.signal(sig, self._on_signal)
 
     def uninstall(self) -> None:
         """Give back the handlers that were in place before ``install``."""

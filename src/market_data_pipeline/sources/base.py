@@ -57,6 +57,8 @@ class TickSource(ABC):
     continuous: bool = False
     # Set when the run checkpoints this source (see ``checkpoint``): the row's name in the store.
     checkpoint_name: str | None = None
+    # The input has an end a run can stop short of (files): a stop leaves rows not read.
+    finite: bool = False
 
     @property
     def base_rate(self) -> float | None:
@@ -72,19 +74,24 @@ class TickSource(ABC):
             transactional=self.transactional,
         )
 
-    def read_fraction(self, taken: int | None = None) -> float | None:
-        """Share of the input read so far, 0..1 (None: unknown, e.g. a live feed).
-
-        ``taken``: rows the run has taken from the source, to leave out rows read ahead.
-        """
+    def total_rows(self) -> int | None:
+        """Rows of the whole input (None: not known, or no end, e.g. a live feed)."""
         return None
 
-    def rows_not_read(self, taken: int) -> tuple[int, bool] | None:
-        """Rows of the input the run did not take, given ``taken`` taken; and whether exact.
+    def read_fraction(self, taken: int) -> float | None:
+        """Share of the input's rows the run has taken, 0..1 (None: unknown).
 
-        None: the input has no end to count to (a live feed); not exact: a lower bound.
+        ``taken``: rows this run has taken from the source (processed, or bad).
         """
-        return None
+        total = self.total_rows()
+        if total is None:
+            return None
+        return min(taken / total, 1.0) if total else 1.0
+
+    def rows_not_read(self, taken: int) -> int | None:
+        """Rows of the input the run did not take, given ``taken`` taken (None: unknown)."""
+        total = self.total_rows()
+        return None if total is None else max(total - taken, 0)
 
     def __init__(self, provider: str, kind: TickKind) -> None:
         self.provider = provider

@@ -34,7 +34,6 @@ from ..errors import BadInputError
 from .formats import (
     COMPRESSED_SUFFIXES,
     Layout,
-    compression,
     input_stream,
     is_header,
     open_binary,
@@ -54,15 +53,12 @@ _LINE_END = re.compile(r"\r\n|\r|\n")
 class Chunk:
     """Rows of one file: ``batch`` columns are named by field; row i is number ``first_row + i``.
 
-    ``blank`` (CSV only) marks the lines whose every field, read or not, is empty. ``done`` is
-    the share of the file read once this chunk is (by rows for Parquet, by bytes for an
-    uncompressed CSV; None when unknown, e.g. a compressed CSV).
+    ``blank`` (CSV only) marks the lines whose every field, read or not, is empty.
     """
 
     batch: pa.RecordBatch
     first_row: int
     blank: pa.Array | None = None
-    done: float | None = None
 
 
 def file_format(path: Path) -> FileFormat:
@@ -121,7 +117,12 @@ def _split(chunk: Chunk, chunk_rows: int) -> Iterator[Chunk]:
     for start in range(0, chunk.batch.num_rows, chunk_rows):
         blank = None if chunk.blank is None else chunk.blank.slice(start, chunk_rows)
         piece = chunk.batch.slice(start, chunk_rows)
-        yield Chunk(piece, chunk.first_row + start, blank, chunk.done)
+        yield Chunk(piece, chunk.first_row + start, blank)
+
+
+def csv_header_lines(path: Path, layout: Layout | None = None) -> int:
+    """Return how many lines of a CSV file come before its data (0 or 1)."""
+    return _csv_header(path, layout)[3]
 
 
 def parquet_rows(path: Path) -> int:
@@ -136,7 +137,6 @@ def _parquet_chunks(path: Path, fields: dict[str, int], chunk_rows: int) -> Iter
         names = parquet.schema_arrow.names
         columns = [names[pos] for pos in fields.values()]
         row = 1
-        total_rows = max(parquet.metadata.num_rows, 1)
         # One iterator per row group: a single iter_batches over the whole file keeps memory it
         # has read (RSS grew ~150 MB from 5M to 20M rows); per group it stays flat.
         for group in range(parquet.metadata.num_row_groups):
@@ -146,8 +146,7 @@ def _parquet_chunks(path: Path, fields: dict[str, int], chunk_rows: int) -> Iter
             for batch in batches:
                 arrays = [batch.column(names[pos]) for pos in fields.values()]
                 batch_fields = pa.RecordBatch.from_arrays(arrays, names=list(fields))
-                done = (row - 1 + batch.num_rows) / total_rows
-                yield Chunk(batch_fields, row, done=done)
+                yield Chunk(batch_fields, row)
                 row += batch.num_rows
 
 
@@ -173,11 +172,8 @@ def _csv_chunks(
     handler = None if on_malformed is None else malformed
     with _reading(path, "CSV"), _quiet_undecodable_rows():
         try:
-            stream = input_stream(path)
-            # Bytes read so far (read-ahead included) are known cheaply only without compression.
-            size_bytes = path.stat().st_size if compression(path) is None else 0
             reader = pacsv.open_csv(
-                stream,
+                input_stream(path),
                 read_options=pacsv.ReadOptions(
                     skip_rows=header_lines, column_names=generic, block_size=block
                 ),
@@ -194,8 +190,7 @@ def _csv_chunks(
             for batch in reader:
                 arrays = [batch.column(c) for c in wanted]
                 chunk = pa.RecordBatch.from_arrays(arrays, names=list(wanted.values()))
-                done = min(stream.tell() / size_bytes, 1.0) if size_bytes else None
-                yield Chunk(chunk, line, _all_null(batch), done)
+                yield Chunk(chunk, line, _all_null(batch))
                 line += batch.num_rows
         except pa.ArrowInvalid as exc:
             if "columns, got" in str(exc):

@@ -60,7 +60,8 @@ from .formats import Layout
 from .merge import FILE_COLUMN, ROW_COLUMN, DuplicateCheck, merge_by_time
 from .pacing import Pacer
 from .paths import expand_inputs
-from .readers import Chunk, column_names, file_format, parquet_rows, read_chunks
+from .readers import Chunk, column_names, file_format, read_chunks
+from .row_count import RowCounts
 from .timestamps import UNIT_NS, TsUnit
 
 OnBadRow = Literal["fail", "skip"]
@@ -73,6 +74,7 @@ __all__ = [
     "replay_checkpoint_name",
 ]
 DEFAULT_CHUNK_ROWS = 262_144
+COUNT_WAIT_S = 10.0  # a stopped run waits at most this long for a CSV's row count
 MIN_MERGE_CHUNK_ROWS = 16_384  # per file when merging: memory is about 1.5 chunks per file
 
 
@@ -139,8 +141,8 @@ class ReplaySource(TickSource):
         self.tz = tz
         self._first_map = first
         self._open: Iterator[pl.DataFrame] | None = None
-        self._sizes = [max(path.stat().st_size, 1) for path in self.paths]
-        self._done: list[float | None] = [0.0] * len(self.paths)  # share read, per file
+        self._counts = RowCounts(self.paths, layout)
+        self._blank = [0] * len(self.paths)  # blank CSV lines passed over, per file
         self._ended = [False] * len(self.paths)  # read to its end
         if resumable:
             self.checkpoint_name = replay_checkpoint_name(self.paths)
@@ -149,6 +151,7 @@ class ReplaySource(TickSource):
         self._skipped = 0  # of resumed_rows, skipped so far
 
     transactional = True  # files can be read again: a run commits once, or not at all
+    finite = True
 
     def describe(self) -> SourceInfo:
         """Return the kind and the files, in the order they are read."""
@@ -197,42 +200,34 @@ class ReplaySource(TickSource):
         self.resumed_rows = position
         self.position = position
 
-    def read_fraction(self, taken: int | None = None) -> float | None:
-        """Share of the input read, over all files, by bytes (None with a compressed CSV).
+    def total_rows(self) -> int | None:
+        """Rows of all the files (see ``row_count``); None while a CSV's count is unknown.
 
-        With ``taken`` (rows the run took so far) the share read ahead but not yet taken (a
-        merge buffer, a paced frame) is left out, in proportion to the rows read.
+        A file read to its end counts what it gave; otherwise Parquet's metadata or a CSV's
+        counted lines, less the blank lines met so far (they are passed over, not rows).
         """
-        share = self._bytes_fraction()
-        rows_read = sum(stat.rows for stat in self.files)
-        if share is None or taken is None or rows_read == 0:
-            return share
-        return share * min((taken + self._skipped) / rows_read, 1.0)
-
-    def _bytes_fraction(self) -> float | None:
-        read = 0.0
-        for share, ended, size in zip(self._done, self._ended, self._sizes, strict=True):
-            if ended:
-                read += size
-            elif share is None:
-                return None
-            else:
-                read += share * size
-        return read / sum(self._sizes)
-
-    def rows_not_read(self, taken: int) -> tuple[int, bool]:
-        """Rows not taken: exact when every file not read to its end is Parquet (its metadata
-        holds its row count); else a lower bound, counting what was read but not taken."""
-        total, exact = 0, True
+        total = 0
         for number, stat in enumerate(self.files):
+            counted = self._counts.rows(number)
             if self._ended[number]:
                 total += stat.rows
-            elif file_format(self.paths[number]) == "parquet":
-                total += parquet_rows(self.paths[number])
+            elif counted is None:
+                return None
             else:
-                total += stat.rows
-                exact = False
-        return max(total - taken - self._skipped, 0), exact
+                total += counted - self._blank[number]
+        return total
+
+    def read_fraction(self, taken: int) -> float | None:
+        """Share of the input's rows taken, those an earlier run committed (resumed) included."""
+        return super().read_fraction(taken + self._skipped)
+
+    def rows_not_read(self, taken: int) -> int | None:
+        """Rows neither taken by this run nor skipped as committed by an earlier one.
+
+        Waits a few seconds for a CSV's count still running: a stop asks for it once.
+        """
+        self._counts.wait(COUNT_WAIT_S)
+        return super().rows_not_read(taken + self._skipped)
 
     async def batches(self) -> AsyncIterator[pl.DataFrame]:
         """Yield cleaned frames file by file; reading and cleaning run off the event loop."""
@@ -274,7 +269,7 @@ class ReplaySource(TickSource):
     def _frames(self) -> Iterator[pl.DataFrame]:
         for stat in self.files:
             stat.rows = stat.bad = stat.duplicate = 0
-        self._done = [0.0] * len(self.paths)
+        self._blank = [0] * len(self.paths)
         self._ended = [False] * len(self.paths)
         check = DuplicateCheck(self.kind)
         if len(self.paths) == 1:
@@ -307,7 +302,6 @@ class ReplaySource(TickSource):
         on_malformed = None if self.on_bad_row == "fail" else malformed
         for chunk in read_chunks(path, cmap.index, chunk_rows, on_malformed, self.layout):
             frame = self._accept(path, cmap, chunk, number)
-            self._done[number] = chunk.done
             if not frame.is_empty():
                 yield frame
         self._ended[number] = True
@@ -361,7 +355,9 @@ class ReplaySource(TickSource):
         if code.max() == 0:
             stat.rows += frame.height
             return frame
-        stat.rows += frame.height - int((code == BLANK).sum())
+        blank = int((code == BLANK).sum())
+        self._blank[number] += blank
+        stat.rows += frame.height - blank
         bad = (code > 0) & (code != BLANK)
         if bad.any():
             if self.on_bad_row == "fail":
