@@ -109,6 +109,7 @@ class NatsSource(TickSource):
         self.position = 0  # stream sequence of the last message in the frames yielded so far
         self._fetched_to = 0  # ... and in the batches fetched so far (read ahead of position)
         self._reader: asyncio.Task[None] | None = None
+        self._ready: asyncio.Queue[_Taken | BaseException | None] | None = None
         self.messages = 0
         self.dead_letters = 0
         self._start_after: int | None = None
@@ -159,6 +160,7 @@ class NatsSource(TickSource):
         await self._connect()
         ready: asyncio.Queue[_Taken | BaseException | None] = asyncio.Queue()
         wanted = asyncio.Semaphore(READ_AHEAD)
+        self._ready = ready
         self._reader = asyncio.create_task(self._read_ahead(ready, wanted), name="nats-reader")
         try:
             while True:
@@ -268,11 +270,14 @@ class NatsSource(TickSource):
         A cancellation can be lost inside the client (``asyncio.wait_for`` in Python 3.11
         drops one that comes as its inner call completes): the reader then carries on to
         wait for the next batch to be wanted, which never comes. So the reader is cancelled
-        again until it ends; past the bound it is left to end with the connection.
+        again until it ends; past the bound it is left to end with the connection. A caller
+        waiting for the next batch (a ``close`` from elsewhere) is told the stream ended.
         """
         reader, self._reader = self._reader, None
         if reader is None:
             return
+        if self._ready is not None:
+            self._ready.put_nowait(None)
         deadline = time.monotonic() + STOP_READER_S
         while not reader.done() and time.monotonic() < deadline:
             reader.cancel()
