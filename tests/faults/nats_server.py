@@ -46,12 +46,20 @@ class NatsServer:
             self._proc = None
 
 
+async def _quiet(exc: Exception) -> None:
+    """A refused connection while the server starts is expected: not worth a logged error."""
+
+
 async def _jetstream_answers(url: str) -> bool:
     import nats
 
     try:
         nc: Any = await nats.connect(
-            url, max_reconnect_attempts=1, reconnect_time_wait=0.1, connect_timeout=0.5
+            url,
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0.1,
+            connect_timeout=0.5,
+            error_cb=_quiet,
         )
     except Exception:
         return False

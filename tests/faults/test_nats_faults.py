@@ -13,8 +13,12 @@ import asyncio
 import contextlib
 import random
 import shutil
+import signal
+import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,15 +30,19 @@ import polars as pl
 import pytest
 from nats_cluster import NATS_SERVER
 
+from market_data_pipeline.cli.signals import EXIT_CODES
 from market_data_pipeline.config import RunSettings
 from market_data_pipeline.report import RunReport
 from market_data_pipeline.runtime import execute
 from market_data_pipeline.sinks import read_bars
 from market_data_pipeline.sources.nats_bodies import encode_arrow
+from market_data_pipeline.sources.nats_publish import publish_source
 from market_data_pipeline.sources.synthetic import SyntheticSource
 
 from .conftest import IN_CI, Scenario
 from .nats_server import NatsServer
+from .procs import finish, handlers_installed, start_mdp, summary
+from .servers import wait_until
 
 pytestmark = pytest.mark.faults
 
@@ -319,4 +327,127 @@ def test_a_server_killed_at_random_instants_loses_nothing(
             scenario.record(failure is None, f"trial {number}: {failure}")
     finally:
         server.kill()
+    assert scenario.held == scenario.tried, scenario.notes[:5]
+
+
+# -- signals at random instants -------------------------------------------------------------------
+SIGNAL_TRIALS = 30
+SIGNAL_TICKS = 100_000
+STOP_BOUND_S = 10.0
+
+
+@pytest.fixture(scope="module")
+def busy_stream(nats_server: NatsServer) -> str:
+    """A stream of JSON messages of ten ticks each, the slowest body to take in."""
+    stream = _new_stream()
+    source = SyntheticSource(symbols=["AAA", "BBB"], ticks=SIGNAL_TICKS, seed=5, start_ns=START_NS)
+    asyncio.run(
+        publish_source(
+            source.batches(),
+            url=nats_server.url,
+            stream=stream,
+            prefix=stream.lower(),
+            body="json",
+            batch_ticks=10,
+        )
+    )
+    return stream
+
+
+def _checkpoint_position(db: Path, stream: str, durable: str) -> int | None:
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        try:
+            row = con.execute(
+                "SELECT position FROM mdp_checkpoints WHERE name = ?", (f"nats:{stream}:{durable}",)
+            ).fetchone()
+        except sqlite3.OperationalError:  # no table: nothing was committed
+            return None
+    return None if row is None else int(row[0])
+
+
+def _consumer_bound(url: str, stream: str, durable: str) -> bool:
+    """True once the worker has bound its durable consumer: it is taking messages in."""
+
+    async def ask() -> bool:
+        nc = await nats.connect(url)
+        try:
+            await nc.jetstream().consumer_info(stream, durable)
+            return True
+        except nats.js.errors.NotFoundError:
+            return False
+        finally:
+            await nc.close()
+
+    return asyncio.run(ask())
+
+
+def _signal_trial(
+    url: str, stream: str, db: Path, sig: signal.Signals, delay_s: float
+) -> str | None:
+    """Signal a worker ``delay_s`` into its ingest; None when everything held, else what not.
+
+    The instant is counted from the worker's consumer being bound, not from its start: signals
+    during the imports are the entry point's business (tests/faults/test_signals.py), and on a
+    busy machine the imports alone take seconds.
+    """
+    durable = f"d{uuid.uuid4().hex[:8]}"
+    sink = f"sqlite:///{db}"
+    proc = start_mdp(
+        "run", "--source", "nats", "--nats-url", url, "--stream", stream, "--durable", durable,
+        "--idle-timeout", "2", "--resolution", "1s,1m", "--sink", sink, "--json",
+    )  # fmt: skip
+    try:
+        wait_until(lambda: handlers_installed(proc.pid), "the handlers", timeout_s=60)
+        wait_until(
+            lambda: proc.poll() is not None or _consumer_bound(url, stream, durable),
+            "the worker to bind its consumer",
+            timeout_s=120,
+        )
+        time.sleep(delay_s)  # the instant of the signal is the experiment
+        if proc.poll() is None:
+            proc.send_signal(sig)
+    finally:
+        code, out, err = finish(proc, timeout_s=STOP_BOUND_S)
+    where = f"{sig.name} after {delay_s:.2f} s"
+    if code == -signal.SIGKILL:
+        return f"{where}: still running {STOP_BOUND_S:.0f} s after the signal"
+    if "Traceback" in err:
+        return f"{where}: traceback: {err.strip().splitlines()[-1]}"
+    report = summary(out)
+    if report is None:
+        return f"{where}: exit {code} without a JSON summary: {err.strip()[-200:]}"
+    stopped = report["stopped_by"] == sig.name
+    if code != (EXIT_CODES[sig.name] if stopped else 0):
+        return f"{where}: exit {code} for a run stopped by {report['stopped_by']}"
+    if not report["reconciled"]:
+        return f"{where}: summary does not reconcile"
+    stored = read_bars(sink).height if db.exists() else 0
+    if stored != report["bars_written"]:
+        return f"{where}: {stored} bars stored, summary says {report['bars_written']}"
+    position = _checkpoint_position(db, stream, durable) if db.exists() else None
+    if (position or 0) != report["source"]["position"]:
+        return f"{where}: checkpoint at {position}, summary at {report['source']['position']}"
+    return None
+
+
+@pytest.mark.timeout(600)
+def test_signals_to_a_nats_worker_at_random_instants(
+    nats_server: NatsServer, busy_stream: str, tmp_path: Path, scenario: Scenario
+) -> None:
+    rng = random.Random(23)
+    trials = [
+        (signal.SIGINT if number % 2 else signal.SIGTERM, rng.uniform(0.0, 2.5))
+        for number in range(SIGNAL_TRIALS)
+    ]
+
+    def one(number: int) -> str | None:
+        sig, delay_s = trials[number]
+        db = tmp_path / f"signal-{number}.db"
+        return _signal_trial(nats_server.url, busy_stream, db, sig, delay_s)
+
+    # Two workers at a time, each with its own durable consumer and store: the trials take half
+    # the time, and each stop must be as bounded on a busy machine as on a quiet one.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for number, failure in enumerate(pool.map(one, range(SIGNAL_TRIALS))):
+            scenario.record(failure is None, f"trial {number}: {failure}")
     assert scenario.held == scenario.tried, scenario.notes[:5]

@@ -9,6 +9,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nats_fuzz import any_body, wrongly_typed
+from polars.testing import assert_frame_equal
 
 from market_data_pipeline.sources.nats_bodies import decode_messages, encode_arrow
 
@@ -200,3 +204,19 @@ def test_whatever_the_decoder_raises_poisons_only_that_message(
         1: "undecodable: ZeroDivisionError: a decoder bug"
     }
     assert decoded.frame.height == 2
+
+
+@settings(max_examples=150, deadline=None)
+@given(bodies=st.lists(any_body(), min_size=1, max_size=8))
+def test_any_bodies_decode_together_as_each_alone_and_never_raise(bodies: list[bytes]) -> None:
+    """Whatever the bodies, decoding never raises, and a batch gives what its messages give
+    one by one (the batch's shared checks change nothing)."""
+    together = decode_messages(bodies)
+    alone = [decode_messages([body]) for body in bodies]
+    assert set(together.poison) == {i for i, one in enumerate(alone) if one.poison}
+    assert {i for i, body in enumerate(bodies) if wrongly_typed(body)} <= set(together.poison)
+    for index, exc in together.poison.items():
+        assert str(exc) == str(alone[index].poison[0]) and "\n" not in str(exc)
+    frames = [one.frame for one in alone if one.frame.height]
+    expected = pl.concat(frames) if frames else together.frame.clear()
+    assert_frame_equal(together.frame, expected)
