@@ -170,7 +170,13 @@ class Checkpointer:
 
         ``complete``: the source was read to its end (a replay); the position stored is
         ``COMPLETE`` and nothing is acknowledged.
+
+        A run that has taken nothing since the restore commits nothing: the saved checkpoint
+        (or none) already says where it stands. So a run that never started (no such stream,
+        a server that is down) leaves no checkpoint whose layout would refuse the next run.
         """
+        if not complete and self.source.position == self.restored_position:
+            return
         await self.queue.drain()
         checkpoint = Checkpoint(
             name=self.name,

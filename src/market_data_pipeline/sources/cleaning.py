@@ -253,7 +253,9 @@ def _floats(batch: pa.RecordBatch, name: str) -> pl.Series:
         text = pl.Series(name, values).cast(pl.String).str.strip_chars()
         return text.cast(pl.Float64, strict=False)
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
-        return pl.Series(name, values.cast(pa.float64()))
+        # Unchecked: an integer past 2**53 (a uint64 size) becomes a float near it, which the
+        # range checks then count as a bad row instead of the cast failing the whole read.
+        return pl.Series(name, values.cast(pa.float64(), safe=False))
     # Not a number: a list, struct, binary, timestamp ... column reads as missing (bad rows).
     return pl.repeat(None, batch.num_rows, dtype=pl.Float64, eager=True).alias(name)
 

@@ -1,7 +1,8 @@
 """Map the column names of a real export to the pipeline's fields and decide its kind.
 
 Names are compared case-insensitively with spaces, ``_`` and ``-`` ignored (``Bid Size``,
-``bid_size`` and ``BidSize`` are the same). The first alias in each list that is present wins.
+``bid_size`` and ``BidSize`` are the same). Two columns that could feed one field the kind
+reads (``price`` twice, ``time`` beside ``ts``) are an error naming both.
 
 Kind detection: ``open/high/low/close`` present -> bars; else ``bid`` and ``ask`` -> quotes;
 else a price column -> trades. ``volume`` is a trade size only when the file is not a bar file.
@@ -74,9 +75,12 @@ def normalise(name: str) -> str:
 
 
 def map_columns(names: Sequence[str], kind: TickKind | None, path: str) -> ColumnMap:
-    """Map ``names`` to fields and detect the kind unless given; raise if they fit none."""
+    """Map ``names`` to fields and detect the kind unless given; raise if they fit none, or
+    if two columns would feed one field the kind reads (which one is meant is not ours to
+    guess: two ``price`` columns, or ``time`` beside ``ts``)."""
     keys = [normalise(n) for n in names]
-    found = _find_all(keys)
+    candidates = _candidates(keys)
+    found = {field: positions[0] for field, positions in candidates.items()}
     if "ts" not in found:
         unnamed = _unnamed_ts(keys)
         if unnamed is not None:
@@ -97,16 +101,32 @@ def map_columns(names: Sequence[str], kind: TickKind | None, path: str) -> Colum
             f"columns {list(names)} lack {', '.join(missing)} for {chosen}", path=path
         )
     fields = REQUIRED[chosen] + OPTIONAL[chosen]
+    for field in fields:
+        positions = candidates.get(field, [])
+        if len(positions) > 1 and found.get(field) in positions:
+            raise BadInputError(
+                f"{_both(names, positions[:2])} both give the {field} field: keep one, or "
+                "rename the other",
+                path=path,
+            )
     return ColumnMap(chosen, {f: found[f] for f in fields if f in found}, tuple(names))
 
 
-def _find_all(keys: list[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
+def _both(names: Sequence[str], positions: list[int]) -> str:
+    first, second = (names[pos] for pos in positions)
+    where = f"columns {positions[0] + 1} and {positions[1] + 1}"
+    if first == second:
+        return f"two columns named {first!r} ({where})"
+    return f"columns {first!r} and {second!r} ({where})"
+
+
+def _candidates(keys: list[str]) -> dict[str, list[int]]:
+    """Every column position that could feed each field, in alias order (the first is used)."""
+    found: dict[str, list[int]] = {}
     for field, aliases in ALIASES.items():
-        for alias in aliases:
-            if alias in keys:
-                found[field] = keys.index(alias)
-                break
+        positions = [pos for alias in aliases for pos, key in enumerate(keys) if key == alias]
+        if positions:
+            found[field] = positions
     return found
 
 

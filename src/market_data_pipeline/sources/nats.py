@@ -57,6 +57,12 @@ _FETCH_WAIT_S = 1.0
 # engine; more would only hold more unacknowledged messages while a hard pause stops the caller.
 READ_AHEAD = 1
 CONNECT_TIMEOUT_S = 5.0
+# A stop waits this long at most for the reader task to end, cancelling it again every
+# _RECANCEL_S; closing the connection waits CLOSE_S at most.
+STOP_READER_S = 3.0
+_RECANCEL_S = 0.05
+CLOSE_S = 2.0
+DLQ_PUBLISH_TIMEOUT_S = 5.0
 
 
 def dlq_subject_for(stream: str) -> str:
@@ -103,6 +109,7 @@ class NatsSource(TickSource):
         self.position = 0  # stream sequence of the last message in the frames yielded so far
         self._fetched_to = 0  # ... and in the batches fetched so far (read ahead of position)
         self._reader: asyncio.Task[None] | None = None
+        self._ready: asyncio.Queue[_Taken | BaseException | None] | None = None
         self.messages = 0
         self.dead_letters = 0
         self._start_after: int | None = None
@@ -153,6 +160,7 @@ class NatsSource(TickSource):
         await self._connect()
         ready: asyncio.Queue[_Taken | BaseException | None] = asyncio.Queue()
         wanted = asyncio.Semaphore(READ_AHEAD)
+        self._ready = ready
         self._reader = asyncio.create_task(self._read_ahead(ready, wanted), name="nats-reader")
         try:
             while True:
@@ -236,23 +244,48 @@ class NatsSource(TickSource):
         return fresh
 
     async def _take(self, taken: _Taken) -> pl.DataFrame:
-        """Decode a fetched batch and make it this process's own: position, acknowledgement,
-        dead letters. Decoding runs in a worker thread, so the reader meanwhile fetches."""
+        """Decode a fetched batch and make it this process's own: dead letters, then position
+        and acknowledgement. Decoding runs in a worker thread, so the reader meanwhile fetches.
+
+        The position moves only once every poison message of the batch is in the dead-letter
+        stream: a dead letter that cannot be written (or a stop in the middle) leaves the batch
+        untaken, so no checkpoint passes it and the next run takes it again. (A dead letter
+        written twice that way is deduplicated by its ``Nats-Msg-Id``.)
+        """
         decoded = await asyncio.to_thread(decode_messages, [msg.data for _, msg in taken])
-        self._unacked.append(taken[-1])
-        self.position = taken[-1][0]
-        self.messages += len(taken)
         for index, exc in decoded.poison.items():
             seq, msg = taken[index]
             await self._dead_letter(msg, seq, exc)
+        self._unacked.append(taken[-1])
+        self.position = taken[-1][0]
+        self.messages += len(taken)
+        for exc in decoded.poison.values():
+            self.dead_letters += 1
+            self.count_bad(f"dead-lettered: {exc.category}")
         return decoded.frame
 
     async def _stop_reader(self) -> None:
+        """End the reader task within ``STOP_READER_S`` whatever it awaits.
+
+        A cancellation can be lost inside the client (``asyncio.wait_for`` in Python 3.11
+        drops one that comes as its inner call completes): the reader then carries on to
+        wait for the next batch to be wanted, which never comes. So the reader is cancelled
+        again until it ends; past the bound it is left to end with the connection. A caller
+        waiting for the next batch (a ``close`` from elsewhere) is told the stream ended.
+        """
         reader, self._reader = self._reader, None
-        if reader is not None and not reader.done():
+        if reader is None:
+            return
+        if self._ready is not None:
+            self._ready.put_nowait(None)
+        deadline = time.monotonic() + STOP_READER_S
+        while not reader.done() and time.monotonic() < deadline:
             reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            await asyncio.wait({reader}, timeout=_RECANCEL_S)
+        if not reader.done():
+            log.warning("the reader of %s did not stop; closing the connection", self._where())
+        elif not reader.cancelled():
+            reader.exception()  # retrieved: what it raised was handed to the caller already
 
     def _lost_before(self, delivered: int) -> bool:
         """True when deliveries before ``delivered`` never reached this process.
@@ -288,22 +321,30 @@ class NatsSource(TickSource):
         await self._bind()
 
     async def _dead_letter(self, msg: Any, seq: int, exc: PoisonMessageError) -> None:
-        headers = {
-            "Mdp-Dlq-Reason": str(exc),
-            "Mdp-Dlq-Stream": self.stream_name,
-            "Mdp-Dlq-Stream-Seq": str(seq),
-            "Mdp-Dlq-Subject": msg.subject,
-            # The same poison message dead-lettered again after a restart is deduplicated.
-            "Nats-Msg-Id": f"{self.stream_name}:{seq}",
-        }
+        """Publish ``msg`` to the dead-letter subject with its own headers and the reason;
+        raise ``BusError`` when it cannot be written (the caller stops before the message)."""
+        headers = _kept_headers(msg.headers)
+        headers.update(
+            {
+                "Mdp-Dlq-Reason": str(exc),
+                "Mdp-Dlq-Stream": self.stream_name,
+                "Mdp-Dlq-Stream-Seq": str(seq),
+                "Mdp-Dlq-Subject": msg.subject,
+                # The same poison message dead-lettered again after a restart is deduplicated.
+                "Nats-Msg-Id": f"{self.stream_name}:{seq}",
+            }
+        )
         try:
-            await self._js.publish(self.dlq_subject, msg.data, headers=headers)
+            await self._js.publish(
+                self.dlq_subject, msg.data, headers=headers, timeout=DLQ_PUBLISH_TIMEOUT_S
+            )
         except Exception as exc2:  # any failure here must stop the run loudly
+            detail = str(exc2) or type(exc2).__name__
             raise BusError(
-                f"cannot dead-letter message {seq} to {self.dlq_subject}: {exc2}"
+                f"cannot dead-letter message {seq} ({len(msg.data):,} bytes, {exc.category}) "
+                f"of {self._where()} to {self.dlq_subject}: {detail}; stopped before it, so the"
+                " next run takes it again once the dead-letter stream can hold it"
             ) from None
-        self.dead_letters += 1
-        self.count_bad(f"dead-lettered: {exc.category}")
 
     # -- acknowledgement ------------------------------------------------------------------------
     async def acknowledge(self, stream_seq: int) -> None:
@@ -375,12 +416,28 @@ class NatsSource(TickSource):
         return f"stream {self.stream_name} on {redact_url(self.url)}"
 
     async def close(self) -> None:
-        """Disconnect (unacknowledged messages are redelivered to the next consumer)."""
+        """Disconnect (unacknowledged messages are redelivered to the next consumer), within
+        ``STOP_READER_S + CLOSE_S`` whatever the reader or the server does."""
         await self._stop_reader()
         nc, self._nc, self._sub = self._nc, None, None
         if nc is not None:
-            with contextlib.suppress(Exception):
-                await nc.close()
+            closing = asyncio.ensure_future(nc.close())
+            await asyncio.wait({closing}, timeout=CLOSE_S)
+            if not closing.done():
+                closing.cancel()
+            elif not closing.cancelled():
+                closing.exception()  # a failed close leaves nothing to undo
+
+
+def _kept_headers(original: dict[str, str] | None) -> dict[str, str]:
+    """The headers of a poison message as its dead letter carries them: its own, with those the
+    server acts on (``Nats-*``: deduplication, expected sequences, rollups, TTLs) renamed
+    ``Mdp-Dlq-Original-Nats-*`` so that they are kept without acting on the dead-letter stream."""
+    kept: dict[str, str] = {}
+    for name, value in (original or {}).items():
+        server_side = name.lower().startswith("nats-")
+        kept[f"Mdp-Dlq-Original-{name}" if server_side else name] = value
+    return kept
 
 
 def _sequences(msg: Any) -> tuple[int, int]:

@@ -67,7 +67,39 @@ def decode_body(data: bytes) -> pl.DataFrame:
 def decode_messages(bodies: list[bytes]) -> Decoded:
     """Decode many bodies at once: consecutive messages of one format, kind and (for Arrow)
     schema are checked together, in one vectorised pass; a bad row still poisons only its own
-    message."""
+    message.
+
+    Whatever a body makes the decoder raise is a reason to dead-letter it, never a crash that
+    would stop the stream at it for good: a batch that fails as a whole is decoded again
+    message by message, and a message that fails alone is poison (``undecodable``).
+    """
+    try:
+        return _decode(bodies)
+    except MemoryError:
+        raise  # the process's trouble, not the message's
+    except Exception as exc:
+        if len(bodies) == 1:
+            return Decoded(_no_ticks(), {0: _undecodable(exc)})
+    poison: dict[int, PoisonMessageError] = {}
+    parts: list[pl.DataFrame] = []
+    for index, body in enumerate(bodies):
+        alone = decode_messages([body])
+        if alone.poison:
+            poison[index] = alone.poison[0]
+        elif alone.frame.height:
+            parts.append(alone.frame)
+    return Decoded(pl.concat(parts, how="vertical") if parts else _no_ticks(), poison)
+
+
+def _undecodable(exc: Exception) -> PoisonMessageError:
+    return PoisonMessageError("undecodable", f"{type(exc).__name__}: {exc}")
+
+
+def _no_ticks() -> pl.DataFrame:
+    return pl.DataFrame(schema=frames.TICK_SCHEMA)
+
+
+def _decode(bodies: list[bytes]) -> Decoded:
     poison: dict[int, PoisonMessageError] = {}
     parts: list[pl.DataFrame] = []
     pending: _Group | None = None
@@ -87,7 +119,7 @@ def decode_messages(bodies: list[bytes]) -> Decoded:
         parts.append(pending.check(poison))
     parts = [p for p in parts if p.height]
     if not parts:
-        return Decoded(pl.DataFrame(schema=frames.TICK_SCHEMA), poison)
+        return Decoded(_no_ticks(), poison)
     frame = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
     return Decoded(frame, poison)
 
@@ -195,8 +227,9 @@ class _ArrowTables(_Group):
     def __init__(self, schema: pa.Schema) -> None:
         super().__init__()
         names = schema.names
+        _refuse_ambiguous(names)
         # ``ts_ns`` is the time column too (what ``mdp publish`` sends).
-        self.names = ["ts" if n == "ts_ns" and "ts" not in names else n for n in names]
+        self.names = ["ts" if n == "ts_ns" else n for n in names]
         for name in ("ts", "symbol"):
             if name not in self.names:
                 raise PoisonMessageError("not ticks", f"no {name} column")
@@ -306,6 +339,17 @@ class _ArrowStreams(_ArrowTables):
         return tables
 
 
+def _refuse_ambiguous(names: list[str]) -> None:
+    """Raise when two columns could feed one field: which one is meant is not ours to guess."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise PoisonMessageError("ambiguous columns", f"two {name!r} columns")
+        seen.add(name)
+    if "ts" in seen and "ts_ns" in seen:
+        raise PoisonMessageError("ambiguous columns", "both 'ts' and 'ts_ns'")
+
+
 def _arrow_kind(names: list[str]) -> TickKind:
     if "bid" in names or "ask" in names:
         return "quotes"
@@ -361,10 +405,54 @@ def _unwrap(item: Any, index: int) -> tuple[TickKind, dict[str, Any]]:
     if not isinstance(item, dict):
         raise PoisonMessageError("not a tick", f"element {index} is not a JSON object")
     if "price" in item:
-        return "trades", item
-    if "bid" in item or "ask" in item:
-        return "quotes", item
-    raise PoisonMessageError("not a tick", f"element {index} is neither a Trade nor a Quote")
+        kind: TickKind = "trades"
+    elif "bid" in item or "ask" in item:
+        kind = "quotes"
+    else:
+        raise PoisonMessageError("not a tick", f"element {index} is neither a Trade nor a Quote")
+    _check_types(item, kind, index)
+    return kind, item
+
+
+_INT64 = range(-(2**63), 2**63)
+# Per kind: the time field, and the number fields with the reason a wrong type counts under.
+_NUMBERS: dict[str, tuple[str, dict[str, str]]] = {
+    "trades": ("ts", {"price": "bad price", "size": "bad size"}),
+    "quotes": (
+        "timestamp",
+        {
+            "bid": "bad bid/ask",
+            "ask": "bad bid/ask",
+            "bid_size": "bad size",
+            "ask_size": "bad size",
+        },
+    ),
+}
+
+
+def _check_types(item: dict[str, Any], kind: TickKind, index: int) -> None:
+    """Refuse a JSON value of the wrong type instead of reading it as something else: a symbol
+    that is no text (an object is not stored as its ``repr``), a number that is a boolean (not
+    1.0), an object or a list, a time beyond 64-bit nanoseconds."""
+    symbol = item.get("symbol")
+    if symbol is not None and not isinstance(symbol, str):
+        raise _bad_value("bad symbol", index, "symbol", symbol)
+    ts_key, numbers = _NUMBERS[kind]
+    ts = item.get(ts_key)
+    if ts is not None and not (isinstance(ts, str) or (_is_number(ts) and _fits(ts))):
+        raise _bad_value("bad timestamp", index, ts_key, ts)
+    for name, reason in numbers.items():
+        value = item.get(name)
+        if value is not None and not (isinstance(value, str) or _is_number(value)):
+            raise _bad_value(reason, index, name, value)
+
+
+def _fits(number: float) -> bool:
+    return not isinstance(number, int) or number in _INT64
+
+
+def _bad_value(reason: str, index: int, name: str, value: Any) -> PoisonMessageError:
+    return PoisonMessageError(reason, f"row {index}, field {name}: {value!r:.80}")
 
 
 def _column(name: str, values: list[Any]) -> pa.Array:

@@ -10,7 +10,7 @@ from market_data_pipeline.errors import UsageError
 from market_data_pipeline.sinks import open_sink, redact_url
 from market_data_pipeline.sinks.postgres import PostgresSink
 from market_data_pipeline.sinks.sqlite import SqliteSink
-from market_data_pipeline.sinks.urls import parse_sink_url, scrub
+from market_data_pipeline.sinks.urls import mask_urls, parse_sink_url, scrub
 
 
 @pytest.mark.parametrize(
@@ -58,13 +58,50 @@ def test_open_sink_builds_the_backend_named() -> None:
     ("url", "shown"),
     [
         ("postgresql://u:secret@h:5432/db", "postgresql://u:***@h:5432/db"),
-        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),  # libpq: a role name, no secret
         ("postgresql://h/db?user=u&password=secret", "postgresql://h/db?user=u&password=***"),
         ("sqlite:///x.db", "sqlite:///x.db"),
+        ("nats://SECRETTOKEN123@127.0.0.1:4999", "nats://***@127.0.0.1:4999"),
+        ("nats://u:p1@a:4222,nats://tok@b:4222", "nats://u:***@a:4222,nats://***@b:4222"),
+        ("SECRETTOKEN123@127.0.0.1:4222", "***@127.0.0.1:4222"),
+        ("https://h/x?token=abc&x=1", "https://h/x?token=***&x=1"),
+        ("wss://h/?access_token=abc;api_key=k", "wss://h/?access_token=***;api_key=***"),
+        (
+            "https://b.s3/o?X-Amz-Signature=f00&X-Amz-Date=1",
+            "https://b.s3/o?X-Amz-Signature=***&X-Amz-Date=1",
+        ),
     ],
 )
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+def test_masked_text_keeps_addresses_that_hold_no_credential() -> None:
+    text = "nats://tok@h:1 failed; write to ops@example.com"
+    assert mask_urls(text) == "nats://***@h:1 failed; write to ops@example.com"
+
+
+secret_chars = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.~", min_size=1).map(
+    lambda s: f"QX{s}"
+)
+CREDENTIAL_FORMS = [
+    "nats://{}@127.0.0.1:4222",
+    "nats://user:{}@127.0.0.1:4222",
+    "nats://a:4222,nats://{}@b:4222",
+    "https://api.example/v1?token={}",
+    "https://api.example/v1?x=1&password={}",
+    "https://api.example/v1?access_token={}&y=2",
+    "redis://{}@127.0.0.1:6379/0",
+    "{}@127.0.0.1:4222",
+]
+
+
+@given(secret=secret_chars, form=st.sampled_from(CREDENTIAL_FORMS))
+def test_no_credential_form_survives_redaction_or_masking(secret: str, form: str) -> None:
+    url = form.format(secret)
+    assert secret not in redact_url(url)
+    assert secret not in mask_urls(f"cannot connect to {url}: refused")
+    assert secret not in scrub(f"server said: bad token {secret}", url)
 
 
 # The prefix keeps a generated password from matching other parts of the URL by chance.

@@ -8,6 +8,11 @@ import json
 import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as ipc
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nats_fuzz import any_body, wrongly_typed
+from polars.testing import assert_frame_equal
 
 from market_data_pipeline.sources.nats_bodies import decode_messages, encode_arrow
 
@@ -128,3 +133,90 @@ def test_a_bad_row_poisons_its_message_among_streams_read_together() -> None:
     assert list(decoded.poison) == [150]
     assert "row 0, field size" in str(decoded.poison[150])
     assert decoded.frame.height == 1_990
+
+
+def _arrow(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    with ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+_GOOD = json.dumps({"symbol": "A", "price": 1.5, "size": 1, "ts": 1_704_186_000_000}).encode()
+
+
+def _json(**fields: object) -> str:
+    return json.dumps({"symbol": "A", "price": 1.5, "size": 1, "ts": 1_704_186_000_000, **fields})
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (
+            _json(ts=10**30).encode(),
+            "bad timestamp: row 0, field ts: 1000000000000000000000000000000",
+        ),
+        (_json(symbol={"x": 1}).encode(), "bad symbol: row 0, field symbol: {'x': 1}"),
+        (_json(price=True).encode(), "bad price: row 0, field price: True"),
+        (_json(size=[1]).encode(), "bad size: row 0, field size: [1]"),
+        (
+            b'{"symbol": "A", "bid": 1, "ask": false, "timestamp": 1}',
+            "bad bid/ask: row 0, field ask: False",
+        ),
+        (
+            _arrow(
+                pa.table(
+                    [pa.array(["A"]), pa.array([1]), pa.array([1.0]), pa.array([2.0])],
+                    names=["symbol", "ts_ns", "price", "price"],
+                )
+            ),
+            "ambiguous columns: two 'price' columns",
+        ),
+        (
+            _arrow(pa.table({"symbol": ["A"], "ts": [1], "ts_ns": [2], "price": [1.0]})),
+            "ambiguous columns: both 'ts' and 'ts_ns'",
+        ),
+    ],
+)
+def test_a_body_of_wrong_types_or_ambiguous_columns_is_poison_with_its_reason(
+    body: bytes, reason: str
+) -> None:
+    decoded = decode_messages([_GOOD, body, _GOOD])
+    assert {index: str(exc) for index, exc in decoded.poison.items()} == {1: reason}
+    assert decoded.frame.height == 2
+
+
+def test_whatever_the_decoder_raises_poisons_only_that_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from market_data_pipeline.sources import nats_bodies
+
+    real = nats_bodies._read
+
+    def breaks_on_x(data: bytes) -> object:
+        if b'"X"' in data:
+            raise ZeroDivisionError("a decoder bug")
+        return real(data)
+
+    monkeypatch.setattr(nats_bodies, "_read", breaks_on_x)
+    decoded = decode_messages([_GOOD, _json(symbol="X").encode(), _GOOD])
+    assert {i: str(e) for i, e in decoded.poison.items()} == {
+        1: "undecodable: ZeroDivisionError: a decoder bug"
+    }
+    assert decoded.frame.height == 2
+
+
+@settings(max_examples=150, deadline=None)
+@given(bodies=st.lists(any_body(), min_size=1, max_size=8))
+def test_any_bodies_decode_together_as_each_alone_and_never_raise(bodies: list[bytes]) -> None:
+    """Whatever the bodies, decoding never raises, and a batch gives what its messages give
+    one by one (the batch's shared checks change nothing)."""
+    together = decode_messages(bodies)
+    alone = [decode_messages([body]) for body in bodies]
+    assert set(together.poison) == {i for i, one in enumerate(alone) if one.poison}
+    assert {i for i, body in enumerate(bodies) if wrongly_typed(body)} <= set(together.poison)
+    for index, exc in together.poison.items():
+        assert str(exc) == str(alone[index].poison[0]) and "\n" not in str(exc)
+    frames = [one.frame for one in alone if one.frame.height]
+    expected = pl.concat(frames) if frames else together.frame.clear()
+    assert_frame_equal(together.frame, expected)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 pytest.importorskip("nats")
 
+from market_data_pipeline.errors import BusError
 from market_data_pipeline.sources.nats import FETCH_BYTES, FIRST_FETCH, NatsSource, _sequences
 
 
@@ -62,3 +66,113 @@ def test_sequences_come_from_the_ack_subject_as_nats_py_reads_them(reply: str) -
     msg = Msg(_client=None, subject="ticks.A", reply=reply)  # type: ignore[arg-type]
     assert _sequences(msg) == (4242, 17)
     assert (msg.metadata.sequence.stream, msg.metadata.sequence.consumer) == (4242, 17)
+
+
+_TICK = b'{"symbol": "A", "price": 1.5, "size": 1, "ts": 1704186000000}'
+
+
+def _message(seq: int, data: bytes = _TICK, headers: dict[str, str] | None = None) -> Any:
+    return SimpleNamespace(
+        data=data, subject="t.A", headers=headers, reply=f"$JS.ACK.S.d.1.{seq}.{seq}.0.0"
+    )
+
+
+class _LosesCancellation:
+    """A subscription whose fetch, once the first batch is out, waits and loses a cancellation
+    (as a client call built on ``asyncio.wait_for`` can in Python 3.11), then hands messages."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.waiting = asyncio.Event()  # set once the reader is in the fetch that loses it
+
+    async def fetch(self, batch: int, timeout: float) -> list[Any]:  # noqa: ASYNC109 - nats-py's signature
+        self.calls += 1
+        if self.calls > 1:
+            self.waiting.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()
+        return [_message(self.calls)]
+
+
+async def _reading(monkeypatch: pytest.MonkeyPatch) -> tuple[NatsSource, _LosesCancellation]:
+    source = NatsSource(stream="S")
+    sub = _LosesCancellation()
+    source._sub = sub
+
+    async def connected() -> None:
+        return None
+
+    monkeypatch.setattr(source, "_connect", connected)
+    return source, sub
+
+
+async def test_a_cancelled_consumer_ends_though_the_client_loses_the_cancellation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source, sub = await _reading(monkeypatch)
+    batches = source.batches()
+    assert (await anext(batches)).height == 1
+    waiting = asyncio.ensure_future(anext(batches))
+    await sub.waiting.wait()
+    waiting.cancel()
+    done, _ = await asyncio.wait({waiting}, timeout=30)
+    assert done == {waiting} and waiting.cancelled()
+    assert source._reader is None
+    await source.close()
+
+
+async def test_close_from_elsewhere_ends_the_stream_though_the_client_loses_the_cancellation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source, sub = await _reading(monkeypatch)
+    batches = source.batches()
+    assert (await anext(batches)).height == 1
+    waiting = asyncio.ensure_future(anext(batches))
+    await sub.waiting.wait()
+    closing = asyncio.ensure_future(source.close())
+    done, _ = await asyncio.wait({waiting, closing}, timeout=30)
+    assert done == {waiting, closing}
+    with pytest.raises(StopAsyncIteration):
+        waiting.result()
+
+
+class _Publisher:
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+        self.published: list[tuple[str, bytes, dict[str, str]]] = []
+
+    async def publish(
+        self,
+        subject: str,
+        payload: bytes,
+        headers: dict[str, str],
+        timeout: float,  # noqa: ASYNC109 - nats-py's signature
+    ) -> None:
+        if self.error is not None:
+            raise self.error
+        self.published.append((subject, payload, headers))
+
+
+async def test_a_dead_letter_that_cannot_be_written_leaves_position_and_acks_before_it() -> None:
+    source = NatsSource(stream="S")
+    source._js = _Publisher(TimeoutError())
+    batch = [(1, _message(1)), (2, _message(2, b"junk")), (3, _message(3))]
+    with pytest.raises(BusError, match=r"cannot dead-letter message 2 .* TimeoutError"):
+        await source._take(batch)
+    assert (source.position, source._unacked, source.messages) == (0, [], 0)
+    assert source.bad_rows == 0
+
+
+async def test_a_dead_letter_keeps_the_original_headers_without_letting_the_server_act() -> None:
+    source = NatsSource(stream="S")
+    publisher = _Publisher(None)
+    source._js = publisher
+    headers = {"Trace-Id": "t1", "Nats-Expected-Last-Sequence": "4"}
+    frame = await source._take([(7, _message(7, b"junk", headers)), (8, _message(8))])
+    assert frame.height == 1 and source.position == 8 and source.dead_letters == 1
+    [(subject, payload, sent)] = publisher.published
+    assert (subject, payload) == ("mdp.dlq.S", b"junk")
+    assert sent["Trace-Id"] == "t1"
+    assert sent["Mdp-Dlq-Original-Nats-Expected-Last-Sequence"] == "4"
+    assert "Nats-Expected-Last-Sequence" not in sent
+    assert sent["Mdp-Dlq-Stream-Seq"] == "7" and sent["Nats-Msg-Id"] == "S:7"

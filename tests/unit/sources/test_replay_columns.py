@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from source_helpers import collect, write_text
 
@@ -179,3 +182,51 @@ async def test_parquet_pandas_index_column(tmp_path: Path) -> None:
     assert source.kind == "bars"
     out = await collect(source)
     assert out["ts_ns"].to_list() == [T0]
+
+
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [
+        (
+            "symbol,ts,price,price",
+            "two columns named 'price' (columns 3 and 4) both give the price",
+        ),
+        ("symbol,time,ts,price", "columns 'ts' and 'time' (columns 3 and 2) both give the ts"),
+        ("symbol,ts,Bid,bid_price,ask", "columns 'Bid' and 'bid_price' (columns 3 and 4)"),
+    ],
+)
+def test_two_columns_for_one_field_are_an_error_naming_both(
+    tmp_path: Path, header: str, said: str
+) -> None:
+    row = ",".join(
+        ["A", *["1704186000000"] * (header.count(",") - 1), "2"][: header.count(",") + 1]
+    )
+    path = write_text(tmp_path / "t.csv", f"{header}\n{row}")
+    with pytest.raises(BadInputError, match=re.escape(said)) as info:
+        ReplaySource([path])
+    assert info.value.path == str(path)
+
+
+def test_parquet_with_a_duplicated_price_column_is_an_error_naming_both(tmp_path: Path) -> None:
+    path = tmp_path / "dup.parquet"
+    table = pa.table(
+        [pa.array(["A"]), pa.array([1_704_186_000_000]), pa.array([1.0]), pa.array([2.0])],
+        names=["symbol", "ts", "price", "price"],
+    )
+    pq.write_table(table, path)
+    with pytest.raises(BadInputError, match="two columns named 'price'"):
+        ReplaySource([path])
+
+
+async def test_a_uint64_size_past_every_real_one_is_a_bad_row_not_a_failed_read(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "u64.parquet"
+    sizes = pa.array([1, 2**64 - 1], pa.uint64())
+    pq.write_table(
+        pa.table({"symbol": ["A", "A"], "ts": [1, 2], "price": [1.0, 2.0], "size": sizes}), path
+    )
+    source = ReplaySource([path], on_bad_row="skip")
+    out = await collect(source)
+    assert out["size"].to_list() == [1.0]
+    assert source.bad_reasons == {"bad size": 1}
