@@ -51,7 +51,7 @@ async def write(url: str, *frames_: pl.DataFrame, transactional: bool = False) -
 
 
 async def test_schema_is_created_and_bars_round_trip(sink_url: str) -> None:
-    with pytest.raises(SinkSetupError, match="no database file|no table bars"):
+    with pytest.raises(SinkSetupError, match=r"no database file|no table bars"):
         read_bars(sink_url)  # nothing there yet: an error, not an empty answer
     await write(sink_url)
     assert read_bars(sink_url).is_empty()
