@@ -221,8 +221,8 @@ def test_sqlite_refusals_are_permanent_and_busy_is_not() -> None:
         return type(info.value)
 
     busy = sqlite3.OperationalError("database is locked")
-    busy.sqlite_errorname = "SQLITE_BUSY"  # type: ignore[attr-defined]
+    busy.sqlite_errorname = "SQLITE_BUSY"
     readonly = sqlite3.OperationalError("attempt to write a readonly database")
-    readonly.sqlite_errorname = "SQLITE_READONLY_DBMOVED"  # type: ignore[attr-defined]
+    readonly.sqlite_errorname = "SQLITE_READONLY_DBMOVED"
     assert raised(busy) is SinkError
     assert raised(readonly) is SinkRefusedError
