@@ -31,8 +31,12 @@ import psycopg
 
 from market_data_pipeline import frames
 from market_data_pipeline.sinks import open_sink
-from market_data_pipeline.sinks.postgres import _MERGE, STAGE_TABLE, PostgresSink, _Writer
-from market_data_pipeline.sinks.sqlite import _UPSERT, ts_text
+from market_data_pipeline.sinks.postgres import STAGE_TABLE, PostgresSink, _Writer, merge_sql
+from market_data_pipeline.sinks.schema import BarTable
+from market_data_pipeline.sinks.sqlite import ts_text, upsert_sql
+
+_MERGE = merge_sql(BarTable())
+_UPSERT = upsert_sql(BarTable())
 
 DEFAULT_URL = os.environ.get("MDP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BATCHES = (1_000, 10_000, 100_000)
@@ -90,7 +94,7 @@ def sink_run(url: str, parts: list[pl.DataFrame], connections: int = 2) -> float
 
 def pg_binary_run(url: str, parts: list[pl.DataFrame]) -> float:
     """The same staging + merge, but COPY in binary with one ``write_row`` per bar."""
-    writer = _Writer(url, transactional=False)
+    writer = _Writer(url, transactional=False, table=BarTable())
     writer.open()
     conn = writer.conn
     assert conn is not None
@@ -115,7 +119,7 @@ def pg_executemany_run(url: str, parts: list[pl.DataFrame]) -> float:
     """Baseline: psycopg ``executemany`` of the upsert, one transaction per batch."""
     sql = _MERGE.split("SELECT")[0] + "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     sql += _MERGE.split(STAGE_TABLE)[1]
-    schema_owner = _Writer(url, transactional=False)  # creates the table
+    schema_owner = _Writer(url, transactional=False, table=BarTable())  # creates the table
     schema_owner.open()
     schema_owner.finish(True)
     with psycopg.connect(url, autocommit=True) as conn:

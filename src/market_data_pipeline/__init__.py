@@ -16,7 +16,15 @@ if TYPE_CHECKING:  # type checkers see the real names; at run time they load on 
     from .bus import open_bus
     from .bus.base import FeedbackBus
     from .config import RunSettings, load_settings
-    from .errors import BadInputError, PipelineError, SinkError, SinkUnavailableError, UsageError
+    from .errors import (
+        BadInputError,
+        PipelineError,
+        SinkError,
+        SinkRefusedError,
+        SinkSetupError,
+        SinkUnavailableError,
+        UsageError,
+    )
     from .flow.feedback import FeedbackHandler, ScalePolicy
     from .flow.rate_gate import RateGate
     from .flow.watermarks import WatermarkMonitor, Watermarks
@@ -47,6 +55,8 @@ _EXPORTS = {
     "RunSettings": "config",
     "ScalePolicy": "flow.feedback",
     "SinkError": "errors",
+    "SinkRefusedError": "errors",
+    "SinkSetupError": "errors",
     "SinkUnavailableError": "errors",
     "SourceInfo": "sources.base",
     "SyntheticSource": "sources.synthetic",
@@ -79,6 +89,8 @@ __all__ = [
     "RunSettings",
     "ScalePolicy",
     "SinkError",
+    "SinkRefusedError",
+    "SinkSetupError",
     "SinkUnavailableError",
     "SourceInfo",
     "SyntheticSource",

@@ -28,7 +28,7 @@ from .report import RunReport
 from .runtime import engine_for, execute
 from .sinks import read_bars as _read_bars
 from .sources.cleaning import CHECKS, clean
-from .sources.columns import map_columns
+from .sources.columns import ALIASES, map_columns, normalise
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,11 +49,14 @@ def bars(
 
     Columns are found as in replayed files (``ts``/``time``/``timestamp``, ``price``, ``size``
     or ``volume``, ``symbol``; or ``open``...``volume`` for bars); ``symbol`` names the
-    instrument of a frame without a symbol column. Timestamps may be datetimes (naive ones are in
-    ``tz``), ISO strings or epoch numbers. Rows are taken in event-time order, so every row is
-    in a bar and every window is emitted, the last ones included. A bad row raises ``BadInputError``
-    naming it. The result has ``symbol, resolution, ts`` (window start, UTC) and
-    ``open, high, low, close, volume, vwap, trades``, sorted.
+    instrument of a frame without a symbol column. A pandas frame's ``DatetimeIndex`` (what
+    yfinance and backtesting.py give) is its time column when no column is one. Timestamps
+    may be datetimes (naive ones are in ``tz``), ISO strings or epoch numbers. Rows are taken
+    in event-time order, so every row is in a bar and every window is emitted, the last ones
+    included. A bad row raises ``BadInputError`` naming it; a bad resolution, grace or zone
+    raises ``UsageError``. The result has ``symbol, resolution, ts`` (window start, UTC) and
+    ``open, high, low, close, volume, vwap, trades``, sorted; a resolution is labelled in its
+    canonical form (``60s`` is ``1m``).
     """
     labels = resolutions if isinstance(resolutions, str) else ",".join(resolutions)
     settings = RunSettings(
@@ -87,9 +90,14 @@ def run(settings: RunSettings | Mapping[str, Any] | None = None, **options: Any)
     return _run_to_end(settings)
 
 
-def read_bars(url: str) -> pl.DataFrame:
-    """Return every bar a store holds (``memory://NAME``, ``sqlite:///x.db``, ``postgresql://``)."""
-    return with_datetime(_read_bars(url))
+def read_bars(url: str, *, table: str | None = None) -> pl.DataFrame:
+    """Return every bar a store holds (``memory://NAME``, ``sqlite:///x.db``, ``postgresql://``).
+
+    ``table`` names the bars table (default ``bars``; ``schema.table`` in PostgreSQL). Raise
+    ``SinkSetupError`` for a store that is not there (no such file, database, table or name) or
+    cannot be read, ``UsageError`` for a URL or table name that cannot be one.
+    """
+    return with_datetime(_read_bars(url, table=table))
 
 
 def with_datetime(bars_frame: pl.DataFrame) -> pl.DataFrame:
@@ -117,8 +125,28 @@ def _to_arrow(frame: Any) -> pa.Table:
     if isinstance(frame, pl.DataFrame):
         return frame.to_arrow()
     if type(frame).__module__.startswith("pandas"):
-        return pa.Table.from_pandas(frame, preserve_index=False)
+        return _pandas_to_arrow(frame)
     raise BadInputError(f"expected a polars or pandas DataFrame, not {type(frame).__name__}")
+
+
+def _pandas_to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """Return a pandas frame as Arrow, its ``DatetimeIndex`` as the time column if it has one."""
+    import pandas as pd
+
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    names = [str(name) for name in frame.columns]
+    taken = [name for name in names if normalise(name) in ALIASES["ts"]]
+    if taken:
+        raise BadInputError(
+            f"two time columns: the DatetimeIndex {frame.index.name or '(unnamed)'} and"
+            f" column {taken[0]!r}; drop one (df.reset_index(drop=True), or drop the column)",
+            path="frame",
+        )
+    ts = frame.index.rename("ts")
+    return pa.Table.from_pandas(
+        frame.set_axis(ts, axis="index").reset_index(), preserve_index=False
+    )
 
 
 def _items(table: pa.Table, *, symbol: str | None, tz: str) -> tuple[pl.DataFrame, str]:

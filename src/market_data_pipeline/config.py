@@ -76,6 +76,7 @@ class RunSettings(BaseModel):
     week_start: str = "monday"
     fill_gaps: bool = False
     sink: str = DEFAULT_SINK
+    table: str | None = None  # the bars table (schema.table in PostgreSQL); None: bars
     on_bad_row: Literal["fail", "skip"] = "fail"
     on_duplicate: Literal["fail", "skip"] = "fail"
     on_late: Literal["count", "fail"] = "count"
@@ -85,7 +86,9 @@ class RunSettings(BaseModel):
     batch_rows: int = Field(default=DEFAULT_BATCH_ROWS, ge=1)
     batch_interval: float = Field(default=0.5, ge=0)
     write_attempts: int | None = Field(default=None, ge=1)  # None: as many as the budget allows
-    write_retry_for: str = "60s"  # a store down longer than this fails the run
+    # A store down longer than this fails the run; None: 60 s, and a store that cannot be
+    # reached at start fails in seconds (given, it is how long start waits too).
+    write_retry_for: str | None = None
     # Feedback loop.
     bus: str | None = None
     namespace: str = "mdp"

@@ -6,13 +6,17 @@
     ├── SinkError                  the store failed
     │   ├── SinkUnavailableError   the store stayed down after every retry      (exit 1)
     │   ├── SinkTransactionLostError  a replay's run transaction is gone; final  (exit 1)
-    │   └── SinkRefusedError       the store refuses writes (read-only); final  (exit 1)
+    │   └── SinkRefusedError       an error no retry fixes (read-only, a table of
+    │       │                          another shape, a value the store cannot hold) (exit 1)
+    │       └── SinkSetupError         ... found at start or on reading: nothing was
+    │                                  written (no such database, login refused)     (exit 2)
     ├── BusError                   the feedback bus failed                      (exit 1)
     ├── ProviderError              a Core MarketDataProvider source failed      (exit 1)
     └── LateTicksError             a replay had late ticks under --on-late fail (exit 1)
 
 Driver exceptions (sqlite3, psycopg, redis) are translated at the module that talks to the driver
-and never leak past it.
+and never leak past it; the stores' own are sorted into passing and permanent in
+``sinks.failures``. Only passing ones (``SinkError``, ``SinkUnavailableError``) are retried.
 """
 
 from __future__ import annotations
@@ -82,7 +86,15 @@ class SinkTransactionLostError(SinkError):
 
 
 class SinkRefusedError(SinkError):
-    """The store refuses writes for a reason no retry fixes: a read-only file or database."""
+    """The store failed for a reason no retry fixes: it is read-only, its table has other
+    columns, it cannot hold a value (a symbol longer than its index allows)."""
+
+
+class SinkSetupError(SinkRefusedError):
+    """The store cannot be used as given, found before anything was written: no such database
+    or file, a refused login, a read-only store, a bars table of another shape."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 class BusError(PipelineError):

@@ -6,7 +6,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import BadInputError, PipelineError, SinkUnavailableError, UsageError
+from .errors import EXIT_BAD_INPUT, BadInputError, PipelineError, SinkUnavailableError
 from .sinks.urls import mask_urls, redact_url
 
 if TYPE_CHECKING:  # stdlib-only at run time: the CLI reports usage errors before heavy imports
@@ -26,6 +26,7 @@ class RunReport:
     exit_code: int = 0
     source: dict[str, Any] = field(default_factory=dict)
     sink: str = ""
+    table: str | None = None  # the bars table, when not the default ``bars``
     bus: str = ""
     elapsed_s: float = 0.0
     ingest_s: float = 0.0
@@ -90,6 +91,7 @@ class RunReport:
             "partial": self.partial or None,
             "source": self.source,
             "sink": self.sink,
+            "table": self.table,
             "bus": self.bus,
             "elapsed_s": round(self.elapsed_s, 3),
             "ingest_s": round(self.ingest_s, 3),
@@ -126,7 +128,7 @@ def conclude(report: RunReport, error: PipelineError | None) -> RunReport:
     if isinstance(error, SinkUnavailableError) and not report.bars_unwritten:
         report.bars_unwritten = error.unwritten or 0
     if error is not None:
-        report.status = "bad_input" if isinstance(error, BadInputError | UsageError) else "failed"
+        report.status = "bad_input" if error.exit_code == EXIT_BAD_INPUT else "failed"
         report.stopped_by = "bad input" if report.status == "bad_input" else "error"
         report.error = mask_urls(_error_text(error, report))
         report.exit_code = error.exit_code

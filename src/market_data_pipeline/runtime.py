@@ -50,7 +50,13 @@ from .isotime import iso_time_ns
 from .report import RunReport, conclude, failed_before_start, write_dict
 from .sinks import open_sink
 from .sinks.base import BarSink
-from .sinks.queue import RetryPolicy, WriteQueue, WriteReport
+from .sinks.queue import (
+    DEFAULT_OPEN_RETRY_FOR_S,
+    DEFAULT_RETRY_FOR_S,
+    RetryPolicy,
+    WriteQueue,
+    WriteReport,
+)
 from .sinks.urls import redact_url
 from .sources.base import TickSource
 from .sources.formats import layout_for
@@ -201,7 +207,9 @@ class Pipeline:
         self.gaps = GapTracker(self.windows, fill=settings.fill_gaps)
         self.gate = RateGate(source.provider, base_rate=source.base_rate)
         transactional = source.transactional or checkpointed
-        self.sink = sink or open_sink(settings.sink, transactional=transactional)
+        self.sink = sink or open_sink(
+            settings.sink, transactional=transactional, table=settings.table
+        )
         self._grace_ns = self.engine.grace_ns
         self.bus: FeedbackBus = open_bus(
             settings.bus,
@@ -220,6 +228,7 @@ class Pipeline:
             batch_interval_s=settings.batch_interval,
             retry=_retry_policy(settings),
             observers=[self.monitor, _DepthGauge()],
+            open_retry=_open_retry_policy(settings),
         )
         policy = ScalePolicy(
             soft=settings.soft_scale, hard=settings.hard_scale, overrides=settings.policy
@@ -461,6 +470,7 @@ class Pipeline:
         return RunReport(
             source=_describe_source(self.source, self.engine),
             sink=self.sink.describe(),
+            table=self.settings.table,
             bus=redact_url(self.settings.bus) if self.settings.bus else "memory://",
             elapsed_s=time.monotonic() - self._started_at,
             ingest_s=self._ingest_s,
@@ -517,8 +527,18 @@ def _bus_limits(settings: RunSettings) -> dict[str, int]:
 
 
 def _retry_policy(settings: RunSettings) -> RetryPolicy:
+    if settings.write_retry_for is None:
+        return RetryPolicy(attempts=settings.write_attempts, retry_for_s=DEFAULT_RETRY_FOR_S)
     budget_ns = parse_duration_ns(settings.write_retry_for, what="write-retry-for")
     return RetryPolicy(attempts=settings.write_attempts, retry_for_s=budget_ns / 1e9)
+
+
+def _open_retry_policy(settings: RunSettings) -> RetryPolicy:
+    # A store unreachable at start is most often a wrong address: fail in seconds, unless
+    # --write-retry-for was given to ask start to wait for it too.
+    if settings.write_retry_for is not None:
+        return _retry_policy(settings)
+    return RetryPolicy(attempts=settings.write_attempts, retry_for_s=DEFAULT_OPEN_RETRY_FOR_S)
 
 
 class _DepthGauge:

@@ -93,3 +93,94 @@ def test_a_run_into_memory_says_the_bars_end_with_it(mdp: Mdp) -> None:
     assert run.exit_code == 0, run.output
     assert "memory://cli-run kept the bars in this process only" in run.stdout
     assert " bars --sink memory://" not in run.stdout  # no pointer to a store nobody can read
+
+
+@pytest.mark.parametrize(
+    ("written", "asked", "label"),
+    [
+        ("1min", "1m", "1m"),
+        ("60s", "1min", "1m"),
+        ("60m", "1h", "1h"),
+        ("1h", "60m", "1h"),
+        ("3600s", "1h", "1h"),
+    ],
+)
+def test_every_spelling_of_a_width_is_stored_and_found_as_one(
+    mdp: Mdp, tmp_path: Path, written: str, asked: str, label: str
+) -> None:
+    sink = f"sqlite:///{tmp_path / 's.db'}"
+    run = mdp("run", "-n", "300", "-S", sink, "-r", f"{written},{asked}", "-j")
+    assert run.exit_code == 0, run.output
+    assert list(json.loads(run.stdout)["resolutions"]) == [label]  # built and stored once
+    found = mdp("bars", "-S", sink, "-r", asked, "-f", "json")
+    assert found.exit_code == 0, found.output
+    rows = [json.loads(line) for line in found.stdout.splitlines()]
+    assert rows and {row["resolution"] for row in rows} == {label}
+
+
+def test_bars_stored_under_an_older_spelling_are_found(mdp: Mdp, tmp_path: Path) -> None:
+    import sqlite3
+
+    sink = f"sqlite:///{tmp_path / 'old.db'}"
+    assert mdp("run", "-n", "300", "-S", sink, "-r", "1h").exit_code == 0
+    with sqlite3.connect(tmp_path / "old.db") as conn:  # as an older version wrote -r 60m
+        conn.execute("UPDATE bars SET resolution = '60m'")
+    found = mdp("bars", "-S", sink, "-r", "1h", "-f", "csv")
+    assert found.exit_code == 0 and pl.read_csv(found.stdout.encode()).height > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["-r", "5x"], "bad resolution '5x': unknown unit 'x'"),
+        (["-r", "99999999999999h"], "longer than 100 years"),
+        (["-n", "100000000000000000000000000000"], "--limit 100000000000000000000000000000"),
+        (["-f", "csv", "-o", "/tmp"], "--out /tmp: is a directory"),
+        (["-f", "parquet", "-o", "/nonexistent/dir/x.parquet"], "no directory /nonexistent/dir"),
+        (["-f", "json", "-o", "/proc/version"], "--out /proc/version: cannot write"),
+        (["--table", "nope"], "no table nope in sqlite:///"),
+        (["--table", "a.b"], "schema.table is for PostgreSQL"),
+    ],
+)
+def test_what_cannot_work_is_one_line_and_exit_2(
+    mdp: Mdp, store: str, args: list[str], said: str
+) -> None:
+    result = mdp("bars", "-S", store, *args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and said in result.stderr, result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_an_output_file_is_written_whole_and_leaves_no_part_file(
+    mdp: Mdp, store: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "out" / "bars.csv"
+    out.parent.mkdir()
+    assert mdp("bars", "-S", store, "-f", "csv", "-o", str(out)).exit_code == 0
+    assert pl.read_csv(out).height == 6
+    assert [p.name for p in out.parent.iterdir()] == ["bars.csv"]
+
+
+def test_a_ts_that_is_not_a_stored_time_is_one_line(mdp: Mdp, tmp_path: Path) -> None:
+    import sqlite3
+
+    from market_data_pipeline.sinks.schema import BarTable
+
+    db = tmp_path / "text.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute(BarTable().create_sql("sqlite"))
+        conn.execute("INSERT INTO bars VALUES ('A', '1m', '2024-01-01', 1, 1, 1, 1, 1, 1, 1)")
+    result = mdp("bars", "-S", f"sqlite:///{db}")
+    assert result.exit_code == 2
+    assert "ts '2024-01-01' (A 1m) is not a stored time" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_run_and_bars_take_the_same_table(mdp: Mdp, tmp_path: Path) -> None:
+    sink = f"sqlite:///{tmp_path / 't.db'}"
+    run = mdp("run", "-n", "300", "-S", sink, "-r", "1m", "--table", "bars_es")
+    assert run.exit_code == 0, run.output
+    assert "--table bars_es" in run.stdout  # the "look" line reads the same table
+    assert mdp("bars", "-S", sink).exit_code == 2  # no table bars
+    found = mdp("bars", "-S", sink, "-f", "csv", env={"MDP_TABLE": "bars_es"})
+    assert found.exit_code == 0 and pl.read_csv(found.stdout.encode()).height > 0

@@ -6,11 +6,12 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import polars as pl
 import pytest
 
 import market_data_pipeline as mdp
-from market_data_pipeline.errors import BadInputError
+from market_data_pipeline.errors import BadInputError, SinkSetupError, UsageError
 
 T0 = datetime(2024, 1, 2, 9, 30, tzinfo=UTC)
 
@@ -84,3 +85,51 @@ def test_rows_out_of_time_order_all_land_in_bars() -> None:
     out = mdp.bars(ticks, "1m")
     assert out["trades"].sum() == 40
     assert out.equals(mdp.bars(ticks.reverse(), "1m"))
+
+
+def _daily_ohlcv(index: pd.DatetimeIndex) -> pd.DataFrame:
+    # The shape yfinance and backtesting.py give: capitalised columns, time in the index.
+    n = len(index)
+    return pd.DataFrame(
+        {"Open": [1.0] * n, "High": [2.0] * n, "Low": [0.5] * n, "Close": [1.5] * n,
+         "Volume": [10.0] * n},
+        index=index,
+    )  # fmt: skip
+
+
+def test_a_pandas_datetime_index_is_the_time_column() -> None:
+    index = pd.date_range("2024-01-02 09:30", periods=120, freq="1min", tz="UTC", name="Date")
+    out = mdp.bars(_daily_ohlcv(index), "60m", symbol="SPY")
+    assert out["resolution"].unique().to_list() == ["1h"]  # 60m is stored as 1h
+    assert out["ts"].to_list() == [datetime(2024, 1, 2, h, tzinfo=UTC) for h in (9, 10, 11)]
+    assert out["volume"].sum() == 1_200.0
+    unnamed = _daily_ohlcv(pd.date_range("2024-01-02", periods=3, freq="1D"))
+    assert mdp.bars(unnamed, "1d", symbol="SPY").height == 3
+
+
+def test_a_datetime_index_beside_a_time_column_names_both() -> None:
+    index = pd.date_range("2024-01-02", periods=3, freq="1D", name="Date")
+    frame = _daily_ohlcv(index).assign(timestamp=index)
+    with pytest.raises(BadInputError, match="two time columns: the DatetimeIndex Date and column"):
+        mdp.bars(frame, "1d", symbol="SPY")
+
+
+@pytest.mark.parametrize("resolution", ["1000000000d", "99999999999999h"])
+def test_a_resolution_past_a_century_is_a_usage_error(resolution: str) -> None:
+    with pytest.raises(UsageError, match="longer than 100 years"):
+        mdp.bars(_trades(rows=3), resolution)
+
+
+def test_reading_a_store_that_is_not_there_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(SinkSetupError, match="no database file"):
+        mdp.read_bars(f"sqlite:///{tmp_path / 'nonexistent.db'}")
+    assert not (tmp_path / "nonexistent.db").exists()
+    with pytest.raises(SinkSetupError, match="no store memory://never-written"):
+        mdp.read_bars("memory://never-written")
+
+
+def test_a_run_into_another_table_reads_back_from_it() -> None:
+    mdp.run(ticks=200, resolution="1m", sink="memory://tables", table="es")
+    assert mdp.read_bars("memory://tables", table="es")["trades"].sum() == 200
+    with pytest.raises(SinkSetupError):
+        mdp.read_bars("memory://tables")

@@ -4,6 +4,14 @@ Units, lowercase: ``ms``, ``s``, ``m`` or ``min`` (minutes), ``h``, ``d``, ``w``
 (months), ``q`` (quarters), ``y`` (years). ``S``/``H``/``D``/``W`` are accepted in capitals, but a
 capital ``M`` or ``Y`` is refused: ``1M`` means a month to some tools and a minute to others.
 
+Every spelling of a width has one canonical label, the one bars are stored and looked up under:
+the largest unit that divides it whole, within its family. Fixed widths (``ms``, ``s``, ``m``,
+``h``): ``60s`` and ``1min`` are ``1m``, ``60m`` is ``1h``, ``90s`` stays ``90s``. Months,
+quarters and years: ``3mo`` is ``1q``, ``12mo`` and ``4q`` are ``1y`` (their windows are the
+same). Days and weeks are their own: ``24h`` is epoch-aligned while ``1d`` starts at local
+midnight, and ``7d`` windows are not weeks from the week-start day. A trading calendar's code
+follows the label in upper case: ``1d@XNYS``.
+
 Fixed widths below a day are aligned to the UTC epoch. Days and longer are calendar windows laid
 out in a time zone (see ``calendars``): a day from local midnight, a week from the week-start day,
 a month, quarter or year from its first day. ``ns`` of a calendar resolution is its nominal length
@@ -34,6 +42,16 @@ CALENDAR_UNITS = {"d": 0, "w": 0, "mo": 1, "q": 3, "y": 12}
 _VARIABLE_UNITS = ("mo", "q", "y")
 _PATTERN = re.compile(r"^\s*(\d+)\s*([a-zA-Z]+)\s*$")
 _UNITS_TEXT = "ms, s, m (or min), h, d, w, mo, q, y"
+# Units that rewrite into one another, largest first, each with its size in the family's
+# smallest unit: a width is written in the largest unit that holds it whole.
+_FAMILIES = (
+    {unit: _UNIT_NS[unit] for unit in ("h", "m", "s", "ms")},
+    {unit: CALENDAR_UNITS[unit] for unit in ("y", "q", "mo")},
+)
+# Event times are int64 nanoseconds (about 292 years either side of 1970): no width or duration
+# may come near that, and a century is longer than any bar or wait anyone needs.
+MAX_YEARS = 100
+MAX_NS = MAX_YEARS * _UNIT_NS["y"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +96,18 @@ def _split(text: str, what: str) -> tuple[int, str]:
         )
     if unit not in _UNIT_NS:
         raise UsageError(f"bad {what} {text!r}: unknown unit {written!r}; use {_UNITS_TEXT}")
+    if count * _UNIT_NS[unit] > MAX_NS:
+        raise UsageError(f"bad {what} {text!r}: longer than {MAX_YEARS} years")
+    return count, unit
+
+
+def _canonical(count: int, unit: str) -> tuple[int, str]:
+    """Return the same width in the largest unit of its family that holds it whole."""
+    for sizes in _FAMILIES:
+        if unit in sizes:
+            total = count * sizes[unit]
+            bigger = next(name for name, size in sizes.items() if total % size == 0)
+            return total // sizes[bigger], bigger
     return count, unit
 
 
@@ -99,7 +129,20 @@ def parse_resolution(text: str) -> Resolution:
     count, unit = _split(text, "resolution")
     if count <= 0:
         raise UsageError(f"bad resolution {text!r}: must be longer than zero")
+    count, unit = _canonical(count, unit)
     return Resolution(label=f"{count}{unit}", ns=count * _UNIT_NS[unit], count=count, unit=unit)
+
+
+def canonical_label(text: str) -> str:
+    """Return the label bars of ``text`` are stored under: ``"60s"`` -> ``"1m"``,
+    ``"1d@xnys"`` -> ``"1d@XNYS"``; raise ``UsageError`` for a bad resolution."""
+    width, at, code = text.partition("@")
+    label = parse_resolution(width).label
+    if not at:
+        return label
+    if not code.strip().isalnum():
+        raise UsageError(f"bad resolution {text!r}: expected a calendar code after @, e.g. 1d@XNYS")
+    return f"{label}@{code.strip().upper()}"
 
 
 def parse_resolutions(text: str) -> list[Resolution]:

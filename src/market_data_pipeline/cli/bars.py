@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, TextIO
 
 import typer
 
@@ -21,6 +23,7 @@ _TEXT_COLUMNS = ("symbol", "resolution", "ts")
 _PRICE_COLUMNS = ("open", "high", "low", "close", "vwap")
 _MAX_DECIMALS = 8
 TABLE_LIMIT = 20
+MAX_LIMIT = 2**63 - 1  # polars counts rows in 64 bits
 
 Format = Literal["table", "csv", "parquet", "json"]
 
@@ -36,13 +39,26 @@ def bars_command(
             help="Store to read: sqlite:///path.db or postgresql://user@host/db.",
         ),
     ] = DEFAULT_SINK,
+    table: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            envvar="MDP_TABLE",
+            help="Table to read; schema.table in PostgreSQL. \\[default: bars]",
+        ),
+    ] = None,
     symbol: Annotated[
         str | None,
         typer.Option("--symbol", "-s", metavar="SYMBOL", help="Only this instrument, e.g. ES."),
     ] = None,
     resolution: Annotated[
         str | None,
-        typer.Option("--resolution", "-r", metavar="SIZE", help="Only this bar size, e.g. 1m."),
+        typer.Option(
+            "--resolution",
+            "-r",
+            metavar="SIZE",
+            help="Only this bar size, however written: 1m, 1min and 60s are the same.",
+        ),
     ] = None,
     start: Annotated[
         str | None,
@@ -91,9 +107,10 @@ def bars_command(
 
     fmt: Format = "json" if json_output else output_format
     try:
-        _check_request(sink, fmt, out)
+        _check_request(sink, fmt, out, limit)
+        label = _label(resolution)
         window = iso_time_ns(start, "--start"), iso_time_ns(end, "--end")
-        frame = _select(sink, symbol, resolution, window, limit or _default_limit(fmt))
+        frame = _select(sink, table, symbol, label, window, limit or _default_limit(fmt))
         _emit(frame, fmt, out)
     except PipelineError as exc:
         error_line(str(exc))
@@ -104,9 +121,21 @@ def _default_limit(fmt: Format) -> int | None:
     return TABLE_LIMIT if fmt == "table" else None
 
 
-def _check_request(sink: str, fmt: Format, out: Path | None) -> None:
-    """Refuse, before polars loads, what cannot work: a missing database file, Parquet to a tty."""
+def _label(resolution: str | None) -> str | None:
+    from ..bars.resolution import canonical_label
+
+    return None if resolution is None else canonical_label(resolution)
+
+
+def _check_request(sink: str, fmt: Format, out: Path | None, limit: int | None) -> None:
+    """Refuse, before polars loads, what cannot work: a missing database file, Parquet to a tty,
+    a limit past any table, an output path that cannot be a file."""
     from ..sinks.urls import parse_sink_url
+
+    if limit is not None and limit > MAX_LIMIT:
+        raise UsageError(f"--limit {limit}: at most {MAX_LIMIT:,} bars")
+    if out is not None:
+        check_out(out)
 
     target = parse_sink_url(sink)
     if target.backend == "memory" or target.location == ":memory:":
@@ -125,10 +154,19 @@ def _check_request(sink: str, fmt: Format, out: Path | None) -> None:
         raise UsageError("--format parquet writes a file: add --out FILE (e.g. -o bars.parquet)")
 
 
+def check_out(out: Path) -> None:
+    """Raise ``UsageError`` when ``out`` cannot become a file: a directory, no parent."""
+    if out.is_dir():
+        raise UsageError(f"--out {out}: is a directory; name a file, e.g. {out / 'bars.csv'}")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {out}: no directory {out.parent}")
+
+
 def _select(
     sink: str,
+    table: str | None,
     symbol: str | None,
-    resolution: str | None,
+    label: str | None,
     window: tuple[int | None, int | None],
     limit: int | None,
 ) -> pl.DataFrame:
@@ -137,11 +175,11 @@ def _select(
     from ..api import with_datetime
     from ..sinks import read_bars
 
-    frame = read_bars(sink)
+    frame = read_bars(sink, table=table)
     if symbol:
         frame = frame.filter(pl.col("symbol") == symbol)
-    if resolution:
-        frame = frame.filter(pl.col("resolution") == resolution)
+    if label:
+        frame = frame.filter(pl.col("resolution").is_in(_spellings(frame, label)))
     if window[0] is not None:
         frame = frame.filter(pl.col("ts_ns") >= window[0])
     if window[1] is not None:
@@ -152,15 +190,29 @@ def _select(
     return with_datetime(frame)
 
 
+def _spellings(frame: pl.DataFrame, label: str) -> list[str]:
+    """Return the stored labels that mean ``label``: itself, and any older spelling of it
+    (``60m`` beside ``1h``, written before labels were canonical)."""
+    from ..bars.resolution import canonical_label
+
+    found = []
+    for stored in frame.get_column("resolution").unique().to_list():
+        try:
+            if canonical_label(stored) == label:
+                found.append(stored)
+        except UsageError:
+            continue  # a label this version cannot read is nobody's spelling of this one
+    return found
+
+
 def _emit(frame: pl.DataFrame, fmt: Format, out: Path | None) -> None:
     if fmt == "table":
         _print_table(frame, out)
     elif fmt == "parquet":
         assert out is not None  # _check_request
-        frame.write_parquet(out)
+        _write_out(out, lambda path: frame.write_parquet(path))
     elif fmt == "csv":
-        text = frame.write_csv()
-        _write_text(text, out)
+        _write_text(frame.write_csv(), out)
     else:
         lines = [
             json.dumps({**row, "ts": row["ts"].isoformat()}) + "\n"
@@ -173,7 +225,27 @@ def _write_text(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        _write_out(out, lambda path: path.write_text(text, encoding="utf-8"))
+
+
+def _write_out(out: Path, write: Callable[[Path], object]) -> None:
+    """Write ``out`` whole or not at all: into a file beside it, then renamed over it.
+
+    A device or pipe (``/dev/stdout``) is written directly. Raise ``UsageError`` naming the
+    file when the system refuses it.
+    """
+    direct = out.exists() and not out.is_file()
+    target = out if direct else out.with_name(f".{out.name}.{os.getpid()}.part")
+    try:
+        write(target)
+        if not direct:
+            os.replace(target, out)
+    except Exception as exc:  # OSError, or polars' own error for the same refusal
+        if not direct:
+            target.unlink(missing_ok=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        place = out if direct else f"a file in {out.parent}"
+        raise UsageError(f"--out {out}: cannot write {place}: {reason.splitlines()[0]}") from None
 
 
 def _print_table(frame: pl.DataFrame, out: Path | None) -> None:
@@ -189,14 +261,21 @@ def _print_table(frame: pl.DataFrame, out: Path | None) -> None:
     for row in rows:
         cells = (_cell(row[c], decimals.get(c)) for c in TABLE_COLUMNS)
         table.add_row(*(Text(cell) for cell in cells))  # data printed literally
-    stream = out.open("w", encoding="utf-8") if out is not None else None
-    try:
+
+    def render(stream: TextIO | None) -> None:
         wide = stream is None and sys.stdout.isatty()
         console = Console(file=stream, width=None if wide else 160)
         console.print(table if rows else "no bars match")
-    finally:
-        if stream is not None:
-            stream.close()
+
+    if out is None:
+        render(None)
+        return
+
+    def to_file(path: Path) -> None:
+        with path.open("w", encoding="utf-8") as stream:
+            render(stream)
+
+    _write_out(out, to_file)
 
 
 def _decimals(values: list[object]) -> int:

@@ -194,7 +194,10 @@ def summary_lines(report: RunReport) -> list[str]:
             f" it (--sink {DEFAULT_SINK} keeps them)"
         )
     elif report.status in ("ok", "stopped") and report.bars_written:
-        lines.append(f"  look     {literal(_mdp())} bars --sink {literal(_quote(report.sink))}")
+        table = f" --table {literal(report.table)}" if report.table else ""
+        lines.append(
+            f"  look     {literal(_mdp())} bars --sink {literal(_quote(report.sink))}{table}"
+        )
     return lines
 
 

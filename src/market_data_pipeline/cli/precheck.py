@@ -16,6 +16,7 @@ from ..config_file import read_config_file
 from ..defaults import DEFAULT_SINK
 from ..errors import UsageError
 from ..extras import require_extra
+from ..sinks.schema import parse_table
 from ..sinks.urls import parse_sink_url
 from ..sources.paths import expand_inputs
 
@@ -32,8 +33,11 @@ def precheck_run(
         return _value(name, from_file, environ, flags)
 
     sink = str(value("sink") or DEFAULT_SINK)
-    if parse_sink_url(sink).backend == "postgresql":
+    backend = parse_sink_url(sink).backend
+    if backend == "postgresql":
         require_extra("psycopg", "a PostgreSQL sink (--sink postgresql://...)")
+    table = value("table")
+    parse_table(None if table is None else str(table), backend)
     bus = value("bus")
     check_bus_url(None if bus is None else str(bus))
     source_input = value("input")

@@ -316,6 +316,15 @@ def run_command(
             rich_help_panel=_STORE,
         ),
     ] = DEFAULT_SINK,
+    table: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="Table the bars go to, created if missing; schema.table in PostgreSQL."
+            " \\[default: bars]",
+            rich_help_panel=_STORE,
+        ),
+    ] = None,
     queue_capacity: Annotated[
         int,
         typer.Option(
@@ -337,15 +346,16 @@ def run_command(
         ),
     ] = 0.5,
     write_retry_for: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--write-retry-for",
             metavar="DURATION",
-            help="Keep retrying a store that is down this long, e.g. 5m; a store that refuses"
-            " writes (read-only) fails at once.",
+            help="Keep retrying a store that is down this long, e.g. 5m; given, start waits"
+            " for it too. Errors no retry fixes (a read-only store, a table of another shape)"
+            " fail at once. \\[default: 60s, and a store unreachable at start fails in 3 s]",
             rich_help_panel=_STORE,
         ),
-    ] = "60s",
+    ] = None,
     write_attempts: Annotated[
         int | None,
         typer.Option(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ..errors import SinkRefusedError, SinkSetupError
+from .schema import BarTable, parse_table
 from .urls import SUPPORTED_SCHEMES, parse_sink_url, redact_url
 
 if TYPE_CHECKING:
@@ -43,39 +45,58 @@ __all__ = [
 ]
 
 
-def open_sink(url: str, *, transactional: bool = False) -> BarSink:
+def open_sink(url: str, *, transactional: bool = False, table: str | None = None) -> BarSink:
     """Build the sink a URL names; ``await sink.open()`` (or ``WriteQueue.start``) connects.
 
-    Raise ``UsageError`` for an unknown scheme or a missing driver extra.
+    ``table`` names where bars go (default ``bars``; ``schema.table`` in PostgreSQL). Raise
+    ``UsageError`` for an unknown scheme, a bad table name or a missing driver extra.
     """
     target = parse_sink_url(url)
+    where = parse_table(table, target.backend)
     if target.backend == "sqlite":
         from .sqlite import SqliteSink
 
-        return SqliteSink(target.location, transactional=transactional)
+        return SqliteSink(target.location, transactional=transactional, table=where)
     if target.backend == "memory":
         from .memory import MemorySink
 
-        return MemorySink(target.location, transactional=transactional)
+        return MemorySink(_memory_name(target.location, where), transactional=transactional)
     from .postgres import PostgresSink
 
-    return PostgresSink(target.location, transactional=transactional)
+    return PostgresSink(target.location, transactional=transactional, table=where)
 
 
-def read_bars(url: str) -> pl.DataFrame:
-    """Read every stored bar as a ``frames.BAR_SCHEMA`` frame, sorted by symbol, resolution, ts."""
+def read_bars(url: str, *, table: str | None = None) -> pl.DataFrame:
+    """Read every stored bar as a ``frames.BAR_SCHEMA`` frame, sorted by symbol, resolution, ts.
+
+    Raise ``SinkSetupError`` (exit 2) for a store that is not there or cannot be read: no such
+    file, database, table or ``memory://`` name, a refused login, a table of another shape.
+    """
     target = parse_sink_url(url)
-    if target.backend == "sqlite":
+    where = parse_table(table, target.backend)
+    try:
+        return _read(target.backend, target.location, where)
+    except SinkRefusedError as exc:
+        raise SinkSetupError(str(exc)) from None
+
+
+def _read(backend: str, location: str, table: BarTable) -> pl.DataFrame:
+    if backend == "sqlite":
         from .sqlite import read_sqlite
 
-        return read_sqlite(target.location)
-    if target.backend == "memory":
+        return read_sqlite(location, table)
+    if backend == "memory":
         from .memory import read_memory
 
-        return read_memory(target.location)
+        return read_memory(_memory_name(location, table))
     from .postgres import read_postgres
 
-    return read_postgres(target.location)
+    return read_postgres(location, table)
+
+
+def _memory_name(name: str, table: BarTable) -> str:
+    # memory://demo with --table es keeps its bars apart, as memory://demo.es
+    return name if table == BarTable() else f"{name}.{table.name}"
 
 
 def __getattr__(name: str) -> Any:

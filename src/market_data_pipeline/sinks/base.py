@@ -4,9 +4,10 @@ Drivers here are synchronous (sqlite3, psycopg); each sink owns one worker threa
 store never blocks the event loop, and every driver call for one sink happens on that thread.
 Subclasses implement the ``_sync`` methods; the async methods are the public surface.
 
-Table ``bars`` (primary key symbol, resolution, ts): symbol, resolution, ts (window start, UTC),
-open, high, low, close, volume, vwap, trades (``defaults.TABLE_COLUMNS``). Writing the same bar
-twice leaves one row. The SQL stores build their statements' column lists with ``column_list``
+Table ``bars`` (or another, ``--table``; primary key symbol, resolution, ts): symbol, resolution,
+ts (window start, UTC), open, high, low, close, volume, vwap, trades (``schema.COLUMNS``, which
+also says how a table of an older version is brought up to date). Writing the same bar twice
+leaves one row. The SQL stores build their statements' column lists with ``column_list``
 and ``update_set`` from those names, so the table's columns are written down once.
 """
 
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import polars as pl
 
 from .. import frames
-from ..errors import SinkError
+from ..errors import SinkError, SinkRefusedError, SinkSetupError
 
 if TYPE_CHECKING:
     from ..core import Bar
@@ -80,8 +81,14 @@ class BarSink(ABC):
         return await loop.run_in_executor(self._executor, fn, *args)
 
     async def open(self) -> None:
-        """Connect and create the ``bars`` table if it is missing; a second call does nothing."""
-        await self._run(self._open_sync)
+        """Connect and create the bars table if it is missing; a second call does nothing.
+
+        Raise ``SinkSetupError`` (exit 2) for what no retry fixes: nothing is written yet.
+        """
+        try:
+            await self._run(self._open_sync)
+        except SinkRefusedError as exc:
+            raise SinkSetupError(str(exc)) from None
 
     async def write_frame(self, bars: pl.DataFrame) -> None:
         """Upsert a bar frame; raise ``SinkError`` on failure (the caller retries)."""

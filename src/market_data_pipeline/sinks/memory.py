@@ -13,6 +13,7 @@ import threading
 import polars as pl
 
 from .. import frames
+from ..errors import SinkSetupError
 from .base import BarSink
 
 KEY = frames.BAR_KEY
@@ -88,11 +89,17 @@ class MemorySink(BarSink):
 
 
 def read_memory(name: str) -> pl.DataFrame:
-    """Return the bars stored under ``name`` (``BAR_SCHEMA``, sorted; empty if none)."""
+    """Return the bars stored under ``name`` (``BAR_SCHEMA``, sorted).
+
+    Raise ``SinkSetupError`` when no sink of this process ever opened ``name``.
+    """
     with _LOCK:
         stored = _STORES.get(name)
         bars = None if stored is None else stored.compact()
-    return frames.empty_bars() if bars is None else bars.sort(KEY)
+    if bars is None:
+        known = ", ".join(f"memory://{key}" for key in sorted(_STORES)) or "none"
+        raise SinkSetupError(f"no store memory://{name} in this process (stores: {known})")
+    return bars.sort(KEY)
 
 
 def forget(name: str) -> None:

@@ -13,9 +13,9 @@ and gives each write a savepoint, so a failed write can be retried without losin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -25,13 +25,15 @@ from ..defaults import KEY_COLUMNS, TABLE_COLUMNS, VALUE_COLUMNS
 from ..errors import (
     SinkError,
     SinkRefusedError,
+    SinkSetupError,
     SinkTransactionLostError,
-    SinkUnavailableError,
     UsageError,
 )
 from ..extras import missing_extra
 from .base import BarSink, column_list, update_set
-from .urls import redact_url, scrub
+from .failures import pg_errors
+from .schema import COLUMNS, BarTable, FoundColumn, check_table
+from .urls import redact_url
 
 if TYPE_CHECKING:
     import psycopg
@@ -39,44 +41,19 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT_S = 5
 STAGE_TABLE = "mdp_bars_stage"
 KEY = frames.BAR_KEY
+# Serialises table creation and migration between workers starting together: concurrent
+# CREATE TABLE IF NOT EXISTS can collide in the catalog.
+SETUP_LOCK = 0x6D6470  # "mdp"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS bars (
-    symbol     text             NOT NULL,
-    resolution text             NOT NULL,
-    ts         timestamptz      NOT NULL,
-    open       double precision NOT NULL,
-    high       double precision NOT NULL,
-    low        double precision NOT NULL,
-    close      double precision NOT NULL,
-    volume     double precision NOT NULL,
-    vwap       double precision,
-    trades     bigint,
-    PRIMARY KEY (symbol, resolution, ts)
-)
-"""
-
+# The staging table: the bars table's columns, with ts as integer microseconds.
 _STAGE = f"""
 CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} (
-    symbol text, resolution text, ts_us bigint, open double precision, high double precision,
-    low double precision, close double precision, volume double precision,
-    vwap double precision, trades bigint
+    {", ".join("ts_us bigint" if c.name == "ts" else f"{c.name} {c.postgresql}" for c in COLUMNS)}
 )
-"""
-
-_MERGE = f"""
-INSERT INTO bars ({column_list(TABLE_COLUMNS)})
-SELECT symbol, resolution, timestamptz 'epoch' + ts_us * interval '1 microsecond',
-       {column_list(VALUE_COLUMNS)}
-FROM {STAGE_TABLE}
-ON CONFLICT ({column_list(KEY_COLUMNS)}) DO UPDATE SET
-    {update_set(VALUE_COLUMNS, "EXCLUDED")}
-WHERE ({column_list(VALUE_COLUMNS, "bars.")})
-    IS DISTINCT FROM ({column_list(VALUE_COLUMNS, "EXCLUDED.")})
 """
 
 _CHECKPOINT_SCHEMA = """
-CREATE TABLE IF NOT EXISTS mdp_checkpoints (
+CREATE TABLE IF NOT EXISTS {checkpoints} (
     name       text        PRIMARY KEY,
     position   bigint      NOT NULL,
     open_state bytea       NOT NULL,
@@ -87,7 +64,7 @@ CREATE TABLE IF NOT EXISTS mdp_checkpoints (
 """
 
 _SAVE_CHECKPOINT = """
-INSERT INTO mdp_checkpoints (name, position, open_state, watermarks, layout)
+INSERT INTO {checkpoints} (name, position, open_state, watermarks, layout)
 VALUES (%s, %s, %s, %s, %s)
 ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,
     open_state = EXCLUDED.open_state, watermarks = EXCLUDED.watermarks,
@@ -95,21 +72,61 @@ ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,
 """
 
 _LOAD_CHECKPOINT = """
-SELECT name, position, open_state, watermarks, layout FROM mdp_checkpoints WHERE name = %s
+SELECT name, position, open_state, watermarks, layout FROM {checkpoints} WHERE name = %s
 """
 
-# An unchanged bar is not rewritten (no dead tuple, no WAL), so replaying a file again is cheap.
-# New bars take a plain INSERT: ON CONFLICT's speculative insertion costs about twice as much per
-# row. Only a batch that hits an existing key (a replay run again) is redone as an upsert.
-_INSERT_NEW = _MERGE.split("ON CONFLICT")[0]
+# What the store says about an existing table: its columns, and the column sets of its unique
+# indexes (the primary key among them).
+_COLUMNS_OF = """
+SELECT attname, format_type(atttypid, atttypmod), NOT attnotnull, atthasdef
+FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped
+"""
+_UNIQUE_KEYS_OF = """
+SELECT array_agg(a.attname::text) FROM pg_index i
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indpred IS NULL GROUP BY i.indexrelid
+"""
+# Privileges a write needs: ON CONFLICT ... DO UPDATE reads the row it updates.
+_PRIVILEGES = ("SELECT", "INSERT", "UPDATE")
+
 UPSERT_STREAK = 16  # after a conflict, upsert this many batches before trying plain inserts again
 DEFAULT_CONNECTIONS = 2
 PARALLEL_MIN_ROWS = 5_000  # smaller writes are not worth splitting
 
-_SELECT = f"""
+
+@cache
+def merge_sql(table: BarTable) -> str:
+    """Return the statement moving the staging table into ``table`` (an upsert)."""
+    return f"""
+INSERT INTO {table.sql} AS bars ({column_list(TABLE_COLUMNS)})
+SELECT symbol, resolution, timestamptz 'epoch' + ts_us * interval '1 microsecond',
+       {column_list(VALUE_COLUMNS)}
+FROM {STAGE_TABLE}
+ON CONFLICT ({column_list(KEY_COLUMNS)}) DO UPDATE SET
+    {update_set(VALUE_COLUMNS, "EXCLUDED")}
+WHERE ({column_list(VALUE_COLUMNS, "bars.")})
+    IS DISTINCT FROM ({column_list(VALUE_COLUMNS, "EXCLUDED.")})
+"""
+
+
+@cache
+def insert_sql(table: BarTable) -> str:
+    """Return the plain insert of the staging table into ``table``.
+
+    An unchanged bar is not rewritten (no dead tuple, no WAL), so replaying a file again is
+    cheap. New bars take this plain INSERT: ON CONFLICT's speculative insertion costs about
+    twice as much per row. Only a batch that hits an existing key (a replay run again) is redone
+    as an upsert.
+    """
+    return merge_sql(table).split("ON CONFLICT")[0]
+
+
+def select_sql(table: BarTable) -> str:
+    """Return the query reading every row of ``table`` as a ``BAR_SCHEMA`` frame, in key order."""
+    return f"""
 SELECT symbol, resolution, (extract(epoch FROM ts) * 1000000)::bigint * 1000 AS ts_ns,
        {column_list(VALUE_COLUMNS)}
-FROM bars ORDER BY {column_list(KEY_COLUMNS)}
+FROM {table.sql} ORDER BY {column_list(KEY_COLUMNS)}
 """
 
 
@@ -122,51 +139,60 @@ def load_driver() -> Any:
     return psycopg
 
 
-# Connection failures that no retry can fix: bad parameters, a missing database or role, a
-# refused login. libpq reports them only as text (no SQLSTATE reaches the client on connect).
-_FINAL_CONNECT = (
-    "connection is bad",  # libpq rejected the parameters before connecting
-    "does not exist",  # database or role
-    "authentication failed",
-    "no password supplied",
-    "no pg_hba.conf entry",
-    "does not support ssl",
-    "servname not supported",  # the port is not a number (e.g. an unencoded "/" in a password)
-)
+def connect(url: str) -> psycopg.Connection[Any]:
+    """Open an autocommit connection; failures are translated (``failures.pg_errors``)."""
+    driver = load_driver()
+    with pg_errors(url, "connect"):
+        conn: psycopg.Connection[Any] = driver.connect(
+            url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+        )
+    return conn
 
 
-# Refusals no retry fixes: a read-only transaction (a standby, default_transaction_read_only) and
-# a missing privilege.
-_REFUSED_SQLSTATES = {"25006", "42501"}
+def table_exists(conn: psycopg.Connection[Any], table: BarTable) -> bool:
+    """Return True when ``table`` exists (an unqualified name is looked up on search_path)."""
+    found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table.sql,)).fetchone()
+    return bool(found and found[0])
 
 
-@contextmanager
-def pg_errors(url: str, action: str) -> Iterator[None]:
-    """Translate psycopg errors raised inside the block into pipeline errors (no password shown).
-
-    On connect, a refused URL or login is a ``UsageError`` (retrying cannot help), anything else
-    ``SinkUnavailableError``; later failures are ``SinkError``.
-    """
-    psycopg = load_driver()
-    try:
-        yield
-    except psycopg.Error as exc:
-        where = redact_url(url)
-        detail = scrub(str(exc), url)
-        if action == "connect" and _is_final(exc, psycopg):
-            raise UsageError(f"cannot use PostgreSQL sink {where}: {detail}") from None
-        if action == "connect" and isinstance(exc, psycopg.OperationalError):
-            raise SinkUnavailableError(f"cannot connect to {where}: {detail}") from None
-        if getattr(exc, "sqlstate", None) in _REFUSED_SQLSTATES:
-            raise SinkRefusedError(f"PostgreSQL {action} refused on {where}: {detail}") from None
-        raise SinkError(f"PostgreSQL {action} failed on {where}: {detail}") from None
+def prepare_table(conn: psycopg.Connection[Any], table: BarTable, where: str) -> None:
+    """Create ``table`` from the spec, or check the existing one and add later columns; then
+    check that this session may write it."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SETUP_LOCK,))
+        if not table_exists(conn, table):
+            conn.execute(table.create_sql("postgresql"))
+        else:
+            _migrate(conn, table, where)
+    _check_writable(conn, table, where)
 
 
-def _is_final(exc: Exception, psycopg: Any) -> bool:
-    if isinstance(exc, psycopg.ProgrammingError | psycopg.InterfaceError):
-        return True  # libpq could not parse the URI or an option in it
-    text = str(exc).lower()
-    return any(marker in text for marker in _FINAL_CONNECT)
+def _migrate(conn: psycopg.Connection[Any], table: BarTable, where: str) -> None:
+    found = {
+        str(name): FoundColumn(str(sql_type), nullable=bool(null), has_default=bool(default))
+        for name, sql_type, null, default in conn.execute(_COLUMNS_OF, (table.sql,))
+    }
+    keys = [frozenset(row[0]) for row in conn.execute(_UNIQUE_KEYS_OF, (table.sql,))]
+    for statement in check_table(table, found, keys, where=where, dialect="postgresql"):
+        conn.execute(statement)
+
+
+def _check_writable(conn: psycopg.Connection[Any], table: BarTable, where: str) -> None:
+    read_only = conn.execute("SELECT current_setting('transaction_read_only')").fetchone()
+    if read_only and read_only[0] == "on":
+        raise SinkRefusedError(
+            f"{where} is read-only (a standby, or default_transaction_read_only): cannot write"
+            f" table {table}"
+        )
+    for privilege in _PRIVILEGES:
+        allowed = conn.execute(
+            "SELECT has_table_privilege(%s, %s)", (table.sql, privilege)
+        ).fetchone()
+        if not (allowed and allowed[0]):
+            raise SinkRefusedError(
+                f"{where}: this login may not {privilege} table {table} (GRANT it, or choose"
+                " another with --table)"
+            )
 
 
 def encode_csv(bars: pl.DataFrame) -> bytes:
@@ -183,24 +209,24 @@ def encode_csv(bars: pl.DataFrame) -> bytes:
 class _Writer:
     """One connection with its staging table; every call runs on the thread that owns it."""
 
-    def __init__(self, url: str, *, transactional: bool) -> None:
+    def __init__(self, url: str, *, transactional: bool, table: BarTable) -> None:
         self.url = url
         self.transactional = transactional
+        self.table = table
         self.conn: psycopg.Connection[Any] | None = None
         self.lost = False
         self._upsert_streak = 0
+        self._checkpoints = table.checkpoints_sql
 
     def open(self) -> None:
         if self.conn is not None or self.lost:
             return
-        psycopg = load_driver()
-        with pg_errors(self.url, "connect"):
-            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        conn = connect(self.url)
         with pg_errors(self.url, "schema setup"):
             try:
-                conn.execute(_SCHEMA)
+                prepare_table(conn, self.table, redact_url(self.url))
                 if self.transactional:
-                    conn.execute(_CHECKPOINT_SCHEMA)
+                    conn.execute(_CHECKPOINT_SCHEMA.format(checkpoints=self._checkpoints))
                 conn.execute(_STAGE)
                 if self.transactional:
                     # Writes then run inside this transaction, each under its own savepoint.
@@ -238,14 +264,14 @@ class _Writer:
     def _merge(self, conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any]) -> None:
         if self._upsert_streak:
             self._upsert_streak -= 1
-            cur.execute(_MERGE)
+            cur.execute(merge_sql(self.table))
             return
         try:
             with conn.transaction():  # a savepoint: a conflict undoes only this attempt
-                cur.execute(_INSERT_NEW)
+                cur.execute(insert_sql(self.table))
         except load_driver().errors.UniqueViolation:
             self._upsert_streak = UPSERT_STREAK
-            cur.execute(_MERGE)
+            cur.execute(merge_sql(self.table))
 
     def _drop(self, conn: psycopg.Connection[Any]) -> None:
         # A streaming sink reconnects on the next write; a transactional one lost its run.
@@ -264,7 +290,7 @@ class _Writer:
             )
         try:
             with pg_errors(self.url, "checkpoint"):
-                conn.execute(_SAVE_CHECKPOINT, row)
+                conn.execute(_SAVE_CHECKPOINT.format(checkpoints=self._checkpoints), row)
                 conn.execute("COMMIT")
                 conn.execute("BEGIN")
         finally:
@@ -276,7 +302,8 @@ class _Writer:
         conn = self.conn
         assert conn is not None
         with pg_errors(self.url, "checkpoint read"):
-            found: tuple[Any, ...] | None = conn.execute(_LOAD_CHECKPOINT, (name,)).fetchone()
+            load = _LOAD_CHECKPOINT.format(checkpoints=self._checkpoints)
+            found: tuple[Any, ...] | None = conn.execute(load, (name,)).fetchone()
         return found
 
     def finish(self, commit: bool) -> None:
@@ -308,15 +335,23 @@ class PostgresSink(BarSink):
     scheme = "postgresql"
 
     def __init__(
-        self, url: str, *, transactional: bool = False, connections: int = DEFAULT_CONNECTIONS
+        self,
+        url: str,
+        *,
+        transactional: bool = False,
+        connections: int = DEFAULT_CONNECTIONS,
+        table: BarTable | None = None,
     ) -> None:
         load_driver()
         super().__init__(transactional=transactional)
         if connections < 1:
             raise UsageError(f"a PostgreSQL sink needs at least one connection, not {connections}")
         self.url = url
+        self.table = table or BarTable()
         count = 1 if transactional else connections
-        self._writers = [_Writer(url, transactional=transactional) for _ in range(count)]
+        self._writers = [
+            _Writer(url, transactional=transactional, table=self.table) for _ in range(count)
+        ]
         self._pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="pg-writer")
 
     def describe(self) -> str:
@@ -363,12 +398,12 @@ def _first_error(errors: list[BaseException | None]) -> None:
             raise error
 
 
-def read_postgres(url: str) -> pl.DataFrame:
-    """Read the ``bars`` table as a ``BAR_SCHEMA`` frame (empty if the table does not exist)."""
-    psycopg = load_driver()
-    with pg_errors(url, "connect"):
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+def read_postgres(url: str, table: BarTable | None = None) -> pl.DataFrame:
+    """Read a bars table as a ``BAR_SCHEMA`` frame; ``SinkSetupError`` if there is none."""
+    table = table or BarTable()
+    conn = connect(url)
     with pg_errors(url, "read"), conn:
-        exists = conn.execute("SELECT to_regclass('bars') IS NOT NULL").fetchone()
-        rows = conn.execute(_SELECT).fetchall() if exists and exists[0] else []
+        if not table_exists(conn, table):
+            raise SinkSetupError(f"no table {table} in {redact_url(url)}")
+        rows = conn.execute(select_sql(table)).fetchall()
     return pl.DataFrame(rows, schema=frames.BAR_SCHEMA, orient="row")

@@ -7,11 +7,14 @@ once the oldest frame has waited ``batch_interval_s``, and writes them with retr
 exponential backoff, bounded by a number of attempts and by a total time (``retry_for_s``, the
 ``--write-retry-for`` budget: long enough to ride out a database restart). If the sink stays
 down through the budget, the queue fails loudly: ``put`` and ``close`` raise
-``SinkUnavailableError`` with the number of bars not stored. Errors no retry can fix are not
-retried: a ``UsageError`` (a URL or path the store refuses) propagates as is from ``start``,
-``put`` and ``close``; a lost run transaction or a store that refuses writes
-(``SinkRefusedError``: a read-only file or database) fails the queue at once. ``give_up()``
-(a second Ctrl-C) ends the retrying of a store that is down.
+``SinkUnavailableError`` with the number of bars not stored. Opening the store at ``start`` has
+its own, shorter policy (``open_retry``): a store that cannot be reached at all is more likely
+a wrong address than a restart, unless the caller asks to wait. Errors no retry can fix are not
+retried (``sinks.failures`` sorts them): a ``UsageError`` (a URL or path the store refuses) or
+a ``SinkSetupError`` (no such database, a refused login, a read-only store, a table of another
+shape) propagates as is from ``start``; a lost run transaction or a write the store refuses
+(``SinkRefusedError``) fails the queue at once. ``give_up()`` (a second Ctrl-C) ends the
+retrying of a store that is down.
 
 Depth (queued + in flight) is reported to every ``DepthObserver`` after each put, each take and
 each completed write; that is what the watermark monitor turns into Core feedback.
@@ -40,12 +43,22 @@ from ..errors import (
 from ..flow.watermarks import DepthObserver
 from .base import BarSink
 
-__all__ = ["DEFAULT_RETRY_FOR_S", "DepthObserver", "RetryPolicy", "WriteQueue", "WriteReport"]
+__all__ = [
+    "DEFAULT_OPEN_RETRY_FOR_S",
+    "DEFAULT_RETRY_FOR_S",
+    "DepthObserver",
+    "RetryPolicy",
+    "WriteQueue",
+    "WriteReport",
+]
 
 log = logging.getLogger(__name__)
 
 
 DEFAULT_RETRY_FOR_S = 60.0  # a PostgreSQL restart or a failover takes seconds to tens of them
+# Opening at start: a few quick tries ride out a store that is just starting; a wrong port or
+# host then fails in seconds rather than after the whole write budget.
+DEFAULT_OPEN_RETRY_FOR_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +127,7 @@ class WriteQueue:
     """A row-bounded, blocking queue with one writer task in front of a ``BarSink``.
 
     ``batch_rows`` above ``capacity_rows`` is lowered to it (a batch can never be bigger).
+    ``open_retry`` governs opening the store at ``start`` (default: ``retry``).
     """
 
     def __init__(
@@ -125,6 +139,7 @@ class WriteQueue:
         batch_interval_s: float,
         retry: RetryPolicy,
         observers: Sequence[DepthObserver] = (),
+        open_retry: RetryPolicy | None = None,
     ) -> None:
         if capacity_rows < 1 or batch_rows < 1 or batch_interval_s < 0:
             raise UsageError(
@@ -135,6 +150,7 @@ class WriteQueue:
         self._batch_rows = min(batch_rows, capacity_rows)
         self._interval_s = batch_interval_s
         self._retry = retry
+        self._open_retry = open_retry or retry
         self._observers = tuple(observers)
         self._cond = asyncio.Condition()
         self._pending: deque[tuple[float, pl.DataFrame]] = deque()
@@ -209,7 +225,7 @@ class WriteQueue:
         return False
 
     async def _open_sink(self) -> None:
-        delays = self._retry.delays()
+        delays = self._open_retry.delays()
         started, tries = time.monotonic(), 0
         while True:
             tries += 1
@@ -226,7 +242,7 @@ class WriteQueue:
                     if isinstance(exc, SinkUnavailableError):
                         raise
                     raise SinkUnavailableError(str(exc)) from None
-                left = self._retry.left(tries, started)
+                left = self._open_retry.left(tries, started)
                 log.warning("%s; retrying in %.2f s, %s", exc, delay, left)
                 if not await self._pause(delay):
                     await self._sink.close(commit=False)

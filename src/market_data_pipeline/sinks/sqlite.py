@@ -4,28 +4,23 @@ WAL journal, one transaction per write (executemany upsert), or one transaction 
 ``transactional=True``. Timestamps are stored as fixed-width UTC text,
 ``2024-01-02T09:30:00.000000Z`` (always six fractional digits and a ``Z``), so text order is
 time order and the primary key sorts chronologically. Bar windows start on whole milliseconds,
-so microseconds lose nothing.
+so microseconds lose nothing. Bars go to table ``bars`` unless another is named (``--table``);
+an existing table is checked against the column spec when the sink opens (``schema``).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
 
 from .. import frames
 from ..defaults import KEY_COLUMNS, TABLE_COLUMNS, VALUE_COLUMNS
-from ..errors import (
-    SinkError,
-    SinkRefusedError,
-    SinkTransactionLostError,
-    SinkUnavailableError,
-    UsageError,
-)
+from ..errors import SinkSetupError, SinkTransactionLostError, UsageError
 from .base import BarSink, column_list, update_set
+from .failures import sqlite_errors
+from .schema import BarTable, FoundColumn, check_table
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"
 BUSY_TIMEOUT_MS = 5_000
@@ -35,24 +30,11 @@ BUSY_TIMEOUT_MS = 5_000
 # write time at 10,000 symbols). The cache fills only as the table grows, up to this bound.
 CACHE_KIB = 131_072
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS bars (
-    symbol     TEXT    NOT NULL,
-    resolution TEXT    NOT NULL,
-    ts         TEXT    NOT NULL,
-    open       REAL    NOT NULL,
-    high       REAL    NOT NULL,
-    low        REAL    NOT NULL,
-    close      REAL    NOT NULL,
-    volume     REAL    NOT NULL,
-    vwap       REAL,
-    trades     INTEGER,
-    PRIMARY KEY (symbol, resolution, ts)
-) WITHOUT ROWID
-"""
 
-_UPSERT = f"""
-INSERT INTO bars ({column_list(TABLE_COLUMNS)})
+def upsert_sql(table: BarTable) -> str:
+    """Return the upsert of one row into ``table`` (an unchanged row is not rewritten)."""
+    return f"""
+INSERT INTO {table.sql} ({column_list(TABLE_COLUMNS)})
 VALUES ({column_list(["?"] * len(TABLE_COLUMNS))})
 ON CONFLICT ({column_list(KEY_COLUMNS)}) DO UPDATE SET
     {update_set(VALUE_COLUMNS, "excluded")}
@@ -60,40 +42,16 @@ WHERE ({column_list(VALUE_COLUMNS)})
     IS NOT ({column_list(VALUE_COLUMNS, "excluded.")})
 """
 
-_SELECT = f"""
-SELECT {column_list(TABLE_COLUMNS)}
-FROM bars ORDER BY {column_list(KEY_COLUMNS)}
-"""
 
-
-@contextmanager
-def sqlite_errors(path: str, action: str) -> Iterator[None]:
-    """Translate ``sqlite3`` errors raised inside the block into ``SinkError``.
-
-    A path that can never be a database file (a directory, or under a file) is a ``UsageError``.
-    """
-    try:
-        yield
-    except sqlite3.OperationalError as exc:
-        if "readonly" in str(exc):  # a read-only file, directory or file system: final
-            raise SinkRefusedError(f"SQLite {action} failed on {path}: {exc}") from None
-        if "unable to open" in str(exc) and Path(path).is_dir():
-            raise UsageError(f"bad SQLite path {path}: it is a directory") from None
-        if "unable to open" in str(exc):
-            raise SinkUnavailableError(f"cannot open SQLite database {path}: {exc}") from None
-        raise SinkError(f"SQLite {action} failed on {path}: {exc}") from None
-    except sqlite3.Error as exc:
-        raise SinkError(f"SQLite {action} failed on {path}: {exc}") from None
-    except (NotADirectoryError, FileExistsError):  # a parent of the path is a file
-        raise UsageError(f"bad SQLite path {path}: a parent is not a directory") from None
-    except OSError as exc:  # the directory cannot be created
-        raise SinkUnavailableError(
-            f"cannot open SQLite database {path}: {exc.strerror or exc}"
-        ) from None
+def select_sql(table: BarTable) -> str:
+    """Return the query reading every row of ``table`` in key order."""
+    return (
+        f"SELECT {column_list(TABLE_COLUMNS)} FROM {table.sql} ORDER BY {column_list(KEY_COLUMNS)}"
+    )
 
 
 _CHECKPOINT_SCHEMA = """
-CREATE TABLE IF NOT EXISTS mdp_checkpoints (
+CREATE TABLE IF NOT EXISTS {checkpoints} (
     name       TEXT    PRIMARY KEY,
     position   INTEGER NOT NULL,
     open_state BLOB    NOT NULL,
@@ -104,15 +62,53 @@ CREATE TABLE IF NOT EXISTS mdp_checkpoints (
 """
 
 _SAVE_CHECKPOINT = """
-INSERT INTO mdp_checkpoints (name, position, open_state, watermarks, layout) VALUES (?, ?, ?, ?, ?)
+INSERT INTO {checkpoints} (name, position, open_state, watermarks, layout) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (name) DO UPDATE SET position = excluded.position, open_state = excluded.open_state,
     watermarks = excluded.watermarks, layout = excluded.layout,
     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
 """
 
 _LOAD_CHECKPOINT = """
-SELECT name, position, open_state, watermarks, layout FROM mdp_checkpoints WHERE name = ?
+SELECT name, position, open_state, watermarks, layout FROM {checkpoints} WHERE name = ?
 """
+
+
+def existing_table(conn: sqlite3.Connection, table: BarTable) -> bool:
+    """Return True when ``table`` exists in the database."""
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table.name,)
+    ).fetchone()
+    return found is not None
+
+
+def prepare_table(conn: sqlite3.Connection, table: BarTable, where: str) -> None:
+    """Create ``table`` from the spec, or check the existing one and add later columns."""
+    if not existing_table(conn, table):
+        conn.execute(table.create_sql("sqlite"))
+        return
+    found = {
+        name: FoundColumn(
+            declared,
+            nullable=not notnull and not pk,
+            # An INTEGER PRIMARY KEY is the rowid: SQLite fills it.
+            has_default=default is not None or (pk == 1 and declared.upper() == "INTEGER"),
+        )
+        for _, name, declared, notnull, default, pk in conn.execute(
+            f"PRAGMA table_info({table.sql})"
+        )
+    }
+    keys = [_primary_key(conn, table)]
+    for _, index, unique, *_ in conn.execute(f"PRAGMA index_list({table.sql})"):
+        if unique:
+            info = conn.execute(f'PRAGMA index_info("{index}")').fetchall()
+            keys.append(frozenset(str(row[2]) for row in info))
+    for statement in check_table(table, found, keys, where=where, dialect="sqlite"):
+        conn.execute(statement)
+
+
+def _primary_key(conn: sqlite3.Connection, table: BarTable) -> frozenset[str]:
+    rows = conn.execute(f"PRAGMA table_info({table.sql})").fetchall()
+    return frozenset(str(row[1]) for row in rows if row[5])
 
 
 def ts_text() -> pl.Expr:
@@ -137,9 +133,14 @@ class SqliteSink(BarSink):
 
     scheme = "sqlite"
 
-    def __init__(self, path: str, *, transactional: bool = False) -> None:
+    def __init__(
+        self, path: str, *, transactional: bool = False, table: BarTable | None = None
+    ) -> None:
         super().__init__(transactional=transactional)
         self.path = path
+        self.table = table or BarTable()
+        self._upsert = upsert_sql(self.table)
+        self._checkpoints = self.table.checkpoints_sql
         self._conn: sqlite3.Connection | None = None
         self._lost = False
 
@@ -161,7 +162,12 @@ class SqliteSink(BarSink):
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
                 conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute(_SCHEMA)
+                conn.execute("BEGIN IMMEDIATE")
+                prepare_table(conn, self.table, f"sqlite:///{self.path}")
+                # A write that changes nothing: a read-only file or file system fails here, at
+                # start, rather than at the first batch of bars.
+                conn.execute(f"DELETE FROM {self.table.sql} WHERE 0")
+                conn.execute("COMMIT")
                 if self.transactional:
                     conn.execute("BEGIN")
             except BaseException:
@@ -183,7 +189,7 @@ class SqliteSink(BarSink):
             # retried batch never lands half.
             conn.execute("SAVEPOINT w" if self.transactional else "BEGIN IMMEDIATE")
             try:
-                conn.executemany(_UPSERT, rows)
+                conn.executemany(self._upsert, rows)
                 conn.execute("RELEASE w" if self.transactional else "COMMIT")
             except BaseException:
                 self._undo(conn)
@@ -213,8 +219,8 @@ class SqliteSink(BarSink):
         if self._lost or not self.transactional:
             raise SinkTransactionLostError(f"no run transaction on {self.path} to checkpoint")
         with sqlite_errors(self.path, "checkpoint"):
-            conn.execute(_CHECKPOINT_SCHEMA)
-            conn.execute(_SAVE_CHECKPOINT, row)
+            conn.execute(_CHECKPOINT_SCHEMA.format(checkpoints=self._checkpoints))
+            conn.execute(_SAVE_CHECKPOINT.format(checkpoints=self._checkpoints), row)
             conn.execute("COMMIT")
             conn.execute("BEGIN")
 
@@ -223,8 +229,9 @@ class SqliteSink(BarSink):
         conn = self._conn
         assert conn is not None
         with sqlite_errors(self.path, "checkpoint read"):
-            conn.execute(_CHECKPOINT_SCHEMA)
-            found: tuple[object, ...] | None = conn.execute(_LOAD_CHECKPOINT, (name,)).fetchone()
+            conn.execute(_CHECKPOINT_SCHEMA.format(checkpoints=self._checkpoints))
+            load = _LOAD_CHECKPOINT.format(checkpoints=self._checkpoints)
+            found: tuple[object, ...] | None = conn.execute(load, (name,)).fetchone()
         return found
 
     def _finish_sync(self, commit: bool) -> None:
@@ -244,26 +251,45 @@ class SqliteSink(BarSink):
                 conn.close()
 
 
-def read_sqlite(path: str) -> pl.DataFrame:
-    """Read the ``bars`` table of a SQLite file as a ``BAR_SCHEMA`` frame (empty if absent)."""
-    if path == ":memory:" or not Path(path).exists():
-        return frames.empty_bars()
+def read_sqlite(path: str, table: BarTable | None = None) -> pl.DataFrame:
+    """Read a bars table of a SQLite file as a ``BAR_SCHEMA`` frame.
+
+    Raise ``SinkSetupError`` when there is no such file or table, or a row cannot be read.
+    """
+    table = table or BarTable()
+    where = f"sqlite:///{path}"
+    if path == ":memory:" or not Path(path).is_file():
+        raise SinkSetupError(f"no database file {path!r} ({where})")
     with sqlite_errors(path, "read"):
         conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
         try:
-            has_table = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bars'"
-            ).fetchone()
-            rows = conn.execute(_SELECT).fetchall() if has_table else []
+            if not existing_table(conn, table):
+                raise SinkSetupError(f"no table {table} in {where}")
+            rows = conn.execute(select_sql(table)).fetchall()
         finally:
             conn.close()
+    return _bar_frame(rows, table, where)
+
+
+def _bar_frame(rows: list[tuple[object, ...]], table: BarTable, where: str) -> pl.DataFrame:
+    """Return stored rows as a ``BAR_SCHEMA`` frame; a value of another type is an error."""
     schema = {**frames.BAR_SCHEMA, "ts": pl.String()}
     del schema["ts_ns"]
-    raw = pl.DataFrame(rows, schema={k: schema[k] for k in TABLE_COLUMNS}, orient="row")
-    ts_ns = (
-        pl.col("ts")
-        .str.to_datetime(TS_FORMAT, time_unit="us", time_zone="UTC")
-        .dt.epoch("ns")
-        .alias("ts_ns")
-    )
-    return raw.with_columns(ts_ns).select(list(frames.BAR_SCHEMA))
+    try:
+        raw = pl.DataFrame(rows, schema={k: schema[k] for k in TABLE_COLUMNS}, orient="row")
+    except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SinkSetupError(
+            f"table {table} in {where} holds a value mdp cannot read: {detail}"
+        ) from None
+    ts = pl.col("ts").str.to_datetime(TS_FORMAT, time_unit="us", time_zone="UTC", strict=False)
+    frame = raw.with_columns(ts.dt.epoch("ns").alias("ts_ns"))
+    bad = frame.filter(pl.col("ts_ns").is_null())
+    if bad.height:
+        first = bad.row(0, named=True)
+        raise SinkSetupError(
+            f"table {table} in {where}: ts {first['ts']!r} ({first['symbol']}"
+            f" {first['resolution']}) is not a stored time, expected e.g."
+            f" 2024-01-02T09:30:00.000000Z (rows like it: {bad.height})"
+        )
+    return frame.select(list(frames.BAR_SCHEMA))

@@ -7,7 +7,7 @@ checked like any other and counts as a bad row if a needed field is missing), an
 reason they count under:
 
 - every kind: ``bad timestamp`` (missing, unparseable or outside 1678-2261, see ``timestamps``),
-  ``missing symbol`` (null or empty)
+  ``missing symbol`` (null or empty), ``symbol over 256 bytes`` (UTF-8, ``MAX_SYMBOL_BYTES``)
 - trades: ``bad price`` (missing, NaN, infinite, <= 0 or above ``MAX_VALUE``), ``bad size`` (NaN,
   infinite, < 0 or above ``MAX_VALUE``; a missing size column means size 0)
 - quotes: ``no bid/ask`` (either side missing: the mid price needs both), ``bad bid/ask`` (NaN,
@@ -40,6 +40,9 @@ from .timestamps import TsUnit, to_ns
 
 BLANK = 255
 MAX_VALUE = 1e15
+# Symbols are part of every store's primary key. PostgreSQL refuses an index entry over about
+# 2.7 kB, so a longer symbol could never be written; real ones (OCC options: 21) are far shorter.
+MAX_SYMBOL_BYTES = 256
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,12 @@ _COMMON = (
         "symbol",
         pl.col("symbol").is_null() | (pl.col("symbol") == ""),
         _no_null("symbol") & (pl.col("symbol").str.len_bytes().min() > 0),
+    ),
+    Check(
+        f"symbol over {MAX_SYMBOL_BYTES} bytes",
+        "symbol",
+        (pl.col("symbol").str.len_bytes() > MAX_SYMBOL_BYTES).fill_null(False),
+        pl.col("symbol").str.len_bytes().max().fill_null(0) <= MAX_SYMBOL_BYTES,
     ),
 )
 _BAR_PRICES = ("open", "high", "low", "close")

@@ -1,7 +1,11 @@
-"""A store that refuses writes (read-only file or database) fails at once: no retry can help."""
+"""A store that refuses writes (read-only file or database) fails at once: no retry can help.
+
+Found at start, before anything is written, that is a usage error (exit 2).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 from collections.abc import Iterator
@@ -16,14 +20,19 @@ from market_data_pipeline.runtime import execute
 SLOW = "1h"  # a retry budget long enough to hang the test: refusals must not be retried
 
 
-@pytest.fixture
-def read_only_db(tmp_path: Path) -> Iterator[Path]:
-    """A SQLite file with a bars table that this process cannot write (immutable as root)."""
+@pytest.fixture(params=["empty", "with bars in WAL mode"])
+def read_only_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    """A SQLite file that this process cannot write (immutable as root): empty, or holding a
+    bars table in WAL mode (opening it then writes nothing, so only a write probe finds out)."""
     db = tmp_path / "ro.db"
     import sqlite3
 
-    with sqlite3.connect(db) as conn:
-        conn.execute("PRAGMA journal_mode = DELETE")
+    if request.param == "empty":
+        with sqlite3.connect(db) as conn:
+            conn.execute("PRAGMA journal_mode = DELETE")
+    else:
+        report = asyncio.run(execute(RunSettings(ticks=100, sink=f"sqlite:///{db}")))
+        assert report.exit_code == 0
     db.chmod(0o444)
     if os.access(db, os.W_OK):  # root: permissions do not apply, the immutable flag does
         done = subprocess.run(["chattr", "+i", str(db)], capture_output=True, check=False)
@@ -39,9 +48,10 @@ def read_only_db(tmp_path: Path) -> Iterator[Path]:
 async def test_a_read_only_sqlite_file_fails_the_run_at_once(read_only_db: Path) -> None:
     settings = RunSettings(ticks=2_000, sink=f"sqlite:///{read_only_db}", write_retry_for=SLOW)
     report = await execute(settings)
-    assert report.exit_code == 1
+    assert report.exit_code == 2, report.error
     assert report.error is not None and "readonly" in report.error
     assert report.write.get("retries", 0) == 0
+    assert report.bars_written == 0
 
 
 async def test_a_read_only_postgres_fails_the_run_at_once(postgres_url: str) -> None:
@@ -49,5 +59,5 @@ async def test_a_read_only_postgres_fails_the_run_at_once(postgres_url: str) -> 
     read_only = quote(f"{unquote(options)} -cdefault_transaction_read_only=on")
     settings = RunSettings(ticks=2_000, sink=f"{head}options={read_only}", write_retry_for=SLOW)
     report = await execute(settings)
-    assert report.exit_code == 1
+    assert report.exit_code == 2, report.error
     assert report.error is not None and "read-only" in report.error

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 
 from market_data_pipeline import frames
 from market_data_pipeline.defaults import TABLE_COLUMNS
-from market_data_pipeline.errors import SinkError
+from market_data_pipeline.errors import SinkError, SinkSetupError
 from market_data_pipeline.sinks import RetryPolicy, WriteQueue, open_sink, read_bars
 
 T0 = 1_704_187_800_000_000_000  # 2024-01-02T09:30:00Z
@@ -51,6 +51,9 @@ async def write(url: str, *frames_: pl.DataFrame, transactional: bool = False) -
 
 
 async def test_schema_is_created_and_bars_round_trip(sink_url: str) -> None:
+    with pytest.raises(SinkSetupError, match=r"no database file|no table bars"):
+        read_bars(sink_url)  # nothing there yet: an error, not an empty answer
+    await write(sink_url)
     assert read_bars(sink_url).is_empty()
     await write(sink_url, bars(50))
     assert read_bars(sink_url).equals(canonical(bars(50)))

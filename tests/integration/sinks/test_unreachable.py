@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from market_data_pipeline.errors import SinkUnavailableError, UsageError
+from market_data_pipeline.errors import SinkSetupError, SinkUnavailableError, UsageError
 from market_data_pipeline.sinks import RetryPolicy, WriteQueue, open_sink
 
 DOWN_URL = "postgresql://postgres:s3cr3t-pw@127.0.0.1:1/test"  # nothing listens on port 1
@@ -87,7 +87,7 @@ def _local(url: str, **parts: str) -> str:
         ({"user": "postgres:s3cret", "port": "[::1"}, "for connection option"),
     ],
 )
-async def test_postgres_urls_that_cannot_work_are_usage_errors_at_once(
+async def test_postgres_urls_that_cannot_work_fail_at_once_with_exit_2(
     postgres_url: str, parts: dict[str, str], said: str
 ) -> None:
     url = _local(postgres_url, **parts)
@@ -98,7 +98,34 @@ async def test_postgres_urls_that_cannot_work_are_usage_errors_at_once(
         batch_interval_s=1.0,
         retry=RetryPolicy(attempts=3, initial_backoff_s=60.0),  # a retry would hang the test
     )
-    with pytest.raises(UsageError) as error:
+    with pytest.raises((UsageError, SinkSetupError)) as error:
         await asyncio.wait_for(q.start(), timeout=20)
+    assert error.value.exit_code == 2
     message = str(error.value)
     assert said in message and "\n" not in message and "s3cret" not in message
+
+
+def test_an_unreachable_store_at_start_gets_seconds_unless_asked_to_wait() -> None:
+    from market_data_pipeline.config import RunSettings
+    from market_data_pipeline.runtime import _open_retry_policy, _retry_policy
+
+    default = RunSettings(ticks=10, sink=DOWN_URL)
+    assert _open_retry_policy(default).retry_for_s == 3.0
+    assert _retry_policy(default).retry_for_s == 60.0  # a store lost mid-run: a restart's time
+    asked = RunSettings(ticks=10, sink=DOWN_URL, write_retry_for="5m")
+    assert _open_retry_policy(asked).retry_for_s == _retry_policy(asked).retry_for_s == 300.0
+
+
+async def test_a_run_against_a_refused_port_stops_retrying_within_the_start_budget(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from market_data_pipeline.config import RunSettings
+    from market_data_pipeline.runtime import execute
+
+    with caplog.at_level(logging.WARNING):
+        report = await execute(RunSettings(ticks=100, sink=DOWN_URL))
+    assert report.exit_code == 1 and report.error is not None
+    assert report.error.startswith("cannot connect to postgresql://postgres:***@127.0.0.1:1/")
+    budgets = [r.getMessage().rsplit(", ", 1)[-1] for r in caplog.records]
+    assert budgets and all(b.endswith("s of the retry budget left") for b in budgets)
+    assert all(int(b.split()[0]) <= 3 for b in budgets)  # the 3 s start budget, not 60 s

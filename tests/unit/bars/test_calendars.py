@@ -42,7 +42,8 @@ def pandas_starts(ts_ns: list[int], tz: str, rule: str) -> dict[int, int]:
 
 
 def our_bounds(ts_ns: list[int], label: str, frame: TimeFrame) -> tuple[list[int], list[int]]:
-    windows = make_windows([parse_resolution(label)], frame)[label]
+    res = parse_resolution(label)
+    windows = make_windows([res], frame)[res.label]  # 3mo is stored as 1q
     bounds = windows.bounds(pl.Series(ts_ns, dtype=pl.Int64))
     return bounds.start.to_list(), bounds.end.to_list()
 

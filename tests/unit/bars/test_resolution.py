@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from market_data_pipeline.bars.resolution import (
+    MAX_NS,
+    canonical_label,
     parse_duration_ns,
     parse_resolution,
     parse_resolutions,
@@ -61,3 +65,68 @@ def test_months_have_no_fixed_duration() -> None:
     with pytest.raises(UsageError, match="no fixed length"):
         parse_duration_ns("1mo", what="grace")
     assert parse_duration_ns("0") == 0
+
+
+@pytest.mark.parametrize(
+    ("spellings", "label"),
+    [
+        (["1m", "1min", "60s", "60000ms", "1 min"], "1m"),
+        (["1h", "60m", "60min", "3600s", "1H"], "1h"),
+        (["90s", "1500ms"], None),
+        (["24h", "1440m"], "24h"),
+        (["1q", "3mo"], "1q"),
+        (["1y", "12mo", "4q"], "1y"),
+        (["2q", "6mo"], "2q"),
+        (["1d"], "1d"),
+        (["7d"], "7d"),
+        (["1w"], "1w"),
+    ],
+)
+def test_every_spelling_of_a_width_has_one_label(spellings: list[str], label: str | None) -> None:
+    for text in spellings:
+        assert parse_resolution(text).label == (label or text)
+
+
+def test_days_and_weeks_are_not_rewritten_into_hours_or_each_other() -> None:
+    # 24h windows start at UTC midnight, 1d ones at local midnight; 7d ones are not weeks.
+    assert parse_resolution("24h").unit == "h"
+    assert parse_resolution("7d").unit == "d"
+    assert parse_resolution("14d").label == "14d"
+
+
+def test_a_list_with_two_spellings_of_one_width_builds_it_once() -> None:
+    assert [res.label for res in parse_resolutions("1m,60s,1min,1h,60m")] == ["1m", "1h"]
+
+
+def test_a_calendar_label_is_canonical_with_its_code_in_capitals() -> None:
+    assert canonical_label("1d@xnys") == "1d@XNYS"
+    assert canonical_label("60m@XNYS") == "1h@XNYS"
+    with pytest.raises(UsageError, match="calendar code after @"):
+        canonical_label("1d@")
+
+
+@pytest.mark.parametrize("text", ["99999999999999h", "1000000000d", "101y", "1300mo"])
+def test_widths_past_a_century_are_refused_not_overflowed(text: str) -> None:
+    with pytest.raises(UsageError, match="longer than 100 years"):
+        parse_resolution(text)
+
+
+@pytest.mark.parametrize("text", ["99999999999999h", "1000000000d", "36700d"])
+def test_durations_past_a_century_are_refused_not_overflowed(text: str) -> None:
+    with pytest.raises(UsageError, match="longer than 100 years"):
+        parse_duration_ns(text, what="grace")
+
+
+_FIXED = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3_600 * 10**9}
+_MONTHS = {"mo": 1, "q": 3, "y": 12}
+
+
+@given(count=st.integers(1, 10**6), unit=st.sampled_from([*_FIXED, *_MONTHS]))
+def test_the_label_keeps_the_width_in_the_largest_whole_unit(count: int, unit: str) -> None:
+    sizes = _FIXED if unit in _FIXED else _MONTHS
+    total = count * sizes[unit]
+    assume(total * (1 if unit in _FIXED else 31 * 86_400 * 10**9) <= MAX_NS)
+    res = parse_resolution(f"{count}{unit}")
+    assert res.count * sizes[res.unit] == total  # the same width
+    assert all(total % size for size in sizes.values() if size > sizes[res.unit])  # the largest
+    assert parse_resolution(res.label) == res  # a label is its own canonical form

@@ -19,6 +19,9 @@ TRADE_CASES = [
     ("A,not-a-time,10,1", "bad timestamp", "Time"),
     ("A,,10,1", "bad timestamp", "Time"),
     (",2024-01-02T03:04:05Z,10,1", "missing symbol", "Sym"),
+    # Past what a store's key can hold (PostgreSQL refuses index entries over ~2.7 kB).
+    ("S" * 257 + ",2024-01-02T03:04:05Z,10,1", "symbol over 256 bytes", "Sym"),
+    ("é" * 129 + ",2024-01-02T03:04:05Z,10,1", "symbol over 256 bytes", "Sym"),
     ("A,2024-01-02T03:04:05Z,,1", "bad price", "Px"),
     ("A,2024-01-02T03:04:05Z,nan,1", "bad price", "Px"),
     ("A,2024-01-02T03:04:05Z,inf,1", "bad price", "Px"),
