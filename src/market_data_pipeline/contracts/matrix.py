@@ -187,7 +187,6 @@ def run_cell(
             python=python,
             path=out_dir / "envs" / cell.cell_id,
             extras=settings.extras,
-            requirements=settings.suite_requirements,
             log=log,
         )
     except ContractsError as exc:
