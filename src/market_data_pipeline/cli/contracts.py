@@ -26,6 +26,7 @@ from ..defaults import DEFAULT_GITHUB_API_URL, DISPATCH_EVENT_TYPE
 
 if TYPE_CHECKING:
     from ..contracts import matrix, settings, verdict
+    from ..contracts.junit import SuiteReport
     from ..contracts.record import VerificationRecord
 
 contracts_app = typer.Typer(
@@ -123,11 +124,9 @@ def run_command(
     out.mkdir(parents=True, exist_ok=True)
     junit = (out / "junit.xml").resolve()
     remove_report(junit)  # a report left by an earlier run must never be read as this one's
-    argv = [sys.executable, "-m", "pytest", conf.suite, "-m", "contracts", f"--junitxml={junit}"]
-    argv += list(pytest_args or [])
     started, started_at = time.perf_counter(), time.time()
-    code = subprocess.run(argv, cwd=conf.root, check=False).returncode
-    result = _suite_result(conf, code, junit, started, started_at, core_ref)
+    code, outcome = _run_suite(conf, junit, pytest_args or [], started_at)
+    result = _suite_result(conf, outcome, started, core_ref)
     write_verdict_properties(junit, result)
     record = _run_record(conf, result, repo, correlation_id, started_at, ledger_url)
     data = {**result.to_json(), "pytest_exit_code": code}
@@ -140,19 +139,37 @@ def run_command(
     raise typer.Exit(result.exit_code)
 
 
+def _run_suite(
+    conf: settings.ContractsSettings, junit: Path, pytest_args: list[str], started_at: float
+) -> tuple[int | None, tuple[SuiteReport, str | None]]:
+    """Run pytest on the suite; return its exit code (None: not run or timed out) and outcome."""
+    from ..contracts import matrix, suite_env
+    from ..contracts.junit import SuiteReport, judge_suite
+
+    missing = suite_env.missing_requirements(conf.requirements)
+    if missing:
+        return None, (SuiteReport(), suite_env.missing_message(missing, conf.root, conf.extras))
+    argv = [sys.executable, "-m", "pytest", conf.suite, "-m", "contracts", f"--junitxml={junit}"]
+    argv += pytest_args
+    try:
+        code: int | None = subprocess.run(
+            argv, cwd=conf.root, timeout=matrix.SUITE_TIMEOUT_S, check=False
+        ).returncode
+    except subprocess.TimeoutExpired:
+        code = None
+    return code, judge_suite(code, junit, started_at)
+
+
 def _suite_result(
     conf: settings.ContractsSettings,
-    code: int,
-    junit: Path,
+    outcome: tuple[SuiteReport, str | None],
     started: float,
-    started_at: float,
     core_ref: str | None,
 ) -> verdict.ContractResult:
     from ..contracts import matrix
     from ..contracts import record as rec
-    from ..contracts.junit import judge_suite
 
-    suite_report, suite_error = judge_suite(code, junit, started_at)
+    suite_report, suite_error = outcome
     result = matrix.contract_result(
         core=core_ref or os.environ.get("MDP_CORE_REQUESTED") or "installed",
         python=f"{sys.version_info[0]}.{sys.version_info[1]}",
