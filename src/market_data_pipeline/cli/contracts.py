@@ -45,6 +45,15 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+# GitHub Actions sets GITHUB_API_URL in every job (GitHub Enterprise Server has its own API).
+API_URL_HELP = "GitHub API base URL. \\[default: $GITHUB_API_URL, else https://api.github.com]"
+
+
+def github_api_url(given: str | None) -> str:
+    """Return the GitHub API base URL: as given, else ``$GITHUB_API_URL``, else GitHub's."""
+    return given or os.environ.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL
+
+
 def _split(values: list[str] | None) -> list[str]:
     return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
 
@@ -187,7 +196,8 @@ def _suite_result(
 def _print_result(result: verdict.ContractResult) -> None:
     colour = "green" if result.verdict.passed else "red"
     line = f"[{colour}]{result.verdict.label}[/] (exit {result.exit_code})"
-    _console.print(line + (f": {escape(result.reason)}" if result.reason else ""))
+    # Never wrapped: the reason may be a command to copy (the suite's install command).
+    _console.print(line + (f": {escape(result.reason)}" if result.reason else ""), soft_wrap=True)
     first = result.first_failure
     if first is not None:
         _console.print(f"  first failure: {escape(first.test_id)}: {escape(first.message)}")
@@ -518,9 +528,7 @@ def dispatch_command(
     event_type: Annotated[str, typer.Option(help="repository_dispatch type.", metavar="TYPE")] = (
         DISPATCH_EVENT_TYPE
     ),
-    api_url: Annotated[
-        str, typer.Option(help="GitHub API base URL.", metavar="URL")
-    ] = DEFAULT_GITHUB_API_URL,
+    api_url: Annotated[str | None, typer.Option(help=API_URL_HELP, metavar="URL")] = None,
     dry_run: Annotated[bool, typer.Option(help="Validate and show; send nothing.")] = False,
 ) -> None:
     """Ask each downstream repository to run its contract suite against a Core release.
@@ -557,7 +565,7 @@ def dispatch_command(
         return
     token = os.environ.get("REPO_TOKEN") or os.environ.get("GITHUB_TOKEN") or ""
     try:
-        client = dispatch.DispatchClient(token, api_url=api_url)
+        client = dispatch.DispatchClient(token, api_url=github_api_url(api_url))
     except ContractsError as exc:
         raise _fail(str(exc), 2) from exc
     results = client.dispatch_all(repos, request, event_type)

@@ -17,8 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..contracts.errors import ContractsError
-from ..defaults import DEFAULT_GITHUB_API_URL
-from .contracts import DEFAULT_OUT, _fail, _split, contracts_app
+from .contracts import API_URL_HELP, DEFAULT_OUT, _fail, _split, contracts_app, github_api_url
 
 if TYPE_CHECKING:  # the contract machinery loads with the command that uses it
     from ..contracts import gate, github, ledger
@@ -206,9 +205,7 @@ def report_command(
             "--from", help="Folder of record.json. \\[default: the last run's --out]", metavar="DIR"
         ),
     ] = None,
-    api_url: Annotated[
-        str, typer.Option(help="GitHub API base URL.", metavar="URL")
-    ] = DEFAULT_GITHUB_API_URL,
+    api_url: Annotated[str | None, typer.Option(help=API_URL_HELP, metavar="URL")] = None,
     missing_as_error: Annotated[
         bool,
         typer.Option(
@@ -231,7 +228,7 @@ def report_command(
         else:
             status = github.status_for(load_record(folder))
         token = os.environ.get("REPO_TOKEN") or os.environ.get("GITHUB_TOKEN") or ""
-        client = github.GitHubClient(token, api_url=api_url)
+        client = github.GitHubClient(token, api_url=github_api_url(api_url))
     except ContractsError as exc:
         raise _fail(str(exc), 2) from exc
     try:
