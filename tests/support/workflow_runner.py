@@ -472,9 +472,14 @@ def _setup_python(runner: Runner, given: dict[str, str], env: dict[str, str]) ->
     python = runner.pythons.get(version) or shutil.which(f"python{version}")
     if not version or python is None:
         raise WorkflowError(f"setup-python: no local interpreter for python-version {version!r}")
-    # A private, writable interpreter, as the runner's tool cache gives: pip installs stay in it.
+    # A private, writable interpreter with pip, as the runner's tool cache gives: what a step
+    # installs with pip stays in it (uv seeds pip from its cache, much faster than ensurepip).
     home = runner.workdir / f"python-{version}"
-    subprocess.run([python, "-m", "venv", str(home)], check=True, capture_output=True)
+    uv = Path(sys.executable).parent / "uv"
+    make = [str(uv), "venv", "--quiet", "--seed", "--python", python, str(home)]
+    if not uv.is_file():
+        make = [python, "-m", "venv", str(home)]
+    subprocess.run(make, check=True, capture_output=True)
     runner.path_added.insert(0, str(home / "bin"))
     return f"setup-python: {python} as {home / 'bin' / 'python'}"
 
