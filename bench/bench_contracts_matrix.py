@@ -65,9 +65,7 @@ def _pip_cell(core: str, out: Path) -> tuple[float, bool]:
     constraints = env / "constraints.txt"
     constraints.write_text(f"market-data-core=={installed}\n")
     project = f"{settings.root}[{','.join(settings.extras)}]"
-    subprocess.run(
-        [*pip, "-c", str(constraints), "-e", project, *settings.suite_requirements], check=True
-    )
+    subprocess.run([*pip, "-c", str(constraints), "-e", project], check=True)
     envs.verify_core(env / "bin" / "python", installed)
     setup = time.perf_counter() - started
     done = subprocess.run(

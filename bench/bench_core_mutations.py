@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from market_data_pipeline.contracts.junit import judge_suite  # noqa: E402
 from market_data_pipeline.contracts.matrix import contract_result  # noqa: E402
+from market_data_pipeline.contracts.settings import load_settings  # noqa: E402
 from market_data_pipeline.contracts.verdict import ContractResult, Verdict  # noqa: E402
 
 BP = "telemetry/backpressure.py"
@@ -382,12 +383,7 @@ def build_env(work: Path) -> tuple[Path, Path]:
     py = f"{sys.version_info[0]}.{sys.version_info[1]}"
     subprocess.run([uv, "venv", "-q", "--python", py, str(env)], check=True)
     python = env / "bin" / "python"
-    reqs = [
-        f"market-data-core=={version}",
-        "pytest>=8",
-        "pytest-asyncio>=0.24",
-        "pytest-timeout>=2.3",
-    ]
+    extras = ",".join(load_settings(ROOT).extras)  # the suite's one list of requirements
     subprocess.run(
         [
             uv,
@@ -397,8 +393,8 @@ def build_env(work: Path) -> tuple[Path, Path]:
             "--python",
             str(python),
             "-e",
-            f"{ROOT}[postgres,redis]",
-            *reqs,
+            f"{ROOT}[{extras}]",
+            f"market-data-core=={version}",
         ],
         check=True,
     )

@@ -14,15 +14,10 @@ from collections.abc import Iterator
 from urllib.parse import quote, urlsplit
 
 import pytest
-from hypothesis import HealthCheck, settings
 
-# Timing is never the property under test, and the machine running the suite may be loaded: the
-# first example of a test pays for imports and warm-up (seconds under load), which a per-example
-# deadline or the "too slow" health check would report as a failure of the code.
-settings.register_profile(
-    "mdp", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
-)
-settings.load_profile("mdp")
+# Only pytest and the service drivers (imported inside the fixtures) here: the Core contract suite
+# loads this file in environments holding nothing beyond its requirements ([tool.mdp.contracts]
+# extras). The hypothesis profile lives with the property tests (tests/support).
 
 POSTGRES_URL = os.environ.get("MDP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("MDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -14,6 +14,11 @@ What the tooling reads from the JUnit report besides pass/fail (``contracts.juni
 
 Tests run in contract order (install, schemas, wire layout, protocols, then behaviour), so the
 first failure reported is the most basic contract that broke.
+
+Core's release waits for this suite, so it answers in seconds whatever Core does: every test has
+a timeout (``TEST_TIMEOUT_S``, pytest-timeout; ``--timeout N`` sets another), and the first test
+that runs past it ends the run (as a failure), so one edit of Core that makes everything wait
+costs one timeout, not one per test.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ from .capabilities import CAPS, CoreCapabilities
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 HERE = Path(__file__).parent
+# Each test takes well under a second (the slowest, a few under load); 30 s is a hang.
+TEST_TIMEOUT_S = 30.0
+_TIMED_OUT = "from pytest-timeout"  # in the failure pytest-timeout reports
 _RECORDER = pytest.StashKey[Callable[[str, object], None]]()
 ORDER = (
     "test_core_install",
@@ -51,10 +59,13 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    given = config.getoption("timeout", None)  # --timeout on the command line wins
     for item in items:
         if HERE in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.contracts)
+            if given is None and item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(TEST_TIMEOUT_S))
     items.sort(key=_rank)
 
 
@@ -105,6 +116,9 @@ def pytest_runtest_makereport(
         symbols = [str(s) for s in marker.args[1:]] if marker else []
         data = {"test_id": item.nodeid, "contract": name, "symbols": symbols}
         _record(item.config, FAILURE_PROPERTY, data)
+        if _TIMED_OUT in str(report.longrepr):
+            # What made this test wait would make the next ones wait too: stop here, failed.
+            item.session.shouldfail = f"{item.nodeid} ran past its timeout"
     return report
 
 

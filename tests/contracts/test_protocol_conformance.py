@@ -150,13 +150,28 @@ async def _publish_and_receive(bus: FeedbackBus) -> None:
     event = _feedback_event()
     events = bus.subscribe()
     receiving = asyncio.ensure_future(anext(events))
-    for _ in range(5):
-        await asyncio.sleep(0)
-    assert await _returns_none(bus.publish(event))
-    received = await asyncio.wait_for(receiving, timeout=10)
-    assert received == event and isinstance(received, core.FeedbackEvent)
-    await events.aclose()  # end the subscription first, so close() finds nothing in flight
-    await bus.close()
+    try:
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert await _returns_none(bus.publish(event))
+        received = await asyncio.wait_for(receiving, timeout=10)
+        assert received == event and isinstance(received, core.FeedbackEvent)
+        await events.aclose()  # end the subscription first, so close() finds nothing in flight
+    finally:
+        # When publish failed (a Core whose codec breaks), the subscription is still waiting:
+        # close() ends it, and the wait for it is bounded, so a failure never holds the suite.
+        await bus.close()
+        await _settled(receiving)
+
+
+async def _settled(task: asyncio.Future[Any]) -> None:
+    """Wait (at most a few seconds) for ``task`` to end, whatever its outcome."""
+    if not task.done():
+        task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    for finished in done:
+        if not finished.cancelled():
+            finished.exception()  # retrieved: the failure that matters is the test's own
 
 
 async def test_memory_bus_behaves_as_a_feedback_publisher() -> None:

@@ -12,8 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis_profile import load_profile
 
 from .servers import PostgresServer, RedisServer, postgres_bin
+
+load_profile()  # the fuzz tests' hypothesis profile (tests/support)
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -26,6 +26,7 @@ from ..defaults import DEFAULT_GITHUB_API_URL, DISPATCH_EVENT_TYPE
 
 if TYPE_CHECKING:
     from ..contracts import matrix, settings, verdict
+    from ..contracts.junit import SuiteReport
     from ..contracts.record import VerificationRecord
 
 contracts_app = typer.Typer(
@@ -42,6 +43,15 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
     error_line(message)  # literally: messages carry text from the network and from files
     return typer.Exit(code)
+
+
+# GitHub Actions sets GITHUB_API_URL in every job (GitHub Enterprise Server has its own API).
+API_URL_HELP = "GitHub API base URL. \\[default: $GITHUB_API_URL, else https://api.github.com]"
+
+
+def github_api_url(given: str | None) -> str:
+    """Return the GitHub API base URL: as given, else ``$GITHUB_API_URL``, else GitHub's."""
+    return given or os.environ.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -123,11 +133,9 @@ def run_command(
     out.mkdir(parents=True, exist_ok=True)
     junit = (out / "junit.xml").resolve()
     remove_report(junit)  # a report left by an earlier run must never be read as this one's
-    argv = [sys.executable, "-m", "pytest", conf.suite, "-m", "contracts", f"--junitxml={junit}"]
-    argv += list(pytest_args or [])
     started, started_at = time.perf_counter(), time.time()
-    code = subprocess.run(argv, cwd=conf.root, check=False).returncode
-    result = _suite_result(conf, code, junit, started, started_at, core_ref)
+    code, outcome = _run_suite(conf, junit, pytest_args or [], started_at)
+    result = _suite_result(conf, outcome, started, core_ref)
     write_verdict_properties(junit, result)
     record = _run_record(conf, result, repo, correlation_id, started_at, ledger_url)
     data = {**result.to_json(), "pytest_exit_code": code}
@@ -140,19 +148,37 @@ def run_command(
     raise typer.Exit(result.exit_code)
 
 
+def _run_suite(
+    conf: settings.ContractsSettings, junit: Path, pytest_args: list[str], started_at: float
+) -> tuple[int | None, tuple[SuiteReport, str | None]]:
+    """Run pytest on the suite; return its exit code (None: not run or timed out) and outcome."""
+    from ..contracts import matrix, suite_env
+    from ..contracts.junit import SuiteReport, judge_suite
+
+    missing = suite_env.missing_requirements(conf.requirements)
+    if missing:
+        return None, (SuiteReport(), suite_env.missing_message(missing, conf.root, conf.extras))
+    argv = [sys.executable, "-m", "pytest", conf.suite, "-m", "contracts", f"--junitxml={junit}"]
+    argv += pytest_args
+    try:
+        code: int | None = subprocess.run(
+            argv, cwd=conf.root, timeout=matrix.SUITE_TIMEOUT_S, check=False
+        ).returncode
+    except subprocess.TimeoutExpired:
+        code = None
+    return code, judge_suite(code, junit, started_at)
+
+
 def _suite_result(
     conf: settings.ContractsSettings,
-    code: int,
-    junit: Path,
+    outcome: tuple[SuiteReport, str | None],
     started: float,
-    started_at: float,
     core_ref: str | None,
 ) -> verdict.ContractResult:
     from ..contracts import matrix
     from ..contracts import record as rec
-    from ..contracts.junit import judge_suite
 
-    suite_report, suite_error = judge_suite(code, junit, started_at)
+    suite_report, suite_error = outcome
     result = matrix.contract_result(
         core=core_ref or os.environ.get("MDP_CORE_REQUESTED") or "installed",
         python=f"{sys.version_info[0]}.{sys.version_info[1]}",
@@ -170,7 +196,8 @@ def _suite_result(
 def _print_result(result: verdict.ContractResult) -> None:
     colour = "green" if result.verdict.passed else "red"
     line = f"[{colour}]{result.verdict.label}[/] (exit {result.exit_code})"
-    _console.print(line + (f": {escape(result.reason)}" if result.reason else ""))
+    # Never wrapped: the reason may be a command to copy (the suite's install command).
+    _console.print(line + (f": {escape(result.reason)}" if result.reason else ""), soft_wrap=True)
     first = result.first_failure
     if first is not None:
         _console.print(f"  first failure: {escape(first.test_id)}: {escape(first.message)}")
@@ -501,9 +528,7 @@ def dispatch_command(
     event_type: Annotated[str, typer.Option(help="repository_dispatch type.", metavar="TYPE")] = (
         DISPATCH_EVENT_TYPE
     ),
-    api_url: Annotated[
-        str, typer.Option(help="GitHub API base URL.", metavar="URL")
-    ] = DEFAULT_GITHUB_API_URL,
+    api_url: Annotated[str | None, typer.Option(help=API_URL_HELP, metavar="URL")] = None,
     dry_run: Annotated[bool, typer.Option(help="Validate and show; send nothing.")] = False,
 ) -> None:
     """Ask each downstream repository to run its contract suite against a Core release.
@@ -540,7 +565,7 @@ def dispatch_command(
         return
     token = os.environ.get("REPO_TOKEN") or os.environ.get("GITHUB_TOKEN") or ""
     try:
-        client = dispatch.DispatchClient(token, api_url=api_url)
+        client = dispatch.DispatchClient(token, api_url=github_api_url(api_url))
     except ContractsError as exc:
         raise _fail(str(exc), 2) from exc
     results = client.dispatch_all(repos, request, event_type)

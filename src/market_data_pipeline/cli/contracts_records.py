@@ -17,8 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..contracts.errors import ContractsError
-from ..defaults import DEFAULT_GITHUB_API_URL
-from .contracts import DEFAULT_OUT, _fail, _split, contracts_app
+from .contracts import API_URL_HELP, DEFAULT_OUT, _fail, _split, contracts_app, github_api_url
 
 if TYPE_CHECKING:  # the contract machinery loads with the command that uses it
     from ..contracts import gate, github, ledger
@@ -80,11 +79,17 @@ def can_i_deploy_command(
 ) -> None:
     """Say whether a Core version fits every required downstream: exit 0 yes, 1 no, 2 unknown.
 
-    Each repository is judged at its latest recorded commit. Example:
+    Each repository is judged at its latest recorded commit. A --core that is not a release
+    version, or a ledger that does not exist or cannot be read, is one line and exit 2 (the
+    ledger is only read: nothing is created). Example:
     mdp contracts can-i-deploy --core 1.5.0 --repo acme/pipeline --ledger sqlite:///contracts.db
     """
     from ..contracts import gate, ledger
 
+    try:
+        gate.check_core_version(core)
+    except ContractsError as exc:
+        raise _fail(str(exc), 2) from exc
     required = _required_repos(repo)
     if not required:
         raise _fail("no required downstream: pass --repo or set [tool.mdp.contracts] downstream", 2)
@@ -147,14 +152,19 @@ def results_command(
         bool, typer.Option("--json", "-j", help="Print the records as JSON.")
     ] = False,
 ) -> None:
-    """List verification records, oldest first. Example: mdp contracts results --core 1.4.61"""
-    from ..contracts import ledger
+    """List verification records, oldest first. Example: mdp contracts results --core 1.4.61
 
-    where = ledger.RecordFilter(core=core, repos=tuple(_split(repo)))
+    A ledger that does not exist or cannot be read is one line and exit 2.
+    """
+    from ..contracts import gate, ledger
+
     try:
+        if core is not None:
+            gate.check_core_version(core)
+        where = ledger.RecordFilter(core=core, repos=tuple(_split(repo)))
         records = _ledger(ledger_url).records(where)
     except ContractsError as exc:
-        raise _fail(str(exc)) from exc
+        raise _fail(str(exc), 2) from exc
     if json_output:
         sys.stdout.write(json.dumps([r.to_json() for r in records], indent=2) + "\n")
         return
@@ -195,9 +205,7 @@ def report_command(
             "--from", help="Folder of record.json. \\[default: the last run's --out]", metavar="DIR"
         ),
     ] = None,
-    api_url: Annotated[
-        str, typer.Option(help="GitHub API base URL.", metavar="URL")
-    ] = DEFAULT_GITHUB_API_URL,
+    api_url: Annotated[str | None, typer.Option(help=API_URL_HELP, metavar="URL")] = None,
     missing_as_error: Annotated[
         bool,
         typer.Option(
@@ -220,7 +228,7 @@ def report_command(
         else:
             status = github.status_for(load_record(folder))
         token = os.environ.get("REPO_TOKEN") or os.environ.get("GITHUB_TOKEN") or ""
-        client = github.GitHubClient(token, api_url=api_url)
+        client = github.GitHubClient(token, api_url=github_api_url(api_url))
     except ContractsError as exc:
         raise _fail(str(exc), 2) from exc
     try:
@@ -284,7 +292,7 @@ def page_command(
     try:
         records = _ledger(ledger_url).records()
     except ContractsError as exc:
-        raise _fail(str(exc)) from exc
+        raise _fail(str(exc), 2) from exc
     path = page.write_page(records, out)
     typer.echo(f"{path}: {len(records)} record(s)")
 

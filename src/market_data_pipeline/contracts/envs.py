@@ -4,8 +4,9 @@ Steps for a cell (Core ``X``, Python ``P``), sharing one uv cache so a warm run 
 
 1. ``uv venv`` with the interpreter for ``P`` (never downloaded: a missing Python skips the cell);
 2. ``uv pip install market-data-core==X`` alone (``latest`` installs the newest and records it);
-3. the project from the checkout (editable, with its extras) and the suite's requirements, with an
-   override file pinning ``market-data-core==X`` so no later step can move Core;
+3. the project from the checkout (editable, with the extras ``[tool.mdp.contracts] extras`` names:
+   the suite's one list of requirements), with an override file pinning ``market-data-core==X`` so
+   no later step can move Core;
 4. read the installed Core version from package metadata and fail if it is not ``X``.
 """
 
@@ -95,17 +96,16 @@ def build_cell_env(
     python: Path,
     path: Path,
     extras: tuple[str, ...],
-    requirements: tuple[str, ...],
     log: Path,
 ) -> CellEnv:
     """Create (or refresh) the environment at ``path``; raise ``CellSetupError`` on any failure.
 
     An environment left by an earlier run with the same inputs (Core asked, interpreter, extras,
-    requirements, ``pyproject.toml``) is refreshed in place: Core's install step runs again (for
+    ``pyproject.toml``) is refreshed in place: Core's install step runs again (for
     ``latest`` it moves to the newest release) and the project step is skipped, its editable
     install already points at this checkout. Anything else starts from an empty environment.
     """
-    key = _cell_key(root, core, python, extras, requirements)
+    key = _cell_key(root, core, python, extras)
     marker = path / ".mdp-cell-key"
     uv = _uv()
     reuse = marker.is_file() and marker.read_text(encoding="utf-8") == key
@@ -127,7 +127,7 @@ def build_cell_env(
     overrides = path / "core-override.txt"
     overrides.write_text(f"{CORE_DISTRIBUTION}=={installed}\n", encoding="utf-8")
     project = f"{root}[{','.join(extras)}]" if extras else str(root)
-    _step(log, [*pip, "--override", str(overrides), "-e", project, *requirements])
+    _step(log, [*pip, "--override", str(overrides), "-e", project])
     verify_core(env_python, installed if core == LATEST or "://" in core else core)
     marker.write_text(key, encoding="utf-8")
     return CellEnv(path=path, python=env_python, core_version=installed)
@@ -140,11 +140,9 @@ def _pinned_core(path: Path) -> str:
     return override.read_text(encoding="utf-8").split("==")[-1].strip()
 
 
-def _cell_key(
-    root: Path, core: str, python: Path, extras: tuple[str, ...], requirements: tuple[str, ...]
-) -> str:
+def _cell_key(root: Path, core: str, python: Path, extras: tuple[str, ...]) -> str:
     pyproject = (root / "pyproject.toml").read_bytes()
-    parts = [core, str(python.resolve()), ",".join(extras), ",".join(requirements)]
+    parts = [core, str(python.resolve()), ",".join(extras)]
     digest = hashlib.sha256("\0".join(parts).encode() + b"\0" + pyproject)
     return digest.hexdigest()
 

@@ -10,12 +10,25 @@ yes -> exit 0; any no -> exit 1; otherwise exit 2.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .errors import ContractsError
 from .record import VerificationRecord
 from .verdict import Verdict, combine
+
+# A release's public version (PEP 440: 1.4.61, 1.5.0rc1, 1.5.0.post1), as package metadata gives
+# Core's version in every record; anything else could only ever be answered "unknown".
+_VERSION = re.compile(r"\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?")
+
+
+def check_core_version(core: str) -> str:
+    """Return ``core`` when it is a release version; raise ``ContractsError`` otherwise."""
+    if not _VERSION.fullmatch(core):
+        raise ContractsError(f"--core {core!r} is not a Core release version (e.g. 1.4.61)")
+    return core
 
 
 class Answer(StrEnum):

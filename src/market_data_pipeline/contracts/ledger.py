@@ -1,9 +1,11 @@
 """The ledger of verification records: SQLite (a local file, the default) or PostgreSQL (shared).
 
 ``open_ledger("sqlite:///contracts.db")`` or ``open_ledger("postgresql://user@host/db")``. The table
-``contract_records`` is created on first use. A record is keyed by (repo, commit, Core version,
-Python, correlation id): publishing the same key again replaces the row, so re-publishing is
-idempotent and a re-run of the same job leaves its latest result. The whole record is kept as
+``contract_records`` is created by the first ``publish``; reading never creates anything, so
+reading a ledger that does not exist (a mistyped path) is an error, not an empty answer. A
+record is keyed by (repo, commit, Core version, Python, correlation id): publishing the same key
+again replaces the row, so re-publishing is idempotent and a re-run of the same job leaves its
+latest result. The whole record is kept as
 JSON beside the key columns; readers rebuild ``VerificationRecord``s from it.
 """
 
@@ -88,7 +90,7 @@ class Ledger:
         """Store ``records`` (replacing rows with the same key); return how many were given."""
         rows = [_row(record) for record in records]
         marks = ", ".join(["?" if self._dialect == "sqlite" else "%s"] * len(_COLUMNS))
-        with self._connect() as conn:
+        with self._connect(create=True) as conn:
             for row in rows:
                 conn.execute(_UPSERT.format(marks=marks), row)
         return len(rows)
@@ -108,18 +110,24 @@ class Ledger:
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY finished_at, repo, commit_sha, core_version, python, correlation_id"
-        with self._connect() as conn:
+        with self._connect(create=False) as conn:
             rows = conn.execute(sql, params).fetchall()
-        return [VerificationRecord.from_json(json.loads(row[0])) for row in rows]
+        return [self._record(row[0]) for row in rows]
+
+    def _record(self, text: str) -> VerificationRecord:
+        try:
+            return VerificationRecord.from_json(json.loads(text))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LedgerError(f"ledger {self.describe()}: an unreadable record: {exc}") from None
 
     @contextmanager
-    def _connect(self) -> Iterator[Any]:
+    def _connect(self, *, create: bool) -> Iterator[Any]:
         try:
             if self._dialect == "sqlite":
-                with self._sqlite() as conn:
+                with self._sqlite(create) as conn:
                     yield conn
             else:
-                with self._postgres() as conn:
+                with self._postgres(create) as conn:
                     yield conn
         except (sqlite3.Error, OSError) as exc:
             raise LedgerError(f"ledger {self.describe()}: {scrub(str(exc), self.url)}") from None
@@ -130,14 +138,19 @@ class Ledger:
             raise
 
     @contextmanager
-    def _sqlite(self) -> Iterator[sqlite3.Connection]:
+    def _sqlite(self, create: bool) -> Iterator[sqlite3.Connection]:
         path = Path(self.url.removeprefix("sqlite:///"))
-        if path.parent != Path():
-            path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=30)
+        if create:
+            if path.parent != Path():
+                path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=30)
+        elif not path.is_file():
+            raise LedgerError(f"ledger {self.describe()}: {path} does not exist") from None
+        else:  # read-only: a reader never creates or changes the file
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
         try:
             with conn:  # one transaction: commit on success, roll back on error
-                if not self._ready:
+                if create and not self._ready:
                     conn.execute(_CREATE)
                     self._ready = True
                 yield conn
@@ -145,7 +158,7 @@ class Ledger:
             conn.close()
 
     @contextmanager
-    def _postgres(self) -> Iterator[Any]:
+    def _postgres(self, create: bool) -> Iterator[Any]:
         try:
             import psycopg
         except ImportError:  # pragma: no cover - depends on the environment
@@ -154,7 +167,7 @@ class Ledger:
                 "pip install 'market-data-pipeline[postgres]'"
             ) from None
         with psycopg.connect(self.url, connect_timeout=10) as conn, conn.transaction():
-            if not self._ready:
+            if create and not self._ready:
                 # Two first publishers at once must not race on CREATE TABLE.
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (TABLE,))
                 conn.execute(_CREATE)

@@ -4,14 +4,18 @@
     core = ["1.2.0", "1.2.11", "1.2.30", "1.2.31", "latest"]
     python = ["3.11"]
     suite = "tests/contracts"
-    extras = ["redis"]
-    suite-requirements = ["pytest>=8", ...]
+    extras = ["postgres", "redis", "contracts"]    # the suite's environment: these extras
     expected-failures = [{ core = "1.2.31", reason = "..." }]   # optional "python" key
     repo = "OWNER/NAME"              # this repository in verification records (default: origin)
     downstream = ["OWNER/NAME", ...] # what can-i-deploy requires
     core-repository = "github.com/OWNER/market-data-core"     # the only git source allowed
 
 Unknown keys are rejected, so a misspelled key never silently changes the matrix.
+
+``extras`` is the one list of what the suite needs besides Core and this project: the extras of
+``[project.optional-dependencies]`` a matrix cell, the reusable workflow and ``mdp contracts run``
+all install or check (``contracts`` holds pytest and its plugins; ``postgres`` and ``redis`` the
+drivers of the suite's service tests). ``requirements`` is that list spelled out.
 """
 
 from __future__ import annotations
@@ -30,7 +34,6 @@ _KNOWN_KEYS = {
     "python",
     "suite",
     "extras",
-    "suite-requirements",
     "expected-failures",
     "repo",
     "downstream",
@@ -60,7 +63,7 @@ class ContractsSettings:
     python: tuple[str, ...] = ("3.11",)
     suite: str = DEFAULT_SUITE
     extras: tuple[str, ...] = ()
-    suite_requirements: tuple[str, ...] = ("pytest>=8",)
+    requirements: tuple[str, ...] = ()  # the extras' requirements, read from pyproject.toml
     expected_failures: tuple[ExpectedFailure, ...] = field(default_factory=tuple)
     repo: str | None = None
     downstream: tuple[str, ...] = ()
@@ -96,13 +99,14 @@ def load_settings(root: Path | None = None) -> ContractsSettings:
     unknown = set(table) - _KNOWN_KEYS
     if unknown:
         raise ContractsError(f"unknown keys in [tool.mdp.contracts]: {', '.join(sorted(unknown))}")
+    extras = tuple(str(name) for name in table.get("extras", ()))
     return ContractsSettings(
         root=root,
         core=tuple(table.get("core", ("latest",))),
         python=tuple(table.get("python", ("3.11",))),
         suite=str(table.get("suite", DEFAULT_SUITE)),
-        extras=tuple(table.get("extras", ())),
-        suite_requirements=tuple(table.get("suite-requirements", ("pytest>=8",))),
+        extras=extras,
+        requirements=extras_requirements(data, extras),
         expected_failures=tuple(_expected(item) for item in table.get("expected-failures", ())),
         repo=str(table["repo"]) if table.get("repo") else None,
         downstream=tuple(str(name) for name in table.get("downstream", ())),
@@ -117,3 +121,35 @@ def _expected(item: Any) -> ExpectedFailure:
     return ExpectedFailure(
         str(item["core"]), str(item["reason"]), None if python is None else str(python)
     )
+
+
+def extras_requirements(pyproject: dict[str, Any], extras: tuple[str, ...]) -> tuple[str, ...]:
+    """Return the requirements of this project's ``extras``, an extra naming others flattened."""
+    declared: dict[str, list[str]] = pyproject.get("project", {}).get("optional-dependencies", {})
+    found: dict[str, None] = {}
+    pending, seen = list(extras), set()
+    while pending:
+        extra = pending.pop(0)
+        if extra in seen:
+            continue
+        seen.add(extra)
+        if extra not in declared:
+            raise ContractsError(
+                f"[tool.mdp.contracts] extras names {extra!r}, which "
+                "[project.optional-dependencies] does not declare"
+            )
+        for requirement in declared[extra]:
+            own = _own_extras(requirement)
+            if own is None:
+                found[requirement] = None
+            else:
+                pending.extend(own)
+    return tuple(found)
+
+
+def _own_extras(requirement: str) -> list[str] | None:
+    """Return the extras of a requirement on this project itself (``name[a,b]``), else None."""
+    name, _, rest = requirement.partition("[")
+    if name.strip() != PROJECT_NAME or not rest:
+        return None
+    return [extra.strip() for extra in rest.split("]", 1)[0].split(",") if extra.strip()]

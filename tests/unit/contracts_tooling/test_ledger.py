@@ -42,12 +42,20 @@ def test_postgres_ledger_round_trips_and_is_idempotent(postgres_url: str) -> Non
     _round_trip(postgres_url)
 
 
-def test_sqlite_schema_is_created_on_first_use(tmp_path: Path) -> None:
+def test_sqlite_schema_is_created_on_first_publish(tmp_path: Path) -> None:
     path = tmp_path / "fresh.db"
-    assert open_ledger(f"sqlite:///{path}").records() == []
+    open_ledger(f"sqlite:///{path}").publish([])
     with sqlite3.connect(path) as conn:
         tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master")]
     assert "contract_records" in tables
+    assert open_ledger(f"sqlite:///{path}").records() == []
+
+
+def test_reading_a_missing_sqlite_ledger_is_an_error_and_creates_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "missing.db"
+    with pytest.raises(LedgerError, match="does not exist"):
+        open_ledger(f"sqlite:///{path}").records()
+    assert not path.parent.exists()
 
 
 def test_unknown_schemes_and_unreachable_servers_fail_without_the_password() -> None:

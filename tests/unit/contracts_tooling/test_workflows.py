@@ -73,6 +73,16 @@ def test_reusable_installs_exact_core_and_checks_it() -> None:
     assert check["env"]["EXPECTED_SOURCE"] == "${{ steps.core.outputs.source }}"
 
 
+def test_reusable_installs_the_suites_one_list_of_requirements() -> None:
+    """The workflow reads [tool.mdp.contracts] extras, as a matrix cell does; it lists nothing."""
+    install = _steps(_load(WORKFLOWS / "_contracts_reusable.yml"), "contracts")[
+        "Install the project without moving Core"
+    ]["run"]
+    assert '["tool"]["mdp"]["contracts"]["extras"]' in install
+    assert '-e ".[$extras]"' in install
+    assert "pytest" not in install, "the suite's requirements are listed in pyproject.toml only"
+
+
 def test_reusable_artifact_is_named_per_cell_even_when_core_fails() -> None:
     data = _load(WORKFLOWS / "_contracts_reusable.yml")
     steps = data["jobs"]["contracts"]["steps"]
