@@ -415,7 +415,7 @@ def _signal_trial(
         return f"{where}: traceback: {err.strip().splitlines()[-1]}"
     report = summary(out)
     if report is None:
-        return f"{where}: exit {code} without a JSON summary: {err.strip()[-200:]}"
+        return f"{where}: exit {code} without a JSON summary: {err.strip()[-200:]!r} {out[:200]!r}"
     stopped = report["stopped_by"] == sig.name
     if code != (EXIT_CODES[sig.name] if stopped else 0):
         return f"{where}: exit {code} for a run stopped by {report['stopped_by']}"
