@@ -415,7 +415,7 @@ def _signal_trial(
         return f"{where}: traceback: {err.strip().splitlines()[-1]}"
     report = summary(out)
     if report is None:
-        return f"{where}: exit {code} without a JSON summary: {err.strip()[-200:]}"
+        return f"{where}: exit {code} without a JSON summary: {err.strip()[-200:]!r} {out[:200]!r}"
     stopped = report["stopped_by"] == sig.name
     if code != (EXIT_CODES[sig.name] if stopped else 0):
         return f"{where}: exit {code} for a run stopped by {report['stopped_by']}"
@@ -451,3 +451,72 @@ def test_signals_to_a_nats_worker_at_random_instants(
         for number, failure in enumerate(pool.map(one, range(SIGNAL_TRIALS))):
             scenario.record(failure is None, f"trial {number}: {failure}")
     assert scenario.held == scenario.tried, scenario.notes[:5]
+
+
+# -- fuzzed bodies ---------------------------------------------------------------------------
+FUZZ_EXAMPLES = 25
+
+
+async def _dlq_count(url: str, stream: str) -> int:
+    nc = await nats.connect(url)
+    try:
+        info = await nc.jetstream().stream_info(f"{stream}_DLQ")
+        return int(info.state.messages)
+    except nats.js.errors.NotFoundError:
+        return 0
+    finally:
+        await nc.close()
+
+
+def _fuzz_failure(report: RunReport | None, published: int, letters: int) -> str | None:
+    if report is None:
+        return f"the run did not end within {RUN_BOUND_S:.0f} s"
+    if report.exit_code != 0:
+        return f"exit {report.exit_code}: {report.error}"
+    if report.source["messages"] != published:
+        return f"{report.source['messages']} of {published} messages taken: the stream is blocked"
+    dead = report.source["dead_lettered"]
+    counted = sum(n for reason, n in report.bad_reasons.items() if reason.startswith("dead-"))
+    if not dead == counted == letters:
+        return f"{dead} dead-lettered, {counted} counted, {letters} in the dead-letter stream"
+    if not report.reconciled:
+        return "the summary does not reconcile"
+    return None
+
+
+@pytest.mark.timeout(600)
+def test_fuzzed_bodies_are_bars_or_counted_dead_letters(
+    nats_server: NatsServer, tmp_path: Path, scenario: Scenario
+) -> None:
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import strategies as st
+    from nats_fuzz import any_body
+
+    @settings(
+        max_examples=FUZZ_EXAMPLES,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        database=None,
+        phases=[Phase.generate],  # no shrinking: each example is one counted trial
+    )
+    @given(bodies=st.lists(any_body(), min_size=10, max_size=40))
+    def trial(bodies: list[bytes]) -> None:
+        stream = _new_stream()
+        sink = f"sqlite:///{tmp_path / f'{stream}.db'}"
+        marker = b'{"symbol": "MARKER", "price": 1, "size": 1, "ts": "2024-01-02T09:00:00Z"}'
+
+        async def run() -> tuple[RunReport | None, int]:
+            await _publish(nats_server.url, stream, [*bodies, marker], {})
+            report = await _bounded_run(_settings(nats_server.url, stream, sink, idle_timeout=0.3))
+            return report, await _dlq_count(nats_server.url, stream)
+
+        try:
+            report, letters = asyncio.run(run())
+        except Exception as exc:  # what a user would see as a traceback
+            failure: str | None = f"the run raised {type(exc).__name__}: {exc}"
+        else:
+            failure = _fuzz_failure(report, len(bodies) + 1, letters)
+        scenario.record(failure is None, f"{failure} ({len(bodies)} bodies)")
+        assert failure is None, failure
+
+    trial()

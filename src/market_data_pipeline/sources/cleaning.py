@@ -21,9 +21,9 @@ reason they count under:
 
 ``MAX_VALUE`` (1e15) bounds every price, size and volume: no real one comes near it, and below it
 volume sums and price x size stay finite (1e308 would store volume or vwap as infinity). A column
-of a type that is not a number or text (a Parquet list, struct or binary) reads as missing, so its
-rows are bad rows naming the field. Decimal columns convert through their text, so 100.96 stays
-100.96 and does not become 100.96000000000001.
+of a type that is not a number or text (a Parquet boolean, list, struct or binary) reads as
+missing, so its rows are bad rows naming the field. Decimal columns convert through their text,
+so 100.96 stays 100.96 and does not become 100.96000000000001.
 """
 
 from __future__ import annotations
@@ -261,11 +261,12 @@ def _floats(batch: pa.RecordBatch, name: str) -> pl.Series:
     if _is_text(kind):
         text = pl.Series(name, values).cast(pl.String).str.strip_chars()
         return text.cast(pl.Float64, strict=False)
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
         # Unchecked: an integer past 2**53 (a uint64 size) becomes a float near it, which the
         # range checks then count as a bad row instead of the cast failing the whole read.
         return pl.Series(name, values.cast(pa.float64(), safe=False))
-    # Not a number: a list, struct, binary, timestamp ... column reads as missing (bad rows).
+    # Not a number: a boolean (true is no price of 1.0), list, struct, binary, timestamp ...
+    # column reads as missing (bad rows).
     return pl.repeat(None, batch.num_rows, dtype=pl.Float64, eager=True).alias(name)
 
 

@@ -335,6 +335,7 @@ class NatsSource(TickSource):
             }
         )
         try:
+            self._check_payload(msg.data, headers)
             await self._js.publish(
                 self.dlq_subject, msg.data, headers=headers, timeout=DLQ_PUBLISH_TIMEOUT_S
             )
@@ -345,6 +346,17 @@ class NatsSource(TickSource):
                 f"of {self._where()} to {self.dlq_subject}: {detail}; stopped before it, so the"
                 " next run takes it again once the dead-letter stream can hold it"
             ) from None
+
+    def _check_payload(self, data: bytes, headers: dict[str, str]) -> None:
+        """Raise when the dead letter is larger than the server takes (its ``max_payload``):
+        the server would drop the connection and the publish time out, saying nothing."""
+        limit = getattr(self._nc, "max_payload", 0)
+        size = len(data) + sum(len(k) + len(v) + 4 for k, v in headers.items()) + 14
+        if isinstance(limit, int) and 0 < limit < size:
+            raise BusError(
+                f"with its headers it is {size:,} bytes, past the server's max_payload of "
+                f"{limit:,}: raise max_payload in the server's configuration"
+            )
 
     # -- acknowledgement ------------------------------------------------------------------------
     async def acknowledge(self, stream_seq: int) -> None:

@@ -176,3 +176,12 @@ async def test_a_dead_letter_keeps_the_original_headers_without_letting_the_serv
     assert sent["Mdp-Dlq-Original-Nats-Expected-Last-Sequence"] == "4"
     assert "Nats-Expected-Last-Sequence" not in sent
     assert sent["Mdp-Dlq-Stream-Seq"] == "7" and sent["Nats-Msg-Id"] == "S:7"
+
+
+async def test_a_dead_letter_past_the_servers_max_payload_says_so_instead_of_timing_out() -> None:
+    source = NatsSource(stream="S")
+    publisher = _Publisher(None)
+    source._js, source._nc = publisher, SimpleNamespace(max_payload=1_000)
+    with pytest.raises(BusError, match=r"past the server's max_payload of 1,000: raise"):
+        await source._take([(3, _message(3, b"{" * 990))])
+    assert publisher.published == [] and source.position == 0

@@ -230,3 +230,12 @@ async def test_a_uint64_size_past_every_real_one_is_a_bad_row_not_a_failed_read(
     out = await collect(source)
     assert out["size"].to_list() == [1.0]
     assert source.bad_reasons == {"bad size": 1}
+
+
+async def test_a_boolean_price_column_is_bad_rows_not_prices_of_one(tmp_path: Path) -> None:
+    path = tmp_path / "bool.parquet"
+    pq.write_table(pa.table({"symbol": ["A"], "ts": [1], "price": [True], "size": [1.0]}), path)
+    source = ReplaySource([path], on_bad_row="skip")
+    out = await collect(source)
+    assert out.height == 0
+    assert source.bad_reasons == {"bad price": 1}
