@@ -103,6 +103,7 @@ def test_an_empty_ledger_gives_a_page_that_says_so(
 ) -> None:
     site = tmp_path / "site"
     url = f"sqlite:///{tmp_path / 'empty.db'}"
+    open_ledger(url).publish([])  # a ledger with no record yet (a missing one is an error)
     result = CliRunner().invoke(contracts_app, ["page", "--ledger", url, "--out", str(site)])
     assert result.exit_code == 0
     browser_page.page.goto((site / "index.html").as_uri())

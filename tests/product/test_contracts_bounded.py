@@ -79,7 +79,7 @@ def test_swapping_the_codecs_arguments_fails_the_suite_instead_of_hanging_it(
 def test_a_core_that_waits_forever_costs_one_test_timeout_then_the_suite_stops(
     tmp_path: Path, redis_url: str
 ) -> None:
-    # --timeout shortens the suite's per-test timeout, so this costs seconds, not 30 s.
+    # --timeout shortens the suite's per-test timeout, so this costs seconds, not a minute.
     result = _suite_with(tmp_path, HANGING_ENCODE, "--timeout", "3")
     assert result.verdict is Verdict.INCOMPATIBLE, result.reason
     assert result.counts.failed == 1, result.counts  # the first that waited; none after it ran
