@@ -185,7 +185,7 @@ class RunManager:
     async def cancel(self, run_id: str) -> RunRecord:
         """Stop a run as Ctrl-C stops ``mdp run``; it ends ``cancelled`` once its windows are in."""
         run = self.live.get(run_id)
-        if run is None:
+        if run is None or run.record.status not in UNFINISHED:
             record = await self.get(run_id)
             raise ConflictError(f"run {run_id} already ended ({record.status})")
         self._send_stop(run, "cancelled")
@@ -224,6 +224,8 @@ class RunManager:
             "error": record.error,
             "report": record.report,
             "resumed_from": record.resumed_from,
+            # The run's process while it runs (operators may want to look at it).
+            "pid": run.process.pid if run is not None and run.process is not None else None,
         }
 
     def history(self, run_id: str) -> list[dict[str, Any]]:
@@ -374,6 +376,9 @@ class RunManager:
             record.error = _death(code)
         else:
             report = result["report"]
+            # What a run did after its last progress message (a short run may send none).
+            metrics.TICKS.inc(max(0, int(report["ticks_admitted"]) - run._last_ticks))
+            metrics.BARS_WRITTEN.inc(max(0, int(report["bars_written"]) - run._last_bars))
             record.report = report
             record.exit_code = int(result["exit_code"])
             record.error = report.get("error")
