@@ -32,9 +32,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(
-    check: Callable[[], T | None], timeout: float = 60.0, what: str = "a condition"
-) -> T:
+def wait_for(check: Callable[[], T | None], timeout: float = 60.0, what: str = "a condition") -> T:
     """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -70,11 +70,15 @@ def serve_command(
         ),
     ] = None,
     max_runs: Annotated[
-        int,
+        int | None,
         typer.Option(
-            "--max-runs", metavar="N", min=1, help="Runs at once; further requests get 429."
+            "--max-runs",
+            metavar="N",
+            min=1,
+            help="Runs at once; further requests get 429. \\[default: 4; 1 when the first"
+            " --sink is SQLite, which takes one writer at a time]",
         ),
-    ] = 4,
+    ] = None,
     max_body: Annotated[
         int,
         typer.Option("--max-body", metavar="BYTES", min=1, help="Largest request body accepted."),
@@ -98,6 +102,13 @@ def serve_command(
     uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
 
 
+def default_max_runs(sink: str) -> int:
+    """One run at a time into SQLite (a replay holds the writer for its whole transaction)."""
+    from ..sinks.urls import parse_sink_url
+
+    return 1 if parse_sink_url(sink).backend == "sqlite" else 4
+
+
 def _config(
     host: str,
     port: int,
@@ -105,7 +116,7 @@ def _config(
     data_dir: Path,
     sinks: list[str] | None,
     bus: str | None,
-    max_runs: int,
+    max_runs: int | None,
     max_body: int,
 ) -> ServeConfig:
     from ..bus.urls import check_bus_url
@@ -133,6 +144,6 @@ def _config(
         port=port,
         token=token or None,
         bus=bus,
-        max_runs=max_runs,
+        max_runs=max_runs or default_max_runs(urls[0]),
         max_body=max_body,
     )

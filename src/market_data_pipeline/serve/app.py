@@ -211,8 +211,8 @@ def _run_routes(app: FastAPI, manager: RunManager, config: ServeConfig) -> None:
         return manager.view(await manager.cancel(run_id))
 
     @app.post("/v1/runs/{run_id}/resume", status_code=202, dependencies=auth)
-    async def resume_run(run_id: str) -> dict[str, Any]:
-        return manager.view(await manager.resume(run_id))
+    async def resume_run(run_id: str, request: Request) -> dict[str, Any]:
+        return manager.view(await manager.resume(run_id, await _json_body(request)))
 
     @app.get("/v1/runs/{run_id}/history", dependencies=auth)
     async def run_history(run_id: str) -> dict[str, Any]:

@@ -156,8 +156,12 @@ class RunManager:
             self._launch(record, request)
         return record, True
 
-    async def resume(self, run_id: str) -> RunRecord:
-        """Start again a resumable replay that did not end: it continues from its checkpoint."""
+    async def resume(self, run_id: str, overrides: Any = None) -> RunRecord:
+        """Start again a resumable replay that did not end: it continues from its checkpoint.
+
+        ``overrides`` change settings that do not change what is built (``{"speed": null}``
+        goes as fast as possible); a null value drops the setting.
+        """
         record = await self.get(run_id)
         if record.status in UNFINISHED or record.status == "success":
             raise ConflictError(f"run {run_id} is {record.status}: only an ended run resumes")
@@ -166,7 +170,10 @@ class RunManager:
                 f"run {run_id} was not started with resume: true, so it kept no checkpoint;"
                 " start it again instead"
             )
-        body = self._body_of(record)
+        if overrides is not None and not isinstance(overrides, dict):
+            raise UsageError("invalid settings: expected a JSON object of settings to change")
+        merged = {**self._body_of(record), **(overrides or {})}
+        body = {key: value for key, value in merged.items() if value is not None}
         async with self._lock:
             request = await asyncio.to_thread(self._prepare, record.kind, body)
             new = RunRecord(

@@ -5,6 +5,11 @@ run's request (secrets masked), status, times, exit code, error and final report
 service reads the history from here and marks the runs it did not see end ``interrupted``.
 Calls are synchronous (the service runs them in a worker thread) and each opens its own short
 connection, so a store that restarts between two calls is simply reconnected.
+
+In PostgreSQL the table sits beside ``bars``. SQLite has one writer at a time and a replay holds
+its write transaction from its first bar to its commit, so a record written meanwhile would
+wait for the whole replay (or break the run's transaction): for ``sqlite:///x.db`` the records
+live in the sibling file ``x.runs.db``.
 """
 
 from __future__ import annotations
@@ -97,6 +102,11 @@ class RunRecord:
         return cls(**values)
 
 
+def runs_file(bars_file: Path) -> Path:
+    """The SQLite file of the run records of the store ``bars_file`` (``x.db``: ``x.runs.db``)."""
+    return bars_file.with_name(f"{bars_file.stem}.runs{bars_file.suffix or '.db'}")
+
+
 class RunStore:
     """Read and write ``mdp_runs`` in the store a sink URL names (``sqlite://``, ``postgresql://``)."""
 
@@ -109,6 +119,8 @@ class RunStore:
             )
         self.backend = target.backend
         self.location = target.location
+        if self.backend == "sqlite":
+            self.location = str(runs_file(Path(target.location)))
         self._mark = "?" if self.backend == "sqlite" else "%s"
 
     @contextmanager

@@ -107,15 +107,16 @@ def test_duplicate_posts_start_one_replay(serve: ServeProcess) -> None:
     again = [client.post("/v1/replay/ticks", SLOW) for _ in range(2)]
     assert [a.status for a in again] == [200, 200]
     assert {a.body["run_id"] for a in again} == {first.body["run_id"]}
+    client.request("DELETE", f"/v1/runs/{first.body['run_id']}")
+    client.wait_status(first.body["run_id"], ("cancelled",))
     keyed = [
         client.post("/v1/runs", {"ticks": 100, "seed": n}, headers={"Idempotency-Key": "k-1"})
         for n in range(2)
     ]
     assert [k.status for k in keyed] == [202, 200]
     assert keyed[0].body["id"] == keyed[1].body["id"]
+    client.wait_status(keyed[0].body["id"], ("success",))
     assert len(client.get("/v1/runs").body["runs"]) == 2
-    client.request("DELETE", f"/v1/runs/{first.body['run_id']}")
-    client.wait_status(first.body["run_id"], ("cancelled",))
 
 
 def test_delete_stops_as_ctrl_c_does(serve: ServeProcess, tmp_path: Path) -> None:
@@ -139,7 +140,9 @@ def test_delete_stops_as_ctrl_c_does(serve: ServeProcess, tmp_path: Path) -> Non
 
 def test_max_runs_refuses_with_429(tmp_path: Path, data_dir: Path) -> None:
     sink = f"sqlite:///{tmp_path / 'runs.db'}"
-    with ServeProcess(tmp_path, "--data-dir", str(data_dir), "--sink", sink, "--max-runs", "1") as s:
+    with ServeProcess(
+        tmp_path, "--data-dir", str(data_dir), "--sink", sink, "--max-runs", "1"
+    ) as s:
         client = s.client()
         first = client.post("/v1/runs", SLOW)
         assert first.status == 202
@@ -177,9 +180,7 @@ def test_probes_and_metrics(serve: ServeProcess) -> None:
     assert "mdp_bars_written_total" in text
 
 
-def test_readyz_is_503_with_the_reason_when_a_store_is_down(
-    tmp_path: Path, data_dir: Path
-) -> None:
+def test_readyz_is_503_with_the_reason_when_a_store_is_down(tmp_path: Path, data_dir: Path) -> None:
     pytest.importorskip("psycopg")
     down = "postgresql://mdp:hunter2secret@127.0.0.1:1/market"
     sink = f"sqlite:///{tmp_path / 'runs.db'}"
@@ -193,7 +194,9 @@ def test_readyz_is_503_with_the_reason_when_a_store_is_down(
 
 def test_body_over_the_cap_is_413(tmp_path: Path, data_dir: Path) -> None:
     sink = f"sqlite:///{tmp_path / 'runs.db'}"
-    with ServeProcess(tmp_path, "--data-dir", str(data_dir), "--sink", sink, "--max-body", "512") as s:
+    with ServeProcess(
+        tmp_path, "--data-dir", str(data_dir), "--sink", sink, "--max-body", "512"
+    ) as s:
         client = s.client()
         big = {"ticks": 10, "symbols": ",".join(f"SYM{i}" for i in range(200))}
         assert client.post("/v1/runs", big).status == 413
