@@ -19,7 +19,7 @@ import logging
 import sys
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +33,7 @@ from .records import UNFINISHED, RunRecord, RunStore
 
 log = logging.getLogger(__name__)
 
+ENDED_KEPT = 100  # ended runs whose flow the page can still show
 HISTORY = 900  # progress samples kept per live run (about 15 minutes at one a second)
 SAMPLE_EVERY_S = 1.0
 STOP_WAIT_S = 30.0  # how long a stopping service waits for its runs to write their windows
@@ -91,6 +92,8 @@ class RunManager:
         self.config = config
         self.store = RunStore(config.default_sink)
         self.live: dict[str, LiveRun] = {}
+        # The last progress and the flow of runs that ended lately (memory only, for the page).
+        self.ended: OrderedDict[str, LiveRun] = OrderedDict()
         self._lock = asyncio.Lock()
         self._spare: asyncio.Task[asyncio.subprocess.Process] | None = None
         self._stopping = False
@@ -213,8 +216,10 @@ class RunManager:
 
     def view(self, record: RunRecord) -> dict[str, Any]:
         """The JSON shape of a run (both APIs): record, live progress, report, exit code."""
-        run = self.live.get(record.id)
+        run = self.live.get(record.id) or self.ended.get(record.id)
         progress = run.progress if run is not None else None
+        if record.report is not None:
+            progress = {**(progress or {}), **_final_progress(record.report)}
         if progress is None and record.report is not None:
             progress = _final_progress(record.report)
         return {
@@ -232,11 +237,11 @@ class RunManager:
             "report": record.report,
             "resumed_from": record.resumed_from,
             # The run's process while it runs (operators may want to look at it).
-            "pid": run.process.pid if run is not None and run.process is not None else None,
+            "pid": run.process.pid if record.id in self.live and run and run.process else None,
         }
 
     def history(self, run_id: str) -> list[dict[str, Any]]:
-        run = self.live.get(run_id)
+        run = self.live.get(run_id) or self.ended.get(run_id)
         return list(run.history) if run is not None else []
 
     async def counts(self) -> dict[str, int]:
@@ -395,6 +400,9 @@ class RunManager:
         except Exception as exc:
             log.error("run %s: cannot record its end: %s", record.id, mask_urls(str(exc)))
         self.live.pop(record.id, None)
+        self.ended[record.id] = run
+        while len(self.ended) > ENDED_KEPT:
+            self.ended.popitem(last=False)
         if run.progress is not None and run.progress.get("provider"):
             metrics.WRITE_QUEUE_DEPTH.set(
                 sum(int((r.progress or {}).get("queue_depth", 0)) for r in self.live.values())
