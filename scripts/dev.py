@@ -56,8 +56,8 @@ def ensure_env(extras: str) -> None:
 
 
 def run(args: list[str]) -> int:
-    # The README names PostgreSQL sinks and Redis buses: the drivers come with the demo.
-    ensure_env("postgres,redis")
+    # The README names PostgreSQL sinks, Redis buses and `mdp serve`: they come with the demo.
+    ensure_env("postgres,redis,serve")
     return sh(BIN / "mdp", "run", *args, check=False)
 
 

@@ -26,6 +26,9 @@ from typing import IO, Any
 from ..cli.signals import EXIT_CODES, STOP
 
 PROGRESS_INTERVAL_S = 0.25
+# Runs are batch work: below the service's priority, so status polls and probes answer at once
+# however many runs share the cores (a run alone still gets every idle cycle).
+NICE = 10
 CANCELLED = "cancelled"
 CANCEL_EXIT_CODE = EXIT_CODES["SIGINT"]  # a cancelled run ends as Ctrl-C ends `mdp run`
 
@@ -47,6 +50,7 @@ class Channel:
 def main() -> int:
     """Wait for the run's settings on stdin, run it, report; return the process exit code."""
     STOP.install()  # signals become stop requests, as in `mdp run`
+    os.nice(NICE)
     channel = Channel()
     from ..api import _run_to_end  # noqa: F401  - the heavy imports happen before "ready"
     from ..runtime import execute  # noqa: F401
