@@ -98,8 +98,10 @@ def serve_command(
     import uvicorn
 
     from ..serve.app import create_app
+    from ..serve.logs import log_config
 
-    uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
+    app = create_app(config)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=log_config())
 
 
 def default_max_runs(sink: str) -> int:

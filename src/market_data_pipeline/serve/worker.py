@@ -52,6 +52,7 @@ def main() -> int:
     STOP.install()  # signals become stop requests, as in `mdp run`
     os.nice(NICE)
     channel = Channel()
+    _log_to_stderr()
     from ..api import _run_to_end  # noqa: F401  - the heavy imports happen before "ready"
     from ..runtime import execute  # noqa: F401
 
@@ -61,6 +62,19 @@ def main() -> int:
         return 0  # the service went away before handing us a run
     request = json.loads(line)
     return asyncio.run(_run(channel, request))
+
+
+def _log_to_stderr() -> None:
+    """The run's warnings go to the service's log, URL passwords masked."""
+    import logging
+
+    from ..cli.output import MaskingFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(MaskingFormatter("run %(process)d: %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
 
 
 def _read_line() -> str:
