@@ -245,10 +245,7 @@ class RunManager:
         return list(run.history) if run is not None else []
 
     async def counts(self) -> dict[str, int]:
-        rows = await asyncio.to_thread(
-            self.store._execute, "SELECT status, COUNT(*) FROM mdp_runs GROUP BY status"
-        )
-        return {str(status): int(count) for status, count in rows}
+        return await asyncio.to_thread(self.store.counts)
 
     # -- validation -----------------------------------------------------------------------------
     def _prepare(self, kind: str, body: Any) -> Request:
@@ -385,7 +382,7 @@ class RunManager:
             code = run.process.returncode if run.process is not None else None
             record.status = "interrupted" if self._stopping else "failed"
             record.exit_code = 1
-            record.error = _death(code)
+            record.error = _death(code) if run.process is not None else _NO_WORKER
         else:
             report = result["report"]
             # What a run did after its last progress message (a short run may send none).
@@ -481,6 +478,9 @@ def _final_progress(report: dict[str, Any]) -> dict[str, Any]:
 def _iso_ns(ts_ns: int) -> str:
     stamp = datetime.fromtimestamp(ts_ns / 1e9, tz=UTC)
     return stamp.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+_NO_WORKER = "the run's process could not be started (see the service's log)"
 
 
 def _death(code: int | None) -> str:

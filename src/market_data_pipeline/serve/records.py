@@ -18,7 +18,7 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,6 @@ class RunRecord:
     error: str | None = None
     report: dict[str, Any] | None = None
     resumed_from: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict, repr=False)  # not stored
 
     def row(self) -> tuple[Any, ...]:
         """Return the values in ``_COLUMNS`` order (JSON columns as text)."""
@@ -189,6 +188,11 @@ class RunStore:
             (*params, limit),
         )
         return [RunRecord.from_row(row) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Return how many runs are recorded in each status."""
+        rows = self._execute(f"SELECT status, COUNT(*) FROM {TABLE} GROUP BY status")
+        return {str(status): int(count) for status, count in rows}
 
     def mark_interrupted(self, now: str) -> int:
         """Mark every run left pending or running by an earlier service ``interrupted``."""
