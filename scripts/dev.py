@@ -120,8 +120,8 @@ def drift(python: Path) -> list[str]:
 
 
 def run(args: list[str]) -> int:
-    # The README names PostgreSQL sinks and Redis buses: the drivers come with the demo.
-    ensure_env("postgres,redis")
+    # The README names PostgreSQL sinks, Redis buses and `mdp serve`: they come with the demo.
+    ensure_env("postgres,redis,serve")
     return sh(BIN / "mdp", "run", *args, check=False)
 
 

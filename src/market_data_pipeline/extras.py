@@ -7,7 +7,13 @@ import importlib.util
 from .errors import UsageError
 
 # The import name of each optional driver, and the extra of this package that installs it.
-EXTRAS = {"psycopg": "postgres", "redis": "redis", "nats": "nats"}
+EXTRAS = {
+    "psycopg": "postgres",
+    "redis": "redis",
+    "nats": "nats",
+    "fastapi": "serve",
+    "uvicorn": "serve",
+}
 
 
 def require_extra(module: str, needed_for: str) -> None:

@@ -572,14 +572,18 @@ async def execute(
     *,
     on_start: Callable[[Pipeline], None] | None = None,
     sink: BarSink | None = None,
+    wrap_source: Callable[[TickSource], TickSource] | None = None,
 ) -> RunReport:
     """Run the pipeline the settings describe and return its report (never raises PipelineError).
 
     ``on_start`` receives the running pipeline (the CLI uses it for progress and signals);
-    ``sink`` replaces the one ``settings.sink`` names (embedding, tests).
+    ``sink`` replaces the one ``settings.sink`` names (embedding, tests); ``wrap_source``
+    wraps the source built from the settings (``mdp serve``'s replay filters).
     """
     try:
         source = build_source(settings)
+        if wrap_source is not None:
+            source = wrap_source(source)
     except PipelineError as exc:
         return failed_before_start(settings.sink, exc)
     server = None

@@ -1,4 +1,4 @@
-"""The ``mdp`` command: ``run``, ``feedback`` and ``contracts``.
+"""The ``mdp`` command: ``run``, ``bars``, ``publish``, ``serve``, ``feedback`` and ``contracts``.
 
 Sub-commands import their heavy dependencies (Core, polars, drivers) only when they run, so
 ``mdp --help`` answers at once.
@@ -15,6 +15,8 @@ from .feedback import feedback_app
 from .publish import EXAMPLES as PUBLISH_EXAMPLES
 from .publish import publish_command
 from .run import EXAMPLES, run_command
+from .serve import EXAMPLES as SERVE_EXAMPLES
+from .serve import serve_command
 from .signals import release_for
 
 app = typer.Typer(
@@ -46,6 +48,11 @@ app.command(
     epilog=PUBLISH_EXAMPLES,
     context_settings={"allow_extra_args": True},
 )(publish_command)
+app.command(
+    "serve",
+    help="Serve runs over HTTP: a job API, health probes, metrics and a page to watch them.",
+    epilog=SERVE_EXAMPLES,
+)(serve_command)
 app.add_typer(feedback_app, name="feedback")
 app.add_typer(contracts_app, name="contracts")
 

@@ -97,6 +97,15 @@ def bars_command(
         bool,
         typer.Option("--json", "-j", help="Same as --format json (one JSON object per line)."),
     ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            metavar="FILE.html",
+            help="Write a candlestick chart with volume of one symbol and resolution as one"
+            " self-contained HTML file (opens offline).",
+        ),
+    ] = None,
 ) -> None:
     """Show or export the bars in a store.
 
@@ -110,7 +119,14 @@ def bars_command(
         _check_request(sink, fmt, out, limit)
         label = _label(resolution)
         window = iso_time_ns(start, "--start"), iso_time_ns(end, "--end")
-        frame = _select(sink, table, symbol, label, window, limit or _default_limit(fmt))
+        default = None if plot is not None else _default_limit(fmt)
+        frame = _select(sink, table, symbol, label, window, limit or default)
+        if plot is not None:
+            from ..serve.chart import write_plot
+
+            drawn = write_plot(frame, plot)
+            typer.echo(f"wrote {drawn:,} bars to {plot}", err=True)
+            return
         _emit(frame, fmt, out)
     except PipelineError as exc:
         error_line(str(exc))

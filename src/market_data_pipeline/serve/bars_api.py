@@ -1,0 +1,61 @@
+"""``/v1/bars``: what the stores hold, and the bars of one symbol and resolution for the chart."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import FastAPI
+
+from ..sinks import read_bars
+from ..sinks.urls import redact_url
+from .chart import chart_points
+from .guards import ForbiddenError, ServeConfig
+
+MAX_POINTS = 20_000  # the latest bars of a series the chart gets at most
+
+
+def bars_routes(app: FastAPI, config: ServeConfig, auth: list[Any]) -> None:
+    @app.get("/v1/bars/series", dependencies=auth)
+    async def series(sink: str | None = None) -> dict[str, Any]:
+        url = _sink(config, sink)
+        return {"sink": redact_url(url), "series": await asyncio.to_thread(_series, url)}
+
+    @app.get("/v1/bars", dependencies=auth)
+    async def bars(
+        symbol: str, resolution: str, sink: str | None = None, limit: int = MAX_POINTS
+    ) -> dict[str, Any]:
+        url = _sink(config, sink)
+        points = await asyncio.to_thread(_points, url, symbol, resolution, min(limit, MAX_POINTS))
+        return {"symbol": symbol, "resolution": resolution, "bars": points}
+
+
+def _sink(config: ServeConfig, given: str | None) -> str:
+    """The sink to read: the default, or one named by its URL as shown (password masked)."""
+    if given is None:
+        return config.default_sink
+    for url in config.sinks:
+        if given in (url, redact_url(url)):
+            return url
+    raise ForbiddenError(f"sink {redact_url(given)!r} is not one this service writes to")
+
+
+def _series(url: str) -> list[dict[str, Any]]:
+    import polars as pl
+
+    frame = read_bars(url)
+    counts = (
+        frame.group_by("symbol", "resolution")
+        .agg(pl.len().alias("bars"))
+        .sort("symbol", "resolution")
+    )
+    return list(counts.iter_rows(named=True))
+
+
+def _points(url: str, symbol: str, resolution: str, limit: int) -> list[dict[str, Any]]:
+    import polars as pl
+
+    frame = read_bars(url).filter(
+        (pl.col("symbol") == symbol) & (pl.col("resolution") == resolution)
+    )
+    return chart_points(frame.sort("ts_ns").tail(limit))
