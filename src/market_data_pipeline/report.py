@@ -39,6 +39,9 @@ class RunReport:
     # A stopped replay: rows_not_read (exact or a lower bound), read_fraction, the last
     # event time committed (UTC ISO, minutes). Empty when the input was read to its end.
     partial: dict[str, Any] = field(default_factory=dict)
+    # With --allowed-lateness or --late-output: the lateness, the engine's open and retained
+    # windows (its state size) and the late ticks written aside.
+    lateness: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ticks_per_s(self) -> float:
@@ -100,6 +103,7 @@ class RunReport:
             "reconciled": self.reconciled,
             "write": self.write,
             "feedback": self.feedback,
+            **({"lateness": self.lateness} if self.lateness else {}),
         }
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import polars as pl
 
 from . import metrics
-from .bars.builder import DEFAULT_MAX_HOLD_S, BarEngine
+from .bars.builder import DEFAULT_MAX_HOLD_S, BarEngine, ResolutionStats
 from .bars.calendars import TimeFrame, Windows, make_windows, parse_week_start, zone
 from .bars.gaps import GapCount, GapTracker
 from .bars.resample import refuse_upsampling
@@ -47,6 +47,7 @@ from .flow.feedback import FeedbackHandler, ScalePolicy
 from .flow.rate_gate import RateGate
 from .flow.watermarks import WatermarkMonitor, Watermarks
 from .isotime import iso_time_ns
+from .late_output import LateOutput, parse_late_output
 from .report import RunReport, conclude, failed_before_start, write_dict
 from .sinks import open_sink
 from .sinks.base import BarSink
@@ -175,7 +176,20 @@ def engine_for(
         replace(res, label=w.label) for res, w in zip(resolutions, windows.values(), strict=True)
     ]
     grace_ns = parse_duration_ns(settings.grace, what="grace")
-    return BarEngine(resolutions, grace_ns, windows=windows, max_hold_s=max_hold_s), windows
+    engine = BarEngine(
+        resolutions,
+        grace_ns,
+        windows=windows,
+        max_hold_s=max_hold_s,
+        allowed_lateness_ns=lateness_ns(settings),
+        keep_late=settings.late_output is not None,
+    )
+    return engine, windows
+
+
+def lateness_ns(settings: RunSettings) -> int:
+    """Return the allowed lateness the settings give, in nanoseconds."""
+    return parse_duration_ns(settings.allowed_lateness, what="allowed-lateness")
 
 
 def duration_for(settings: RunSettings) -> float | None:
@@ -202,6 +216,11 @@ class Pipeline:
         self.gate = RateGate(source.provider, base_rate=source.base_rate)
         transactional = source.transactional or checkpointed
         self.sink = sink or open_sink(settings.sink, transactional=transactional)
+        self.late_output = (
+            LateOutput(parse_late_output(settings.late_output), self.sink)
+            if settings.late_output is not None
+            else None
+        )
         self._grace_ns = self.engine.grace_ns
         self.bus: FeedbackBus = open_bus(
             settings.bus,
@@ -246,11 +265,10 @@ class Pipeline:
         self.checkpointer: Checkpointer | None = None
         self._restored_ticks: dict[str, int] = {}  # open ticks per resolution from a checkpoint
         if checkpointed:
-            layout = layout_of(
-                [res.label for res in self.resolutions],
-                self._grace_ns,
-                _checkpoint_extra(source, timeframe_for(settings)),
-            )
+            extra = _checkpoint_extra(source, timeframe_for(settings))
+            if self.engine.allowed_lateness_ns:  # retained windows are part of the state
+                extra["allowed_lateness_ns"] = self.engine.allowed_lateness_ns
+            layout = layout_of([res.label for res in self.resolutions], self._grace_ns, extra)
             self.checkpointer = Checkpointer(
                 self.sink, self.queue, source, layout, settings.checkpoint_interval
             )
@@ -313,6 +331,8 @@ class Pipeline:
             saved.open_state,
             saved.watermarks,
             windows=self.windows,
+            allowed_lateness_ns=self.engine.allowed_lateness_ns,
+            keep_late=self.engine.keep_late,
         )
         stats = self.engine.stats()
         self._restored_ticks = {label: s.open_ticks for label, s in stats.items()}
@@ -346,6 +366,8 @@ class Pipeline:
                 metrics.TICKS.inc(part.height)
                 if bars.height:
                     await self._put(bars)
+                if self.late_output is not None or self.engine.allowed_lateness_ns:
+                    await self._after_late()
                 if self._stop_requested:
                     return
             if self.checkpointer is not None and self.checkpointer.due():
@@ -365,6 +387,21 @@ class Pipeline:
             return await asyncio.to_thread(add, part)
         finally:
             self._in_put = False
+
+    async def _after_late(self) -> None:
+        """Write the late ticks kept aside and show the engine's state size."""
+        open_windows, retained = self.engine.state_rows()
+        metrics.ENGINE_WINDOWS.labels(kind="open").set(open_windows)
+        metrics.ENGINE_WINDOWS.labels(kind="retained").set(retained)
+        if self.late_output is None:
+            return
+        late = self.engine.take_late()
+        if late.height:
+            self._in_put = True  # a stop waits for it, like a write
+            try:
+                await self.late_output.write(late)
+            finally:
+                self._in_put = False
 
     def _saw_events(self, part: pl.DataFrame) -> None:
         high = part.get_column("ts_ns").max() if part.height else None
@@ -399,12 +436,17 @@ class Pipeline:
                     await self._checkpoint()
                 if commit:
                     await self._put(self._with_gaps(self.engine.flush()))
+                    await self._after_late()
                 if checkpoint and complete:
                     await self._checkpoint(complete=True)
             finally:
                 # Even when the flush could not be queued (the store is down), the queue must
                 # close: it rolls back, closes the sink and counts what was not written.
-                write = await self.queue.close(commit=commit)
+                try:
+                    write = await self.queue.close(commit=commit)
+                finally:
+                    if self.late_output is not None:
+                        self.late_output.close()
             return write
         finally:
             self._running = False
@@ -445,6 +487,7 @@ class Pipeline:
                 "bars_built": s.bars_emitted + self._gap_count(label).filled,
                 **self._gap_dict(label),
                 **({"restored": self._restored_ticks[label]} if self._restored_ticks else {}),
+                **(_revisions(s) if self.engine.allowed_lateness_ns else {}),
             }
             for label, s in stats.items()
         }
@@ -469,7 +512,23 @@ class Pipeline:
             write=write_dict(write),
             feedback=self.handler.summary(),
             stopped_by=self._stopped_by,
+            lateness=self._lateness(),
         )
+
+    def _lateness(self) -> dict[str, Any]:
+        """Allowed lateness, retained state and the side output, for the report (empty if
+        neither is used)."""
+        if not self.engine.allowed_lateness_ns and self.late_output is None:
+            return {}
+        open_windows, retained = self.engine.state_rows()
+        out: dict[str, Any] = {
+            "allowed_lateness": self.settings.allowed_lateness,
+            "open_windows": open_windows,
+            "retained_windows": retained,
+        }
+        if self.late_output is not None:
+            out["late_output"] = self.late_output.describe()
+        return out
 
     def _gap_count(self, label: str) -> GapCount:
         return self.gaps.counts.get(label) or GapCount()
@@ -494,6 +553,17 @@ def _checkpoint_extra(source: TickSource, timeframe: TimeFrame) -> dict[str, Any
             "align": timeframe.align,
         }
     return extra
+
+
+def _revisions(stats: ResolutionStats) -> dict[str, int]:
+    """Per resolution: bars revised by late ticks, those ticks (inside ticks_in_bars), bars
+    written again (inside bars_built) and closed windows still retained."""
+    return {
+        "revised": stats.bars_revised,
+        "revising_ticks": stats.ticks_revising,
+        "rewritten": stats.bars_rewritten,
+        "retained_windows": stats.retained_windows,
+    }
 
 
 def _iso(ts_ns: int) -> str:

@@ -272,9 +272,9 @@ class BarEngine:
     def take_late(self) -> pl.DataFrame:
         """Return and forget the late items kept so far (``LATE_SCHEMA``; ``keep_late=True``).
 
-        Items still held are folded in first, so call it after ``add_*`` or ``flush``.
+        Items of frames still held come once those are folded in (``add_*``, ``flush``, a
+        snapshot), so nothing is lost by asking early.
         """
-        self._settle()
         out, self._late = self._late, []
         if not out:
             return pl.DataFrame(schema=LATE_SCHEMA)

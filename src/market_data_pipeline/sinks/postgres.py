@@ -52,7 +52,25 @@ CREATE TABLE IF NOT EXISTS bars (
     volume     double precision NOT NULL,
     vwap       double precision,
     trades     bigint,
+    revision   integer          NOT NULL DEFAULT 0,
     PRIMARY KEY (symbol, resolution, ts)
+)
+"""
+
+# Added later (allowed lateness): how many times the bar was revised by late ticks. Tables made
+# before it get the column in place (no rewrite: a constant default); bars written without one
+# (no --allowed-lateness) keep 0.
+REVISION = "revision"
+_HAS_REVISION = """
+SELECT 1 FROM information_schema.columns
+WHERE table_schema = current_schema() AND table_name = 'bars' AND column_name = 'revision'
+"""
+_ADD_REVISION = f"ALTER TABLE bars ADD COLUMN IF NOT EXISTS {REVISION} integer NOT NULL DEFAULT 0"
+_LATE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {table} (
+    symbol text NOT NULL, ts_ns bigint NOT NULL, price double precision, size double precision,
+    reason text NOT NULL, resolutions text NOT NULL, window_ns bigint, window_end_ns bigint,
+    watermark_ns bigint
 )
 """
 
@@ -60,9 +78,10 @@ _STAGE = f"""
 CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} (
     symbol text, resolution text, ts_us bigint, open double precision, high double precision,
     low double precision, close double precision, volume double precision,
-    vwap double precision, trades bigint
+    vwap double precision, trades bigint, revision integer
 )
 """
+_STAGE_COLUMNS = "symbol, resolution, ts_us, open, high, low, close, volume, vwap, trades"
 
 _MERGE = f"""
 INSERT INTO bars ({column_list(TABLE_COLUMNS)})
@@ -96,6 +115,18 @@ ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,
 
 _LOAD_CHECKPOINT = """
 SELECT name, position, open_state, watermarks, layout FROM mdp_checkpoints WHERE name = %s
+"""
+
+_REVISED_VALUES = (*VALUE_COLUMNS, REVISION)
+_MERGE_REVISED = f"""
+INSERT INTO bars ({column_list((*TABLE_COLUMNS, REVISION))})
+SELECT symbol, resolution, timestamptz 'epoch' + ts_us * interval '1 microsecond',
+       {column_list(_REVISED_VALUES)}
+FROM {STAGE_TABLE}
+ON CONFLICT ({column_list(KEY_COLUMNS)}) DO UPDATE SET
+    {update_set(_REVISED_VALUES, "EXCLUDED")}
+WHERE ({column_list(_REVISED_VALUES, "bars.")})
+    IS DISTINCT FROM ({column_list(_REVISED_VALUES, "EXCLUDED.")})
 """
 
 # An unchanged bar is not rewritten (no dead tuple, no WAL), so replaying a file again is cheap.
@@ -174,8 +205,9 @@ def encode_csv(bars: pl.DataFrame) -> bytes:
     # In key order the merge walks the primary-key index page by page instead of jumping
     # between symbols (the engine emits bars in time order across all of them).
     unique = bars.unique(subset=KEY, keep="last", maintain_order=True).sort(KEY)
+    values = (*VALUE_COLUMNS, REVISION) if REVISION in bars.columns else VALUE_COLUMNS
     staged = unique.select(
-        "symbol", "resolution", (pl.col("ts_ns") // 1_000).alias("ts_us"), *VALUE_COLUMNS
+        "symbol", "resolution", (pl.col("ts_ns") // 1_000).alias("ts_us"), *values
     )
     return staged.write_csv(include_header=False).encode()
 
@@ -199,6 +231,8 @@ class _Writer:
         with pg_errors(self.url, "schema setup"):
             try:
                 conn.execute(_SCHEMA)
+                if conn.execute(_HAS_REVISION).fetchone() is None:
+                    conn.execute(_ADD_REVISION)
                 if self.transactional:
                     conn.execute(_CHECKPOINT_SCHEMA)
                 conn.execute(_STAGE)
@@ -218,12 +252,17 @@ class _Writer:
                 f"the run transaction on {redact_url(self.url)} was lost with its connection"
             )
         payload = encode_csv(bars)
+        revised = REVISION in bars.columns
+        columns = f"{_STAGE_COLUMNS}, {REVISION}" if revised else _STAGE_COLUMNS
         try:
             with pg_errors(self.url, "write"), conn.transaction(), conn.cursor() as cur:
                 cur.execute(f"TRUNCATE {STAGE_TABLE}")
-                with cur.copy(f"COPY {STAGE_TABLE} FROM STDIN (FORMAT csv)") as copy:
+                with cur.copy(f"COPY {STAGE_TABLE} ({columns}) FROM STDIN (FORMAT csv)") as copy:
                     copy.write(payload)
-                self._merge(conn, cur)
+                if revised:
+                    cur.execute(_MERGE_REVISED)  # a revision rewrites a bar: always an upsert
+                else:
+                    self._merge(conn, cur)
         except SinkError as exc:
             if (conn.closed or conn.broken) and self.transactional:
                 raise SinkTransactionLostError(
@@ -252,6 +291,24 @@ class _Writer:
         self.conn = None
         self.lost = self.transactional
         conn.close()
+
+    def write_late(self, table: str, rows: pl.DataFrame) -> None:
+        # On the run's connection: in a transactional run the rows commit with the bars.
+        self.open()
+        conn = self.conn
+        if conn is None or self.lost:
+            raise SinkTransactionLostError(
+                f"the run transaction on {redact_url(self.url)} was lost with its connection"
+            )
+        names = ", ".join(rows.columns)
+        insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * rows.width)})"
+        try:
+            with pg_errors(self.url, "late tick write"), conn.transaction(), conn.cursor() as cur:
+                cur.execute(_LATE_SCHEMA.format(table=table))
+                cur.executemany(insert, rows.rows())
+        finally:
+            if conn.closed or conn.broken:
+                self._drop(conn)
 
     def checkpoint(self, row: tuple[Any, ...]) -> None:
         # The run transaction holds every bar written since the last checkpoint: the checkpoint
@@ -339,6 +396,9 @@ class PostgresSink(BarSink):
             self._pool.submit(self._writers[int(key[0])].write, part) for key, part in parts.items()
         ]
         _first_error([job.exception() for job in jobs])
+
+    def _write_late_sync(self, table: str, rows: pl.DataFrame) -> None:
+        self._writers[0].write_late(table, rows)
 
     def _checkpoint_sync(self, row: tuple[Any, ...]) -> None:
         self._writers[0].checkpoint(row)

@@ -47,8 +47,29 @@ CREATE TABLE IF NOT EXISTS bars (
     volume     REAL    NOT NULL,
     vwap       REAL,
     trades     INTEGER,
+    revision   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (symbol, resolution, ts)
 ) WITHOUT ROWID
+"""
+
+# Added later (allowed lateness): how many times the bar was revised by late ticks. Tables made
+# before it get the column in place; bars written without one (no --allowed-lateness) keep 0.
+REVISION = "revision"
+_ADD_REVISION = f"ALTER TABLE bars ADD COLUMN {REVISION} INTEGER NOT NULL DEFAULT 0"
+_REVISED_COLUMNS = (*TABLE_COLUMNS, REVISION)
+_UPSERT_REVISED = f"""
+INSERT INTO bars ({column_list(_REVISED_COLUMNS)})
+VALUES ({column_list(["?"] * len(_REVISED_COLUMNS))})
+ON CONFLICT ({column_list(KEY_COLUMNS)}) DO UPDATE SET
+    {update_set((*VALUE_COLUMNS, REVISION), "excluded")}
+WHERE ({column_list((*VALUE_COLUMNS, REVISION))})
+    IS NOT ({column_list((*VALUE_COLUMNS, REVISION), "excluded.")})
+"""
+_LATE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {table} (
+    symbol TEXT NOT NULL, ts_ns INTEGER NOT NULL, price REAL, size REAL, reason TEXT NOT NULL,
+    resolutions TEXT NOT NULL, window_ns INTEGER, window_end_ns INTEGER, watermark_ns INTEGER
+)
 """
 
 _UPSERT = f"""
@@ -120,16 +141,25 @@ def ts_text() -> pl.Expr:
     return pl.col("ts_ns").cast(pl.Datetime("ns", "UTC")).dt.strftime(TS_FORMAT).alias("ts")
 
 
-def table_rows(bars: pl.DataFrame) -> list[tuple[object, ...]]:
+def table_rows(
+    bars: pl.DataFrame, columns: tuple[str, ...] = TABLE_COLUMNS
+) -> list[tuple[object, ...]]:
     """Return ``bars`` as table rows in primary-key order.
 
     In key order consecutive inserts land on the same B-tree pages: about 2-3x fewer page
     visits than the engine's time order when a batch spans many symbols.
     """
-    table = bars.select(ts_text() if name == "ts" else pl.col(name) for name in TABLE_COLUMNS)
+    table = bars.select(ts_text() if name == "ts" else pl.col(name) for name in columns)
     table = table.sort(KEY_COLUMNS, maintain_order=True)  # a repeated key keeps its last row last
     # Column lists zipped into tuples: cheaper than polars' row iterator per row.
-    return list(zip(*(table.get_column(name).to_list() for name in TABLE_COLUMNS), strict=True))
+    return list(zip(*(table.get_column(name).to_list() for name in columns), strict=True))
+
+
+def _add_revision(conn: sqlite3.Connection) -> None:
+    """Give a ``bars`` table made before revisions its ``revision`` column."""
+    names = {row[1] for row in conn.execute("PRAGMA table_info(bars)")}
+    if REVISION not in names:
+        conn.execute(_ADD_REVISION)
 
 
 class SqliteSink(BarSink):
@@ -162,6 +192,7 @@ class SqliteSink(BarSink):
                 conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute(_SCHEMA)
+                _add_revision(conn)
                 if self.transactional:
                     conn.execute("BEGIN")
             except BaseException:
@@ -177,13 +208,14 @@ class SqliteSink(BarSink):
             raise SinkTransactionLostError(
                 f"the run transaction on {self.path} was rolled back by SQLite"
             )
-        rows = table_rows(bars)
+        revised = REVISION in bars.columns
+        rows = table_rows(bars, _REVISED_COLUMNS) if revised else table_rows(bars)
         with sqlite_errors(self.path, "write"):
             # A savepoint (transactional) or a transaction makes each write all-or-nothing, so a
             # retried batch never lands half.
             conn.execute("SAVEPOINT w" if self.transactional else "BEGIN IMMEDIATE")
             try:
-                conn.executemany(_UPSERT, rows)
+                conn.executemany(_UPSERT_REVISED if revised else _UPSERT, rows)
                 conn.execute("RELEASE w" if self.transactional else "COMMIT")
             except BaseException:
                 self._undo(conn)
@@ -203,6 +235,32 @@ class SqliteSink(BarSink):
                 conn.execute("ROLLBACK")
         except sqlite3.Error:
             self._lost = self.transactional
+
+    def _write_late_sync(self, table: str, rows: pl.DataFrame) -> None:
+        # On the run's connection: in a transactional run the rows commit with the bars.
+        self._open_sync()
+        conn = self._conn
+        assert conn is not None
+        names = column_list(rows.columns)
+        insert = f"INSERT INTO {table} ({names}) VALUES ({column_list(['?'] * rows.width)})"
+        with sqlite_errors(self.path, "late tick write"):
+            conn.execute("SAVEPOINT late" if self.transactional else "BEGIN IMMEDIATE")
+            try:
+                conn.execute(_LATE_SCHEMA.format(table=table))
+                conn.executemany(insert, rows.rows())
+                conn.execute("RELEASE late" if self.transactional else "COMMIT")
+            except BaseException:
+                self._undo_late(conn)
+                raise
+
+    def _undo_late(self, conn: sqlite3.Connection) -> None:
+        if not conn.in_transaction:
+            self._lost = self.transactional
+        elif self.transactional:
+            conn.execute("ROLLBACK TO late")
+            conn.execute("RELEASE late")
+        else:
+            conn.execute("ROLLBACK")
 
     def _checkpoint_sync(self, row: tuple[object, ...]) -> None:
         # The run transaction holds every bar written since the last checkpoint: the checkpoint
