@@ -169,7 +169,7 @@ async def test_kill_9_with_late_ticks_leaves_the_reference_table_and_late_ticks(
 
     want_bars, want_late = reference(frame)
     got_bars, got_late = _stored(db)
-    assert want_bars.get_column("revision").max() > 0  # the stream did revise bars
+    assert (want_bars.get_column("revision") > 0).any()  # the stream did revise bars
     assert want_late.height > 0
     assert_frame_equal(got_bars, want_bars, check_exact=False, rel_tol=1e-12)
     assert_frame_equal(got_late, want_late)
