@@ -264,6 +264,7 @@ class Pipeline:
         self._feedback: asyncio.Task[None] | None = None
         self.checkpointer: Checkpointer | None = None
         self._restored_ticks: dict[str, int] = {}  # open ticks per resolution from a checkpoint
+        self._peak_windows = 0  # most closed windows retained for allowed lateness at once
         if checkpointed:
             extra = _checkpoint_extra(source, timeframe_for(settings))
             if self.engine.allowed_lateness_ns:  # retained windows are part of the state
@@ -393,6 +394,7 @@ class Pipeline:
         open_windows, retained = self.engine.state_rows()
         metrics.ENGINE_WINDOWS.labels(kind="open").set(open_windows)
         metrics.ENGINE_WINDOWS.labels(kind="retained").set(retained)
+        self._peak_windows = max(self._peak_windows, retained)
         if self.late_output is None:
             return
         late = self.engine.take_late()
@@ -525,6 +527,7 @@ class Pipeline:
             "allowed_lateness": self.settings.allowed_lateness,
             "open_windows": open_windows,
             "retained_windows": retained,
+            "peak_retained_windows": max(self._peak_windows, retained),
         }
         if self.late_output is not None:
             out["late_output"] = self.late_output.describe()

@@ -236,7 +236,7 @@ class BarEngine:
         out = [*self._carry, self._drain()]
         self._carry = []
         self._flushed = True
-        out.append(self._emit(self._state))
+        out.append(self._revisioned(self._emit(self._state)))
         self._state = empty_partials()
         self._retained = empty_retained()  # nothing can revise them any more
         self._next_end = None
@@ -338,6 +338,9 @@ class BarEngine:
             raise BadInputError(f"no watermark for symbol {unmarked['symbol'][0]!r}")
         self._state, self._marks = open_state, watermarks
         self._marks_max = _int(watermarks["max_ts_ns"].max()) if watermarks.height else None
+        # A frame holding a late tick then counts as one that may close a window: with allowed
+        # lateness it revises a bar, which a snapshot must not find held back.
+        self._max_ts = self._marks_max
         for label, ticks in _per_resolution(open_state)[1].items():
             self._counters[label].ticks_in = ticks
         self._next_end = self._earliest_open_end()
