@@ -7,10 +7,12 @@ from typing import Any
 
 import polars as pl
 import pytest
-from test_sinks import bars, write
 
+from market_data_pipeline import frames
 from market_data_pipeline.late_output import LateOutput, parse_late_output
 from market_data_pipeline.sinks import open_sink, read_bars
+
+T0 = 1_704_187_800_000_000_000  # 2024-01-02T09:30:00Z
 
 _OLD_SQLITE = """
 CREATE TABLE bars (
@@ -49,6 +51,32 @@ def _execute(url: str, sql: str) -> None:
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql)
+
+
+def bars(n: int, *, start: int = 0, price: float = 1.5) -> pl.DataFrame:
+    idx = range(start, start + n)
+    return pl.DataFrame(
+        {
+            "symbol": ["AAPL"] * n,
+            "resolution": ["1m"] * n,
+            "ts_ns": [T0 + i * 60_000_000_000 for i in idx],
+            "open": [price] * n,
+            "high": [price + 1] * n,
+            "low": [price - 1] * n,
+            "close": [price] * n,
+            "volume": [float(i + 1) for i in idx],
+            "vwap": [price] * n,
+            "trades": [i + 1 for i in idx],
+        },
+        schema=frames.BAR_SCHEMA,
+    )
+
+
+async def write(url: str, frame: pl.DataFrame) -> None:
+    sink = open_sink(url)
+    await sink.open()
+    await sink.write_frame(frame)
+    await sink.close()
 
 
 def revised(frame: pl.DataFrame, revision: int) -> pl.DataFrame:
