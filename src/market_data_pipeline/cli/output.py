@@ -282,8 +282,8 @@ def _lateness_lines(lateness: dict[str, Any]) -> list[str]:
     if not lateness:
         return []
     lines = [
-        f"  lateness {literal(lateness['allowed_lateness'])} allowed:"
-        f" at most {lateness['peak_retained_windows']:,} closed windows retained"
+        f"  lateness {literal(lateness['allowed_lateness'])} allowed;"
+        f" at most {lateness['peak_retained_windows']:,} closed windows retained at once"
     ]
     output = lateness.get("late_output")
     if output:
