@@ -216,6 +216,8 @@ class Pipeline:
         self.gate = RateGate(source.provider, base_rate=source.base_rate)
         transactional = source.transactional or checkpointed
         self.sink = sink or open_sink(settings.sink, transactional=transactional)
+        if settings.late_output is not None and source.kind == "bars":
+            raise UsageError("--late-output keeps late trades and quotes, not input bars")
         self.late_output = (
             LateOutput(parse_late_output(settings.late_output), self.sink)
             if settings.late_output is not None
