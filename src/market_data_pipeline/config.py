@@ -199,10 +199,6 @@ class RunSettings(BaseModel):
             raise ValueError("--source nats needs --stream NAME")
         if self.resume:
             self._check_resume()
-        if self.fill_gaps and self.allowed_lateness.strip() not in ("0", "0s", "0ms"):
-            raise ValueError(
-                "--fill-gaps does not follow revised bars: drop --fill-gaps or --allowed-lateness"
-            )
         return self
 
     def _check_resume(self) -> None:

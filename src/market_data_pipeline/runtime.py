@@ -212,6 +212,10 @@ class Pipeline:
         self.resolutions = self.engine.resolutions
         if settings.fill_gaps and settings.calendar is None:
             raise UsageError("--fill-gaps needs --calendar CODE: gaps are in-session windows")
+        if settings.fill_gaps and self.engine.allowed_lateness_ns:
+            raise UsageError(
+                "--fill-gaps does not follow revised bars: drop --fill-gaps or --allowed-lateness"
+            )
         self.gaps = GapTracker(self.windows, fill=settings.fill_gaps)
         self.gate = RateGate(source.provider, base_rate=source.base_rate)
         transactional = source.transactional or checkpointed

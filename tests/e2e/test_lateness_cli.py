@@ -101,3 +101,12 @@ def test_a_bad_late_output_is_one_usage_line(mdp: Mdp, tmp_path: Path) -> None:
         "run", "--input", str(csv), "--sink", "memory://bad", "--late-output", "table:late"
     )
     assert result.exit_code == 2 and "SQLite or PostgreSQL" in result.output
+
+
+def test_filled_gaps_and_allowed_lateness_are_refused_together(mdp: Mdp, tmp_path: Path) -> None:
+    csv = _arrivals(tmp_path / "t.csv", after_s=90)
+    result = mdp(
+        "run", "--input", str(csv), "--sink", "memory://gaps", "--calendar", "XNYS", "-r", "1d",
+        "--fill-gaps", "--allowed-lateness", "1m",
+    )  # fmt: skip
+    assert result.exit_code == 2 and "--fill-gaps does not follow revised bars" in result.output
