@@ -44,6 +44,7 @@ def bars(
     tz: str = "UTC",
     symbol: str | None = None,
     calendar: str | None = None,
+    allowed_lateness: str | timedelta | None = None,
 ) -> pl.DataFrame:
     """Build OHLCV bars from a frame of trades, quotes or bars; return them as a polars frame.
 
@@ -57,22 +58,40 @@ def bars(
     raises ``UsageError``. The result has ``symbol, resolution, ts`` (window start, UTC) and
     ``open, high, low, close, volume, vwap, trades``, sorted; a resolution is labelled in its
     canonical form (``60s`` is ``1m``).
+
+    With ``allowed_lateness`` (e.g. ``"10s"``) rows are taken in the frame's order instead, as
+    ``mdp run --grace ... --allowed-lateness ...`` takes a stream: the result is the table that
+    run ends with, one row per bar with its ``revision``; a row later than the allowed lateness
+    raises ``BadInputError`` (``mdp run`` would count it late).
     """
     labels = resolutions if isinstance(resolutions, str) else ",".join(resolutions)
+    in_arrival_order = allowed_lateness is not None
     settings = RunSettings(
-        resolution=labels, grace=_duration(grace), tz=tz, calendar=calendar, ticks=1
+        resolution=labels,
+        grace=_duration(grace),
+        tz=tz,
+        calendar=calendar,
+        ticks=1,
+        allowed_lateness=_duration(allowed_lateness or "0s"),
     )
     engine, _ = engine_for(settings)
     items, kind = _items(_to_arrow(frame), symbol=symbol, tz=tz)
-    # The whole frame is at hand: in event-time order no row can come after its window closed,
-    # so every row lands in a bar (a stable sort keeps equal timestamps in their given order).
-    items = items.sort("ts_ns", maintain_order=True)
+    if not in_arrival_order:
+        # The whole frame is at hand: in event-time order no row can come after its window
+        # closed, so every row lands in a bar (a stable sort keeps equal times in given order).
+        items = items.sort("ts_ns", maintain_order=True)
     add = engine.add_bars if kind == "bars" else engine.add_ticks
     out = pl.concat([add(items), engine.flush()], how="vertical_relaxed")
-    late = sum(s.ticks_late for s in engine.stats().values())
-    if late:  # cannot happen on sorted input; never drop rows silently if it ever does
+    late = max(s.ticks_late for s in engine.stats().values())
+    if late:  # never drop rows silently
         raise BadInputError(f"{late} rows came after their window had closed")
-    return with_datetime(out.sort(BAR_KEY))
+    if not in_arrival_order:
+        return with_datetime(out.sort(BAR_KEY))
+    # A revised bar was returned again: the last one returned is the one a store keeps.
+    final = out.unique(subset=BAR_KEY, keep="last", maintain_order=True).sort(BAR_KEY)
+    if "revision" not in final.columns:
+        final = final.with_columns(pl.lit(0, pl.Int64).alias("revision"))
+    return with_datetime(final).with_columns(final.get_column("revision"))
 
 
 def run(settings: RunSettings | Mapping[str, Any] | None = None, **options: Any) -> RunReport:

@@ -2,8 +2,9 @@
 
 A checkpointed run (``--source nats``) writes to a sink held in one open transaction. Every
 ``interval_s``, at a frame boundary, the runtime waits until the write queue has handed every
-closed bar to the sink, then ``commit`` stores the bar engine's open windows and watermarks and
-the last stream sequence taken in table ``mdp_checkpoints`` and commits that transaction, and
+closed bar to the sink, then ``commit`` stores the bar engine's open windows (with allowed
+lateness, its retained closed windows too), watermarks and the last stream sequence taken in
+table ``mdp_checkpoints`` and commits that transaction, and
 only then acknowledges the messages up to that sequence. A process killed at any moment leaves
 the store at its last checkpoint: the bars, the state and the position agree.
 

@@ -65,6 +65,10 @@ class RunSettings(BaseModel):
     start: str | None = None
     resolution: str | None = None
     grace: str = DEFAULT_GRACE
+    # How long a closed window stays open to revision by late ticks (0: late ticks count only).
+    allowed_lateness: str = "0s"
+    # Where ticks later than that go: a .parquet or .csv file, or table:NAME in the store.
+    late_output: str | None = None
     ts_unit: Literal["auto", "s", "ms", "us", "ns"] = "auto"
     ts_format: str | None = None
     columns: str | None = None
@@ -144,7 +148,7 @@ class RunSettings(BaseModel):
             return {key: val for key, _, val in pairs}
         return value
 
-    @field_validator("grace", "write_retry_for", mode="before")
+    @field_validator("grace", "allowed_lateness", "write_retry_for", mode="before")
     @classmethod
     def _seconds_to_duration(cls, value: Any) -> Any:
         # A bare number in a config file (grace: 5) means seconds.

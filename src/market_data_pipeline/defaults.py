@@ -27,3 +27,6 @@ DISPATCH_EVENT_TYPE = "core-release"
 KEY_COLUMNS = ("symbol", "resolution", "ts")
 VALUE_COLUMNS = ("open", "high", "low", "close", "volume", "vwap", "trades")
 TABLE_COLUMNS = KEY_COLUMNS + VALUE_COLUMNS
+# Stored columns only some runs write (a frame carries them or not): `revision`, written by
+# runs with --allowed-lateness; other runs leave the stored value (0 for a new bar).
+OPTIONAL_COLUMNS = ("revision",)

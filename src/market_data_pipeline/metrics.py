@@ -44,6 +44,12 @@ FEEDBACK_EVENTS = Counter(
     ["level", "outcome"],
     registry=REGISTRY,
 )
+ENGINE_WINDOWS = Gauge(
+    "mdp_engine_windows",
+    "Windows the bar engine holds: open, or closed and retained for allowed lateness.",
+    ["kind"],
+    registry=REGISTRY,
+)
 DLQ = Counter("mdp_dlq_total", "Bus entries moved to the dead-letter stream.", registry=REGISTRY)
 DLQ_TRIMMED = Counter(
     "mdp_dlq_trimmed_total",
@@ -72,6 +78,7 @@ __all__ = [
     "BUS_CONSUMER_LAG",
     "DLQ",
     "DLQ_TRIMMED",
+    "ENGINE_WINDOWS",
     "FEEDBACK_EVENTS",
     "RATE_SCALE",
     "REGISTRY",

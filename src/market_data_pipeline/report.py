@@ -46,6 +46,9 @@ class RunReport:
     # known), read_fraction (of the rows), the last event time committed (UTC ISO, minutes).
     # Empty when the input was read to its end.
     partial: dict[str, Any] = field(default_factory=dict)
+    # With --allowed-lateness or --late-output: the lateness, the engine's open and retained
+    # windows (its state size) and the late ticks written aside.
+    lateness: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ticks_per_s(self) -> float:
@@ -108,6 +111,7 @@ class RunReport:
             "reconciled": self.reconciled,
             "write": self.write,
             "feedback": self.feedback,
+            **({"lateness": self.lateness} if self.lateness else {}),
         }
 
 

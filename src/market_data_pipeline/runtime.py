@@ -26,7 +26,7 @@ from typing import Any
 import polars as pl
 
 from . import metrics
-from .bars.builder import DEFAULT_MAX_HOLD_S, BarEngine
+from .bars.builder import DEFAULT_MAX_HOLD_S, BarEngine, ResolutionStats
 from .bars.calendars import TimeFrame, Windows, make_windows, parse_week_start, zone
 from .bars.gaps import GapCount, GapTracker
 from .bars.resample import refuse_upsampling
@@ -47,6 +47,7 @@ from .flow.feedback import FeedbackHandler, ScalePolicy
 from .flow.rate_gate import RateGate
 from .flow.watermarks import WatermarkMonitor, Watermarks
 from .isotime import iso_time_ns
+from .late_output import LateOutput, parse_late_output
 from .report import RunReport, conclude, failed_before_start, write_dict
 from .sinks import open_sink
 from .sinks.base import BarSink
@@ -181,7 +182,20 @@ def engine_for(
         replace(res, label=w.label) for res, w in zip(resolutions, windows.values(), strict=True)
     ]
     grace_ns = parse_duration_ns(settings.grace, what="grace")
-    return BarEngine(resolutions, grace_ns, windows=windows, max_hold_s=max_hold_s), windows
+    engine = BarEngine(
+        resolutions,
+        grace_ns,
+        windows=windows,
+        max_hold_s=max_hold_s,
+        allowed_lateness_ns=lateness_ns(settings),
+        keep_late=settings.late_output is not None,
+    )
+    return engine, windows
+
+
+def lateness_ns(settings: RunSettings) -> int:
+    """Return the allowed lateness the settings give, in nanoseconds."""
+    return parse_duration_ns(settings.allowed_lateness, what="allowed-lateness")
 
 
 def duration_for(settings: RunSettings) -> float | None:
@@ -204,11 +218,22 @@ class Pipeline:
         self.resolutions = self.engine.resolutions
         if settings.fill_gaps and settings.calendar is None:
             raise UsageError("--fill-gaps needs --calendar CODE: gaps are in-session windows")
+        if settings.fill_gaps and self.engine.allowed_lateness_ns:
+            raise UsageError(
+                "--fill-gaps does not follow revised bars: drop --fill-gaps or --allowed-lateness"
+            )
         self.gaps = GapTracker(self.windows, fill=settings.fill_gaps)
         self.gate = RateGate(source.provider, base_rate=source.base_rate)
         transactional = source.transactional or checkpointed
         self.sink = sink or open_sink(
             settings.sink, transactional=transactional, table=settings.table
+        )
+        if settings.late_output is not None and source.kind == "bars":
+            raise UsageError("--late-output keeps late trades and quotes, not input bars")
+        self.late_output = (
+            LateOutput(parse_late_output(settings.late_output), self.sink)
+            if settings.late_output is not None
+            else None
         )
         self._grace_ns = self.engine.grace_ns
         self.bus: FeedbackBus = open_bus(
@@ -254,12 +279,12 @@ class Pipeline:
         self._feedback: asyncio.Task[None] | None = None
         self.checkpointer: Checkpointer | None = None
         self._restored_ticks: dict[str, int] = {}  # open ticks per resolution from a checkpoint
+        self._peak_windows = 0  # most closed windows retained for allowed lateness at once
         if checkpointed:
-            layout = layout_of(
-                [res.label for res in self.resolutions],
-                self._grace_ns,
-                _checkpoint_extra(source, timeframe_for(settings)),
-            )
+            extra = _checkpoint_extra(source, timeframe_for(settings))
+            if self.engine.allowed_lateness_ns:  # retained windows are part of the state
+                extra["allowed_lateness_ns"] = self.engine.allowed_lateness_ns
+            layout = layout_of([res.label for res in self.resolutions], self._grace_ns, extra)
             self.checkpointer = Checkpointer(
                 self.sink, self.queue, source, layout, settings.checkpoint_interval
             )
@@ -328,6 +353,8 @@ class Pipeline:
             saved.open_state,
             saved.watermarks,
             windows=self.windows,
+            allowed_lateness_ns=self.engine.allowed_lateness_ns,
+            keep_late=self.engine.keep_late,
         )
         stats = self.engine.stats()
         self._restored_ticks = {label: s.open_ticks for label, s in stats.items()}
@@ -361,6 +388,8 @@ class Pipeline:
                 metrics.TICKS.inc(part.height)
                 if bars.height:
                     await self._put(bars)
+                if self.late_output is not None or self.engine.allowed_lateness_ns:
+                    await self._after_late()
                 if self._stop_requested:
                     return
             if self.checkpointer is not None and self.checkpointer.due():
@@ -380,6 +409,22 @@ class Pipeline:
             return await asyncio.to_thread(add, part)
         finally:
             self._in_put = False
+
+    async def _after_late(self) -> None:
+        """Write the late ticks kept aside and show the engine's state size."""
+        open_windows, retained = self.engine.state_rows()
+        metrics.ENGINE_WINDOWS.labels(kind="open").set(open_windows)
+        metrics.ENGINE_WINDOWS.labels(kind="retained").set(retained)
+        self._peak_windows = max(self._peak_windows, retained)
+        if self.late_output is None:
+            return
+        late = self.engine.take_late()
+        if late.height:
+            self._in_put = True  # a stop waits for it, like a write
+            try:
+                await self.late_output.write(late)
+            finally:
+                self._in_put = False
 
     def _saw_events(self, part: pl.DataFrame) -> None:
         high = part.get_column("ts_ns").max() if part.height else None
@@ -414,12 +459,17 @@ class Pipeline:
                     await self._checkpoint()
                 if commit:
                     await self._put(self._with_gaps(self.engine.flush()))
+                    await self._after_late()
                 if checkpoint and complete:
                     await self._checkpoint(complete=True)
             finally:
                 # Even when the flush could not be queued (the store is down), the queue must
                 # close: it rolls back, closes the sink and counts what was not written.
-                write = await self.queue.close(commit=commit)
+                try:
+                    write = await self.queue.close(commit=commit)
+                finally:
+                    if self.late_output is not None:
+                        self.late_output.close()
             return write
         finally:
             self._running = False
@@ -461,6 +511,7 @@ class Pipeline:
                 "bars_built": s.bars_emitted + self._gap_count(label).filled,
                 **self._gap_dict(label),
                 **({"restored": self._restored_ticks[label]} if self._restored_ticks else {}),
+                **(_revisions(s) if self.engine.allowed_lateness_ns else {}),
             }
             for label, s in stats.items()
         }
@@ -486,7 +537,24 @@ class Pipeline:
             write=write_dict(write),
             feedback=self.handler.summary(),
             stopped_by=self._stopped_by,
+            lateness=self._lateness(),
         )
+
+    def _lateness(self) -> dict[str, Any]:
+        """Allowed lateness, retained state and the side output, for the report (empty if
+        neither is used)."""
+        if not self.engine.allowed_lateness_ns and self.late_output is None:
+            return {}
+        open_windows, retained = self.engine.state_rows()
+        out: dict[str, Any] = {
+            "allowed_lateness": self.settings.allowed_lateness,
+            "open_windows": open_windows,
+            "retained_windows": retained,
+            "peak_retained_windows": max(self._peak_windows, retained),
+        }
+        if self.late_output is not None:
+            out["late_output"] = self.late_output.describe()
+        return out
 
     def _gap_count(self, label: str) -> GapCount:
         return self.gaps.counts.get(label) or GapCount()
@@ -511,6 +579,17 @@ def _checkpoint_extra(source: TickSource, timeframe: TimeFrame) -> dict[str, Any
             "align": timeframe.align,
         }
     return extra
+
+
+def _revisions(stats: ResolutionStats) -> dict[str, int]:
+    """Per resolution: bars revised by late ticks, those ticks (inside ticks_in_bars), bars
+    written again (inside bars_built) and closed windows still retained."""
+    return {
+        "revised": stats.bars_revised,
+        "revising_ticks": stats.ticks_revising,
+        "rewritten": stats.bars_rewritten,
+        "retained_windows": stats.retained_windows,
+    }
 
 
 def _iso(ts_ns: int) -> str:

@@ -49,6 +49,16 @@ A frame may carry an ``origin`` column (e.g. the file a replayed row came from);
 
 ``open_state()`` and ``watermarks()`` give the engine's state as frames; ``BarEngine.restore``
 builds an engine from them that goes on exactly as the original would have.
+
+Allowed lateness (``allowed_lateness_ns`` > 0, see ``bars/lateness.py`` and docs/lateness.md):
+a closed window is *retained*, per symbol, until the symbol's watermark passes
+``window_end + allowed_lateness``. A late item whose window end + allowed lateness is still
+above the watermark it meets *revises* the window: it is folded in as if it had come in time
+and the bar is returned again with ``revision`` + 1 (bars then carry a ``revision`` column).
+Later items are late as before; with ``keep_late=True`` they are also kept with the window they
+missed, for ``take_late()``. Retained windows are part of ``open_state()`` (a ``revising``
+column, null for open windows). With ``allowed_lateness_ns=0`` and ``keep_late=False`` none of
+this runs: frames take exactly the path described above.
 """
 
 from __future__ import annotations
@@ -65,6 +75,17 @@ from ..frames import BAR_INPUT_SCHEMA, TICK_SCHEMA, conform, empty_bars
 from .aggregate import PARTIAL_SCHEMA, bar_partials, combine, empty_partials, finish, tick_partials
 from .calendars import Windows
 from .frame_checks import late_possible, symbol_spans
+from .lateness import (
+    LATE_SCHEMA,
+    RETAINED_SCHEMA,
+    REVISING,
+    REVISION,
+    Revised,
+    empty_retained,
+    expire,
+    late_rows,
+    revise,
+)
 from .resolution import Resolution
 from .windows import window_bounds, window_end_of
 
@@ -95,6 +116,13 @@ class ResolutionStats:
     open_windows: int
     open_ticks: int
     ticks_outside: int = 0
+    # With allowed lateness: ticks that revised a closed window (inside ``ticks_in_bars``),
+    # windows whose bar holds such ticks, bars returned again (inside ``bars_emitted``), and
+    # closed windows still retained.
+    ticks_revising: int = 0
+    bars_revised: int = 0
+    bars_rewritten: int = 0
+    retained_windows: int = 0
 
 
 @dataclass(slots=True)
@@ -104,6 +132,9 @@ class _Counters:
     ticks_in_bars: int = 0
     bars_emitted: int = 0
     ticks_outside: int = 0
+    ticks_revising: int = 0
+    bars_revised: int = 0
+    bars_rewritten: int = 0
 
 
 class BarEngine:
@@ -118,6 +149,8 @@ class BarEngine:
         windows: Mapping[str, Windows] | None = None,
         max_hold_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        allowed_lateness_ns: int = 0,
+        keep_late: bool = False,
     ) -> None:
         labels = [res.label for res in resolutions]
         if not labels:
@@ -126,7 +159,13 @@ class BarEngine:
             raise UsageError(f"duplicate resolution in {labels}")
         if grace_ns < 0:
             raise UsageError(f"grace must not be negative, got {grace_ns} ns")
+        if allowed_lateness_ns < 0:
+            raise UsageError(f"allowed lateness must not be negative, got {allowed_lateness_ns} ns")
         self.resolutions = list(resolutions)
+        self.allowed_lateness_ns = allowed_lateness_ns
+        self.keep_late = keep_late
+        self._retained = empty_retained()  # closed windows kept for allowed lateness
+        self._late: list[pl.DataFrame] = []  # late items kept for take_late()
         self.grace_ns = grace_ns
         self.max_held_rows = max_held_rows
         self.max_hold_s = max_hold_s
@@ -158,13 +197,22 @@ class BarEngine:
         *,
         max_held_rows: int = DEFAULT_MAX_HELD_ROWS,
         windows: Mapping[str, Windows] | None = None,
+        allowed_lateness_ns: int = 0,
+        keep_late: bool = False,
     ) -> BarEngine:
         """Build an engine that continues from ``open_state()`` and ``watermarks()`` of another.
 
         The restored open ticks count as ticks in of the new engine, so its reconciliation
         holds from the start; ticks already in emitted bars or late belong to the old run.
         """
-        engine = cls(resolutions, grace_ns, max_held_rows=max_held_rows, windows=windows)
+        engine = cls(
+            resolutions,
+            grace_ns,
+            max_held_rows=max_held_rows,
+            windows=windows,
+            allowed_lateness_ns=allowed_lateness_ns,
+            keep_late=keep_late,
+        )
         engine._load(open_state, watermarks)
         return engine
 
@@ -188,15 +236,17 @@ class BarEngine:
         out = [*self._carry, self._drain()]
         self._carry = []
         self._flushed = True
-        out.append(self._emit(self._state))
+        out.append(self._revisioned(self._emit(self._state)))
         self._state = empty_partials()
+        self._retained = empty_retained()  # nothing can revise them any more
         self._next_end = None
-        return _concat_bars(out)
+        return self._revisioned(_concat_bars(out))
 
     def stats(self) -> dict[str, ResolutionStats]:
         """Return the counters of every resolution, keyed by label."""
         self._settle()
         windows, ticks = _per_resolution(self._state)
+        retained = _per_resolution(self._retained)[0] if self._retained.height else {}
         return {
             label: ResolutionStats(
                 c.ticks_in,
@@ -206,6 +256,10 @@ class BarEngine:
                 windows.get(label, 0),
                 ticks.get(label, 0),
                 c.ticks_outside,
+                c.ticks_revising,
+                c.bars_revised,
+                c.bars_rewritten,
+                retained.get(label, 0),
             )
             for label, c in self._counters.items()
         }
@@ -215,8 +269,26 @@ class BarEngine:
         self._settle()
         return dict(self._late_by_origin)
 
+    def take_late(self) -> pl.DataFrame:
+        """Return and forget the late items kept so far (``LATE_SCHEMA``; ``keep_late=True``).
+
+        Items of frames still held come once those are folded in (``add_*``, ``flush``, a
+        snapshot), so nothing is lost by asking early.
+        """
+        out, self._late = self._late, []
+        if not out:
+            return pl.DataFrame(schema=LATE_SCHEMA)
+        return pl.concat(out, how="vertical") if len(out) > 1 else out[0]
+
+    def state_rows(self) -> tuple[int, int]:
+        """Return the number of open and of retained windows (the engine's state size)."""
+        return self._state.height, self._retained.height
+
     def open_state(self) -> pl.DataFrame:
         """Return every open window as a partial row (``OPEN_STATE_SCHEMA``), for a checkpoint.
+
+        With allowed lateness the retained closed windows come too, with a ``revising``
+        column (null for open windows): the checkpoint commits them with the bars.
 
         Bars already returned by ``add_*`` are not in it; a frame still held is folded in first.
         A checkpoint of returned bars plus this state is exact only while held frames close
@@ -224,7 +296,10 @@ class BarEngine:
         frame closed windows whose bars the next ``add_*`` would return.
         """
         self._settle_for_snapshot()
-        return self._state.rechunk()
+        if not self.allowed_lateness_ns:
+            return self._state.rechunk()
+        open_rows = self._state.with_columns(pl.lit(None, pl.Int64).alias(REVISING))
+        return pl.concat([open_rows, self._retained], how="vertical").rechunk()
 
     def watermarks(self) -> pl.DataFrame:
         """Return the max event time seen per symbol (``WATERMARK_SCHEMA``), for a checkpoint."""
@@ -245,6 +320,10 @@ class BarEngine:
             )
 
     def _load(self, open_state: pl.DataFrame, watermarks: pl.DataFrame) -> None:
+        if dict(open_state.schema) == RETAINED_SCHEMA:
+            retained = open_state.get_column(REVISING).is_not_null()
+            self._retained = open_state.filter(retained)
+            open_state = open_state.filter(~retained).drop(REVISING)
         if dict(open_state.schema) != OPEN_STATE_SCHEMA:
             raise BadInputError(f"open state must have the columns {list(OPEN_STATE_SCHEMA)}")
         if dict(watermarks.schema) != WATERMARK_SCHEMA:
@@ -259,6 +338,9 @@ class BarEngine:
             raise BadInputError(f"no watermark for symbol {unmarked['symbol'][0]!r}")
         self._state, self._marks = open_state, watermarks
         self._marks_max = _int(watermarks["max_ts_ns"].max()) if watermarks.height else None
+        # A frame holding a late tick then counts as one that may close a window: with allowed
+        # lateness it revises a bar, which a snapshot must not find held back.
+        self._max_ts = self._marks_max
         for label, ticks in _per_resolution(open_state)[1].items():
             self._counters[label].ticks_in = ticks
         self._next_end = self._earliest_open_end()
@@ -269,14 +351,20 @@ class BarEngine:
         out, self._carry = self._carry, []
         frame = self._drop_outside(frame)
         if frame.height == 0:
-            return _concat_bars(out)
+            return self._revisioned(_concat_bars(out))
         if kind != self._held_kind:
             out.append(self._drain())
             self._held_kind = kind
         self._hold(frame)
         if self._held_rows >= self.max_held_rows or (self._may_close() and self._drain_pays()):
             out.append(self._drain())
-        return _concat_bars(out)
+        return self._revisioned(_concat_bars(out))
+
+    def _revisioned(self, bars: pl.DataFrame) -> pl.DataFrame:
+        """With allowed lateness every bar frame has ``revision`` (0 unless revised)."""
+        if not self.allowed_lateness_ns or REVISION in bars.columns:
+            return bars
+        return bars.with_columns(pl.lit(0, pl.Int64).alias(REVISION))
 
     def _drop_outside(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Count and drop the items outside every trading session (with a calendar)."""
@@ -336,10 +424,89 @@ class BarEngine:
             # are a subset of one symbol's, which this sort would leave in their order.
             frame = frame.sort("ts_ns", maintain_order=True)
         blocks = self._stack(frame)
+        if self.allowed_lateness_ns or self.keep_late:
+            return self._ingest_late(blocks, partials, symbols, marks)
         new = [partials(self._drop_late(label, items), label) for label, items in blocks]
         closed = self._fold(pl.concat(new) if len(new) > 1 else new[0], symbols, marks)
         self._next_end = self._earliest_open_end()
         return self._emit(closed)
+
+    def _ingest_late(
+        self,
+        blocks: list[tuple[str, pl.DataFrame]],
+        partials: Callable[[pl.DataFrame, str], pl.DataFrame],
+        symbols: pl.Series,
+        marks: pl.DataFrame,
+    ) -> pl.DataFrame:
+        """``_ingest`` with allowed lateness or a side output of late items."""
+        new, revising, masks = [], [], {}
+        for label, items in blocks:
+            kept, late, too_late = self._split_late(label, items)
+            new.append(partials(kept, label))
+            if late is not None and late.height:
+                revising.append(partials(late, label))
+            if too_late is not None:
+                masks[label] = too_late
+        if self.keep_late and masks:
+            self._keep_late_rows(blocks, masks)
+        closed = self._fold(pl.concat(new) if len(new) > 1 else new[0], symbols, marks)
+        self._next_end = self._earliest_open_end()
+        if not self.allowed_lateness_ns:
+            return self._emit(closed)
+        rev = pl.concat(revising) if len(revising) > 1 else (revising[0] if revising else None)
+        return self._emit_revised(revise(closed, self._retained, rev), marks)
+
+    def _split_late(
+        self, label: str, items: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.Series | None]:
+        """Count ``items`` in; return the in-time ones, the revising ones and the too-late mask.
+
+        An item is late when its window closed before it came (``window_end <= limit``); it
+        revises that window while ``window_end + allowed lateness > limit``, else it is too late.
+        """
+        counters = self._counters[label]
+        counters.ticks_in += items.height
+        if "limit" not in items.columns:
+            return items, None, None
+        end, limit = items.get_column("window_end"), items.get_column("limit")
+        late = (end <= limit).fill_null(False)
+        if not late.any():
+            return items.drop("limit"), None, None
+        too_late = late
+        if self.allowed_lateness_ns:
+            too_late = (end + self.allowed_lateness_ns <= limit).fill_null(False)
+        dropped = int(too_late.sum())
+        counters.ticks_late += dropped
+        counters.ticks_revising += int(late.sum()) - dropped
+        if dropped and ORIGIN in items.columns and label == self._finest:
+            origins = items.get_column(ORIGIN).filter(too_late).drop_nulls()
+            for origin, count in origins.value_counts().rows():
+                self._late_by_origin[origin] = self._late_by_origin.get(origin, 0) + count
+        revising = items.filter(late & ~too_late).drop("limit") if dropped < late.sum() else None
+        return items.filter(~late).drop("limit"), revising, too_late
+
+    def _keep_late_rows(
+        self, blocks: list[tuple[str, pl.DataFrame]], masks: dict[str, pl.Series]
+    ) -> None:
+        order = sorted(self.resolutions, key=lambda res: res.ns, reverse=True)
+        coarse_first = [(res.label, masks[res.label]) for res in order if res.label in masks]
+        windows = {label: items for label, items in blocks}
+        reason = "beyond allowed lateness" if self.allowed_lateness_ns else "window closed"
+        rows = late_rows(windows, coarse_first, reason)
+        if rows.height:
+            self._late.append(rows)
+
+    def _emit_revised(self, revised: Revised, marks: pl.DataFrame) -> pl.DataFrame:
+        """Count and return the bars of ``revised``; keep its windows until they expire."""
+        for label, counts in revised.counts().items():
+            counters = self._counters[label]
+            counters.bars_emitted += counts.bars
+            counters.ticks_in_bars += counts.ticks
+            counters.bars_rewritten += counts.rewritten
+            counters.bars_revised += counts.revised
+        horizon = self.grace_ns + self.allowed_lateness_ns
+        self._retained = expire(revised.retained, marks, horizon)
+        return revised.bars
 
     def _with_late_limit(
         self, frame: pl.DataFrame, spans: pl.DataFrame, *, in_order: bool

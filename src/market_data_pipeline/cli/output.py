@@ -168,9 +168,14 @@ def summary_lines(report: RunReport) -> list[str]:
         mark = "[green]reconciled[/]" if ok else "[bold red]MISMATCH[/]"
         still_open = f" + {r['open_ticks']:,} open" if r["open_ticks"] else ""
         off_hours = f" + {outside:,} outside session" if outside else ""
+        revised = (
+            f" ({r['revised']:,} revised by {r['revising_ticks']:,} late ticks)"
+            if r.get("revising_ticks")
+            else ""
+        )
         lines.append(
             f"  {literal(f'{label:<8}')} {r['ticks_in']:,} ticks = {r['ticks_in_bars']:,} in "
-            f"{r['bars_built']:,} bars + {r['ticks_late']:,} late + {r['bad']:,} bad"
+            f"{r['bars_built']:,} bars{revised} + {r['ticks_late']:,} late + {r['bad']:,} bad"
             f"{off_hours}{still_open}  {mark}"
         )
         lines.extend(_gap_line(r))
@@ -186,6 +191,7 @@ def summary_lines(report: RunReport) -> list[str]:
             f"{n:,} {literal(why)}" for why, n in sorted(report.bad_reasons.items())
         )
         lines.append(f"  skipped  {reasons}")
+    lines.extend(_lateness_lines(report.lateness))
     lines.extend(_file_lines(report))
     lines.extend(_feedback_lines(report.feedback))
     if report.bars_written and _in_process(report.sink):
@@ -270,8 +276,25 @@ def _file_lines(report: RunReport) -> list[str]:
     if files and late and report.status in ("ok", "stopped"):
         lines.append(
             f"  [yellow]warning[/]  {late:,} ticks came after their window had closed and are"
-            " not in any bar; time-sorted files have none. Widen --grace (e.g. --grace 1m) to"
-            " take them, or --on-late fail to refuse them"
+            " not in any bar; time-sorted files have none. Widen --grace (e.g. --grace 1m) or"
+            " --allowed-lateness to take them, --late-output to keep them, or --on-late fail to"
+            " refuse them"
+        )
+    return lines
+
+
+def _lateness_lines(lateness: dict[str, Any]) -> list[str]:
+    """Allowed lateness and the retained windows; where the late ticks went."""
+    if not lateness:
+        return []
+    lines = [
+        f"  lateness {literal(lateness['allowed_lateness'])} allowed;"
+        f" at most {lateness['peak_retained_windows']:,} closed windows retained at once"
+    ]
+    output = lateness.get("late_output")
+    if output:
+        lines.append(
+            f"  late     {output['rows']:,} late ticks kept in {literal(output['target'])}"
         )
     return lines
 

@@ -256,10 +256,31 @@ def run_command(
             "--grace",
             "-g",
             metavar="DURATION",
-            help="Allowed lateness, e.g. 2s or 500ms; later ticks count as late.",
+            help="How long a window waits for ticks after its end, e.g. 2s or 500ms; later"
+            " ticks are late (see --allowed-lateness).",
             rich_help_panel=_BARS,
         ),
     ] = "2s",
+    allowed_lateness: Annotated[
+        str,
+        typer.Option(
+            "--allowed-lateness",
+            metavar="DURATION",
+            help="Keep closed windows this long past their close (on the symbol's watermark):"
+            " a late tick within it revises its bar, written again with revision + 1.",
+            rich_help_panel=_BARS,
+        ),
+    ] = "0s",
+    late_output: Annotated[
+        str | None,
+        typer.Option(
+            "--late-output",
+            metavar="URL",
+            help="Keep ticks later than that with the window they missed: late.parquet,"
+            " late.csv, or table:NAME in the store (replay a file with mdp run --input).",
+            rich_help_panel=_BARS,
+        ),
+    ] = None,
     tz: Annotated[
         str | None,
         typer.Option(

@@ -104,6 +104,14 @@ class BarSink(ABC):
     async def flush(self) -> None:  # noqa: B027 - Core hook; writes are already durable
         """Core ``Sink.flush``: every ``write`` is already durable or in the run transaction."""
 
+    async def write_late(self, table: str, rows: pl.DataFrame) -> None:
+        """Append late ticks (``late_output.TABLE_COLUMNS``) to ``table``, created if missing;
+        in the run transaction of a transactional sink, like the bars."""
+        await self._run(self._write_late_sync, table, rows)
+
+    def _write_late_sync(self, table: str, rows: pl.DataFrame) -> None:
+        raise SinkError(f"{self.describe()} does not keep late ticks")
+
     # -- checkpoints (transactional sinks; see checkpoint.py) ----------------------------------
     def _checkpoint_sync(self, row: tuple[Any, ...]) -> None:
         raise SinkError(f"{self.describe()} does not keep checkpoints")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from .. import frames
-from ..defaults import KEY_COLUMNS, TABLE_COLUMNS, VALUE_COLUMNS
+from ..defaults import KEY_COLUMNS, VALUE_COLUMNS
 from ..errors import (
     SinkError,
     SinkRefusedError,
@@ -45,12 +45,22 @@ KEY = frames.BAR_KEY
 # CREATE TABLE IF NOT EXISTS can collide in the catalog.
 SETUP_LOCK = 0x6D6470  # "mdp"
 
+REVISION = "revision"  # written by runs with allowed lateness only (defaults.OPTIONAL_COLUMNS)
+_LATE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {table} (
+    symbol text NOT NULL, ts_ns bigint NOT NULL, price double precision, size double precision,
+    reason text NOT NULL, resolutions text NOT NULL, window_ns bigint, window_end_ns bigint,
+    watermark_ns bigint
+)
+"""
+
 # The staging table: the bars table's columns, with ts as integer microseconds.
 _STAGE = f"""
 CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} (
     {", ".join("ts_us bigint" if c.name == "ts" else f"{c.name} {c.postgresql}" for c in COLUMNS)}
 )
 """
+_STAGE_COLUMNS = "symbol, resolution, ts_us, open, high, low, close, volume, vwap, trades"
 
 _CHECKPOINT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS {checkpoints} (
@@ -95,17 +105,19 @@ PARALLEL_MIN_ROWS = 5_000  # smaller writes are not worth splitting
 
 
 @cache
-def merge_sql(table: BarTable) -> str:
-    """Return the statement moving the staging table into ``table`` (an upsert)."""
+def merge_sql(table: BarTable, revised: bool = False) -> str:
+    """Return the statement moving the staging table into ``table`` (an upsert); ``revised``
+    writes the ``revision`` column too."""
+    values = (*VALUE_COLUMNS, REVISION) if revised else VALUE_COLUMNS
     return f"""
-INSERT INTO {table.sql} AS bars ({column_list(TABLE_COLUMNS)})
+INSERT INTO {table.sql} AS bars ({column_list((*KEY_COLUMNS, *values))})
 SELECT symbol, resolution, timestamptz 'epoch' + ts_us * interval '1 microsecond',
-       {column_list(VALUE_COLUMNS)}
+       {column_list(values)}
 FROM {STAGE_TABLE}
 ON CONFLICT ({column_list(KEY_COLUMNS)}) DO UPDATE SET
-    {update_set(VALUE_COLUMNS, "EXCLUDED")}
-WHERE ({column_list(VALUE_COLUMNS, "bars.")})
-    IS DISTINCT FROM ({column_list(VALUE_COLUMNS, "EXCLUDED.")})
+    {update_set(values, "EXCLUDED")}
+WHERE ({column_list(values, "bars.")})
+    IS DISTINCT FROM ({column_list(values, "EXCLUDED.")})
 """
 
 
@@ -200,8 +212,9 @@ def encode_csv(bars: pl.DataFrame) -> bytes:
     # In key order the merge walks the primary-key index page by page instead of jumping
     # between symbols (the engine emits bars in time order across all of them).
     unique = bars.unique(subset=KEY, keep="last", maintain_order=True).sort(KEY)
+    values = (*VALUE_COLUMNS, REVISION) if REVISION in bars.columns else VALUE_COLUMNS
     staged = unique.select(
-        "symbol", "resolution", (pl.col("ts_ns") // 1_000).alias("ts_us"), *VALUE_COLUMNS
+        "symbol", "resolution", (pl.col("ts_ns") // 1_000).alias("ts_us"), *values
     )
     return staged.write_csv(include_header=False).encode()
 
@@ -244,12 +257,18 @@ class _Writer:
                 f"the run transaction on {redact_url(self.url)} was lost with its connection"
             )
         payload = encode_csv(bars)
+        revised = REVISION in bars.columns
+        columns = f"{_STAGE_COLUMNS}, {REVISION}" if revised else _STAGE_COLUMNS
         try:
             with pg_errors(self.url, "write"), conn.transaction(), conn.cursor() as cur:
                 cur.execute(f"TRUNCATE {STAGE_TABLE}")
-                with cur.copy(f"COPY {STAGE_TABLE} FROM STDIN (FORMAT csv)") as copy:
+                with cur.copy(f"COPY {STAGE_TABLE} ({columns}) FROM STDIN (FORMAT csv)") as copy:
                     copy.write(payload)
-                self._merge(conn, cur)
+                if revised:
+                    # A revision rewrites a bar: always an upsert.
+                    cur.execute(merge_sql(self.table, revised=True))
+                else:
+                    self._merge(conn, cur)
         except SinkError as exc:
             if (conn.closed or conn.broken) and self.transactional:
                 raise SinkTransactionLostError(
@@ -278,6 +297,24 @@ class _Writer:
         self.conn = None
         self.lost = self.transactional
         conn.close()
+
+    def write_late(self, table: str, rows: pl.DataFrame) -> None:
+        # On the run's connection: in a transactional run the rows commit with the bars.
+        self.open()
+        conn = self.conn
+        if conn is None or self.lost:
+            raise SinkTransactionLostError(
+                f"the run transaction on {redact_url(self.url)} was lost with its connection"
+            )
+        names = ", ".join(rows.columns)
+        insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * rows.width)})"
+        try:
+            with pg_errors(self.url, "late tick write"), conn.transaction(), conn.cursor() as cur:
+                cur.execute(_LATE_SCHEMA.format(table=table))
+                cur.executemany(insert, rows.rows())
+        finally:
+            if conn.closed or conn.broken:
+                self._drop(conn)
 
     def checkpoint(self, row: tuple[Any, ...]) -> None:
         # The run transaction holds every bar written since the last checkpoint: the checkpoint
@@ -374,6 +411,9 @@ class PostgresSink(BarSink):
             self._pool.submit(self._writers[int(key[0])].write, part) for key, part in parts.items()
         ]
         _first_error([job.exception() for job in jobs])
+
+    def _write_late_sync(self, table: str, rows: pl.DataFrame) -> None:
+        self._writers[0].write_late(table, rows)
 
     def _checkpoint_sync(self, row: tuple[Any, ...]) -> None:
         self._writers[0].checkpoint(row)

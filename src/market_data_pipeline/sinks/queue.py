@@ -450,8 +450,11 @@ class WriteQueue:
 
 def _conform(bars: pl.DataFrame) -> pl.DataFrame:
     """Return ``bars`` with exactly the ``BAR_SCHEMA`` columns, in order and type; no NaN vwap."""
+    schema = frames.BAR_SCHEMA
+    if "revision" in bars.columns:  # bars of a run with allowed lateness
+        schema = {**schema, "revision": pl.Int64()}
     try:
-        bars = frames.conform(bars, frames.BAR_SCHEMA, what="bar")
+        bars = frames.conform(bars, schema, what="bar")
     except BadInputError as exc:  # the engine builds these frames: a bad one is a bug here
         raise SinkError(str(exc)) from None
     if bars["vwap"].is_nan().any():

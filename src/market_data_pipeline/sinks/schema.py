@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ..defaults import KEY_COLUMNS, TABLE_COLUMNS
+from ..defaults import KEY_COLUMNS, OPTIONAL_COLUMNS, TABLE_COLUMNS
 from ..errors import SinkRefusedError, UsageError
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -75,9 +75,11 @@ COLUMNS = (
     Column("vwap", "REAL", "double precision", nullable=True),
     Column("trades", "INTEGER", "bigint", nullable=True),
     # Columns added in later versions go here, each with default=...
+    # How many times late ticks revised the bar (--allowed-lateness); 0 for a bar written once.
+    Column("revision", "INTEGER", "integer", default="0"),
 )
 
-if tuple(column.name for column in COLUMNS) != TABLE_COLUMNS:  # pragma: no cover - a dev error
+if tuple(c.name for c in COLUMNS) != TABLE_COLUMNS + OPTIONAL_COLUMNS:  # pragma: no cover
     raise RuntimeError("sinks.schema.COLUMNS and defaults.TABLE_COLUMNS list different columns")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from .. import frames
-from ..defaults import KEY_COLUMNS, TABLE_COLUMNS, VALUE_COLUMNS
+from ..defaults import KEY_COLUMNS, TABLE_COLUMNS
 from ..errors import SinkSetupError, SinkTransactionLostError, UsageError
 from .base import BarSink, column_list, update_set
 from .failures import sqlite_errors
@@ -30,16 +30,26 @@ BUSY_TIMEOUT_MS = 5_000
 # write time at 10,000 symbols). The cache fills only as the table grows, up to this bound.
 CACHE_KIB = 131_072
 
+REVISION = "revision"  # written by runs with allowed lateness only (defaults.OPTIONAL_COLUMNS)
+_LATE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {table} (
+    symbol TEXT NOT NULL, ts_ns INTEGER NOT NULL, price REAL, size REAL, reason TEXT NOT NULL,
+    resolutions TEXT NOT NULL, window_ns INTEGER, window_end_ns INTEGER, watermark_ns INTEGER
+)
+"""
 
-def upsert_sql(table: BarTable) -> str:
-    """Return the upsert of one row into ``table`` (an unchanged row is not rewritten)."""
+
+def upsert_sql(table: BarTable, columns: tuple[str, ...] = TABLE_COLUMNS) -> str:
+    """Return the upsert of one row of ``columns`` into ``table`` (an unchanged row is not
+    rewritten)."""
+    values = tuple(name for name in columns if name not in KEY_COLUMNS)
     return f"""
-INSERT INTO {table.sql} ({column_list(TABLE_COLUMNS)})
-VALUES ({column_list(["?"] * len(TABLE_COLUMNS))})
+INSERT INTO {table.sql} ({column_list(columns)})
+VALUES ({column_list(["?"] * len(columns))})
 ON CONFLICT ({column_list(KEY_COLUMNS)}) DO UPDATE SET
-    {update_set(VALUE_COLUMNS, "excluded")}
-WHERE ({column_list(VALUE_COLUMNS)})
-    IS NOT ({column_list(VALUE_COLUMNS, "excluded.")})
+    {update_set(values, "excluded")}
+WHERE ({column_list(values)})
+    IS NOT ({column_list(values, "excluded.")})
 """
 
 
@@ -116,16 +126,18 @@ def ts_text() -> pl.Expr:
     return pl.col("ts_ns").cast(pl.Datetime("ns", "UTC")).dt.strftime(TS_FORMAT).alias("ts")
 
 
-def table_rows(bars: pl.DataFrame) -> list[tuple[object, ...]]:
+def table_rows(
+    bars: pl.DataFrame, columns: tuple[str, ...] = TABLE_COLUMNS
+) -> list[tuple[object, ...]]:
     """Return ``bars`` as table rows in primary-key order.
 
     In key order consecutive inserts land on the same B-tree pages: about 2-3x fewer page
     visits than the engine's time order when a batch spans many symbols.
     """
-    table = bars.select(ts_text() if name == "ts" else pl.col(name) for name in TABLE_COLUMNS)
+    table = bars.select(ts_text() if name == "ts" else pl.col(name) for name in columns)
     table = table.sort(KEY_COLUMNS, maintain_order=True)  # a repeated key keeps its last row last
     # Column lists zipped into tuples: cheaper than polars' row iterator per row.
-    return list(zip(*(table.get_column(name).to_list() for name in TABLE_COLUMNS), strict=True))
+    return list(zip(*(table.get_column(name).to_list() for name in columns), strict=True))
 
 
 class SqliteSink(BarSink):
@@ -140,6 +152,7 @@ class SqliteSink(BarSink):
         self.path = path
         self.table = table or BarTable()
         self._upsert = upsert_sql(self.table)
+        self._upsert_revised = upsert_sql(self.table, (*TABLE_COLUMNS, REVISION))
         self._checkpoints = self.table.checkpoints_sql
         self._conn: sqlite3.Connection | None = None
         self._lost = False
@@ -183,13 +196,14 @@ class SqliteSink(BarSink):
             raise SinkTransactionLostError(
                 f"the run transaction on {self.path} was rolled back by SQLite"
             )
-        rows = table_rows(bars)
+        revised = REVISION in bars.columns
+        rows = table_rows(bars, (*TABLE_COLUMNS, REVISION)) if revised else table_rows(bars)
         with sqlite_errors(self.path, "write"):
             # A savepoint (transactional) or a transaction makes each write all-or-nothing, so a
             # retried batch never lands half.
             conn.execute("SAVEPOINT w" if self.transactional else "BEGIN IMMEDIATE")
             try:
-                conn.executemany(self._upsert, rows)
+                conn.executemany(self._upsert_revised if revised else self._upsert, rows)
                 conn.execute("RELEASE w" if self.transactional else "COMMIT")
             except BaseException:
                 self._undo(conn)
@@ -209,6 +223,32 @@ class SqliteSink(BarSink):
                 conn.execute("ROLLBACK")
         except sqlite3.Error:
             self._lost = self.transactional
+
+    def _write_late_sync(self, table: str, rows: pl.DataFrame) -> None:
+        # On the run's connection: in a transactional run the rows commit with the bars.
+        self._open_sync()
+        conn = self._conn
+        assert conn is not None
+        names = column_list(rows.columns)
+        insert = f"INSERT INTO {table} ({names}) VALUES ({column_list(['?'] * rows.width)})"
+        with sqlite_errors(self.path, "late tick write"):
+            conn.execute("SAVEPOINT late" if self.transactional else "BEGIN IMMEDIATE")
+            try:
+                conn.execute(_LATE_SCHEMA.format(table=table))
+                conn.executemany(insert, rows.rows())
+                conn.execute("RELEASE late" if self.transactional else "COMMIT")
+            except BaseException:
+                self._undo_late(conn)
+                raise
+
+    def _undo_late(self, conn: sqlite3.Connection) -> None:
+        if not conn.in_transaction:
+            self._lost = self.transactional
+        elif self.transactional:
+            conn.execute("ROLLBACK TO late")
+            conn.execute("RELEASE late")
+        else:
+            conn.execute("ROLLBACK")
 
     def _checkpoint_sync(self, row: tuple[object, ...]) -> None:
         # The run transaction holds every bar written since the last checkpoint: the checkpoint
