@@ -82,10 +82,13 @@ class FilteredSource(TickSource):
         info["label"] = f"{info.get('label', '')} ({self._filters_text()})"
         return info
 
-    def read_fraction(self, taken: int | None = None) -> float | None:
+    def total_rows(self) -> int | None:
+        return self.inner.total_rows()
+
+    def read_fraction(self, taken: int) -> float | None:
         return self.inner.read_fraction(taken)
 
-    def rows_not_read(self, taken: int) -> tuple[int, bool] | None:
+    def rows_not_read(self, taken: int) -> int | None:
         return self.inner.rows_not_read(taken)
 
     def checkpoint_layout(self) -> dict[str, Any]:
