@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from market_data_pipeline.defaults import KEY_COLUMNS, TABLE_COLUMNS, VALUE_COLUMNS
+from market_data_pipeline.defaults import (
+    KEY_COLUMNS,
+    OPTIONAL_COLUMNS,
+    TABLE_COLUMNS,
+    VALUE_COLUMNS,
+)
 from market_data_pipeline.errors import UsageError
 from market_data_pipeline.sinks import postgres, sqlite
 from market_data_pipeline.sinks.base import column_list, update_set
@@ -22,7 +27,16 @@ def _words(sql: str) -> str:
 
 
 def test_the_spec_lists_the_table_columns_in_order() -> None:
-    assert tuple(column.name for column in COLUMNS) == TABLE_COLUMNS
+    assert tuple(column.name for column in COLUMNS) == TABLE_COLUMNS + OPTIONAL_COLUMNS
+
+
+def test_a_revised_write_upserts_the_revision_too() -> None:
+    upsert = _words(sqlite.upsert_sql(BarTable(), (*TABLE_COLUMNS, "revision")))
+    assert upsert.count("?") == len(TABLE_COLUMNS) + 1
+    assert "revision = excluded.revision WHERE" in upsert
+    merge = _words(postgres.merge_sql(BarTable(), revised=True))
+    assert "revision = EXCLUDED.revision WHERE" in merge
+    assert "revision" not in _words(postgres.merge_sql(BarTable()))
 
 
 def test_sqlite_statements_name_every_table_column() -> None:
