@@ -419,6 +419,8 @@ def _signal_trial(
     stopped = report["stopped_by"] == sig.name
     if code != (EXIT_CODES[sig.name] if stopped else 0):
         return f"{where}: exit {code} for a run stopped by {report['stopped_by']}"
+    if report["exit_code"] != code:
+        return f"{where}: the summary says exit_code {report['exit_code']}, the process {code}"
     if not report["reconciled"]:
         return f"{where}: summary does not reconcile"
     stored = read_bars(sink).height if db.exists() else 0
