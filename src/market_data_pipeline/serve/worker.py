@@ -28,7 +28,7 @@ from ..cli.signals import EXIT_CODES, STOP
 PROGRESS_INTERVAL_S = 0.25
 # Runs are batch work: below the service's priority, so status polls and probes answer at once
 # however many runs share the cores (a run alone still gets every idle cycle).
-NICE = 10
+NICE = 19
 CANCELLED = "cancelled"
 CANCEL_EXIT_CODE = EXIT_CODES["SIGINT"]  # a cancelled run ends as Ctrl-C ends `mdp run`
 
