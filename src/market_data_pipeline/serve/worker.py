@@ -28,7 +28,7 @@ from ..cli.signals import EXIT_CODES, STOP
 PROGRESS_INTERVAL_S = 0.25
 # Runs are batch work: below the service's priority, so status polls and probes answer at once
 # however many runs share the cores (a run alone still gets every idle cycle).
-NICE = 10
+NICE = 5
 CANCELLED = "cancelled"
 CANCEL_EXIT_CODE = EXIT_CODES["SIGINT"]  # a cancelled run ends as Ctrl-C ends `mdp run`
 
@@ -50,7 +50,6 @@ class Channel:
 def main() -> int:
     """Wait for the run's settings on stdin, run it, report; return the process exit code."""
     STOP.install()  # signals become stop requests, as in `mdp run`
-    os.nice(NICE)
     channel = Channel()
     _log_to_stderr()
     from ..api import _run_to_end  # noqa: F401  - the heavy imports happen before "ready"
@@ -61,6 +60,7 @@ def main() -> int:
     if not line:
         return 0  # the service went away before handing us a run
     request = json.loads(line)
+    os.nice(NICE)  # after the imports: a waiting worker is ready as soon as it can be
     return asyncio.run(_run(channel, request))
 
 
