@@ -145,6 +145,7 @@ def source_factories(tmp_path: Path) -> dict[str, Any]:
     """Build each real source with a few ticks: name -> zero-argument factory."""
     synthetic = project_attr("sources.synthetic", "SyntheticSource")
     replay = project_attr("sources.replay", "ReplaySource")
+    filtered = project_attr("serve.filters", "FilteredSource")
     ticks = tmp_path / "ticks.csv"
     ticks.write_text(
         "symbol,ts,price,size\n"
@@ -156,4 +157,6 @@ def source_factories(tmp_path: Path) -> dict[str, Any]:
     return {
         "synthetic": lambda: synthetic(symbols=["AAA", "BBB"], seed=7, ticks=10),
         "replay": lambda: replay([ticks]),
+        # The replay API's filters: a source wrapping another.
+        "filtered": lambda: filtered(replay([ticks]), symbols=["AAA"], start_ns=None, end_ns=None),
     }

@@ -38,6 +38,7 @@ IMPLEMENTERS: tuple[Implementer, ...] = (
     Implementer("SourceProtocol", "sources.replay", "ReplaySource"),
     Implementer("SourceProtocol", "sources.nats", "NatsSource", "nats"),
     Implementer("SourceProtocol", "sources.providers", "ProviderSource", "provider"),
+    Implementer("SourceProtocol", "serve.filters", "FilteredSource"),
     Implementer("PipelineRunnerProtocol", "runtime", "Pipeline"),
 )
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from ..errors import SinkSetupError
 from ..sinks import read_bars
 from ..sinks.urls import redact_url
 from .chart import chart_points
@@ -40,10 +41,20 @@ def _sink(config: ServeConfig, given: str | None) -> str:
     raise ForbiddenError(f"sink {redact_url(given)!r} is not one this service writes to")
 
 
+def _stored(url: str) -> Any:
+    """Every bar the store holds; None while it has none (no file or table until a run writes)."""
+    try:
+        return read_bars(url)
+    except SinkSetupError:
+        return None
+
+
 def _series(url: str) -> list[dict[str, Any]]:
     import polars as pl
 
-    frame = read_bars(url)
+    frame = _stored(url)
+    if frame is None:
+        return []
     counts = (
         frame.group_by("symbol", "resolution")
         .agg(pl.len().alias("bars"))
@@ -55,7 +66,8 @@ def _series(url: str) -> list[dict[str, Any]]:
 def _points(url: str, symbol: str, resolution: str, limit: int) -> list[dict[str, Any]]:
     import polars as pl
 
-    frame = read_bars(url).filter(
-        (pl.col("symbol") == symbol) & (pl.col("resolution") == resolution)
-    )
+    frame = _stored(url)
+    if frame is None:
+        return []
+    frame = frame.filter((pl.col("symbol") == symbol) & (pl.col("resolution") == resolution))
     return chart_points(frame.sort("ts_ns").tail(limit))
