@@ -4,6 +4,9 @@ Units, lowercase: ``ms``, ``s``, ``m`` or ``min`` (minutes), ``h``, ``d``, ``w``
 (months), ``q`` (quarters), ``y`` (years). ``S``/``H``/``D``/``W`` are accepted in capitals, but a
 capital ``M`` or ``Y`` is refused: ``1M`` means a month to some tools and a minute to others.
 
+Activity resolutions (``1000tick``, ``100000volume``, ``1000000value``) and price types
+(``1m:bid``) are read by ``activity_labels``; their ``unit`` is the activity and ``ns`` is 0.
+
 Fixed widths below a day are aligned to the UTC epoch. Days and longer are calendar windows laid
 out in a time zone (see ``calendars``): a day from local midnight, a week from the week-start day,
 a month, quarter or year from its first day. ``ns`` of a calendar resolution is its nominal length
@@ -16,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import UsageError
+from .activity_labels import ACTIVITY_UNITS, parse_activity, price_suffix, split_price
 
 _DAY_NS = 86_400 * 1_000_000_000
 _UNIT_NS = {
@@ -44,6 +48,13 @@ class Resolution:
     ns: int
     count: int = 0
     unit: str = "ns"
+    threshold: float = 0.0  # activity bars: ticks, volume or value per bar
+    price: str = ""  # bid, ask, mid or last; "" takes the input's own price
+
+    @property
+    def is_activity(self) -> bool:
+        """True for tick, volume and value bars (no time windows)."""
+        return self.unit in ACTIVITY_UNITS
 
     @property
     def is_calendar(self) -> bool:
@@ -95,11 +106,19 @@ def parse_duration_ns(text: str, *, what: str = "duration") -> int:
 
 
 def parse_resolution(text: str) -> Resolution:
-    """Parse one resolution such as ``"1m"`` or ``"1mo"``; raise ``UsageError`` for bad ones."""
+    """Parse one resolution such as ``"1m"``, ``"1mo"``, ``"1000tick"`` or ``"1m:bid"``; raise
+    ``UsageError`` for bad ones."""
+    text, price = split_price(text)
+    activity = parse_activity(text)
+    if activity is not None:
+        threshold, unit, label = activity
+        label += price_suffix(price)
+        return Resolution(label=label, ns=0, unit=unit, threshold=threshold, price=price)
     count, unit = _split(text, "resolution")
     if count <= 0:
         raise UsageError(f"bad resolution {text!r}: must be longer than zero")
-    return Resolution(label=f"{count}{unit}", ns=count * _UNIT_NS[unit], count=count, unit=unit)
+    label = f"{count}{unit}{price_suffix(price)}"
+    return Resolution(label=label, ns=count * _UNIT_NS[unit], count=count, unit=unit, price=price)
 
 
 def parse_resolutions(text: str) -> list[Resolution]:
