@@ -87,15 +87,26 @@ def run(settings: RunSettings | Mapping[str, Any] | None = None, **options: Any)
     return _run_to_end(settings)
 
 
-def read_bars(url: str) -> pl.DataFrame:
-    """Return every bar a store holds (``memory://NAME``, ``sqlite:///x.db``, ``postgresql://``)."""
-    return with_datetime(_read_bars(url))
+def read_bars(url: str, *, complete: bool = False) -> pl.DataFrame:
+    """Return every bar a store holds (``memory://NAME``, ``sqlite:///x.db``, ``postgresql://``).
+
+    ``complete=True`` leaves out activity bars written before reaching their threshold
+    (``incomplete``; a later run that continues them replaces them).
+    """
+    bars = _read_bars(url)
+    if complete:
+        bars = bars.filter(~pl.col("incomplete"))
+    return with_datetime(bars)
 
 
 def with_datetime(bars_frame: pl.DataFrame) -> pl.DataFrame:
     """Return a bar frame with ``ts`` (UTC datetime, window start) in place of ``ts_ns``."""
-    ts = pl.from_epoch(pl.col("ts_ns"), time_unit="ns").dt.replace_time_zone("UTC").alias("ts")
-    return bars_frame.with_columns(ts).select(TABLE_COLUMNS)
+
+    def stamp(column: str) -> pl.Expr:
+        return pl.from_epoch(pl.col(column), time_unit="ns").dt.replace_time_zone("UTC")
+
+    ts, end = stamp("ts_ns").alias("ts"), stamp("end_ts_ns").alias("end_ts")
+    return bars_frame.with_columns(ts, end).select(TABLE_COLUMNS)
 
 
 def _run_to_end(settings: RunSettings) -> RunReport:

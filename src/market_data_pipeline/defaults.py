@@ -25,5 +25,7 @@ DISPATCH_EVENT_TYPE = "core-release"
 # Columns of the `bars` table, in order (users' queries and dashboards depend on these names):
 # the primary key, then the values. SQL statements and frames build their column lists from these.
 KEY_COLUMNS = ("symbol", "resolution", "ts")
-VALUE_COLUMNS = ("open", "high", "low", "close", "volume", "vwap", "trades")
+VALUE_COLUMNS = ("open", "high", "low", "close", "volume", "vwap", "trades", "end_ts", "incomplete")
+# Columns added after the first release: stores add them to an existing table, with this type.
+ADDED_COLUMNS = ("end_ts", "incomplete")  # activity bars: last tick's time, written unfinished
 TABLE_COLUMNS = KEY_COLUMNS + VALUE_COLUMNS

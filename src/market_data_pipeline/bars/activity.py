@@ -121,8 +121,10 @@ class ActivityEngine:
         ]
         frames = [frame.select(pl.col(c) for c in frame.columns) for frame in parts]
         merged = pl.concat(frames, how="diagonal")
-        return merged.select(pl.col(n).cast(t) if n in merged.columns else pl.lit(None, t).alias(n)
-                             for n, t in STATE_SCHEMA.items())
+        return merged.select(
+            pl.col(n).cast(t) if n in merged.columns else pl.lit(None, t).alias(n)
+            for n, t in STATE_SCHEMA.items()
+        )
 
     @classmethod
     def restore(
@@ -143,8 +145,8 @@ class ActivityEngine:
             raise BadInputError(f"activity state has resolutions {sorted(unknown)} not built here")
         engine._open = bars
         engine._pending = state.filter(kind == _PENDING).select(list(_TICK_SCHEMA))
-        engine._marks = (
-            state.filter(kind == _MARK).select("symbol", pl.col("ts_ns").alias("max_ts_ns"))
+        engine._marks = state.filter(kind == _MARK).select(
+            "symbol", pl.col("ts_ns").alias("max_ts_ns")
         )
         if engine._marks.height:
             engine._marks_max = _int(engine._marks.get_column("max_ts_ns").max())
@@ -302,13 +304,15 @@ def _price_column(res: Resolution) -> str:
     return res.price if res.price in ("bid", "ask") else "price"
 
 
-def _measure(res: Resolution, ticks: pl.DataFrame) -> np.ndarray:  # type: ignore[type-arg]
+def _measure(res: Resolution, ticks: pl.DataFrame) -> np.ndarray:
     if res.unit == "tick":
         return np.ones(ticks.height, dtype=np.float64)
-    size = ticks.get_column("size").to_numpy()
+    size: np.ndarray = ticks.get_column("size").to_numpy()
     if res.unit == "volume":
         return size
-    return ticks.get_column("price").to_numpy() * size
+    price: np.ndarray = ticks.get_column("price").to_numpy()
+    value: np.ndarray = price * size
+    return value
 
 
 def _groups(ticks: pl.DataFrame, res: Resolution, state: pl.DataFrame) -> pl.DataFrame:
@@ -370,12 +374,12 @@ _ACCUMULATED = {"tick": "items", "volume": "volume", "value": "pv"}
 
 
 def _closing_ticks(
-    measure: np.ndarray,  # type: ignore[type-arg]
-    starts: np.ndarray,  # type: ignore[type-arg]
-    ends: np.ndarray,  # type: ignore[type-arg]
-    carried: np.ndarray,  # type: ignore[type-arg]
+    measure: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    carried: np.ndarray,
     threshold: float,
-) -> np.ndarray:  # type: ignore[type-arg]
+) -> np.ndarray:
     """Return the rows at which a bar closes: per symbol run ``[start, end)``, the running sum
     of ``measure`` (starting at ``carried``, reset after each close) reaches ``threshold``.
 
@@ -455,8 +459,9 @@ def _finish(bars: pl.DataFrame, *, incomplete: bool) -> pl.DataFrame:
         "trades": pl.col("items"),
         "incomplete": pl.lit(incomplete),
     }
-    return bars.select(derived.get(name, pl.col(name)).cast(t).alias(name)
-                       for name, t in BAR_SCHEMA.items())
+    return bars.select(
+        derived.get(name, pl.col(name)).cast(t).alias(name) for name, t in BAR_SCHEMA.items()
+    )
 
 
 def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame:

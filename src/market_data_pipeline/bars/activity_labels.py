@@ -51,6 +51,17 @@ def price_suffix(price: str) -> str:
     return f":{price}" if price in ("bid", "ask") else ""
 
 
+def stored_label(text: str) -> str:
+    """Return the stored label of a resolution as typed (``1000-TICK`` -> ``1000tick``,
+    ``1m:BID`` -> ``1m:bid``); text that is no resolution (``1d@XNYS``) as it is."""
+    from .resolution import parse_resolution
+
+    try:
+        return parse_resolution(text).label
+    except UsageError:
+        return text.strip()
+
+
 def parse_activity(text: str) -> tuple[float, str, str] | None:
     """Return ``(threshold, unit, canonical label)`` of an activity resolution, or None when
     ``text`` is not one (then it is read as a time width)."""

@@ -81,6 +81,13 @@ def bars_command(
         bool,
         typer.Option("--json", "-j", help="Same as --format json (one JSON object per line)."),
     ] = False,
+    complete: Annotated[
+        bool,
+        typer.Option(
+            "--complete",
+            help="Leave out activity bars written before reaching their threshold (incomplete).",
+        ),
+    ] = False,
 ) -> None:
     """Show or export the bars in a store.
 
@@ -93,7 +100,7 @@ def bars_command(
     try:
         _check_request(sink, fmt, out)
         window = iso_time_ns(start, "--start"), iso_time_ns(end, "--end")
-        frame = _select(sink, symbol, resolution, window, limit or _default_limit(fmt))
+        frame = _select(sink, symbol, resolution, window, limit or _default_limit(fmt), complete)
         _emit(frame, fmt, out)
     except PipelineError as exc:
         error_line(str(exc))
@@ -131,17 +138,21 @@ def _select(
     resolution: str | None,
     window: tuple[int | None, int | None],
     limit: int | None,
+    complete: bool = False,
 ) -> pl.DataFrame:
     import polars as pl
 
     from ..api import with_datetime
+    from ..bars.activity_labels import stored_label
     from ..sinks import read_bars
 
     frame = read_bars(sink)
+    if complete:
+        frame = frame.filter(~pl.col("incomplete"))
     if symbol:
         frame = frame.filter(pl.col("symbol") == symbol)
     if resolution:
-        frame = frame.filter(pl.col("resolution") == resolution)
+        frame = frame.filter(pl.col("resolution") == stored_label(resolution))
     if window[0] is not None:
         frame = frame.filter(pl.col("ts_ns") >= window[0])
     if window[1] is not None:
@@ -163,10 +174,14 @@ def _emit(frame: pl.DataFrame, fmt: Format, out: Path | None) -> None:
         _write_text(text, out)
     else:
         lines = [
-            json.dumps({**row, "ts": row["ts"].isoformat()}) + "\n"
+            json.dumps({**row, **{k: _iso(row[k]) for k in ("ts", "end_ts")}}) + "\n"
             for row in frame.iter_rows(named=True)
         ]
         _write_text("".join(lines), out)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def _write_text(text: str, out: Path | None) -> None:

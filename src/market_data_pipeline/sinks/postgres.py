@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from .. import frames
-from ..defaults import KEY_COLUMNS, TABLE_COLUMNS, VALUE_COLUMNS
+from ..defaults import ADDED_COLUMNS, KEY_COLUMNS, TABLE_COLUMNS, VALUE_COLUMNS
 from ..errors import (
     SinkError,
     SinkRefusedError,
@@ -52,22 +52,30 @@ CREATE TABLE IF NOT EXISTS bars (
     volume     double precision NOT NULL,
     vwap       double precision,
     trades     bigint,
+    end_ts     timestamptz,
+    incomplete boolean          NOT NULL DEFAULT false,
     PRIMARY KEY (symbol, resolution, ts)
 )
 """
+# Tables made before these columns existed get them on open.
+_ADD_COLUMNS = """
+ALTER TABLE bars ADD COLUMN IF NOT EXISTS end_ts timestamptz,
+    ADD COLUMN IF NOT EXISTS incomplete boolean NOT NULL DEFAULT false
+"""
 
+_STAGED_END = "timestamptz 'epoch' + end_ts_us * interval '1 microsecond'"
 _STAGE = f"""
 CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} (
     symbol text, resolution text, ts_us bigint, open double precision, high double precision,
     low double precision, close double precision, volume double precision,
-    vwap double precision, trades bigint
+    vwap double precision, trades bigint, end_ts_us bigint, incomplete boolean
 )
 """
 
 _MERGE = f"""
 INSERT INTO bars ({column_list(TABLE_COLUMNS)})
 SELECT symbol, resolution, timestamptz 'epoch' + ts_us * interval '1 microsecond',
-       {column_list(VALUE_COLUMNS)}
+       {column_list(VALUE_COLUMNS).replace("end_ts", _STAGED_END)}
 FROM {STAGE_TABLE}
 ON CONFLICT ({column_list(KEY_COLUMNS)}) DO UPDATE SET
     {update_set(VALUE_COLUMNS, "EXCLUDED")}
@@ -106,9 +114,10 @@ UPSERT_STREAK = 16  # after a conflict, upsert this many batches before trying p
 DEFAULT_CONNECTIONS = 2
 PARALLEL_MIN_ROWS = 5_000  # smaller writes are not worth splitting
 
+_END_NS = "(extract(epoch FROM end_ts) * 1000000)::bigint * 1000 AS end_ts_ns"
 _SELECT = f"""
 SELECT symbol, resolution, (extract(epoch FROM ts) * 1000000)::bigint * 1000 AS ts_ns,
-       {column_list(VALUE_COLUMNS)}
+       {column_list(VALUE_COLUMNS).replace("end_ts", _END_NS)}
 FROM bars ORDER BY {column_list(KEY_COLUMNS)}
 """
 
@@ -175,7 +184,13 @@ def encode_csv(bars: pl.DataFrame) -> bytes:
     # between symbols (the engine emits bars in time order across all of them).
     unique = bars.unique(subset=KEY, keep="last", maintain_order=True).sort(KEY)
     staged = unique.select(
-        "symbol", "resolution", (pl.col("ts_ns") // 1_000).alias("ts_us"), *VALUE_COLUMNS
+        "symbol",
+        "resolution",
+        (pl.col("ts_ns") // 1_000).alias("ts_us"),
+        *(
+            (pl.col("end_ts_ns") // 1_000).alias("end_ts_us") if name == "end_ts" else name
+            for name in VALUE_COLUMNS
+        ),
     )
     return staged.write_csv(include_header=False).encode()
 
@@ -199,6 +214,7 @@ class _Writer:
         with pg_errors(self.url, "schema setup"):
             try:
                 conn.execute(_SCHEMA)
+                conn.execute(_ADD_COLUMNS)
                 if self.transactional:
                     conn.execute(_CHECKPOINT_SCHEMA)
                 conn.execute(_STAGE)
@@ -370,5 +386,22 @@ def read_postgres(url: str) -> pl.DataFrame:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
     with pg_errors(url, "read"), conn:
         exists = conn.execute("SELECT to_regclass('bars') IS NOT NULL").fetchone()
-        rows = conn.execute(_SELECT).fetchall() if exists and exists[0] else []
+        rows = conn.execute(_select(conn)).fetchall() if exists and exists[0] else []
     return pl.DataFrame(rows, schema=frames.BAR_SCHEMA, orient="row")
+
+
+def _select(conn: Any) -> str:
+    """The read query; a table made before the added columns reads their defaults."""
+    have = conn.execute(
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE table_name = 'bars' AND table_schema = current_schema()"
+    ).fetchall()
+    missing = set(ADDED_COLUMNS) - {row[0] for row in have}
+    if not missing:
+        return _SELECT
+    query = _SELECT
+    if "end_ts" in missing:
+        query = query.replace(_END_NS, "NULL::bigint AS end_ts_ns")
+    if "incomplete" in missing:
+        query = query.replace("incomplete", "false AS incomplete")
+    return query

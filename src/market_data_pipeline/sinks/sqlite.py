@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from .. import frames
-from ..defaults import KEY_COLUMNS, TABLE_COLUMNS, VALUE_COLUMNS
+from ..defaults import ADDED_COLUMNS, KEY_COLUMNS, TABLE_COLUMNS, VALUE_COLUMNS
 from ..errors import (
     SinkError,
     SinkRefusedError,
@@ -47,6 +47,8 @@ CREATE TABLE IF NOT EXISTS bars (
     volume     REAL    NOT NULL,
     vwap       REAL,
     trades     INTEGER,
+    end_ts     TEXT,
+    incomplete INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (symbol, resolution, ts)
 ) WITHOUT ROWID
 """
@@ -64,6 +66,20 @@ _SELECT = f"""
 SELECT {column_list(TABLE_COLUMNS)}
 FROM bars ORDER BY {column_list(KEY_COLUMNS)}
 """
+# Tables made before these columns existed get them on open (readers see the defaults).
+_ADDED = {"end_ts": "TEXT", "incomplete": "INTEGER NOT NULL DEFAULT 0"}
+_DEFAULTS = {"end_ts": "NULL AS end_ts", "incomplete": "0 AS incomplete"}
+
+
+def add_columns(conn: sqlite3.Connection) -> None:
+    """Add the columns of later versions to an existing ``bars`` table."""
+    for name in _missing(conn):
+        conn.execute(f"ALTER TABLE bars ADD COLUMN {name} {_ADDED[name]}")
+
+
+def _missing(conn: sqlite3.Connection) -> list[str]:
+    have = {row[1] for row in conn.execute("PRAGMA table_info(bars)").fetchall()}
+    return [name for name in ADDED_COLUMNS if name not in have]
 
 
 @contextmanager
@@ -115,9 +131,9 @@ SELECT name, position, open_state, watermarks, layout FROM mdp_checkpoints WHERE
 """
 
 
-def ts_text() -> pl.Expr:
+def ts_text(column: str = "ts_ns") -> pl.Expr:
     """Return the expression that renders ``ts_ns`` in the stored text format."""
-    return pl.col("ts_ns").cast(pl.Datetime("ns", "UTC")).dt.strftime(TS_FORMAT).alias("ts")
+    return pl.col(column).cast(pl.Datetime("ns", "UTC")).dt.strftime(TS_FORMAT).alias("ts")
 
 
 def table_rows(bars: pl.DataFrame) -> list[tuple[object, ...]]:
@@ -126,7 +142,12 @@ def table_rows(bars: pl.DataFrame) -> list[tuple[object, ...]]:
     In key order consecutive inserts land on the same B-tree pages: about 2-3x fewer page
     visits than the engine's time order when a batch spans many symbols.
     """
-    table = bars.select(ts_text() if name == "ts" else pl.col(name) for name in TABLE_COLUMNS)
+    stored = {
+        "ts": ts_text(),
+        "end_ts": ts_text("end_ts_ns").alias("end_ts"),
+        "incomplete": pl.col("incomplete").cast(pl.Int64),
+    }
+    table = bars.select(stored.get(name, pl.col(name)) for name in TABLE_COLUMNS)
     table = table.sort(KEY_COLUMNS, maintain_order=True)  # a repeated key keeps its last row last
     # Column lists zipped into tuples: cheaper than polars' row iterator per row.
     return list(zip(*(table.get_column(name).to_list() for name in TABLE_COLUMNS), strict=True))
@@ -162,6 +183,7 @@ class SqliteSink(BarSink):
                 conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute(_SCHEMA)
+                add_columns(conn)
                 if self.transactional:
                     conn.execute("BEGIN")
             except BaseException:
@@ -254,16 +276,24 @@ def read_sqlite(path: str) -> pl.DataFrame:
             has_table = conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bars'"
             ).fetchone()
-            rows = conn.execute(_SELECT).fetchall() if has_table else []
+            rows = conn.execute(_select(_missing(conn))).fetchall() if has_table else []
         finally:
             conn.close()
-    schema = {**frames.BAR_SCHEMA, "ts": pl.String()}
-    del schema["ts_ns"]
+    schema = {**frames.BAR_SCHEMA, "ts": pl.String(), "end_ts": pl.String()}
+    schema["incomplete"] = pl.Int64()
     raw = pl.DataFrame(rows, schema={k: schema[k] for k in TABLE_COLUMNS}, orient="row")
-    ts_ns = (
-        pl.col("ts")
-        .str.to_datetime(TS_FORMAT, time_unit="us", time_zone="UTC")
-        .dt.epoch("ns")
-        .alias("ts_ns")
-    )
-    return raw.with_columns(ts_ns).select(list(frames.BAR_SCHEMA))
+    return raw.with_columns(
+        _ns("ts").alias("ts_ns"), _ns("end_ts").alias("end_ts_ns"), pl.col("incomplete") != 0
+    ).select(list(frames.BAR_SCHEMA))
+
+
+def _ns(column: str) -> pl.Expr:
+    stamp = pl.col(column).str.to_datetime(TS_FORMAT, time_unit="us", time_zone="UTC")
+    return stamp.dt.epoch("ns")
+
+
+def _select(missing: list[str]) -> str:
+    if not missing:
+        return _SELECT
+    columns = (_DEFAULTS[name] if name in missing else name for name in TABLE_COLUMNS)
+    return f"SELECT {', '.join(columns)} FROM bars ORDER BY {column_list(KEY_COLUMNS)}"

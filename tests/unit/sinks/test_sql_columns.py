@@ -22,7 +22,7 @@ def test_sqlite_statements_name_every_table_column() -> None:
     assert f"INSERT INTO bars ({', '.join(TABLE_COLUMNS)}) VALUES (?, ?, ?," in upsert
     assert upsert.count("?") == len(TABLE_COLUMNS)
     assert f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET open = excluded.open," in upsert
-    assert "trades = excluded.trades WHERE" in upsert
+    assert "incomplete = excluded.incomplete WHERE" in upsert
     assert _words(sqlite._SELECT) == (
         f"SELECT {', '.join(TABLE_COLUMNS)} FROM bars ORDER BY {', '.join(KEY_COLUMNS)}"
     )
@@ -31,9 +31,11 @@ def test_sqlite_statements_name_every_table_column() -> None:
 def test_postgres_statements_name_every_table_column() -> None:
     merge = _words(postgres._MERGE)
     assert merge.startswith(f"INSERT INTO bars ({', '.join(TABLE_COLUMNS)}) SELECT symbol,")
-    assert f"'1 microsecond', {', '.join(VALUE_COLUMNS)} FROM" in merge
+    staged = ", ".join(VALUE_COLUMNS).replace("end_ts", postgres._STAGED_END)
+    assert f"'1 microsecond', {staged} FROM" in merge
     assert "WHERE (bars.open, bars.high," in merge and "IS DISTINCT FROM (EXCLUDED.open," in merge
     assert _words(postgres._INSERT_NEW) == merge.split(" ON CONFLICT")[0]
+    read = ", ".join(VALUE_COLUMNS).replace("end_ts", postgres._END_NS)
     assert _words(postgres._SELECT).endswith(
-        f"{', '.join(VALUE_COLUMNS)} FROM bars ORDER BY {', '.join(KEY_COLUMNS)}"
+        f"{read} FROM bars ORDER BY {', '.join(KEY_COLUMNS)}"
     )
