@@ -23,12 +23,12 @@ import polars as pl
 from ..errors import UsageError
 from .activity import PART, STATE_SCHEMA, ActivityEngine
 from .activity_labels import QUOTE_PRICES, price_suffix, split_price
-from .builder import WATERMARK_SCHEMA, BarEngine, ResolutionStats
+from .builder import OPEN_STATE_SCHEMA, WATERMARK_SCHEMA, BarEngine, ResolutionStats
 from .calendars import TimeFrame, Windows, make_windows
 from .resolution import Resolution
 
 log = logging.getLogger(__name__)
-_ACTIVITY_ONLY = [name for name in STATE_SCHEMA if name not in ("resolution", "symbol")]
+_ACTIVITY_ONLY = [name for name in STATE_SCHEMA if name not in OPEN_STATE_SCHEMA]
 
 
 class BarEngines:
