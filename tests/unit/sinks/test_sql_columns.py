@@ -36,6 +36,4 @@ def test_postgres_statements_name_every_table_column() -> None:
     assert "WHERE (bars.open, bars.high," in merge and "IS DISTINCT FROM (EXCLUDED.open," in merge
     assert _words(postgres._INSERT_NEW) == merge.split(" ON CONFLICT")[0]
     read = ", ".join(VALUE_COLUMNS).replace("end_ts", postgres._END_NS)
-    assert _words(postgres._SELECT).endswith(
-        f"{read} FROM bars ORDER BY {', '.join(KEY_COLUMNS)}"
-    )
+    assert _words(postgres._SELECT).endswith(f"{read} FROM bars ORDER BY {', '.join(KEY_COLUMNS)}")
