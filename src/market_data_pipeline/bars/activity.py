@@ -154,10 +154,10 @@ class ActivityEngine:
         )
         if engine._marks.height:
             engine._marks_max = _int(engine._marks.get_column("max_ts_ns").max())
-        pending = engine._pending.height
+        waiting = engine._pending.height
         open_items = dict(bars.group_by("resolution").agg(pl.col("items").sum()).rows())
         for label, counters in engine._counters.items():
-            counters.ticks_in = pending + int(open_items.get(label, 0))
+            counters.ticks_in = waiting + int(open_items.get(label, 0))
         return engine
 
     # -- the stream ----------------------------------------------------------------------------
