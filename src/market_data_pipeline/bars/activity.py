@@ -175,7 +175,7 @@ class ActivityEngine:
         if frame.height == 0:
             return empty_bars()
         released = self._release(frame)
-        if released.height == 0:
+        if released is None:
             return empty_bars()
         return _concat([self._build(res, released) for res in self.resolutions])
 
@@ -183,7 +183,9 @@ class ActivityEngine:
         """Count every pending tick in, emit every unfinished bar (``incomplete``), end."""
         out = []
         if self._pending.height:
-            released = self._pending  # kept in (symbol, event time) order
+            order, starts, ends = _sort_runs(self._pending)
+            symbols = self._pending.get_column("symbol").gather(order[starts])
+            released = _Runs.of(self._pending, order, symbols, ends - starts)
             self._pending = self._pending.clear()
             out = [self._build(res, released) for res in self.resolutions]
         self._flushed = True
@@ -238,23 +240,19 @@ class ActivityEngine:
             counters.ticks_late += count
         return frame.filter(~late)
 
-    def _release(self, frame: pl.DataFrame) -> pl.DataFrame:
+    def _release(self, frame: pl.DataFrame) -> _Runs | None:
         """Add ``frame`` to the pending ticks and raise the watermarks; return (and forget) the
-        ticks below their symbol's watermark - grace, in (symbol, event time) order.
+        ticks below their symbol's watermark - grace, as runs per symbol in event-time order.
 
-        Pending ticks are kept in that order; sorting them again with the new ticks (stable,
-        pending first) keeps ties in arrival order. A symbol's released ticks are a prefix of
-        its run, so one comparison per row splits them off.
+        One stable sort by (symbol, event time) of the pending and new ticks (pending first,
+        so ties keep arrival order). A symbol's released ticks are a prefix of its run, so one
+        comparison per row splits them off.
         """
-        pending = (
-            pl.concat([self._pending, frame], how="diagonal") if self._pending.height else frame
-        )
-        pending = _by_symbol(pending)
-        starts, ends = _runs(pending.get_column("symbol"))
-        ts = pending.get_column("ts_ns").to_numpy()
-        seen = pl.DataFrame(
-            {"symbol": pending.get_column("symbol").gather(starts), "high": ts[ends - 1]}
-        )
+        both = pl.concat([self._pending, frame], how="diagonal") if self._pending.height else frame
+        order, starts, ends = _sort_runs(both)
+        ts = both.get_column("ts_ns").to_numpy()[order]
+        run_symbols = both.get_column("symbol").gather(order[starts])
+        seen = pl.DataFrame({"symbol": run_symbols, "high": ts[ends - 1]})
         known = seen.join(self._marks, on="symbol", how="left", maintain_order="left")
         marks = known.select("symbol", pl.max_horizontal("high", "max_ts_ns").alias("max_ts_ns"))
         rest = self._marks.join(seen, on="symbol", how="anti")
@@ -265,17 +263,16 @@ class ActivityEngine:
         ready = ts < np.repeat(limits, ends - starts)
         if ready.all():
             self._pending = self._pending.clear()
-            return pending
-        mask = pl.Series(ready)
-        self._pending = pending.filter(~mask)
-        return pending.filter(mask)
+        else:
+            self._pending = both[order[~ready]]
+        taken = np.add.reduceat(ready, starts)  # released rows per run
+        if not taken.any():
+            return None
+        return _Runs.of(both, order[ready], run_symbols.filter(pl.Series(taken > 0)), taken)
 
-    def _build(self, res: Resolution, ticks: pl.DataFrame) -> pl.DataFrame:
-        """Fold ``ticks`` (sorted by symbol, then event time) into ``res``'s bars; return the
-        bars that closed and keep the open ones."""
-        price = _price_column(res)
-        ticks = ticks.select("symbol", "ts_ns", pl.col(price).alias("price"), "size")
-        touched = ticks.get_column("symbol").unique(maintain_order=True)
+    def _build(self, res: Resolution, ticks: _Runs) -> pl.DataFrame:
+        """Fold ``ticks`` into ``res``'s bars; return the bars that closed, keep the open ones."""
+        touched = ticks.symbols
         mine = self._open.get_column("resolution") == res.label
         state = self._open.filter(mine & pl.col("symbol").is_in(touched.implode()))
         rest = self._open.filter(~(mine & pl.col("symbol").is_in(touched.implode())))
@@ -313,93 +310,111 @@ def _ticks(ticks: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _by_symbol(ticks: pl.DataFrame) -> pl.DataFrame:
-    """Sort ticks by symbol, then event time, stably (ties keep their order).
+@dataclass(frozen=True, slots=True)
+class _Runs:
+    """Ticks as numpy columns in (symbol, event time) order, one run of rows per symbol."""
 
-    Symbols are sorted by their codes as a categorical, not as text: a third of the time.
+    symbols: pl.Series  # the symbol of each run
+    starts: np.ndarray
+    ends: np.ndarray  # exclusive
+    ts: np.ndarray
+    size: np.ndarray
+    prices: dict[str, np.ndarray]  # price, and for quotes bid and ask
+
+    @classmethod
+    def of(
+        cls, ticks: pl.DataFrame, rows: np.ndarray, symbols: pl.Series, lengths: np.ndarray
+    ) -> _Runs:
+        """Take ``rows`` of ``ticks`` (runs of ``lengths`` rows, one per symbol)."""
+        lengths = lengths[lengths > 0]
+        ends = np.cumsum(lengths)
+        prices = [name for name in ("price", "bid", "ask") if name in ticks.columns]
+        return cls(
+            symbols=symbols,
+            starts=ends - lengths,
+            ends=ends,
+            ts=ticks.get_column("ts_ns").to_numpy()[rows],
+            size=ticks.get_column("size").to_numpy()[rows],
+            prices={name: ticks.get_column(name).to_numpy()[rows] for name in prices},
+        )
+
+
+def _sort_runs(ticks: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the row order that sorts ``ticks`` by symbol, then event time, stably (ties keep
+    their order), and the start and (exclusive) end of each symbol's run in that order.
+
+    Symbols are sorted by their codes as a categorical, never as text, and only the order is
+    computed: the columns are gathered as numpy arrays, the symbol once per run.
     """
     codes = ticks.get_column("symbol").cast(pl.Categorical).to_physical().to_numpy()
     if codes.size and codes.max() < 2**16:
         codes = codes.astype(np.uint16)  # numpy's stable sort of 16-bit keys is a radix sort
     ts = ticks.get_column("ts_ns")
     if ts.is_sorted():
-        return ticks[np.argsort(codes, kind="stable")]
-    by_time = np.argsort(ts.to_numpy(), kind="stable")  # nearly sorted input: cheap
-    return ticks[by_time[np.argsort(codes[by_time], kind="stable")]]
-
-
-def _runs(symbols: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Return the start and (exclusive) end rows of each symbol's run in ``symbols``."""
-    n = symbols.len()
-    change = (symbols.slice(1) != symbols.slice(0, n - 1)).to_numpy()
-    starts = np.flatnonzero(np.concatenate(([True], change)))
-    return starts, np.append(starts[1:], n)
+        order = np.argsort(codes, kind="stable")
+    else:
+        by_time = np.argsort(ts.to_numpy(), kind="stable")  # nearly sorted input: cheap
+        order = by_time[np.argsort(codes[by_time], kind="stable")]
+    ordered = codes[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    return order, starts, np.append(starts[1:], ordered.size)
 
 
 def _price_column(res: Resolution) -> str:
     return res.price if res.price in ("bid", "ask") else "price"
 
 
-def _measure(res: Resolution, ticks: pl.DataFrame) -> np.ndarray:
+def _measure(res: Resolution, price: np.ndarray, size: np.ndarray) -> np.ndarray:
     if res.unit == "tick":
-        return np.ones(ticks.height, dtype=np.float64)
-    size: np.ndarray = ticks.get_column("size").to_numpy()
+        return np.ones(size.size, dtype=np.float64)
     if res.unit == "volume":
         return size
-    price: np.ndarray = ticks.get_column("price").to_numpy()
     value: np.ndarray = price * size
     return value
 
 
-def _groups(ticks: pl.DataFrame, res: Resolution, state: pl.DataFrame) -> pl.DataFrame:
+def _groups(ticks: _Runs, res: Resolution, state: pl.DataFrame) -> pl.DataFrame:
     """Split each symbol's ticks into bars; one row per (symbol, bar) with its aggregates,
     ``closed`` (the threshold was reached) and ``first``/``last`` (the symbol's first and last
     bar in this frame)."""
-    n = ticks.height
-    symbols = ticks.get_column("symbol")
-    starts, ends = _runs(symbols)
+    n = ticks.ts.size
+    starts, ends = ticks.starts, ticks.ends
     carried = (
-        pl.DataFrame({"symbol": symbols.gather(starts)})
+        pl.DataFrame({"symbol": ticks.symbols})
         .join(state, on="symbol", how="left", maintain_order="left")
         .get_column(_ACCUMULATED[res.unit])
         .fill_null(0)
         .to_numpy()
         .astype(np.float64)
     )
-    closes = _closing_ticks(_measure(res, ticks), starts, ends, carried, res.threshold)
+    price, size, ts = ticks.prices[_price_column(res)], ticks.size, ticks.ts
+    closes = _closing_ticks(_measure(res, price, size), starts, ends, carried, res.threshold)
     brk = np.zeros(n, dtype=bool)
     brk[closes] = True
     closed_at = brk.copy()
     brk[ends - 1] = True  # a symbol's run ends a group too
-    group = np.concatenate(([0], np.cumsum(brk[:-1])))
-    first_row = np.zeros(n, dtype=bool)
-    first_row[starts] = True
-    price, ts, size = pl.col("price"), pl.col("ts_ns"), pl.col("size")
-    return (
-        ticks.with_columns(
-            pl.Series("_group", group).set_sorted(),
-            pl.Series("_closed", closed_at),
-            pl.Series("_first", first_row),
-        )
-        .group_by("_group", maintain_order=True)
-        .agg(
-            pl.col("symbol").first(),
-            ts.first().alias("first_ts"),
-            ts.last().alias("end_ts_ns"),
-            price.first().alias("open"),
-            price.max().alias("high"),
-            price.min().alias("low"),
-            price.last().alias("close"),
-            size.sum().alias("volume"),
-            (price * size).sum().alias("pv"),
-            pl.len().cast(pl.Int64).alias("items"),
-            pl.col("_closed").last().alias("closed"),
-            pl.col("_first").first().alias("first"),
-        )
-        .with_columns(
-            (pl.col("symbol") != pl.col("symbol").shift(-1)).fill_null(True).alias("last")
-        )
-        .drop("_group")
+    # Groups are runs of rows: numpy's reduceat folds each run without hashing a key.
+    first = np.concatenate(([0], np.flatnonzero(brk[:-1]) + 1))
+    last = np.append(first[1:], n) - 1
+    run_starts, run_ends = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    run_starts[starts], run_ends[ends - 1] = True, True
+    run_of = np.searchsorted(starts, first, side="right") - 1
+    return pl.DataFrame(
+        {
+            "symbol": ticks.symbols.gather(run_of),
+            "first_ts": ts[first],
+            "end_ts_ns": ts[last],
+            "open": price[first],
+            "high": np.maximum.reduceat(price, first),
+            "low": np.minimum.reduceat(price, first),
+            "close": price[last],
+            "volume": np.add.reduceat(size, first),
+            "pv": np.add.reduceat(price * size, first),
+            "items": (last - first + 1).astype(np.int64),
+            "closed": closed_at[last],
+            "first": run_starts[first],
+            "last": run_ends[last],
+        }
     )
 
 
