@@ -53,7 +53,10 @@ def bars(
     ``tz``), ISO strings or epoch numbers. Rows are taken in event-time order, so every row is
     in a bar and every window is emitted, the last ones included. A bad row raises ``BadInputError``
     naming it. The result has ``symbol, resolution, ts`` (window start, UTC) and
-    ``open, high, low, close, volume, vwap, trades``, sorted.
+    ``open, high, low, close, volume, vwap, trades, end_ts, incomplete``, sorted. Activity
+    resolutions (``1000tick``, ``100000volume``, ``1000000value``) give bars whose ``ts`` is
+    the first tick and ``end_ts`` the last; the last bar of a symbol short of its threshold is
+    ``incomplete``. ``1m:bid``/``1m:ask`` build bars of a quote side.
     """
     labels = resolutions if isinstance(resolutions, str) else ",".join(resolutions)
     settings = RunSettings(
