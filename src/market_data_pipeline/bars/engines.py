@@ -46,6 +46,7 @@ class BarEngines:
             raise UsageError("the bar engine needs at least one resolution")
         self.resolutions = list(resolutions)
         self.grace_ns = grace_ns
+        self.max_hold_s = max_hold_s  # of the time bars (activity bars hold nothing back)
         by_price: dict[str, list[Resolution]] = {}
         for res in resolutions:
             if not res.is_activity:
