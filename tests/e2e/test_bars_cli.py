@@ -169,7 +169,10 @@ def test_a_ts_that_is_not_a_stored_time_is_one_line(mdp: Mdp, tmp_path: Path) ->
     db = tmp_path / "text.db"
     with sqlite3.connect(db) as conn:
         conn.execute(BarTable().create_sql("sqlite"))
-        conn.execute("INSERT INTO bars VALUES ('A', '1m', '2024-01-01', 1, 1, 1, 1, 1, 1, 1)")
+        conn.execute(
+            "INSERT INTO bars (symbol, resolution, ts, open, high, low, close, volume)"
+            " VALUES ('A', '1m', '2024-01-01', 1, 1, 1, 1, 1)"
+        )
     result = mdp("bars", "-S", f"sqlite:///{db}")
     assert result.exit_code == 2
     assert "ts '2024-01-01' (A 1m) is not a stored time" in result.stderr
