@@ -3,6 +3,10 @@
 Run: ``.venv/bin/python bench/bench_bars.py [--ticks N]``. The baseline (the ceiling) is one plain
 polars ``group_by`` over all ticks at once, with no state, watermark or lateness; the ratios say how
 far the engine is from it. Set ``POLARS_MAX_THREADS=1`` to measure on one core.
+
+``--activity`` measures activity bars instead: 5M trades (``--activity-ticks``) at 10 and 10,000
+symbols, 1000-tick and 100,000-volume bars beside 1m time bars of the same ticks, as CPU seconds
+(process time: every thread of this process) and the ratio to the 1m bars (the floor: 1.5x).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from market_data_pipeline.bars.builder import BarEngine
+from market_data_pipeline.bars.engines import BarEngines
 from market_data_pipeline.bars.resolution import parse_resolutions
 
 START_NS = 1_700_000_000_000_000_000
@@ -25,15 +30,15 @@ JITTER_NS = 200_000_000  # out-of-order arrival, well inside the grace
 GRACE_NS = 1_000_000_000
 
 
-def make_ticks(n: int, seed: int = 7) -> pl.DataFrame:
-    """Return ``n`` ticks over ``SYMBOLS`` symbols, slightly out of order."""
+def make_ticks(n: int, seed: int = 7, symbols: int = SYMBOLS) -> pl.DataFrame:
+    """Return ``n`` ticks over ``symbols`` symbols, slightly out of order."""
     rng = np.random.default_rng(seed)
     step = 1_000_000_000 // RATE_PER_S
     ts = START_NS + np.arange(n, dtype=np.int64) * step + rng.integers(0, JITTER_NS, n)
-    names = np.array([f"SYM{i:02d}" for i in range(SYMBOLS)])
+    names = np.array([f"SYM{i:02d}" for i in range(symbols)])
     return pl.DataFrame(
         {
-            "symbol": names[rng.integers(0, SYMBOLS, n)],
+            "symbol": names[rng.integers(0, symbols, n)],
             "ts_ns": ts,
             "price": 100.0 + rng.standard_normal(n).cumsum() * 0.01,
             "size": rng.integers(0, 500, n).astype(np.float64),
@@ -89,12 +94,43 @@ def best(fn: Callable[[], float], repeat: int) -> float:
     return min(fn() for _ in range(repeat))
 
 
+def engine_cpu(ticks: pl.DataFrame, resolution: str, batch: int = 262_144) -> tuple[float, int]:
+    """Feed ``ticks`` to the run's engines in batches; return (CPU seconds, bars built)."""
+    engine = BarEngines(parse_resolutions(resolution), GRACE_NS)
+    slices = [ticks.slice(i, batch) for i in range(0, ticks.height, batch)]
+    start = time.process_time()
+    rows = sum(engine.add_ticks(part).height for part in slices) + engine.flush().height
+    elapsed = time.process_time() - start
+    stats = engine.stats()[resolution]
+    assert stats.ticks_in == stats.ticks_in_bars + stats.ticks_late + stats.open_ticks
+    return elapsed, rows
+
+
+def activity(n: int, repeat: int) -> None:
+    """Print CPU of 1000-tick and 100,000-volume bars beside 1m bars, at 10 and 10,000 symbols."""
+    print(f"polars {pl.__version__}, threads {pl.thread_pool_size()}, {n:,} trades")
+    print(f"{'symbols':>8} {'resolution':>13} {'bars':>9} {'CPU s':>7} {'x 1m':>6}")
+    for symbols in (10, 10_000):
+        ticks = make_ticks(n, symbols=symbols)
+        base = 0.0
+        for resolution in ("1m", "1000tick", "100000volume"):
+            runs = [engine_cpu(ticks, resolution) for _ in range(repeat)]
+            cpu, rows = min(runs)
+            base = base or cpu
+            print(f"{symbols:8,} {resolution:>13} {rows:9,} {cpu:7.2f} {cpu / base:6.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ticks", type=int, default=1_048_576)
     parser.add_argument("--small-ticks", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--activity", action="store_true", help="activity bars vs 1m bars")
+    parser.add_argument("--activity-ticks", type=int, default=5_000_000)
     args = parser.parse_args()
+    if args.activity:
+        activity(args.activity_ticks, args.repeat)
+        return
     ticks = make_ticks(args.ticks)
     small = ticks.head(args.small_ticks)
     print(f"polars {pl.__version__}, threads {pl.thread_pool_size()}, {SYMBOLS} symbols")

@@ -30,8 +30,15 @@ import polars as pl
 import psycopg
 
 from market_data_pipeline import frames
+from market_data_pipeline.defaults import TABLE_COLUMNS
 from market_data_pipeline.sinks import open_sink
-from market_data_pipeline.sinks.postgres import STAGE_TABLE, PostgresSink, _Writer, merge_sql
+from market_data_pipeline.sinks.postgres import (
+    _STAGE_COLUMNS,
+    STAGE_TABLE,
+    PostgresSink,
+    _Writer,
+    merge_sql,
+)
 from market_data_pipeline.sinks.schema import BarTable
 from market_data_pipeline.sinks.sqlite import ts_text, upsert_sql
 
@@ -59,6 +66,8 @@ def make_bars(rows: int) -> pl.DataFrame:
             "volume": (i % 5000).cast(pl.Float64) + 1.0,
             "vwap": price + 0.01,
             "trades": i % 300,
+            "end_ts_ns": pl.repeat(None, rows, dtype=pl.Int64, eager=True),
+            "incomplete": pl.repeat(False, rows, eager=True),
         }
     ).cast(pl.Schema(frames.BAR_SCHEMA))
 
@@ -98,13 +107,14 @@ def pg_binary_run(url: str, parts: list[pl.DataFrame]) -> float:
     writer.open()
     conn = writer.conn
     assert conn is not None
-    types = ["text", "text", "int8", *["float8"] * 6, "int8"]
+    types = ["text", "text", "int8", *["float8"] * 6, "int8", "int8", "bool"]
 
     def write(part: pl.DataFrame) -> None:
-        staged = part.with_columns(pl.col("ts_ns") // 1000)
+        staged = part.with_columns(pl.col("ts_ns") // 1000, pl.col("end_ts_ns") // 1000)
+        columns = f"{STAGE_TABLE} ({_STAGE_COLUMNS})"
         with conn.transaction(), conn.cursor() as cur:
             cur.execute(f"TRUNCATE {STAGE_TABLE}")
-            with cur.copy(f"COPY {STAGE_TABLE} FROM STDIN (FORMAT binary)") as copy:
+            with cur.copy(f"COPY {columns} FROM STDIN (FORMAT binary)") as copy:
                 copy.set_types(types)
                 for row in staged.iter_rows():
                     copy.write_row(row)
@@ -117,7 +127,7 @@ def pg_binary_run(url: str, parts: list[pl.DataFrame]) -> float:
 
 def pg_executemany_run(url: str, parts: list[pl.DataFrame]) -> float:
     """Baseline: psycopg ``executemany`` of the upsert, one transaction per batch."""
-    sql = _MERGE.split("SELECT")[0] + "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    sql = _MERGE.split("SELECT")[0] + f"VALUES ({', '.join(['%s'] * len(TABLE_COLUMNS))})"
     sql += _MERGE.split(STAGE_TABLE)[1]
     schema_owner = _Writer(url, transactional=False, table=BarTable())  # creates the table
     schema_owner.open()
@@ -127,7 +137,10 @@ def pg_executemany_run(url: str, parts: list[pl.DataFrame]) -> float:
         for part in parts:
 
             def write(part: pl.DataFrame = part) -> None:
-                rows = part.with_columns(pl.col("ts_ns").cast(pl.Datetime("ns", "UTC"))).rows()
+                times = (
+                    pl.col(name).cast(pl.Datetime("ns", "UTC")) for name in ("ts_ns", "end_ts_ns")
+                )
+                rows = part.with_columns(times).rows()
                 with conn.transaction(), conn.cursor() as cur:
                     cur.executemany(sql, rows)
 
@@ -190,24 +203,15 @@ def sqlite_row_by_row_run(path: Path, parts: list[pl.DataFrame]) -> float:
     for part in parts:
 
         def write(part: pl.DataFrame = part) -> None:
-            dicts = part.with_columns(ts_text()).drop("ts_ns").to_dicts()
+            stored = (
+                ts_text(),
+                ts_text("end_ts_ns").alias("end_ts"),
+                pl.col("incomplete").cast(int),
+            )
+            dicts = part.with_columns(stored).to_dicts()
             conn.execute("BEGIN")
             for d in dicts:
-                conn.execute(
-                    _UPSERT,
-                    (
-                        d["symbol"],
-                        d["resolution"],
-                        d["ts"],
-                        d["open"],
-                        d["high"],
-                        d["low"],
-                        d["close"],
-                        d["volume"],
-                        d["vwap"],
-                        d["trades"],
-                    ),
-                )
+                conn.execute(_UPSERT, tuple(d[name] for name in TABLE_COLUMNS))
             conn.execute("COMMIT")
 
         total += timed(write)

@@ -56,8 +56,11 @@ def bars(
     in event-time order, so every row is in a bar and every window is emitted, the last ones
     included. A bad row raises ``BadInputError`` naming it; a bad resolution, grace or zone
     raises ``UsageError``. The result has ``symbol, resolution, ts`` (window start, UTC) and
-    ``open, high, low, close, volume, vwap, trades``, sorted; a resolution is labelled in its
-    canonical form (``60s`` is ``1m``).
+    ``open, high, low, close, volume, vwap, trades, end_ts, incomplete``, sorted; a resolution
+    is labelled in its canonical form (``60s`` is ``1m``). Activity resolutions (``1000tick``,
+    ``100000volume``, ``1000000value``) give bars whose ``ts`` is the first tick and ``end_ts``
+    the last; the last bar of a symbol short of its threshold is ``incomplete``.
+    ``1m:bid``/``1m:ask`` build bars of a quote side.
 
     With ``allowed_lateness`` (e.g. ``"10s"``) rows are taken in the frame's order instead, as
     ``mdp run --grace ... --allowed-lateness ...`` takes a stream: the result is the table that
@@ -109,20 +112,30 @@ def run(settings: RunSettings | Mapping[str, Any] | None = None, **options: Any)
     return _run_to_end(settings)
 
 
-def read_bars(url: str, *, table: str | None = None) -> pl.DataFrame:
+def read_bars(url: str, *, table: str | None = None, complete: bool = False) -> pl.DataFrame:
     """Return every bar a store holds (``memory://NAME``, ``sqlite:///x.db``, ``postgresql://``).
 
     ``table`` names the bars table (default ``bars``; ``schema.table`` in PostgreSQL). Raise
     ``SinkSetupError`` for a store that is not there (no such file, database, table or name) or
     cannot be read, ``UsageError`` for a URL or table name that cannot be one.
+
+    ``complete=True`` leaves out activity bars written before reaching their threshold
+    (``incomplete``; a later run that continues them replaces them).
     """
-    return with_datetime(_read_bars(url, table=table))
+    bars = _read_bars(url, table=table)
+    if complete:
+        bars = bars.filter(~pl.col("incomplete"))
+    return with_datetime(bars)
 
 
 def with_datetime(bars_frame: pl.DataFrame) -> pl.DataFrame:
     """Return a bar frame with ``ts`` (UTC datetime, window start) in place of ``ts_ns``."""
-    ts = pl.from_epoch(pl.col("ts_ns"), time_unit="ns").dt.replace_time_zone("UTC").alias("ts")
-    return bars_frame.with_columns(ts).select(TABLE_COLUMNS)
+
+    def stamp(column: str) -> pl.Expr:
+        return pl.from_epoch(pl.col(column), time_unit="ns").dt.replace_time_zone("UTC")
+
+    ts, end = stamp("ts_ns").alias("ts"), stamp("end_ts_ns").alias("end_ts")
+    return bars_frame.with_columns(ts, end).select(TABLE_COLUMNS)
 
 
 def _run_to_end(settings: RunSettings) -> RunReport:

@@ -25,7 +25,7 @@ DISPATCH_EVENT_TYPE = "core-release"
 # Columns of the `bars` table, in order (users' queries and dashboards depend on these names):
 # the primary key, then the values. SQL statements and frames build their column lists from these.
 KEY_COLUMNS = ("symbol", "resolution", "ts")
-VALUE_COLUMNS = ("open", "high", "low", "close", "volume", "vwap", "trades")
+VALUE_COLUMNS = ("open", "high", "low", "close", "volume", "vwap", "trades", "end_ts", "incomplete")
 TABLE_COLUMNS = KEY_COLUMNS + VALUE_COLUMNS
 # Stored columns only some runs write (a frame carries them or not): `revision`, written by
 # runs with --allowed-lateness; other runs leave the stored value (0 for a new bar).

@@ -12,7 +12,9 @@ Quote sources add ``bid``, ``ask``, ``bid_size``, ``ask_size`` columns; stages i
 
 Bar frame (``BAR_SCHEMA``), produced by the bar builder and written by sinks:
     symbol, resolution (e.g. "1m"), ts_ns (window START), open, high, low, close, volume,
-    vwap (null when volume is 0), trades (ticks in the bar)
+    vwap (null when volume is 0), trades (ticks in the bar),
+    end_ts_ns (activity bars: the last tick's event time; null for time bars, whose window ends
+    at ts + resolution), incomplete (activity bars written before reaching their threshold)
 Bar input frames (``BAR_INPUT_SCHEMA``, replayed bar files) are the same without ``resolution``;
 their ``vwap`` and ``trades`` may be null.
 """
@@ -54,6 +56,13 @@ BAR_SCHEMA: dict[str, pl.DataType] = {
     "volume": pl.Float64(),
     "vwap": pl.Float64(),
     "trades": pl.Int64(),
+    "end_ts_ns": pl.Int64(),
+    "incomplete": pl.Boolean(),
+}
+# Columns time bars fill with a constant (activity bars set them; see bars/activity.py).
+TIME_BAR_EXTRAS: dict[str, pl.Expr] = {
+    "end_ts_ns": pl.lit(None, pl.Int64),
+    "incomplete": pl.lit(False),
 }
 
 # A bar's identity: the table's primary key, window start as ``ts_ns``; stores keep one row per key.
@@ -61,7 +70,9 @@ BAR_KEY = ("symbol", "resolution", "ts_ns")
 
 # Replayed bar files carry no resolution: their bars are the input of resampling.
 BAR_INPUT_SCHEMA: dict[str, pl.DataType] = {
-    name: dtype for name, dtype in BAR_SCHEMA.items() if name != "resolution"
+    name: dtype
+    for name, dtype in BAR_SCHEMA.items()
+    if name != "resolution" and name not in TIME_BAR_EXTRAS
 }
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -138,6 +149,8 @@ def bars_from_core(bars: list[core.Bar], resolution_ns: dict[str, int]) -> pl.Da
             "volume": float(bar.volume),
             "vwap": None,
             "trades": None,
+            "end_ts_ns": None,
+            "incomplete": False,
         }
         for bar in bars
     ]

@@ -20,14 +20,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
 from . import metrics
-from .bars.builder import DEFAULT_MAX_HOLD_S, BarEngine, ResolutionStats
-from .bars.calendars import TimeFrame, Windows, make_windows, parse_week_start, zone
+from .bars.builder import DEFAULT_MAX_HOLD_S, ResolutionStats
+from .bars.calendars import TimeFrame, Windows, parse_week_start, zone
+from .bars.engines import BarEngines, windows_for
 from .bars.gaps import GapCount, GapTracker
 from .bars.resample import refuse_upsampling
 from .bars.resolution import Resolution, parse_duration_ns, parse_resolutions
@@ -170,19 +171,14 @@ def timeframe_for(settings: RunSettings) -> TimeFrame:
 
 def engine_for(
     settings: RunSettings, *, max_hold_s: float = 0.0
-) -> tuple[BarEngine, dict[str, Windows]]:
+) -> tuple[BarEngines, dict[str, Windows]]:
     """Return the bar engine the settings describe, and its windows keyed by stored label.
 
     ``max_hold_s`` lets the engine hold small frames that may close windows (see BarEngine).
     """
-    resolutions = resolutions_for(settings)
-    windows = {w.label: w for w in make_windows(resolutions, timeframe_for(settings)).values()}
-    # Resolutions carry the stored label (``1d@XNYS`` with a calendar) from here on.
-    resolutions = [
-        replace(res, label=w.label) for res, w in zip(resolutions, windows.values(), strict=True)
-    ]
+    resolutions, windows = windows_for(resolutions_for(settings), timeframe_for(settings))
     grace_ns = parse_duration_ns(settings.grace, what="grace")
-    engine = BarEngine(
+    engine = BarEngines(
         resolutions,
         grace_ns,
         windows=windows,
@@ -347,7 +343,7 @@ class Pipeline:
         saved = await checkpointer.restore()
         if saved is None:
             return
-        self.engine = BarEngine.restore(
+        self.engine = BarEngines.restore(
             self.resolutions,
             self._grace_ns,
             saved.open_state,
@@ -635,7 +631,7 @@ def _watermarks(settings: RunSettings) -> Watermarks:
     )
 
 
-def _describe_source(source: TickSource, engine: BarEngine) -> dict[str, Any]:
+def _describe_source(source: TickSource, engine: BarEngines) -> dict[str, Any]:
     """The source's own description, with the engine's count of late ticks per input file."""
     info: dict[str, Any] = dict(source.describe())
     late = engine.late_by_origin()

@@ -170,8 +170,8 @@ def test_a_ts_that_is_not_a_stored_time_is_one_line(mdp: Mdp, tmp_path: Path) ->
     with sqlite3.connect(db) as conn:
         conn.execute(BarTable().create_sql("sqlite"))
         conn.execute(
-            "INSERT INTO bars (symbol, resolution, ts, open, high, low, close, volume, vwap,"
-            " trades) VALUES ('A', '1m', '2024-01-01', 1, 1, 1, 1, 1, 1, 1)"
+            "INSERT INTO bars (symbol, resolution, ts, open, high, low, close, volume)"
+            " VALUES ('A', '1m', '2024-01-01', 1, 1, 1, 1, 1)"
         )
     result = mdp("bars", "-S", f"sqlite:///{db}")
     assert result.exit_code == 2

@@ -12,11 +12,13 @@ from market_data_pipeline.errors import BadInputError
 
 def test_bar_schema_is_the_table_with_ts_ns() -> None:
     assert TABLE_COLUMNS == KEY_COLUMNS + VALUE_COLUMNS
-    assert [("ts" if c == "ts_ns" else c) for c in frames.BAR_SCHEMA] == list(TABLE_COLUMNS)
+    stored = {"ts_ns": "ts", "end_ts_ns": "end_ts"}
+    assert [stored.get(c, c) for c in frames.BAR_SCHEMA] == list(TABLE_COLUMNS)
 
 
 def test_bar_input_schema_is_the_bar_schema_without_resolution() -> None:
-    expected = {k: v for k, v in frames.BAR_SCHEMA.items() if k != "resolution"}
+    activity = ("resolution", "end_ts_ns", "incomplete")  # input bars are time bars
+    expected = {k: v for k, v in frames.BAR_SCHEMA.items() if k not in activity}
     assert list(frames.BAR_INPUT_SCHEMA.items()) == list(expected.items())
 
 
@@ -29,7 +31,7 @@ def test_empty_bars_has_the_bar_schema_and_each_call_is_a_new_frame() -> None:
 
 
 def _bar() -> tuple[object, ...]:
-    return ("ES", "1m", 0, 1.0, 2.0, 0.5, 1.5, 10.0, 1.2, 3)
+    return ("ES", "1m", 0, 1.0, 2.0, 0.5, 1.5, 10.0, 1.2, 3, None, False)
 
 
 def test_conform_orders_casts_and_drops_extra_columns() -> None:

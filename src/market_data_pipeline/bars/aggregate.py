@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..frames import BAR_SCHEMA
+from ..frames import BAR_SCHEMA, TIME_BAR_EXTRAS
 from .frame_checks import RUN_ROWS
 
 PARTIAL_SCHEMA: dict[str, pl.DataType] = {
@@ -251,5 +251,5 @@ def finish(partials: pl.DataFrame) -> pl.DataFrame:
     sort by key. Sorting here as well cost a fifth of the engine's time at 10,000 symbols.
     """
     vwap = pl.when(pl.col("volume") > 0).then(pl.col("pv") / pl.col("volume")).otherwise(None)
-    derived = {"ts_ns": pl.col("window"), "vwap": vwap.cast(pl.Float64)}
+    derived = {"ts_ns": pl.col("window"), "vwap": vwap.cast(pl.Float64), **TIME_BAR_EXTRAS}
     return partials.select(derived.get(name, pl.col(name)).alias(name) for name in BAR_SCHEMA)

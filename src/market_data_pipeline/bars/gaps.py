@@ -110,6 +110,8 @@ def _flat_bars(
             "volume": [0.0] * n,
             "vwap": [None] * n,
             "trades": [0] * n,
+            "end_ts_ns": [None] * n,
+            "incomplete": [False] * n,
         },
         schema=BAR_SCHEMA,
     )

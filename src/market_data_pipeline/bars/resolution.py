@@ -12,6 +12,10 @@ same). Days and weeks are their own: ``24h`` is epoch-aligned while ``1d`` start
 midnight, and ``7d`` windows are not weeks from the week-start day. A trading calendar's code
 follows the label in upper case: ``1d@XNYS``.
 
+Activity resolutions (``1000tick``, ``100000volume``, ``1000000value``) and price types
+(``1m:bid``) are read by ``activity_labels``; their ``unit`` is the activity and ``ns`` is 0.
+A price type follows the canonical width: ``60s:bid`` is ``1m:bid``.
+
 Fixed widths below a day are aligned to the UTC epoch. Days and longer are calendar windows laid
 out in a time zone (see ``calendars``): a day from local midnight, a week from the week-start day,
 a month, quarter or year from its first day. ``ns`` of a calendar resolution is its nominal length
@@ -24,6 +28,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import UsageError
+from .activity_labels import ACTIVITY_UNITS, parse_activity, price_suffix, split_price
 
 _DAY_NS = 86_400 * 1_000_000_000
 _UNIT_NS = {
@@ -62,6 +67,13 @@ class Resolution:
     ns: int
     count: int = 0
     unit: str = "ns"
+    threshold: float = 0.0  # activity bars: ticks, volume or value per bar
+    price: str = ""  # bid, ask, mid or last; "" takes the input's own price
+
+    @property
+    def is_activity(self) -> bool:
+        """True for tick, volume and value bars (no time windows)."""
+        return self.unit in ACTIVITY_UNITS
 
     @property
     def is_calendar(self) -> bool:
@@ -125,17 +137,26 @@ def parse_duration_ns(text: str, *, what: str = "duration") -> int:
 
 
 def parse_resolution(text: str) -> Resolution:
-    """Parse one resolution such as ``"1m"`` or ``"1mo"``; raise ``UsageError`` for bad ones."""
+    """Parse one resolution such as ``"1m"``, ``"1mo"``, ``"1000tick"`` or ``"1m:bid"``; raise
+    ``UsageError`` for bad ones."""
+    text, price = split_price(text)
+    activity = parse_activity(text)
+    if activity is not None:
+        threshold, unit, label = activity
+        label += price_suffix(price)
+        return Resolution(label=label, ns=0, unit=unit, threshold=threshold, price=price)
     count, unit = _split(text, "resolution")
     if count <= 0:
         raise UsageError(f"bad resolution {text!r}: must be longer than zero")
     count, unit = _canonical(count, unit)
-    return Resolution(label=f"{count}{unit}", ns=count * _UNIT_NS[unit], count=count, unit=unit)
+    label = f"{count}{unit}{price_suffix(price)}"
+    return Resolution(label=label, ns=count * _UNIT_NS[unit], count=count, unit=unit, price=price)
 
 
 def canonical_label(text: str) -> str:
     """Return the label bars of ``text`` are stored under: ``"60s"`` -> ``"1m"``,
-    ``"1d@xnys"`` -> ``"1d@XNYS"``; raise ``UsageError`` for a bad resolution."""
+    ``"60s:BID"`` -> ``"1m:bid"``, ``"1000-TICK"`` -> ``"1000tick"``, ``"1d@xnys"`` ->
+    ``"1d@XNYS"``; raise ``UsageError`` for a bad resolution."""
     width, at, code = text.partition("@")
     label = parse_resolution(width).label
     if not at:

@@ -106,6 +106,13 @@ def bars_command(
             " self-contained HTML file (opens offline).",
         ),
     ] = None,
+    complete: Annotated[
+        bool,
+        typer.Option(
+            "--complete",
+            help="Leave out activity bars written before reaching their threshold (incomplete).",
+        ),
+    ] = False,
 ) -> None:
     """Show or export the bars in a store.
 
@@ -120,7 +127,7 @@ def bars_command(
         label = _label(resolution)
         window = iso_time_ns(start, "--start"), iso_time_ns(end, "--end")
         default = None if plot is not None else _default_limit(fmt)
-        frame = _select(sink, table, symbol, label, window, limit or default)
+        frame = _select(sink, table, symbol, label, window, limit or default, complete)
         if plot is not None:
             from ..serve.chart import write_plot
 
@@ -185,6 +192,7 @@ def _select(
     label: str | None,
     window: tuple[int | None, int | None],
     limit: int | None,
+    complete: bool = False,
 ) -> pl.DataFrame:
     import polars as pl
 
@@ -192,6 +200,8 @@ def _select(
     from ..sinks import read_bars
 
     frame = read_bars(sink, table=table)
+    if complete:
+        frame = frame.filter(~pl.col("incomplete"))
     if symbol:
         frame = frame.filter(pl.col("symbol") == symbol)
     if label:
@@ -231,10 +241,14 @@ def _emit(frame: pl.DataFrame, fmt: Format, out: Path | None) -> None:
         _write_text(frame.write_csv(), out)
     else:
         lines = [
-            json.dumps({**row, "ts": row["ts"].isoformat()}) + "\n"
+            json.dumps({**row, **{k: _iso(row[k]) for k in ("ts", "end_ts")}}) + "\n"
             for row in frame.iter_rows(named=True)
         ]
         _write_text("".join(lines), out)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def _write_text(text: str, out: Path | None) -> None:

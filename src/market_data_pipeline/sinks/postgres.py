@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from .. import frames
-from ..defaults import KEY_COLUMNS, VALUE_COLUMNS
+from ..defaults import KEY_COLUMNS, TABLE_COLUMNS, VALUE_COLUMNS
 from ..errors import (
     SinkError,
     SinkRefusedError,
@@ -32,7 +32,7 @@ from ..errors import (
 from ..extras import missing_extra
 from .base import BarSink, column_list, update_set
 from .failures import pg_errors
-from .schema import COLUMNS, BarTable, FoundColumn, check_table
+from .schema import COLUMNS, BarTable, Column, FoundColumn, check_table
 from .urls import redact_url
 
 if TYPE_CHECKING:
@@ -53,14 +53,31 @@ CREATE TABLE IF NOT EXISTS {table} (
     watermark_ns bigint
 )
 """
+# Time columns cross the wire as integer microseconds (exact) and become timestamptz in SQL.
+_TIMES = frozenset(c.name for c in COLUMNS if c.postgresql == "timestamp with time zone")
 
-# The staging table: the bars table's columns, with ts as integer microseconds.
+
+def _staged(name: str) -> str:
+    """Return the staging table's column for table column ``name``."""
+    return f"{name}_us" if name in _TIMES else name
+
+
+def _from_stage(name: str) -> str:
+    """Return the expression giving table column ``name`` from the staging table."""
+    return f"timestamptz 'epoch' + {name}_us * interval '1 microsecond'" if name in _TIMES else name
+
+
+# The staging table: the bars table's columns, with times as integer microseconds.
+_STAGED_TYPES = (
+    f"{_staged(c.name)} {'bigint' if c.name in _TIMES else c.postgresql}" for c in COLUMNS
+)
 _STAGE = f"""
 CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} (
-    {", ".join("ts_us bigint" if c.name == "ts" else f"{c.name} {c.postgresql}" for c in COLUMNS)}
+    {", ".join(_STAGED_TYPES)}
 )
 """
-_STAGE_COLUMNS = "symbol, resolution, ts_us, open, high, low, close, volume, vwap, trades"
+_STAGE_COLUMNS = column_list([_staged(name) for name in TABLE_COLUMNS])
+_TABLE_SPEC = tuple(column for column in COLUMNS if column.name in TABLE_COLUMNS)
 
 _CHECKPOINT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS {checkpoints} (
@@ -111,8 +128,7 @@ def merge_sql(table: BarTable, revised: bool = False) -> str:
     values = (*VALUE_COLUMNS, REVISION) if revised else VALUE_COLUMNS
     return f"""
 INSERT INTO {table.sql} AS bars ({column_list((*KEY_COLUMNS, *values))})
-SELECT symbol, resolution, timestamptz 'epoch' + ts_us * interval '1 microsecond',
-       {column_list(values)}
+SELECT {column_list([_from_stage(name) for name in (*KEY_COLUMNS, *values)])}
 FROM {STAGE_TABLE}
 ON CONFLICT ({column_list(KEY_COLUMNS)}) DO UPDATE SET
     {update_set(values, "EXCLUDED")}
@@ -133,13 +149,23 @@ def insert_sql(table: BarTable) -> str:
     return merge_sql(table).split("ON CONFLICT")[0]
 
 
-def select_sql(table: BarTable) -> str:
-    """Return the query reading every row of ``table`` as a ``BAR_SCHEMA`` frame, in key order."""
+def select_sql(table: BarTable, missing: frozenset[str] = frozenset()) -> str:
+    """Return the query reading every row of ``table`` as a ``BAR_SCHEMA`` frame, in key order;
+    ``missing`` later columns (a table no write has brought up to the spec yet) read as their
+    defaults."""
     return f"""
-SELECT symbol, resolution, (extract(epoch FROM ts) * 1000000)::bigint * 1000 AS ts_ns,
-       {column_list(VALUE_COLUMNS)}
+SELECT {column_list([_read(column, missing) for column in _TABLE_SPEC])}
 FROM {table.sql} ORDER BY {column_list(KEY_COLUMNS)}
 """
+
+
+def _read(column: Column, missing: frozenset[str]) -> str:
+    """Return the select expression reading ``column`` (times as integer nanoseconds)."""
+    name = column.name
+    value = f"{column.default}::{column.postgresql}" if name in missing else name
+    if name in _TIMES:
+        return f"(extract(epoch FROM {value}) * 1000000)::bigint * 1000 AS {name}_ns"
+    return f"{value} AS {name}" if name in missing else name
 
 
 def load_driver() -> Any:
@@ -214,7 +240,8 @@ def encode_csv(bars: pl.DataFrame) -> bytes:
     unique = bars.unique(subset=KEY, keep="last", maintain_order=True).sort(KEY)
     values = (*VALUE_COLUMNS, REVISION) if REVISION in bars.columns else VALUE_COLUMNS
     staged = unique.select(
-        "symbol", "resolution", (pl.col("ts_ns") // 1_000).alias("ts_us"), *values
+        (pl.col(f"{name}_ns") // 1_000).alias(_staged(name)) if name in _TIMES else pl.col(name)
+        for name in (*KEY_COLUMNS, *values)
     )
     return staged.write_csv(include_header=False).encode()
 
@@ -445,5 +472,11 @@ def read_postgres(url: str, table: BarTable | None = None) -> pl.DataFrame:
     with pg_errors(url, "read"), conn:
         if not table_exists(conn, table):
             raise SinkSetupError(f"no table {table} in {redact_url(url)}")
-        rows = conn.execute(select_sql(table)).fetchall()
+        rows = conn.execute(select_sql(table, _missing_columns(conn, table))).fetchall()
     return pl.DataFrame(rows, schema=frames.BAR_SCHEMA, orient="row")
+
+
+def _missing_columns(conn: psycopg.Connection[Any], table: BarTable) -> frozenset[str]:
+    """Return the later columns (those with a default) that ``table`` does not have yet."""
+    have = {str(row[0]) for row in conn.execute(_COLUMNS_OF, (table.sql,))}
+    return frozenset(c.name for c in _TABLE_SPEC if c.default is not None and c.name not in have)

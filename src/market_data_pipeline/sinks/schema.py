@@ -75,6 +75,10 @@ COLUMNS = (
     Column("vwap", "REAL", "double precision", nullable=True),
     Column("trades", "INTEGER", "bigint", nullable=True),
     # Columns added in later versions go here, each with default=...
+    # Activity bars: the last tick's event time (null for time bars), and a bar written before
+    # it reached its threshold (completed in place by a later run).
+    Column("end_ts", "TEXT", "timestamp with time zone", nullable=True, default="NULL"),
+    Column("incomplete", "INTEGER", "boolean", default="false"),  # SQLite reads false as 0
     # How many times late ticks revised the bar (--allowed-lateness); 0 for a bar written once.
     Column("revision", "INTEGER", "integer", default="0"),
 )

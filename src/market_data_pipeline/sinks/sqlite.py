@@ -20,7 +20,7 @@ from ..defaults import KEY_COLUMNS, TABLE_COLUMNS
 from ..errors import SinkSetupError, SinkTransactionLostError, UsageError
 from .base import BarSink, column_list, update_set
 from .failures import sqlite_errors
-from .schema import BarTable, FoundColumn, check_table
+from .schema import COLUMNS, BarTable, FoundColumn, check_table
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"
 BUSY_TIMEOUT_MS = 5_000
@@ -53,10 +53,21 @@ WHERE ({column_list(values)})
 """
 
 
-def select_sql(table: BarTable) -> str:
-    """Return the query reading every row of ``table`` in key order."""
-    return (
-        f"SELECT {column_list(TABLE_COLUMNS)} FROM {table.sql} ORDER BY {column_list(KEY_COLUMNS)}"
+def select_sql(table: BarTable, missing: frozenset[str] = frozenset()) -> str:
+    """Return the query reading every row of ``table`` in key order; ``missing`` later columns
+    (a table no write has brought up to the spec yet) read as their defaults."""
+    defaults = {column.name: column.default for column in COLUMNS}
+    names = (f"{defaults[name]} AS {name}" if name in missing else name for name in TABLE_COLUMNS)
+    return f"SELECT {', '.join(names)} FROM {table.sql} ORDER BY {column_list(KEY_COLUMNS)}"
+
+
+def missing_columns(conn: sqlite3.Connection, table: BarTable) -> frozenset[str]:
+    """Return the later columns (those with a default) that ``table`` does not have yet."""
+    have = {row[1] for row in conn.execute(f"PRAGMA table_info({table.sql})")}
+    return frozenset(
+        column.name
+        for column in COLUMNS
+        if column.default is not None and column.name in TABLE_COLUMNS and column.name not in have
     )
 
 
@@ -121,9 +132,10 @@ def _primary_key(conn: sqlite3.Connection, table: BarTable) -> frozenset[str]:
     return frozenset(str(row[1]) for row in rows if row[5])
 
 
-def ts_text() -> pl.Expr:
-    """Return the expression that renders ``ts_ns`` in the stored text format."""
-    return pl.col("ts_ns").cast(pl.Datetime("ns", "UTC")).dt.strftime(TS_FORMAT).alias("ts")
+def ts_text(column: str = "ts_ns") -> pl.Expr:
+    """Return the expression that renders ``column`` (``ts_ns``, ``end_ts_ns``) in the stored
+    text format."""
+    return pl.col(column).cast(pl.Datetime("ns", "UTC")).dt.strftime(TS_FORMAT).alias("ts")
 
 
 def table_rows(
@@ -134,7 +146,12 @@ def table_rows(
     In key order consecutive inserts land on the same B-tree pages: about 2-3x fewer page
     visits than the engine's time order when a batch spans many symbols.
     """
-    table = bars.select(ts_text() if name == "ts" else pl.col(name) for name in columns)
+    stored = {
+        "ts": ts_text(),
+        "end_ts": ts_text("end_ts_ns").alias("end_ts"),
+        "incomplete": pl.col("incomplete").cast(pl.Int64),
+    }
+    table = bars.select(stored.get(name, pl.col(name)) for name in columns)
     table = table.sort(KEY_COLUMNS, maintain_order=True)  # a repeated key keeps its last row last
     # Column lists zipped into tuples: cheaper than polars' row iterator per row.
     return list(zip(*(table.get_column(name).to_list() for name in columns), strict=True))
@@ -305,7 +322,7 @@ def read_sqlite(path: str, table: BarTable | None = None) -> pl.DataFrame:
         try:
             if not existing_table(conn, table):
                 raise SinkSetupError(f"no table {table} in {where}")
-            rows = conn.execute(select_sql(table)).fetchall()
+            rows = conn.execute(select_sql(table, missing_columns(conn, table))).fetchall()
         finally:
             conn.close()
     return _bar_frame(rows, table, where)
@@ -313,8 +330,8 @@ def read_sqlite(path: str, table: BarTable | None = None) -> pl.DataFrame:
 
 def _bar_frame(rows: list[tuple[object, ...]], table: BarTable, where: str) -> pl.DataFrame:
     """Return stored rows as a ``BAR_SCHEMA`` frame; a value of another type is an error."""
-    schema = {**frames.BAR_SCHEMA, "ts": pl.String()}
-    del schema["ts_ns"]
+    schema = {**frames.BAR_SCHEMA, "ts": pl.String(), "end_ts": pl.String()}
+    schema["incomplete"] = pl.Int64()
     try:
         raw = pl.DataFrame(rows, schema={k: schema[k] for k in TABLE_COLUMNS}, orient="row")
     except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
@@ -322,14 +339,26 @@ def _bar_frame(rows: list[tuple[object, ...]], table: BarTable, where: str) -> p
         raise SinkSetupError(
             f"table {table} in {where} holds a value mdp cannot read: {detail}"
         ) from None
-    ts = pl.col("ts").str.to_datetime(TS_FORMAT, time_unit="us", time_zone="UTC", strict=False)
-    frame = raw.with_columns(ts.dt.epoch("ns").alias("ts_ns"))
-    bad = frame.filter(pl.col("ts_ns").is_null())
-    if bad.height:
-        first = bad.row(0, named=True)
-        raise SinkSetupError(
-            f"table {table} in {where}: ts {first['ts']!r} ({first['symbol']}"
-            f" {first['resolution']}) is not a stored time, expected e.g."
-            f" 2024-01-02T09:30:00.000000Z (rows like it: {bad.height})"
-        )
+    frame = raw.with_columns(
+        _ns("ts").alias("ts_ns"), _ns("end_ts").alias("end_ts_ns"), pl.col("incomplete") != 0
+    )
+    unreadable = {
+        "ts": pl.col("ts_ns").is_null(),
+        # end_ts is null for time bars: only a text that does not parse is an error.
+        "end_ts": pl.col("end_ts_ns").is_null() & pl.col("end_ts").is_not_null(),
+    }
+    for name, condition in unreadable.items():
+        bad = frame.filter(condition)
+        if bad.height:
+            first = bad.row(0, named=True)
+            raise SinkSetupError(
+                f"table {table} in {where}: {name} {first[name]!r} ({first['symbol']}"
+                f" {first['resolution']}) is not a stored time, expected e.g."
+                f" 2024-01-02T09:30:00.000000Z (rows like it: {bad.height})"
+            )
     return frame.select(list(frames.BAR_SCHEMA))
+
+
+def _ns(column: str) -> pl.Expr:
+    stamp = pl.col(column).str.to_datetime(TS_FORMAT, time_unit="us", time_zone="UTC", strict=False)
+    return stamp.dt.epoch("ns")

@@ -30,6 +30,8 @@ def _bars(rows: int, seed: int) -> pl.DataFrame:
             "volume": rng.random(rows) * 1_000,
             "vwap": price + 0.1,
             "trades": rng.integers(1, 50, rows),
+            "end_ts_ns": [None] * rows,
+            "incomplete": [False] * rows,
         },
         schema=frames.BAR_SCHEMA,
     )

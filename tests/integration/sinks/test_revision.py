@@ -67,6 +67,8 @@ def bars(n: int, *, start: int = 0, price: float = 1.5) -> pl.DataFrame:
             "volume": [float(i + 1) for i in idx],
             "vwap": [price] * n,
             "trades": [i + 1 for i in idx],
+            "end_ts_ns": [None] * n,
+            "incomplete": [False] * n,
         },
         schema=frames.BAR_SCHEMA,
     )

@@ -33,6 +33,8 @@ def bars(n: int, *, start: int = 0, price: float = 1.5, symbol: str = "AAPL") ->
             "volume": [float(i) for i in idx],
             "vwap": [None if i % 3 == 0 else price + 0.1 for i in idx],
             "trades": [None if i % 4 == 0 else i for i in idx],
+            "end_ts_ns": [None if i % 2 else T0 + i * 60_000_000_000 + 7_000 for i in idx],
+            "incomplete": [i % 5 == 0 for i in idx],
         },
         schema=frames.BAR_SCHEMA,
     )
@@ -214,7 +216,7 @@ def test_any_bars_round_trip_exactly_with_the_last_row_winning(
 ) -> None:
     frame = pl.DataFrame(
         [
-            (sym, res, ms * 1_000_000, px, px, px, px, vol, vwap, trades)
+            (sym, res, ms * 1_000_000, px, px, px, px, vol, vwap, trades, None, False)
             for sym, res, ms, px, vol, vwap, trades in rows
         ],
         schema=frames.BAR_SCHEMA,

@@ -35,6 +35,8 @@ def bars(n: int, *, start: int = 0, symbol: str = "AAPL") -> pl.DataFrame:
             "ts_ns": [T0 + i * 60_000_000_000 for i in range(start, start + n)],
             **{name: [1.5] * n for name in ("open", "high", "low", "close", "volume", "vwap")},
             "trades": [1] * n,
+            "end_ts_ns": [None] * n,
+            "incomplete": [False] * n,
         },
         schema=frames.BAR_SCHEMA,
     )
@@ -134,15 +136,15 @@ async def test_a_later_column_is_added_in_place_with_its_default(
     await sink.open()
     await sink.write_frame(bars(3))
     await sink.close()
-    # A column no version has yet, as the next version would add it.
-    later = Column("flags", "INTEGER", "bigint", default="0")
+    # A column no version has yet (the spec's own later columns are in every new table).
+    later = Column("later", "INTEGER", "bigint", default="0")
     monkeypatch.setattr(schema, "COLUMNS", (*schema.COLUMNS, later))
     sink = open_sink(sink_url)
     await sink.open()  # an older table: migrated, not refused
     await sink.write_frame(bars(2, start=3))
     await sink.close()
-    assert _columns(sql, sink_url)[-1] == "flags"
-    assert sql("SELECT count(*), min(flags), max(flags) FROM bars") == [(5, 0, 0)]
+    assert _columns(sql, sink_url)[-1] == "later"
+    assert sql("SELECT count(*), min(later), max(later) FROM bars") == [(5, 0, 0)]
     assert read_bars(sink_url).height == 5
 
 
@@ -209,8 +211,8 @@ def test_a_sqlite_ts_that_is_not_a_stored_time_is_named(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         conn.execute(schema.BarTable().create_sql("sqlite"))
         conn.execute(
-            "INSERT INTO bars (symbol, resolution, ts, open, high, low, close, volume, vwap,"
-            " trades) VALUES ('A', '1m', '2024-01-01', 1, 1, 1, 1, 1, 1, 1)"
+            "INSERT INTO bars (symbol, resolution, ts, open, high, low, close, volume)"
+            " VALUES ('A', '1m', '2024-01-01', 1, 1, 1, 1, 1)"
         )
     with pytest.raises(SinkSetupError, match="ts '2024-01-01' \\(A 1m\\) is not a stored time"):
         read_bars(f"sqlite:///{db}")

@@ -152,5 +152,7 @@ def as_bars(windows: dict[BarKey, Window]) -> dict[BarKey, dict[str, object]]:
             "volume": w.volume,
             "vwap": vwap,
             "trades": w.trades,
+            "end_ts_ns": None,  # time bars: the window ends at ts + resolution
+            "incomplete": False,
         }
     return out

@@ -64,6 +64,8 @@ def test_bar_fields_and_schema() -> None:
         "volume": 4.0,
         "vwap": (20.0 + 12.0 + 9.0) / 4.0,
         "trades": 3,
+        "end_ts_ns": None,
+        "incomplete": False,
     }
 
 
@@ -189,6 +191,7 @@ def test_resampling_combines_bars() -> None:
     assert bar == {
         "symbol": "A", "resolution": "5m", "ts_ns": T0, "open": 1.0, "high": 5.0, "low": 0.5,
         "close": 3.0, "volume": 40.0, "vwap": (30.0 + 60.0) / 40.0, "trades": 10,
+        "end_ts_ns": None, "incomplete": False,
     }  # fmt: skip
 
 

@@ -56,6 +56,8 @@ def bars(label: str, starts: list[int], closes: list[float]) -> pl.DataFrame:
             "volume": [1.0] * n,
             "vwap": closes,
             "trades": [1] * n,
+            "end_ts_ns": [None] * n,
+            "incomplete": [False] * n,
         },
         schema=BAR_SCHEMA,
     )

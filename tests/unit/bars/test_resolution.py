@@ -130,3 +130,10 @@ def test_the_label_keeps_the_width_in_the_largest_whole_unit(count: int, unit: s
     assert res.count * sizes[res.unit] == total  # the same width
     assert all(total % size for size in sizes.values() if size > sizes[res.unit])  # the largest
     assert parse_resolution(res.label) == res  # a label is its own canonical form
+
+
+def test_a_price_type_follows_the_canonical_width() -> None:
+    assert parse_resolution("60s:BID").label == "1m:bid"
+    assert canonical_label("60m:ask@xnys") == "1h:ask@XNYS"
+    assert canonical_label("1000-TICK") == "1000tick"
+    assert canonical_label("60s:mid") == "1m"

@@ -39,6 +39,8 @@ def bars(n: int, start: int = 0) -> pl.DataFrame:
             "volume": [float(i) for i in idx],
             "vwap": [None] * n,
             "trades": [1] * n,
+            "end_ts_ns": [None] * n,
+            "incomplete": [False] * n,
         },
         schema=frames.BAR_SCHEMA,
     )

@@ -22,6 +22,10 @@ def test_column_list_and_update_set() -> None:
     assert update_set(("open", "vwap"), "excluded") == "open = excluded.open, vwap = excluded.vwap"
 
 
+END_FROM_STAGE = "timestamptz 'epoch' + end_ts_us * interval '1 microsecond'"
+END_NS = "(extract(epoch FROM end_ts) * 1000000)::bigint * 1000 AS end_ts_ns"
+
+
 def _words(sql: str) -> str:
     return " ".join(sql.split())
 
@@ -44,7 +48,7 @@ def test_sqlite_statements_name_every_table_column() -> None:
     assert f'INSERT INTO "bars" ({", ".join(TABLE_COLUMNS)}) VALUES (?, ?, ?,' in upsert
     assert upsert.count("?") == len(TABLE_COLUMNS)
     assert f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET open = excluded.open," in upsert
-    assert "trades = excluded.trades WHERE" in upsert
+    assert "incomplete = excluded.incomplete WHERE" in upsert
     assert _words(sqlite.select_sql(BarTable("es"))) == (
         f'SELECT {", ".join(TABLE_COLUMNS)} FROM "es" ORDER BY {", ".join(KEY_COLUMNS)}'
     )
@@ -56,11 +60,13 @@ def test_postgres_statements_name_every_table_column() -> None:
     assert merge.startswith(
         f'INSERT INTO "market"."bars_es" AS bars ({", ".join(TABLE_COLUMNS)}) SELECT symbol,'
     )
-    assert f"'1 microsecond', {', '.join(VALUE_COLUMNS)} FROM" in merge
+    staged = ", ".join(VALUE_COLUMNS).replace("end_ts", END_FROM_STAGE)
+    assert f"'1 microsecond', {staged} FROM" in merge
     assert "WHERE (bars.open, bars.high," in merge and "IS DISTINCT FROM (EXCLUDED.open," in merge
     assert _words(postgres.insert_sql(table)) == merge.split(" ON CONFLICT")[0]
+    read = ", ".join(VALUE_COLUMNS).replace("end_ts", END_NS)
     assert _words(postgres.select_sql(table)).endswith(
-        f'{", ".join(VALUE_COLUMNS)} FROM "market"."bars_es" ORDER BY {", ".join(KEY_COLUMNS)}'
+        f'{read} FROM "market"."bars_es" ORDER BY {", ".join(KEY_COLUMNS)}'
     )
 
 
@@ -101,3 +107,20 @@ def test_table_names_a_store_cannot_take_are_usage_errors(
 ) -> None:
     with pytest.raises(UsageError, match=said):
         parse_table(text, backend)  # type: ignore[arg-type]
+
+
+def test_a_table_without_the_later_columns_reads_their_defaults() -> None:
+    missing = frozenset({"end_ts", "incomplete"})
+    assert "trades, NULL AS end_ts, false AS incomplete FROM" in sqlite.select_sql(
+        BarTable(), missing
+    )
+    read = _words(postgres.select_sql(BarTable(), missing))
+    assert "(extract(epoch FROM NULL::timestamp with time zone) * 1000000)" in read
+    assert "AS end_ts_ns, false::boolean AS incomplete FROM" in read
+
+
+def test_later_columns_carry_defaults_for_tables_made_before_them() -> None:
+    create = _words(BarTable().create_sql("postgresql"))
+    assert "end_ts timestamp with time zone DEFAULT NULL," in create
+    assert "incomplete boolean NOT NULL DEFAULT false," in create
+    assert "incomplete INTEGER NOT NULL DEFAULT false," in _words(BarTable().create_sql("sqlite"))
