@@ -62,3 +62,16 @@ def assert_same_bars(
         else:
             assert isinstance(vwap, float) and isinstance(want_vwap, float), key
             assert math.isclose(vwap, want_vwap, rel_tol=1e-9), key
+
+
+# Ticks as (symbol, ts_ns, price, size): few symbols, times that collide and go back, prices on a
+# binary grid (sums exact), sizes that may be zero.
+tick_rows = st.lists(
+    st.tuples(
+        st.sampled_from(["A", "B", "C"]),
+        st.integers(-40, 160),
+        st.integers(1, 400).map(lambda n: n / 8),
+        st.integers(0, 4).map(float),
+    ),
+    max_size=60,
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 import polars as pl
-from bar_helpers import TickRow, assert_same_bars, keyed, symbol_queues, ticks
+from bar_helpers import TickRow, assert_same_bars, keyed, symbol_queues, tick_rows, ticks
 from bar_reference import BarKey, ReferenceEngine, Window, as_bars, input_bar, tick
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,15 +14,6 @@ from market_data_pipeline.bars.builder import BarEngine
 from market_data_pipeline.bars.resolution import Resolution
 from market_data_pipeline.frames import BAR_INPUT_SCHEMA
 
-tick_rows = st.lists(
-    st.tuples(
-        st.sampled_from(["A", "B", "C"]),
-        st.integers(-40, 160),
-        st.integers(1, 400).map(lambda n: n / 8),
-        st.integers(0, 4).map(float),
-    ),
-    max_size=60,
-)
 resolution_sets = st.lists(st.integers(1, 50), min_size=1, max_size=3, unique=True).map(
     lambda sizes: [Resolution(f"{ns}ns", ns) for ns in sizes]
 )
