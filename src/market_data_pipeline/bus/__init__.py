@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._lazy import lazy_exports
 from ..errors import UsageError
 from .base import FeedbackBus
 from .fan_in import FanInBus
@@ -66,11 +67,5 @@ def stream_keys(streams: Sequence[str], namespace: str) -> list[str]:
 
 __all__ = ["FanInBus", "FeedbackBus", "InMemoryBus", "open_bus", "stream_keys"]
 
-
-def __getattr__(name: str) -> Any:
-    # InMemoryBus imports Core; the CLI checks bus URLs (``urls``) before Core is loaded.
-    if name == "InMemoryBus":
-        from .memory import InMemoryBus
-
-        return InMemoryBus
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# InMemoryBus imports Core; the CLI checks bus URLs (``urls``) before Core is loaded.
+__getattr__ = lazy_exports(__name__, {"InMemoryBus": "memory"})

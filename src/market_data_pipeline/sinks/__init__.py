@@ -7,9 +7,9 @@ await queue.start(); await queue.put(bars); report = await queue.close()
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_exports
 from ..errors import SinkRefusedError, SinkSetupError
 from .schema import BarTable, parse_table
 from .urls import SUPPORTED_SCHEMES, parse_sink_url, redact_url
@@ -99,8 +99,4 @@ def _memory_name(name: str, table: BarTable) -> str:
     return name if table == BarTable() else f"{name}.{table.name}"
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
