@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from metrics_page import scrape_if_up
+from ports import free_port
 
 from market_data_pipeline.config import load_settings
 from market_data_pipeline.runtime import execute
@@ -22,14 +22,8 @@ NAMES = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_metrics_are_served_during_a_run(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     settings = load_settings(
         config_file=None,
         environ={},
@@ -48,7 +42,7 @@ async def test_metrics_are_served_during_a_run(tmp_path: Path) -> None:
     body = ""
     while not run.done() and not _shows_progress(body):
         await asyncio.sleep(0.05)
-        body = await asyncio.to_thread(_scrape_if_up, port)
+        body = await asyncio.to_thread(scrape_if_up, port)
     assert _shows_progress(body), "the run ended before its metrics showed ticks and bars"
     report = await run
     assert report.exit_code == 0
@@ -67,16 +61,3 @@ def _shows_progress(body: str) -> bool:
     names = ("mdp_ticks_total ", "mdp_bars_written_total ")
     values = [float(ln.split()[1]) for ln in body.splitlines() if ln.startswith(names)]
     return len(values) == 2 and min(values) > 0
-
-
-def _scrape_if_up(port: int) -> str:
-    """Return the metrics page, or "" while the endpoint is not listening yet."""
-    try:
-        return _scrape(port)
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return ""
-
-
-def _scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        return str(response.read().decode())

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from metrics_page import metric
+from ports import free_port
+from waiting import wait_while_running
 
 MDP = [sys.executable, "-m", "market_data_pipeline.cli"]
 SCALE = 'mdp_rate_scale{provider="synthetic"}'
@@ -25,38 +24,12 @@ WAIT_S = 90.0  # generous: the machine may be loaded; each wait ends as soon as 
 HARD_HOLD_S = 1.0  # how long the test keeps the pipeline paused before releasing it
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _metric(port: int, name: str) -> float | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            body = response.read().decode()
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return None
-    for line in body.splitlines():
-        if line.startswith(f"{name} "):
-            return float(line.split()[1])
-    return None
-
-
-def _wait_until(what: str, condition: Callable[[], bool], run: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert run.poll() is None, f"the run ended before {what}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 @pytest.mark.redis
 def test_run_pauses_on_hard_from_another_process(
     tmp_path: Path, redis_url: str, redis_namespace: str
 ) -> None:
     bus = ["--bus", redis_url, "--namespace", redis_namespace]
-    port = _free_port()
+    port = free_port()
     run = subprocess.Popen(
         [
             *MDP,
@@ -79,14 +52,18 @@ def test_run_pauses_on_hard_from_another_process(
         text=True,
     )
     try:
-        _wait_until("ticks flow", lambda: (_metric(port, "mdp_ticks_total") or 0) > 0, run)
+        wait_while_running(
+            run, lambda: (metric(port, "mdp_ticks_total") or 0) > 0, "ticks flow", WAIT_S
+        )
         publish = [*MDP, "feedback", "publish", "--coordinator", "store-remote", *bus]
         subprocess.run([*publish, "--level", "hard"], check=True, capture_output=True)
-        _wait_until("the pause", lambda: _metric(port, SCALE) == 0.0, run)
+        wait_while_running(run, lambda: metric(port, SCALE) == 0.0, "the pause", WAIT_S)
         paused_at = time.monotonic()
-        _wait_until("the pause to last", lambda: time.monotonic() - paused_at > HARD_HOLD_S, run)
+        wait_while_running(
+            run, lambda: time.monotonic() - paused_at > HARD_HOLD_S, "the pause to last", WAIT_S
+        )
         subprocess.run([*publish, "--level", "ok"], check=True, capture_output=True)
-        _wait_until("the release", lambda: _metric(port, SCALE) == 1.0, run)
+        wait_while_running(run, lambda: metric(port, SCALE) == 1.0, "the release", WAIT_S)
         run.send_signal(signal.SIGTERM)
         out, err = run.communicate(timeout=WAIT_S)
     finally:

@@ -8,13 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import polars as pl
 import pytest
+from metrics_page import metric
+from ports import free_port
+from waiting import wait_while_running
 
 from market_data_pipeline.sinks import read_bars
 
@@ -146,28 +146,10 @@ def test_human_summary_names_the_reconciliation(mdp: Mdp, tmp_path: Path) -> Non
     assert "mdp bars" in result.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _ticks_flow(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            body = response.read().decode()
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-    return any(
-        line.startswith("mdp_ticks_total ") and float(line.split()[1]) > 0
-        for line in body.splitlines()
-    )
-
-
 def test_ctrl_c_flushes_open_windows_and_exits_130(tmp_path: Path) -> None:
     """SIGINT mid-run: the open 1m windows are written, the summary reconciles, exit 130."""
     db = tmp_path / "sig.db"
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -192,11 +174,7 @@ def test_ctrl_c_flushes_open_windows_and_exits_130(tmp_path: Path) -> None:
     )
     # Interrupt once ticks flow (what the metrics endpoint shows), not after a fixed time: on a
     # loaded machine the run may not have read a tick yet.
-    deadline = time.monotonic() + 90
-    while not _ticks_flow(port):
-        assert proc.poll() is None, "the run ended before ticks flowed"
-        assert time.monotonic() < deadline, "timed out waiting for ticks to flow"
-        time.sleep(0.05)
+    wait_while_running(proc, lambda: (metric(port, "mdp_ticks_total") or 0) > 0, "ticks", 90)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -211,7 +189,6 @@ def test_ctrl_c_flushes_open_windows_and_exits_130(tmp_path: Path) -> None:
 
 
 def test_metrics_port_in_use_is_a_usage_error(mdp: Mdp, tmp_path: Path) -> None:
-    import socket
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

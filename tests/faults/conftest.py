@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import pytest
 from hypothesis_profile import load_profile
+from redis_server import RedisServer
 
-from .servers import PostgresServer, RedisServer, postgres_bin
+from .servers import PostgresServer, postgres_bin
 
 load_profile()  # the fuzz tests' hypothesis profile (tests/support)
 

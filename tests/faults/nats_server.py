@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from nats_cluster import NATS_SERVER
-
-from .servers import free_port, wait_until
+from ports import free_port
+from waiting import wait_until
 
 
 class NatsServer:

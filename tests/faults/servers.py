@@ -1,7 +1,7 @@
-"""Private servers for the fault suite: a redis-server and a PostgreSQL cluster on free ports.
+"""A private PostgreSQL cluster on a free port for the fault suite (redis-server: tests/support).
 
-Both listen on 127.0.0.1 only and live in a temporary directory that is removed afterwards.
-PostgreSQL runs as the ``postgres`` user when the suite runs as root (initdb refuses root), with
+It listens on 127.0.0.1 only and lives in a temporary directory that is removed afterwards. It
+runs as the ``postgres`` user when the suite runs as root (initdb refuses root), with
 its data directory owned by that user.
 """
 
@@ -10,63 +10,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-import redis
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(check: Callable[[], object], what: str, timeout_s: float = 30.0) -> None:
-    """Poll ``check()`` until it is true; raise naming ``what`` after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-
-
-class RedisServer:
-    """A redis-server without persistence that a scenario may kill -9 and start again."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
-        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(self._ping, "redis-server to answer")
-
-    def _ping(self) -> bool:
-        try:
-            client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-            try:
-                return bool(client.ping())
-            finally:
-                client.close()
-        except redis.ConnectionError:
-            return False
-
-    def kill(self) -> None:
-        """Kill -9: no shutdown, connections drop at once."""
-        if self._proc is not None:
-            self._proc.send_signal(signal.SIGKILL)
-            self._proc.wait(10)
-            self._proc = None
+from ports import free_port
 
 
 def postgres_bin() -> Path | None:

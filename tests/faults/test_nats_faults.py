@@ -29,6 +29,7 @@ import nats.js.errors
 import polars as pl
 import pytest
 from nats_cluster import NATS_SERVER
+from waiting import wait_until
 
 from market_data_pipeline.cli.signals import EXIT_CODES
 from market_data_pipeline.config import RunSettings
@@ -42,7 +43,6 @@ from market_data_pipeline.sources.synthetic import SyntheticSource
 from .conftest import IN_CI, Scenario
 from .nats_server import NatsServer
 from .procs import finish, handlers_installed, start_mdp, summary
-from .servers import wait_until
 
 pytestmark = pytest.mark.faults
 

@@ -18,12 +18,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from redis_server import RedisServer
+from waiting import wait_until
 
 from market_data_pipeline.core import BackpressureLevel, FeedbackEvent
 
 from .conftest import Scenario
 from .procs import finish, start_mdp, summary, table
-from .servers import PostgresServer, RedisServer, wait_until
+from .servers import PostgresServer
 
 pytestmark = pytest.mark.faults
 LIVE = ["run", "--rate", "20000", "--resolution", "1s", "--symbols", "A,B,C,D", "--json"]

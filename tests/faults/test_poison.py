@@ -14,6 +14,7 @@ from typing import Any, cast
 import pytest
 import redis
 from redis.typing import EncodableT, FieldT
+from redis_server import RedisServer
 
 from market_data_pipeline.bus.pulse import (
     PoisonEntryError,
@@ -26,7 +27,6 @@ from market_data_pipeline.core import BackpressureLevel, FeedbackEvent
 from market_data_pipeline.flow.feedback import DEFAULT_CLOCK_SKEW_S
 
 from .conftest import Scenario
-from .servers import RedisServer
 
 pytestmark = pytest.mark.faults
 ENTRIES = 1_000

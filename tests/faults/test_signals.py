@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from waiting import wait_until
 
 from market_data_pipeline.cli.signals import EXIT_CODES
 
@@ -29,7 +30,6 @@ from .procs import (
     table,
     write_trades,
 )
-from .servers import wait_until
 
 pytestmark = pytest.mark.faults
 RUNS = 20

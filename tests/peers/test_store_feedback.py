@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
 import pytest
 import redis
+from metrics_page import metric
+from ports import free_port
+from waiting import wait_while_running
 
 from .conftest import DOWNSTREAM, PeerEnv
 
@@ -29,34 +27,6 @@ pytestmark = pytest.mark.redis
 
 MDP = [sys.executable, "-m", "market_data_pipeline.cli"]
 STORE_KEY = "{namespace}:{namespace}.telemetry.feedback"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _metric(port: int, name: str) -> float | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            body = response.read().decode()
-    except (urllib.error.URLError, OSError):
-        return None
-    for line in body.splitlines():
-        if line.startswith(f"{name} "):
-            return float(line.split()[1])
-    return None
-
-
-def _wait_for(condition: Callable[[], bool], what: str, run: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while not condition():
-        if run.poll() is not None:
-            pytest.fail(f"mdp run ended (exit {run.returncode}) before {what}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _publish(peer_env: PeerEnv, redis_url: str, namespace: str, *levels: str) -> None:
@@ -70,7 +40,7 @@ def _publish(peer_env: PeerEnv, redis_url: str, namespace: str, *levels: str) ->
 def test_run_pauses_on_the_stores_hard_and_resumes_on_its_ok(
     peer_env: PeerEnv, tmp_path: Path, redis_url: str, redis_namespace: str
 ) -> None:
-    port = _free_port()
+    port = free_port()
     scale = 'mdp_rate_scale{provider="synthetic"}'
     argv = [*MDP, "run", "--rate", "2000", "--duration", "120", "--resolution", "1s"]
     argv += ["--sink", f"sqlite:///{tmp_path / 'store.db'}", "--json", "--metrics-port", str(port)]
@@ -80,13 +50,21 @@ def test_run_pauses_on_the_stores_hard_and_resumes_on_its_ok(
     key = STORE_KEY.format(namespace=redis_namespace)
     raw = redis.Redis.from_url(redis_url)
     try:
-        _wait_for(lambda: _metric(port, scale) == 1.0, "the run to start at full rate", run)
+        wait_while_running(
+            run, lambda: metric(port, scale) == 1.0, "the run to start at full rate", 60
+        )
         _publish(peer_env, redis_url, redis_namespace, "hard")
-        _wait_for(lambda: _metric(port, scale) == 0.0, "the pause on the store's hard", run)
-        ticks = _metric(port, "mdp_ticks_total")
+        wait_while_running(
+            run, lambda: metric(port, scale) == 0.0, "the pause on the store's hard", 60
+        )
+        ticks = metric(port, "mdp_ticks_total")
         _publish(peer_env, redis_url, redis_namespace, "ok")
-        _wait_for(lambda: _metric(port, scale) == 1.0, "the resume on the store's ok", run)
-        _wait_for(lambda: (_metric(port, "mdp_ticks_total") or 0) > (ticks or 0), "ticks", run)
+        wait_while_running(
+            run, lambda: metric(port, scale) == 1.0, "the resume on the store's ok", 60
+        )
+        wait_while_running(
+            run, lambda: (metric(port, "mdp_ticks_total") or 0) > (ticks or 0), "ticks", 60
+        )
         run.send_signal(signal.SIGTERM)
         out, err = run.communicate(timeout=60)
     finally:

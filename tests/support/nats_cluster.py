@@ -12,25 +12,19 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ports import free_port
+
 NATS_SERVER = (
     os.environ.get("MDP_TEST_NATS_SERVER")
     or shutil.which("nats-server")
     or ("/usr/sbin/nats-server")
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

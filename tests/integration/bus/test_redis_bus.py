@@ -201,7 +201,7 @@ async def test_outage_and_restart_of_redis(
 
     await publisher.publish(event("soft"))
     await until(lambda: gate.scale == 0.5)
-    redis_server.stop()
+    redis_server.kill()
     await until(lambda: states[-1:] == [False])
     assert gate.scale == 0.5  # fallback "keep"
     await asyncio.sleep(0.3)  # several failed reconnects while down
@@ -216,7 +216,7 @@ async def test_outage_and_restart_of_redis(
 
 
 async def test_redis_down_at_start(make_bus: MakeBus, redis_server: Any) -> None:
-    redis_server.stop()
+    redis_server.kill()
     gate = RateGate("ibkr", None)
     handler = FeedbackHandler({"ibkr": gate}, fallback="hard")
     bus = make_bus(url=redis_server.url)
