@@ -18,10 +18,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from feedback_helpers import feedback
 from redis_server import RedisServer
 from waiting import wait_until
-
-from market_data_pipeline.core import BackpressureLevel, FeedbackEvent
 
 from .conftest import Scenario
 from .procs import finish, start_mdp, summary, table
@@ -99,13 +98,7 @@ async def _publish_soft(url: str, namespace: str) -> None:
 
     bus = RedisStreamBus(url, namespace=namespace)
     try:
-        event = FeedbackEvent(
-            coordinator_id="fault-redis",
-            queue_size=7,
-            capacity=10,
-            level=BackpressureLevel.soft,
-            ts=time.time(),
-        )
+        event = feedback("fault-redis", "soft", time.time(), size=7, capacity=10)
         await bus.publish(event)
     finally:
         await bus.close()

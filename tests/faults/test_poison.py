@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import pytest
 import redis
+from feedback_helpers import feedback
 from redis.typing import EncodableT, FieldT
 from redis_server import RedisServer
 
@@ -23,7 +24,6 @@ from market_data_pipeline.bus.pulse import (
     refuse_future,
 )
 from market_data_pipeline.bus.redis_streams import RedisStreamBus
-from market_data_pipeline.core import BackpressureLevel, FeedbackEvent
 from market_data_pipeline.flow.feedback import DEFAULT_CLOCK_SKEW_S
 
 from .conftest import Scenario
@@ -33,13 +33,7 @@ ENTRIES = 1_000
 
 
 def _valid(rng: random.Random) -> dict[str, Any]:
-    event = FeedbackEvent(
-        coordinator_id=f"c{rng.randrange(5)}",
-        queue_size=1,
-        capacity=2,
-        level=BackpressureLevel.ok,
-        ts=time.time(),
-    )
+    event = feedback(f"c{rng.randrange(5)}", "ok", time.time(), size=1, capacity=2)
     return dict(json.loads(encode_event(event)))
 
 
@@ -112,13 +106,7 @@ async def test_poison_fuzz_1000_entries(scenario: Scenario, private_redis: Redis
     raw = redis.Redis.from_url(private_redis.url)
     try:
         ids = [_add_entry(raw, bus.key, fields) for fields in entries]
-        marker = FeedbackEvent(
-            coordinator_id="marker",
-            queue_size=0,
-            capacity=1,
-            level=BackpressureLevel.ok,
-            ts=time.time(),
-        )
+        marker = feedback("marker", "ok", time.time(), size=0, capacity=1)
         marker_id = await bus.publish_entry(marker)
         async with asyncio.timeout(60), contextlib.aclosing(bus.subscribe()) as events:
             async for event in events:

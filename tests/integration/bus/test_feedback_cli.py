@@ -7,6 +7,7 @@ import json
 import pytest
 import redis
 import typer
+from feedback_helpers import feedback
 from typer.testing import CliRunner
 
 from market_data_pipeline.cli.feedback import feedback_app
@@ -85,17 +86,10 @@ def test_tail_and_dlq_print_entries_literally(redis_url: str, redis_namespace: s
     import time
 
     from market_data_pipeline.bus.pulse import encode_event
-    from market_data_pipeline.core import BackpressureLevel, FeedbackEvent
 
     client = redis.Redis.from_url(redis_url)
     key = f"{redis_namespace}:telemetry.feedback"
-    evil = FeedbackEvent(
-        coordinator_id="[bold]evil[/bold] x",
-        queue_size=1,
-        capacity=2,
-        level=BackpressureLevel.ok,
-        ts=time.time(),
-    )
+    evil = feedback("[bold]evil[/bold] x", "ok", time.time(), size=1, capacity=2)
     client.xadd(key, {"data": encode_event(evil)})
     body = json.loads(encode_event(evil))
     body["meta"]["schema_id"] = "[/x]"

@@ -14,22 +14,16 @@ from typing import Any, cast
 
 import pytest
 import redis
+from feedback_helpers import feedback
 
 from market_data_pipeline.bus import FanInBus, open_bus
 from market_data_pipeline.bus.pulse import PoisonEntryError, decode_event, encode_event
 from market_data_pipeline.bus.redis_streams import RedisStreamBus
-from market_data_pipeline.core import BackpressureLevel, FeedbackEvent
 from market_data_pipeline.errors import UsageError
 
 
 def _event(level: str = "hard", coordinator: str = "store-1") -> Any:
-    return FeedbackEvent(
-        coordinator_id=coordinator,
-        queue_size=9,
-        capacity=10,
-        level=BackpressureLevel(level),
-        ts=time.time(),
-    )
+    return feedback(coordinator, level, time.time(), size=9, capacity=10)
 
 
 def _nested(event: Any, outer_id: str = "events.envelope.EventEnvelope") -> bytes:

@@ -14,12 +14,12 @@ from typing import Any, cast
 
 import pytest
 import redis
+from feedback_helpers import feedback
 
 from market_data_pipeline.bus.pulse import encode_event
 from market_data_pipeline.bus.redis_streams import RedisStreamBus
 from market_data_pipeline.core import (
     FEEDBACK_SCHEMA_IDS,
-    BackpressureLevel,
     FeedbackEvent,
     JsonCodec,
 )
@@ -34,13 +34,7 @@ SRC = Path(__file__).resolve().parents[3] / "src"
 
 
 def event(level: str, ts: float | None = None, coordinator: str = "store-1") -> Any:
-    return FeedbackEvent(
-        coordinator_id=coordinator,
-        queue_size=5,
-        capacity=10,
-        level=BackpressureLevel(level),
-        ts=time.time() if ts is None else ts,
-    )
+    return feedback(coordinator, level, time.time() if ts is None else ts, size=5, capacity=10)
 
 
 async def collect(bus: RedisStreamBus, n: int) -> list[Any]:

@@ -12,13 +12,13 @@ from typing import Any, cast
 
 import pytest
 import redis
+from feedback_helpers import feedback
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.typing import EncodableT, FieldT
 
 from market_data_pipeline.bus.pulse import decode_event, encode_event
 from market_data_pipeline.bus.redis_streams import RedisStreamBus
-from market_data_pipeline.core import BackpressureLevel, FeedbackEvent
 from market_data_pipeline.errors import BusError
 from market_data_pipeline.flow.feedback import FeedbackHandler
 from market_data_pipeline.flow.rate_gate import RateGate
@@ -49,13 +49,7 @@ def pending_count(raw: redis.Redis, bus: RedisStreamBus) -> int:
 
 
 def valid_body(coordinator: str = "store-1") -> dict[str, Any]:
-    good = FeedbackEvent(
-        coordinator_id=coordinator,
-        queue_size=1,
-        capacity=10,
-        level=BackpressureLevel.ok,
-        ts=time.time(),
-    )
+    good = feedback(coordinator, "ok", time.time(), size=1, capacity=10)
     return dict(json.loads(encode_event(good)))
 
 
@@ -128,15 +122,7 @@ async def test_poison_goes_to_the_dlq_and_the_consumer_keeps_going(
     dlq_before = cast(int, raw.xlen(bus.dlq_key))
     ids = [add_entry(raw, bus.key, fields) for fields in entries]
     marker = f"marker-{uuid.uuid4().hex}"
-    await bus.publish(
-        FeedbackEvent(
-            coordinator_id=marker,
-            queue_size=0,
-            capacity=1,
-            level=BackpressureLevel.ok,
-            ts=time.time(),
-        )
-    )
+    await bus.publish(feedback(marker, "ok", time.time(), size=0, capacity=1))
     gate = RateGate("ibkr", None)
     handler = FeedbackHandler({"ibkr": gate})
     async with asyncio.timeout(10), contextlib.aclosing(bus.subscribe()) as events:
@@ -161,11 +147,7 @@ async def test_dead_letters_lists_reasons(make_bus: MakeBus, raw: redis.Redis) -
     raw.xadd(bus.key, {b"data": with_payload(level="critical")})
     raw.xadd(bus.key, {b"data": with_payload(capacity=0)})
     raw.xadd(bus.key, {b"data": b"not json"})
-    await bus.publish(
-        FeedbackEvent(
-            coordinator_id="m", queue_size=0, capacity=1, level=BackpressureLevel.ok, ts=time.time()
-        )
-    )
+    await bus.publish(feedback("m", "ok", time.time(), size=0, capacity=1))
     async with asyncio.timeout(10), contextlib.aclosing(bus.subscribe()) as events:
         async for _ in events:
             break
@@ -179,23 +161,9 @@ async def test_an_event_from_the_future_is_dead_lettered(
     make_bus: MakeBus, raw: redis.Redis
 ) -> None:
     bus = make_bus()
-    ahead = FeedbackEvent(
-        coordinator_id="mdp-store",
-        queue_size=9,
-        capacity=10,
-        level=BackpressureLevel.hard,
-        ts=time.time() + 1e7,
-    )
+    ahead = feedback("mdp-store", "hard", time.time() + 1e7, size=9, capacity=10)
     future_id = await bus.publish_entry(ahead)
-    await bus.publish(
-        FeedbackEvent(
-            coordinator_id="mdp-store",
-            queue_size=0,
-            capacity=10,
-            level=BackpressureLevel.ok,
-            ts=time.time(),
-        )
-    )
+    await bus.publish(feedback("mdp-store", "ok", time.time(), size=0, capacity=10))
     gate = RateGate("ibkr", None)
     handler = FeedbackHandler({"ibkr": gate})
     async with asyncio.timeout(10), contextlib.aclosing(bus.subscribe()) as events:
@@ -215,15 +183,7 @@ async def test_an_oversize_entry_is_dead_lettered_unread(
     """30 entries of 5 MB raised the consumer's memory by 160 MB: now none of it is read."""
     bus = make_bus(max_entry_bytes=10_000)
     big = add_entry(raw, bus.key, {b"data": b"{" + b" " * 5_000_000 + b"}"})
-    await bus.publish(
-        FeedbackEvent(
-            coordinator_id="after",
-            queue_size=0,
-            capacity=1,
-            level=BackpressureLevel.ok,
-            ts=time.time(),
-        )
-    )
+    await bus.publish(feedback("after", "ok", time.time(), size=0, capacity=1))
     async with asyncio.timeout(10), contextlib.aclosing(bus.subscribe()) as events:
         async for item in events:
             assert item.coordinator_id == "after"
@@ -247,15 +207,7 @@ async def test_the_dlq_is_capped_and_trimming_is_counted(
     before = trimmed()
     for n in range(300):
         raw.xadd(bus.key, {b"data": f"not json {n}".encode()})
-    await bus.publish(
-        FeedbackEvent(
-            coordinator_id="after",
-            queue_size=0,
-            capacity=1,
-            level=BackpressureLevel.ok,
-            ts=time.time(),
-        )
-    )
+    await bus.publish(feedback("after", "ok", time.time(), size=0, capacity=1))
     async with asyncio.timeout(30), contextlib.aclosing(bus.subscribe()) as events:
         async for _ in events:
             break
