@@ -5,19 +5,16 @@ The file lives beside the project (``../shared/data``); without it the test is s
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
+from activity_reference import RefTick, reference_bars
 from polars.testing import assert_frame_equal
 
 import market_data_pipeline as mdp
 from market_data_pipeline.bars.resolution import parse_resolution
 from market_data_pipeline.sinks import read_bars
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "bars"))
-from activity_reference import RefTick, reference_bars
 
 ROOT = Path(__file__).parents[2]
 NAME = "es-trades-2013-09-01.csv.gz"

@@ -5,7 +5,16 @@ from __future__ import annotations
 from itertools import pairwise
 
 import polars as pl
-from bar_helpers import TickRow, assert_same_bars, keyed, symbol_queues, tick_rows, ticks
+from bar_helpers import (
+    TickRow,
+    assert_same_bars,
+    keyed,
+    resolution_sets,
+    split,
+    symbol_queues,
+    tick_rows,
+    ticks,
+)
 from bar_reference import BarKey, ReferenceEngine, Window, as_bars, input_bar, tick
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,15 +22,6 @@ from hypothesis import strategies as st
 from market_data_pipeline.bars.builder import BarEngine
 from market_data_pipeline.bars.resolution import Resolution
 from market_data_pipeline.frames import BAR_INPUT_SCHEMA
-
-resolution_sets = st.lists(st.integers(1, 50), min_size=1, max_size=3, unique=True).map(
-    lambda sizes: [Resolution(f"{ns}ns", ns) for ns in sizes]
-)
-
-
-def split(rows: list[TickRow], cuts: list[int]) -> list[list[TickRow]]:
-    bounds = sorted({0, len(rows), *(c % (len(rows) + 1) for c in cuts)})
-    return [rows[a:b] for a, b in pairwise(bounds)]
 
 
 @settings(max_examples=300, deadline=None)

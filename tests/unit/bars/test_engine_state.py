@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from bar_helpers import TickRow, assert_same_bars, keyed, tick_rows, ticks
+from bar_helpers import TickRow, assert_same_bars, keyed, resolution_sets, split, tick_rows, ticks
 from bar_reference import ReferenceEngine, as_bars, tick
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_bar_engine_properties import resolution_sets, split
 
 from market_data_pipeline.bars.builder import OPEN_STATE_SCHEMA, WATERMARK_SCHEMA, BarEngine
 from market_data_pipeline.bars.resolution import Resolution, parse_resolutions

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from itertools import accumulate
+from itertools import accumulate, pairwise
 
 import polars as pl
 from hypothesis import strategies as st
 
+from market_data_pipeline.bars.resolution import Resolution
 from market_data_pipeline.frames import BAR_SCHEMA
 
 TickRow = tuple[str, int, float, float]  # symbol, ts_ns, price, size
@@ -75,3 +76,15 @@ tick_rows = st.lists(
     ),
     max_size=60,
 )
+
+
+# Resolutions of a few nanoseconds: the small tick times above cross many windows.
+resolution_sets = st.lists(st.integers(1, 50), min_size=1, max_size=3, unique=True).map(
+    lambda sizes: [Resolution(f"{ns}ns", ns) for ns in sizes]
+)
+
+
+def split(rows: list[TickRow], cuts: list[int]) -> list[list[TickRow]]:
+    """Cut ``rows`` into consecutive batches at ``cuts`` (each taken modulo the length)."""
+    bounds = sorted({0, len(rows), *(c % (len(rows) + 1) for c in cuts)})
+    return [rows[a:b] for a, b in pairwise(bounds)]
