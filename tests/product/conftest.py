@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from github_stub import Scripted, serve_github
 
-from market_data_pipeline.contracts import envs
+from market_data_contracts import envs
 
 ROOT = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").lower() == "true"

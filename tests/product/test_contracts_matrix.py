@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from market_data_pipeline.contracts import envs
-from market_data_pipeline.contracts.settings import load_settings
+from market_data_contracts import envs
+from market_data_contracts.settings import load_settings
 
 from .conftest import PYTHON, ROOT, clean_env, run
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from market_data_pipeline.cli.contracts import contracts_app
-from market_data_pipeline.contracts import settings, suite_env
-from market_data_pipeline.contracts.errors import ContractsError
+from market_data_contracts import settings, suite_env
+from market_data_contracts.cli import contracts_app
+from market_data_contracts.errors import ContractsError
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -191,7 +191,7 @@ def test_dispatch_validates_the_payload_with_the_shared_module_first() -> None:
     assert steps[0]["uses"].startswith("actions/checkout@")
     assert steps[0]["with"]["persist-credentials"] is False
     check = steps[1]
-    assert "src/market_data_pipeline/contracts/payload.py" in check["run"]
+    assert "packages/market-data-contracts/src/market_data_contracts/payload.py" in check["run"]
     assert "${{" not in check["run"] and "env" not in check, "no payload value in the script"
     assert '"$GITHUB_EVENT_PATH"' in check["run"] and '"$GITHUB_OUTPUT"' in check["run"]
 
@@ -250,7 +250,7 @@ def test_matrix_covers_every_core_state_and_python() -> None:
     ],
 )
 def test_dispatch_checks_where_the_verdict_goes(extra: str, ok: bool) -> None:
-    from market_data_pipeline.contracts import payload
+    from market_data_contracts import payload
 
     request = payload.loads('{"core_ref": "1.4.61"' + extra + "}")
     if not ok:
