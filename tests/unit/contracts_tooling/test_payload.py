@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from market_data_contracts import cli, payload, settings
 
 ROOT = Path(__file__).resolve().parents[3]
-SCRIPT = ROOT / "src" / "market_data_pipeline" / "contracts" / "payload.py"
+SCRIPT = Path(payload.__file__)
 REPOSITORY = "github.com/acme/market-data-core"
 GIT = f"git+https://{REPOSITORY}"
 

@@ -27,6 +27,7 @@ def test_the_suites_requirements_are_the_extras_pyproject_names() -> None:
 def test_extras_naming_other_extras_are_flattened_and_unknown_ones_refused() -> None:
     project: dict[str, Any] = {
         "project": {
+            "name": "market-data-pipeline",  # an extra naming the project's own extras
             "optional-dependencies": {
                 "a": ["x>=1"],
                 "b": ["market-data-pipeline[a]", "y"],
