@@ -32,7 +32,7 @@ def test_extras_naming_other_extras_are_flattened_and_unknown_ones_refused() -> 
                 "a": ["x>=1"],
                 "b": ["market-data-pipeline[a]", "y"],
                 "c": ["market-data-pipeline[b,a]", "x>=1"],
-            }
+            },
         }
     }
     assert settings.extras_requirements(project, ("c",)) == ("x>=1", "y")
