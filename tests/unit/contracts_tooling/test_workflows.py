@@ -181,8 +181,11 @@ def test_matrix_rolls_every_cell_into_one_summary() -> None:
     data = _load(WORKFLOWS / "contracts_matrix.yml")
     rollup = data["jobs"]["rollup"]
     assert rollup["needs"] == "matrix" and rollup["if"] == "always()"
-    run = _steps(data, "rollup")["Roll up every cell"]["run"]
-    assert "mdp contracts rollup" in run and "GITHUB_STEP_SUMMARY" in run
+    steps = _steps(data, "rollup")
+    run = steps["Roll up every cell"]["run"]
+    assert "mdp-contracts rollup" in run and "GITHUB_STEP_SUMMARY" in run
+    # The toolkit alone reads the records: the pipeline (polars, pyarrow) is not installed.
+    assert "packages/market-data-contracts" in steps["Install the contract toolkit"]["run"]
 
 
 def test_dispatch_validates_the_payload_with_the_shared_module_first() -> None:
