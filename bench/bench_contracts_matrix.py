@@ -27,8 +27,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from market_data_pipeline.contracts import envs, matrix
-from market_data_pipeline.contracts.settings import load_settings
+from market_data_contracts import envs, matrix
+from market_data_contracts.settings import load_settings
 
 CORES = ("1.2.0", "1.2.11", "1.2.30", "latest")
 PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"

@@ -34,10 +34,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from market_data_pipeline.contracts.junit import judge_suite  # noqa: E402
-from market_data_pipeline.contracts.matrix import contract_result  # noqa: E402
-from market_data_pipeline.contracts.settings import load_settings  # noqa: E402
-from market_data_pipeline.contracts.verdict import ContractResult, Verdict  # noqa: E402
+from market_data_contracts.junit import judge_suite  # noqa: E402
+from market_data_contracts.matrix import contract_result  # noqa: E402
+from market_data_contracts.settings import load_settings  # noqa: E402
+from market_data_contracts.verdict import ContractResult, Verdict  # noqa: E402
 
 BP = "telemetry/backpressure.py"
 PROTO = "protocols.py"

@@ -5,8 +5,8 @@ Needs only Python 3.11+. Creates ``.venv`` on first use (with uv when it is avai
 much faster, else pip), reinstalls only when ``pyproject.toml`` changes, then:
 
 - ``run [ARGS]``: ``mdp run ARGS`` (no ARGS: the 10 s synthetic demo into ./mdp.db);
-- ``test [PYTEST ARGS]``: ruff, mypy --strict (src, tests, bench, scripts), then the whole pytest
-  suite;
+- ``test [PYTEST ARGS]``: ruff, mypy --strict (src, packages, tests, bench, scripts), then the
+  whole pytest suite;
 - ``test-latest [PYTEST ARGS]``: the e2e, fault and contract tests in ``.venv-latest``, which holds
   the newest releases that ``pyproject.toml``'s ranges allow instead of the locked ones (a new
   polars, pyarrow, redis or Core that breaks something shows there the day it appears);
@@ -127,10 +127,11 @@ def run(args: list[str]) -> int:
 
 def test(args: list[str]) -> int:
     ensure_env("dev")
-    sh(BIN / "ruff", "check", "src", "tests", "bench", "scripts")
-    sh(BIN / "ruff", "format", "--check", "src", "tests", "bench", "scripts")
-    sh(BIN / "mypy")  # every path [tool.mypy] files lists: src, tests, bench and scripts
-    sh(PY, "-m", "compileall", "-q", "src")  # the project's own bytecode, as for the packages
+    sh(BIN / "ruff", "check", "src", "packages", "tests", "bench", "scripts")
+    sh(BIN / "ruff", "format", "--check", "src", "packages", "tests", "bench", "scripts")
+    sh(BIN / "mypy")  # every path [tool.mypy] files lists: both packages, tests, bench, scripts
+    # The project's own bytecode (both distributions), as for the installed packages.
+    sh(PY, "-m", "compileall", "-q", "src", "packages")
     return sh(PY, "-m", "pytest", *args, check=False)
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from market_data_pipeline.cli.contracts import contracts_app
-from market_data_pipeline.contracts.ledger import open_ledger
-from market_data_pipeline.contracts.page import COLOURS
-from market_data_pipeline.contracts.record import CoreOrigin, VerificationRecord
-from market_data_pipeline.contracts.verdict import ContractResult, Counts, Failure, Notice, Verdict
+from market_data_contracts.cli import contracts_app
+from market_data_contracts.ledger import open_ledger
+from market_data_contracts.page import COLOURS
+from market_data_contracts.record import CoreOrigin, VerificationRecord
+from market_data_contracts.verdict import ContractResult, Counts, Failure, Notice, Verdict
 
 from .conftest import BrowserPage
 

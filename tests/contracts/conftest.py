@@ -32,7 +32,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from market_data_pipeline.contracts.junit import FAILURE_PROPERTY, NOT_APPLICABLE, NOTICE_PROPERTY
+from market_data_contracts.junit import FAILURE_PROPERTY, NOT_APPLICABLE, NOTICE_PROPERTY
 
 from .capabilities import CAPS, CoreCapabilities
 

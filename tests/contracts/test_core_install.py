@@ -10,7 +10,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from market_data_pipeline.contracts.usage import core_symbols, resolve
+from market_data_contracts.usage import core_symbols, resolve
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "market_data_pipeline"
 SYMBOLS = core_symbols(SRC)

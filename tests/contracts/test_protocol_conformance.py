@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import market_data_pipeline
+from market_data_contracts.conformance import conformance_problems, protocol_members
+from market_data_contracts.surface import call_kind
 from market_data_pipeline import core
-from market_data_pipeline.contracts.conformance import conformance_problems, protocol_members
-from market_data_pipeline.contracts.surface import call_kind
 
 from .conftest import project_attr
 from .implementers import CORE_PROTOCOLS, IMPLEMENTERS, Implementer

@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
+from market_data_contracts.compat import compare_models, render_findings
+from market_data_contracts.surface import model_contract
 from market_data_pipeline import core
-from market_data_pipeline.contracts.compat import compare_models, render_findings
-from market_data_pipeline.contracts.surface import model_contract
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 UPDATE = os.environ.get("MDP_UPDATE_SNAPSHOTS") == "1"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from market_data_pipeline.contracts.ledger import open_ledger
-from market_data_pipeline.contracts.record import CoreOrigin, VerificationRecord
-from market_data_pipeline.contracts.verdict import ContractResult, Counts, Verdict
+from market_data_contracts.ledger import open_ledger
+from market_data_contracts.record import CoreOrigin, VerificationRecord
+from market_data_contracts.verdict import ContractResult, Counts, Verdict
 
 from .conftest import Mdp
 

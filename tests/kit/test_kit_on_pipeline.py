@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from market_data_pipeline.bus.memory import InMemoryBus
-from market_data_pipeline.bus.redis_streams import RedisStreamBus
-from market_data_pipeline.contracts import kit
-from market_data_pipeline.contracts.kit.plugin import (  # noqa: F401 - fixtures, as the plugin gives
+from market_data_contracts import kit
+from market_data_contracts.kit.plugin import (  # noqa: F401 - fixtures, as the plugin gives
     make_feedback_event,
     make_rate_adjustment,
 )
+from market_data_pipeline.bus.memory import InMemoryBus
+from market_data_pipeline.bus.redis_streams import RedisStreamBus
 from market_data_pipeline.flow.rate_gate import RateGate
 
 

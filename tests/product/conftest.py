@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 from github_stub import Scripted, serve_github
 
-from market_data_pipeline.contracts import envs
+from market_data_contracts import envs
 
 ROOT = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# A sibling repository's files (test_toolkit_alone.py): its tests run in its own environment.
+collect_ignore = ["sibling"]
 
 
 def need(what: str, found: object) -> None:
@@ -60,6 +62,14 @@ def run(
         timeout=timeout,
         check=False,
     )
+
+
+def distributions(python: Path) -> set[str]:
+    """Return the distribution names installed for ``python``, normalised (``a-b``, lower case)."""
+    probe = "import importlib.metadata as m\nfor d in m.distributions(): print(d.metadata['Name'])"
+    done = run([str(python), "-c", probe], timeout=60)
+    assert done.returncode == 0, done.stdout
+    return {line.strip().lower().replace("_", "-") for line in done.stdout.splitlines()}
 
 
 def clean_env() -> dict[str, str]:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from market_data_pipeline.contracts.junit import judge_suite
-from market_data_pipeline.contracts.matrix import SUITE_TIMEOUT_S, contract_result
-from market_data_pipeline.contracts.verdict import ContractResult, Verdict
+from market_data_contracts.junit import judge_suite
+from market_data_contracts.matrix import SUITE_TIMEOUT_S, contract_result
+from market_data_contracts.verdict import ContractResult, Verdict
 
 from .conftest import ROOT, clean_env, run
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from market_data_pipeline.contracts import envs
-from market_data_pipeline.contracts.settings import load_settings
+from market_data_contracts import envs
+from market_data_contracts.settings import load_settings
 
-from .conftest import PYTHON, ROOT, clean_env, run
+from .conftest import PYTHON, ROOT, clean_env, distributions, run
 
 pytestmark = [
     pytest.mark.slow,
@@ -28,13 +28,6 @@ pytestmark = [
 CORES = ("1.2.11", "latest")
 # Installed for development (pyproject's dev extra) but never needed by the contract suite.
 DEV_ONLY = ("hypothesis", "pandas", "ruff", "mypy", "playwright")
-
-
-def _installed(python: Path) -> set[str]:
-    probe = "import importlib.metadata as m\nfor d in m.distributions(): print(d.metadata['Name'])"
-    done = run([str(python), "-c", probe], timeout=60)
-    assert done.returncode == 0, done.stdout
-    return {line.strip().lower().replace("_", "-") for line in done.stdout.splitlines()}
 
 
 def test_matrix_of_two_core_releases_passes_in_fresh_environments(
@@ -56,7 +49,7 @@ def test_matrix_of_two_core_releases_passes_in_fresh_environments(
     extras = load_settings(ROOT).extras
     for core in CORES:
         python = out / "envs" / f"core-{core}-py{PYTHON}" / "bin" / "python"
-        installed = _installed(python)
+        installed = distributions(python)
         assert "market-data-core" in installed and "pytest" in installed
         assert not installed & set(DEV_ONLY), f"{core}: the cell holds more than {extras}"
     assert envs.installed_core(out / "envs" / f"core-latest-py{PYTHON}" / "bin" / "python")

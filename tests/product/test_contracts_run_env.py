@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from market_data_pipeline.contracts.settings import load_settings
+from market_data_contracts.settings import load_settings
 
 from .conftest import PYTHON, ROOT, clean_env, run
 

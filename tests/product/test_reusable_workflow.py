@@ -15,8 +15,8 @@ import pytest
 from github_stub import Scripted
 from workflow_runner import Runner, fresh_clone
 
-from market_data_pipeline.contracts import envs
-from market_data_pipeline.contracts.ledger import open_ledger
+from market_data_contracts import envs
+from market_data_contracts.ledger import open_ledger
 
 from .conftest import PYTHON, ROOT, need
 

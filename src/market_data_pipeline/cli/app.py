@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import typer
 
+from market_data_contracts.cli import contracts_app
+
 from .. import __version__
 from .bars import bars_command
-from .contracts import contracts_app
 from .feedback import feedback_app
 from .publish import EXAMPLES as PUBLISH_EXAMPLES
 from .publish import publish_command

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from market_data_ibkr import IBKRProvider, IBKRSettings
 
-from market_data_pipeline.contracts import kit
+from market_data_contracts import kit
 
 
 def _closed_port() -> int:

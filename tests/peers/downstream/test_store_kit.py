@@ -11,7 +11,7 @@ import pytest
 from market_data_store.coordinator.feedback import feedback_bus
 from market_data_store.pulse import FeedbackPublisherService, PulseConfig
 
-from market_data_pipeline.contracts import kit
+from market_data_contracts import kit
 
 REDIS_URL = os.environ.get("MDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from market_data_pipeline.contracts.record import CoreOrigin, VerificationRecord
-from market_data_pipeline.contracts.verdict import ContractResult, Counts, Failure, Notice, Verdict
+from market_data_contracts.record import CoreOrigin, VerificationRecord
+from market_data_contracts.verdict import ContractResult, Counts, Failure, Notice, Verdict
 
 
 def make_record(

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from market_data_pipeline.cli.contracts import contracts_app
-from market_data_pipeline.contracts import github
-from market_data_pipeline.contracts.errors import ContractsError
-from market_data_pipeline.contracts.verdict import Verdict
+from market_data_contracts import github
+from market_data_contracts.cli import contracts_app
+from market_data_contracts.errors import ContractsError
+from market_data_contracts.verdict import Verdict
 
 from .conftest import Scripted
 from .records_helpers import make_record

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from market_data_pipeline.contracts.compat import accepts, compare_models, compare_surfaces, worst
-from market_data_pipeline.contracts.surface import describe, model_contract
+from market_data_contracts.compat import accepts, compare_models, compare_surfaces, worst
+from market_data_contracts.surface import describe, model_contract
 
 
 class Level(str, Enum):  # noqa: UP042 (as Core writes it)

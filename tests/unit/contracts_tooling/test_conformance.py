@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from market_data_pipeline.contracts.conformance import conformance_problems
+from market_data_contracts.conformance import conformance_problems
 
 
 class Gate:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from market_data_pipeline.cli.contracts import contracts_app
-from market_data_pipeline.contracts import dispatch
-from market_data_pipeline.contracts.errors import ContractsError, DispatchError
+from market_data_contracts import dispatch, github
+from market_data_contracts.cli import contracts_app
+from market_data_contracts.errors import ContractsError, DispatchError
 
 from .conftest import Scripted
 
@@ -83,7 +83,7 @@ def test_secondary_rate_limit_waits_for_reset() -> None:
     headers = Message()
     headers["x-ratelimit-remaining"] = "0"
     headers["x-ratelimit-reset"] = "1010"
-    assert dispatch.retry_delay(403, headers, 1, 1.0, now=1000.0) == 11.0
+    assert github.retry_delay(403, headers, 1, 1.0, now=1000.0) == 11.0
 
 
 @pytest.mark.parametrize(
@@ -200,7 +200,7 @@ def test_cli_goes_on_after_a_malformed_answer(
     url, script = github
     script.responses = [BROKEN_STATUS_LINE] * 5 + [(204, {}, None)]
     monkeypatch.setenv("REPO_TOKEN", TOKEN + "\n")
-    monkeypatch.setattr("market_data_pipeline.contracts.dispatch.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("market_data_contracts.dispatch.time.sleep", lambda seconds: None)
     result = CliRunner().invoke(
         contracts_app,
         ["dispatch", "--repo", "acme/one,acme/two", "--core-ref", "1.2.30", "--api-url", url],

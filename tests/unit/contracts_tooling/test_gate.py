@@ -7,10 +7,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from market_data_pipeline.cli.contracts import contracts_app
-from market_data_pipeline.contracts.gate import Answer, can_i_deploy
-from market_data_pipeline.contracts.ledger import open_ledger
-from market_data_pipeline.contracts.verdict import Verdict
+from market_data_contracts.cli import contracts_app
+from market_data_contracts.gate import Answer, can_i_deploy
+from market_data_contracts.ledger import open_ledger
+from market_data_contracts.verdict import Verdict
 
 from .records_helpers import make_record
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from market_data_pipeline.contracts.ledger import LedgerError, RecordFilter, open_ledger
-from market_data_pipeline.contracts.record import VerificationRecord, core_origin, repo_from_remote
-from market_data_pipeline.contracts.verdict import Verdict
+from market_data_contracts.ledger import LedgerError, RecordFilter, open_ledger
+from market_data_contracts.record import VerificationRecord, core_origin, repo_from_remote
+from market_data_contracts.verdict import Verdict
 
 from .records_helpers import make_record
 
@@ -103,7 +103,7 @@ def test_contracts_run_writes_and_publishes_its_record(
 ) -> None:
     from typer.testing import CliRunner
 
-    from market_data_pipeline.cli.contracts import contracts_app
+    from market_data_contracts.cli import contracts_app
 
     monkeypatch.setenv("MDP_CORRELATION_ID", "rel-7")
     monkeypatch.setenv("GITHUB_SHA", "b" * 40)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from market_data_pipeline.cli.contracts import contracts_app
-from market_data_pipeline.contracts.ledger import open_ledger
+from market_data_contracts.cli import contracts_app
+from market_data_contracts.ledger import open_ledger
 
 from .records_helpers import make_record
 

@@ -8,10 +8,11 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from market_data_pipeline.cli.contracts import _matrix_exit_code, contracts_app
-from market_data_pipeline.contracts import envs, matrix
-from market_data_pipeline.contracts.junit import SuiteReport
-from market_data_pipeline.contracts.verdict import Counts, Verdict
+from market_data_contracts import envs, matrix
+from market_data_contracts.cli import contracts_app
+from market_data_contracts.cli.commands import _matrix_exit_code
+from market_data_contracts.junit import SuiteReport
+from market_data_contracts.verdict import Counts, Verdict
 
 
 def _matrix(tmp_path: Path, *extra: str) -> tuple[int, dict[str, Any]]:
@@ -66,8 +67,8 @@ def test_core_requirement_forms() -> None:
 
 
 def test_matrix_records_every_cell_in_the_ledger(tmp_path: Path) -> None:
-    from market_data_pipeline.contracts.ledger import open_ledger
-    from market_data_pipeline.contracts.verdict import Verdict
+    from market_data_contracts.ledger import open_ledger
+    from market_data_contracts.verdict import Verdict
 
     url = f"sqlite:///{tmp_path / 'c.db'}"
     code, _ = _matrix(tmp_path, "--ledger", url, "--repo", "acme/pipeline")

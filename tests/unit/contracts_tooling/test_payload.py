@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from market_data_pipeline.cli import contracts as cli
-from market_data_pipeline.contracts import payload, settings
+from market_data_contracts import cli, payload, settings
 
 ROOT = Path(__file__).resolve().parents[3]
-SCRIPT = ROOT / "src" / "market_data_pipeline" / "contracts" / "payload.py"
+SCRIPT = Path(payload.__file__)
 REPOSITORY = "github.com/acme/market-data-core"
 GIT = f"git+https://{REPOSITORY}"
 

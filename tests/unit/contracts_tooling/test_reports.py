@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from market_data_pipeline.contracts import matrix, report
-from market_data_pipeline.contracts.errors import ContractsError
-from market_data_pipeline.contracts.junit import SuiteReport, read_junit, write_verdict_properties
-from market_data_pipeline.contracts.verdict import Counts, Failure, Notice, Verdict
+from market_data_contracts import matrix, report
+from market_data_contracts.errors import ContractsError
+from market_data_contracts.junit import SuiteReport, read_junit, write_verdict_properties
+from market_data_contracts.verdict import Counts, Failure, Notice, Verdict
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" time="1.5">

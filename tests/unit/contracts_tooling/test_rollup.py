@@ -7,11 +7,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from market_data_pipeline.cli.contracts import contracts_app
-from market_data_pipeline.contracts import rollup
-from market_data_pipeline.contracts.record import VerificationRecord
-from market_data_pipeline.contracts.settings import ContractsSettings, ExpectedFailure
-from market_data_pipeline.contracts.verdict import Verdict
+from market_data_contracts import rollup
+from market_data_contracts.cli import contracts_app
+from market_data_contracts.record import VerificationRecord
+from market_data_contracts.settings import ContractsSettings, ExpectedFailure
+from market_data_contracts.verdict import Verdict
 
 from .records_helpers import make_record
 

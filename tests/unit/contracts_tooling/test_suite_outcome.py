@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from market_data_pipeline.cli.contracts import contracts_app
-from market_data_pipeline.contracts import envs, matrix
-from market_data_pipeline.contracts.junit import judge_suite
-from market_data_pipeline.contracts.settings import ContractsSettings
-from market_data_pipeline.contracts.verdict import Verdict
+from market_data_contracts import envs, matrix
+from market_data_contracts.cli import contracts_app
+from market_data_contracts.junit import judge_suite
+from market_data_contracts.settings import ContractsSettings
+from market_data_contracts.verdict import Verdict
 
 PASSING_JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" time="0.1">
@@ -90,7 +90,7 @@ def test_cell_where_pytest_never_ran_fails_despite_a_stale_report(
     def usage_error(argv: list[str], **_: object) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(argv, 4)
 
-    monkeypatch.setattr("market_data_pipeline.contracts.matrix.subprocess.run", usage_error)
+    monkeypatch.setattr("market_data_contracts.matrix.subprocess.run", usage_error)
     result, stale = _cell_run(tmp_path, "suite")
     assert result.verdict is Verdict.ERROR
     assert (

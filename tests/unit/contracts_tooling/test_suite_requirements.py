@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from market_data_pipeline.cli.contracts import contracts_app
-from market_data_pipeline.contracts import settings, suite_env
-from market_data_pipeline.contracts.errors import ContractsError
+from market_data_contracts import settings, suite_env
+from market_data_contracts.cli import contracts_app
+from market_data_contracts.errors import ContractsError
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -27,11 +27,12 @@ def test_the_suites_requirements_are_the_extras_pyproject_names() -> None:
 def test_extras_naming_other_extras_are_flattened_and_unknown_ones_refused() -> None:
     project: dict[str, Any] = {
         "project": {
+            "name": "market-data-pipeline",  # an extra naming the project's own extras
             "optional-dependencies": {
                 "a": ["x>=1"],
                 "b": ["market-data-pipeline[a]", "y"],
                 "c": ["market-data-pipeline[b,a]", "x>=1"],
-            }
+            },
         }
     }
     assert settings.extras_requirements(project, ("c",)) == ("x>=1", "y")

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from market_data_pipeline.cli.contracts import contracts_app
-from market_data_pipeline.contracts import diff, surfaces
-from market_data_pipeline.contracts.usage import symbols_in_source
+from market_data_contracts import diff, surfaces
+from market_data_contracts.cli import contracts_app
+from market_data_contracts.usage import symbols_in_source
 
 
 def test_scan_sees_from_imports_and_alias_attributes() -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from market_data_pipeline.contracts.verdict import (
+from market_data_contracts.verdict import (
     EXIT_BAD_ARGUMENTS,
     ContractResult,
     Counts,

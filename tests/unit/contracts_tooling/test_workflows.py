@@ -181,8 +181,11 @@ def test_matrix_rolls_every_cell_into_one_summary() -> None:
     data = _load(WORKFLOWS / "contracts_matrix.yml")
     rollup = data["jobs"]["rollup"]
     assert rollup["needs"] == "matrix" and rollup["if"] == "always()"
-    run = _steps(data, "rollup")["Roll up every cell"]["run"]
-    assert "mdp contracts rollup" in run and "GITHUB_STEP_SUMMARY" in run
+    steps = _steps(data, "rollup")
+    run = steps["Roll up every cell"]["run"]
+    assert "mdp-contracts rollup" in run and "GITHUB_STEP_SUMMARY" in run
+    # The toolkit alone reads the records: the pipeline (polars, pyarrow) is not installed.
+    assert "packages/market-data-contracts" in steps["Install the contract toolkit"]["run"]
 
 
 def test_dispatch_validates_the_payload_with_the_shared_module_first() -> None:
@@ -191,7 +194,7 @@ def test_dispatch_validates_the_payload_with_the_shared_module_first() -> None:
     assert steps[0]["uses"].startswith("actions/checkout@")
     assert steps[0]["with"]["persist-credentials"] is False
     check = steps[1]
-    assert "src/market_data_pipeline/contracts/payload.py" in check["run"]
+    assert "packages/market-data-contracts/src/market_data_contracts/payload.py" in check["run"]
     assert "${{" not in check["run"] and "env" not in check, "no payload value in the script"
     assert '"$GITHUB_EVENT_PATH"' in check["run"] and '"$GITHUB_OUTPUT"' in check["run"]
 
@@ -250,7 +253,7 @@ def test_matrix_covers_every_core_state_and_python() -> None:
     ],
 )
 def test_dispatch_checks_where_the_verdict_goes(extra: str, ok: bool) -> None:
-    from market_data_pipeline.contracts import payload
+    from market_data_contracts import payload
 
     request = payload.loads('{"core_ref": "1.4.61"' + extra + "}")
     if not ok:

@@ -27,7 +27,8 @@ FIELDS = ("coordinator_id", "queue_size", "capacity", "level", "source")
 
 
 def redis_reader(url: str, key: str) -> Callable[[], Awaitable[list[Any]]]:
-    """Return ``read_back`` for a Redis stream: every entry decoded by the pipeline's decoder.
+    """Return ``read_back`` for a Redis stream: every entry decoded as the pipeline decodes it
+    (``market_data_contracts.pulse``, the decoder its feedback bus uses).
 
     An entry the pipeline would dead-letter fails the test with the pipeline's reason.
     """
@@ -35,7 +36,7 @@ def redis_reader(url: str, key: str) -> Callable[[], Awaitable[list[Any]]]:
     async def read() -> list[Any]:
         import redis.asyncio as aioredis
 
-        from ...bus.pulse import PoisonEntryError, decode_event
+        from ..pulse import PoisonEnvelopeError, decode_event
 
         client = aioredis.Redis.from_url(url)
         try:
@@ -46,7 +47,7 @@ def redis_reader(url: str, key: str) -> Callable[[], Awaitable[list[Any]]]:
         for entry_id, fields in entries:
             try:
                 events.append(decode_event(fields.get(b"data", b"")))
-            except PoisonEntryError as exc:
+            except PoisonEnvelopeError as exc:
                 pytest.fail(f"entry {entry_id!r} of {key}: the pipeline dead-letters it: {exc}")
         return events
 

@@ -16,12 +16,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..contracts.errors import ContractsError
-from .contracts import API_URL_HELP, DEFAULT_OUT, _fail, _split, contracts_app, github_api_url
+from ..errors import ContractsError
+from .common import API_URL_HELP, DEFAULT_OUT, fail, github_api_url, split
 
 if TYPE_CHECKING:  # the contract machinery loads with the command that uses it
-    from ..contracts import gate, github, ledger
-    from ..contracts.record import VerificationRecord
+    from .. import gate, github, ledger
+    from ..record import VerificationRecord
 
 LEDGER_HELP = (
     "Ledger URL: sqlite:///path.db or postgresql://user@host/db."
@@ -32,27 +32,26 @@ _ANSWER_STYLE = {"yes": "green", "no": "red", "unknown": "yellow"}
 
 
 def _ledger(url: str | None) -> ledger.Ledger:
-    from ..contracts import ledger
+    from .. import ledger
 
     try:
         return ledger.open_ledger(url or os.environ.get("MDP_LEDGER"))
     except ContractsError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise fail(str(exc), 2) from exc
 
 
 def _required_repos(repos: list[str] | None) -> list[str]:
-    given = _split(repos)
+    given = split(repos)
     if given:
         return given
-    from ..contracts import settings
+    from .. import settings
 
     try:
         return list(settings.load_settings().downstream)
     except ContractsError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise fail(str(exc), 2) from exc
 
 
-@contracts_app.command("can-i-deploy")
 def can_i_deploy_command(
     core: Annotated[
         str,
@@ -84,19 +83,19 @@ def can_i_deploy_command(
     ledger is only read: nothing is created). Example:
     mdp contracts can-i-deploy --core 1.5.0 --repo acme/pipeline --ledger sqlite:///contracts.db
     """
-    from ..contracts import gate, ledger
+    from .. import gate, ledger
 
     try:
         gate.check_core_version(core)
     except ContractsError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise fail(str(exc), 2) from exc
     required = _required_repos(repo)
     if not required:
-        raise _fail("no required downstream: pass --repo or set [tool.mdp.contracts] downstream", 2)
+        raise fail("no required downstream: pass --repo or set [tool.mdp.contracts] downstream", 2)
     try:
         records = _ledger(ledger_url).records(ledger.RecordFilter(repos=tuple(required)))
     except ContractsError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise fail(str(exc), 2) from exc
     decision = gate.can_i_deploy(core, required, records)
     if json_output:
         sys.stdout.write(json.dumps(decision.to_json(), indent=2) + "\n")
@@ -106,7 +105,7 @@ def can_i_deploy_command(
 
 
 def _print_decision(decision: gate.Decision) -> None:
-    from ..contracts import gate
+    from .. import gate
 
     table = Table(title=f"can I deploy Core {decision.core}?")
     for column in ("repository", "answer", "commit", "verdict", "detail"):
@@ -136,7 +135,6 @@ def _print_decision(decision: gate.Decision) -> None:
         out.print(f"has no usable result for {', '.join(names['unknown'])}")
 
 
-@contracts_app.command("results")
 def results_command(
     ledger_url: Annotated[
         str | None, typer.Option("--ledger", "-L", help=LEDGER_HELP, metavar="URL")
@@ -156,15 +154,15 @@ def results_command(
 
     A ledger that does not exist or cannot be read is one line and exit 2.
     """
-    from ..contracts import gate, ledger
+    from .. import gate, ledger
 
     try:
         if core is not None:
             gate.check_core_version(core)
-        where = ledger.RecordFilter(core=core, repos=tuple(_split(repo)))
+        where = ledger.RecordFilter(core=core, repos=tuple(split(repo)))
         records = _ledger(ledger_url).records(where)
     except ContractsError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise fail(str(exc), 2) from exc
     if json_output:
         sys.stdout.write(json.dumps([r.to_json() for r in records], indent=2) + "\n")
         return
@@ -193,7 +191,6 @@ def results_command(
     Console(highlight=False).print(table)
 
 
-@contracts_app.command("report")
 def report_command(
     core_repo: Annotated[
         str, typer.Option(help="Core's OWNER/NAME, where the status goes.", metavar="OWNER/NAME")
@@ -219,7 +216,7 @@ def report_command(
     Context contracts/OWNER/REPO; success, failure or error; the run as target URL. Example:
     mdp contracts report --core-repo acme/market-data-core --sha 3f2a9c1 --from build/contracts
     """
-    from ..contracts import github
+    from .. import github
 
     folder = from_dir or _last_run_dir()
     try:
@@ -230,13 +227,13 @@ def report_command(
         token = os.environ.get("REPO_TOKEN") or os.environ.get("GITHUB_TOKEN") or ""
         client = github.GitHubClient(token, api_url=github_api_url(api_url))
     except ContractsError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise fail(str(exc), 2) from exc
     try:
         attempts = github.post_status(client, core_repo, sha, status)
     except github.GitHubError as exc:
-        raise _fail(str(exc), 1) from exc
+        raise fail(str(exc), 1) from exc
     except ContractsError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise fail(str(exc), 2) from exc
     typer.echo(
         f"{core_repo}@{sha[:12]}: {status.context} = {status.state} ({status.description}); "
         f"{attempts} attempt(s)"
@@ -244,8 +241,8 @@ def report_command(
 
 
 def _missing_status() -> github.CommitStatus:
-    from ..contracts import github, settings
-    from ..contracts import record as rec
+    from .. import github, settings
+    from .. import record as rec
 
     conf = settings.load_settings()
     repo = rec.detect_repo(conf.root, conf.repo, os.environ)
@@ -263,7 +260,7 @@ def _last_run_dir() -> Path:
 
 def load_record(folder: Path) -> VerificationRecord:
     """Read ``folder/record.json`` (written by ``mdp contracts run``)."""
-    from ..contracts.record import VerificationRecord
+    from ..record import VerificationRecord
 
     path = folder / "record.json"
     try:
@@ -276,7 +273,6 @@ def load_record(folder: Path) -> VerificationRecord:
         raise ContractsError(f"{path}: not a verification record: {exc}") from None
 
 
-@contracts_app.command("page")
 def page_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for index.html.", metavar="DIR")],
     ledger_url: Annotated[
@@ -287,17 +283,16 @@ def page_command(
 
     Example: mdp contracts page --ledger postgresql://ci@db/contracts --out site
     """
-    from ..contracts import page
+    from .. import page
 
     try:
         records = _ledger(ledger_url).records()
     except ContractsError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise fail(str(exc), 2) from exc
     path = page.write_page(records, out)
     typer.echo(f"{path}: {len(records)} record(s)")
 
 
-@contracts_app.command("rollup")
 def rollup_command(
     folders: Annotated[
         list[Path],
@@ -322,15 +317,15 @@ def rollup_command(
     otherwise, 2 when no record was found. Example (the matrix workflow's last job):
     mdp contracts rollup artifacts/ --markdown "$GITHUB_STEP_SUMMARY"
     """
-    from ..contracts import rollup, settings
+    from .. import rollup, settings
 
     try:
         conf = settings.load_settings()
         records = rollup.find_records(folders)
     except ContractsError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise fail(str(exc), 2) from exc
     if not records:
-        raise _fail(f"no record.json under {', '.join(map(str, folders))}", 2)
+        raise fail(f"no record.json under {', '.join(map(str, folders))}", 2)
     cells = rollup.classify(records, conf)
     text = rollup.markdown(cells)
     typer.echo(text)
@@ -341,5 +336,5 @@ def rollup_command(
         try:
             _ledger(ledger_url).publish(records)
         except ContractsError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
     raise typer.Exit(0 if all(cell.as_expected for cell in cells) else 1)

@@ -4,11 +4,11 @@ A repository that implements one of Core's protocols subclasses a base class, su
 fixture that builds its implementation, and runs the same checks this pipeline runs on itself::
 
     # conftest.py
-    pytest_plugins = ["market_data_pipeline.contracts.kit.plugin"]
+    pytest_plugins = ["market_data_contracts.kit.plugin"]
 
     # test_conformance.py
     import pytest
-    from market_data_pipeline.contracts import kit
+    from market_data_contracts import kit
 
     class TestMyPublisher(kit.BaseFeedbackPublisherTests):
         @pytest.fixture

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._lazy import lazy_exports
+from ._lazy import lazy_exports
 
 if TYPE_CHECKING:  # type checkers see the real names; at run time they load on first use
     from .diff import Change, diff_json, diff_surfaces, render_changes

@@ -21,44 +21,16 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..contracts.errors import ContractsError
-from ..defaults import DEFAULT_GITHUB_API_URL, DISPATCH_EVENT_TYPE
+from ..defaults import DISPATCH_EVENT_TYPE
+from ..errors import ContractsError
+from .common import API_URL_HELP, DEFAULT_OUT, console, fail, github_api_url, split
 
 if TYPE_CHECKING:
-    from ..contracts import matrix, settings, verdict
-    from ..contracts.junit import SuiteReport
-    from ..contracts.record import VerificationRecord
-
-contracts_app = typer.Typer(
-    name="contracts",
-    help="Prove this project fits a Core release: suite, matrix, surface, diff, dispatch.",
-    no_args_is_help=True,
-)
-DEFAULT_OUT = Path("build/contracts")
-_console = Console(stderr=True)
+    from .. import matrix, settings, verdict
+    from ..junit import SuiteReport
+    from ..record import VerificationRecord
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    from .output import error_line
-
-    error_line(message)  # literally: messages carry text from the network and from files
-    return typer.Exit(code)
-
-
-# GitHub Actions sets GITHUB_API_URL in every job (GitHub Enterprise Server has its own API).
-API_URL_HELP = "GitHub API base URL. \\[default: $GITHUB_API_URL, else https://api.github.com]"
-
-
-def github_api_url(given: str | None) -> str:
-    """Return the GitHub API base URL: as given, else ``$GITHUB_API_URL``, else GitHub's."""
-    return given or os.environ.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL
-
-
-def _split(values: list[str] | None) -> list[str]:
-    return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
-
-
-@contracts_app.command("run")
 def run_command(
     out: Annotated[
         Path,
@@ -120,13 +92,13 @@ def run_command(
     a capability Core lacks); 4 error (the suite could not run). Example:
     mdp contracts run --out build/contracts -- -x
     """
-    from ..contracts import report, settings
-    from ..contracts.junit import remove_report, write_verdict_properties
+    from .. import report, settings
+    from ..junit import remove_report, write_verdict_properties
 
     try:
         conf = settings.load_settings()
     except ContractsError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise fail(str(exc), 2) from exc
     ledger_url = ledger_url or os.environ.get("MDP_LEDGER") or None
     if ledger_url:
         _repo_name(conf, repo, ledger_url)  # before the suite runs, not after
@@ -152,8 +124,8 @@ def _run_suite(
     conf: settings.ContractsSettings, junit: Path, pytest_args: list[str], started_at: float
 ) -> tuple[int | None, tuple[SuiteReport, str | None]]:
     """Run pytest on the suite; return its exit code (None: not run or timed out) and outcome."""
-    from ..contracts import matrix, suite_env
-    from ..contracts.junit import SuiteReport, judge_suite
+    from .. import matrix, suite_env
+    from ..junit import SuiteReport, judge_suite
 
     missing = suite_env.missing_requirements(conf.requirements)
     if missing:
@@ -175,8 +147,8 @@ def _suite_result(
     started: float,
     core_ref: str | None,
 ) -> verdict.ContractResult:
-    from ..contracts import matrix
-    from ..contracts import record as rec
+    from .. import matrix
+    from .. import record as rec
 
     suite_report, suite_error = outcome
     result = matrix.contract_result(
@@ -197,18 +169,18 @@ def _print_result(result: verdict.ContractResult) -> None:
     colour = "green" if result.verdict.passed else "red"
     line = f"[{colour}]{result.verdict.label}[/] (exit {result.exit_code})"
     # Never wrapped: the reason may be a command to copy (the suite's install command).
-    _console.print(line + (f": {escape(result.reason)}" if result.reason else ""), soft_wrap=True)
+    console.print(line + (f": {escape(result.reason)}" if result.reason else ""), soft_wrap=True)
     first = result.first_failure
     if first is not None:
-        _console.print(f"  first failure: {escape(first.test_id)}: {escape(first.message)}")
+        console.print(f"  first failure: {escape(first.test_id)}: {escape(first.message)}")
         for diff_line in first.surface_diff:
-            _console.print(f"    {escape(diff_line)}", highlight=False)
+            console.print(f"    {escape(diff_line)}", highlight=False)
     for item in result.notices:
-        _console.print(f"  notice ({item.kind}): {escape(item.message)}", highlight=False)
+        console.print(f"  notice ({item.kind}): {escape(item.message)}", highlight=False)
 
 
 def _installed_surface() -> dict[str, object] | None:
-    from ..contracts import surfaces
+    from .. import surfaces
 
     try:
         return surfaces.installed_surface()
@@ -225,7 +197,7 @@ def _run_record(
     ledger_url: str | None,
 ) -> VerificationRecord:
     """Return the verification record of this run's ``result`` with its provenance."""
-    from ..contracts import record as rec
+    from .. import record as rec
 
     origin = rec.installed_core_origin()
     name = _repo_name(conf, repo, ledger_url)
@@ -241,11 +213,11 @@ def _run_record(
 
 
 def _repo_name(conf: settings.ContractsSettings, repo: str | None, ledger_url: str | None) -> str:
-    from ..contracts import record as rec
+    from .. import record as rec
 
     name = rec.detect_repo(conf.root, repo or conf.repo, os.environ)
     if name is None and ledger_url:
-        raise _fail(
+        raise fail(
             "cannot tell which repository this is: pass --repo OWNER/NAME or set "
             "[tool.mdp.contracts] repo",
             2,
@@ -266,14 +238,14 @@ def _write_record(out: Path, record: VerificationRecord, ledger_url: str | None)
 def _publish(records: list[VerificationRecord], ledger_url: str | None) -> None:
     if not ledger_url:
         return
-    from ..contracts.ledger import open_ledger
+    from ..ledger import open_ledger
 
     try:
         target = open_ledger(ledger_url)
         target.publish(records)
     except ContractsError as exc:
-        raise _fail(str(exc)) from exc
-    _console.print(f"{len(records)} record(s) published to {target.describe()}", highlight=False)
+        raise fail(str(exc)) from exc
+    console.print(f"{len(records)} record(s) published to {target.describe()}", highlight=False)
 
 
 def _installed_core() -> str | None:
@@ -285,7 +257,6 @@ def _installed_core() -> str | None:
         return None
 
 
-@contracts_app.command("matrix")
 def matrix_command(
     core: Annotated[
         list[str] | None,
@@ -337,13 +308,13 @@ def matrix_command(
     --allow-missing-python, or no cell ran). Example:
     mdp contracts matrix --core 1.2.30,latest --python 3.11 --jobs 2
     """
-    from ..contracts import matrix, report, settings
+    from .. import matrix, report, settings
 
     try:
         conf = settings.load_settings()
-        cells = matrix.plan_cells(_split(core) or conf.core, _split(python) or conf.python)
+        cells = matrix.plan_cells(split(core) or conf.core, split(python) or conf.python)
     except ContractsError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise fail(str(exc), 2) from exc
     started = time.perf_counter()
     results = _run_with_progress(conf, cells, out.resolve(), jobs)
     elapsed = time.perf_counter() - started
@@ -352,14 +323,14 @@ def matrix_command(
     if ledger_url:
         _publish(_cell_records(conf, results, repo), ledger_url)
     Console().print(report.matrix_table(results))
-    _console.print(f"{len(cells)} cells in {elapsed:.1f} s; reports in {out}/", highlight=False)
+    console.print(f"{len(cells)} cells in {elapsed:.1f} s; reports in {out}/", highlight=False)
     raise typer.Exit(_matrix_exit_code(results, allow_missing_python))
 
 
 def _cell_records(
     conf: settings.ContractsSettings, results: list[matrix.CellResult], repo: str | None
 ) -> list[VerificationRecord]:
-    from ..contracts import record as rec
+    from .. import record as rec
 
     name = _repo_name(conf, repo, "ledger")
     commit = rec.detect_commit(conf.root, os.environ)
@@ -378,17 +349,17 @@ def _cell_records(
 
 
 def _matrix_exit_code(results: list[matrix.CellResult], allow_missing_python: bool) -> int:
-    from ..contracts import matrix, verdict
+    from .. import matrix, verdict
 
     missing = [r for r in results if _python_missing(r)]
     if missing and allow_missing_python:
         results = [r for r in results if not _python_missing(r)]
         if not results:
-            _console.print("[red]error:[/] no cell ran: every Python asked for is missing")
+            console.print("[red]error:[/] no cell ran: every Python asked for is missing")
             return verdict.Verdict.ERROR.exit_code
     elif missing:
         pythons = ", ".join(sorted({r.contract.python for r in missing}))
-        _console.print(
+        console.print(
             f"[red]error:[/] Python {pythons} is not installed here; install it or pass "
             "--allow-missing-python",
             highlight=False,
@@ -397,7 +368,7 @@ def _matrix_exit_code(results: list[matrix.CellResult], allow_missing_python: bo
 
 
 def _python_missing(result: matrix.CellResult) -> bool:
-    from ..contracts import verdict
+    from .. import verdict
 
     reason = result.contract.reason or ""
     return result.verdict is verdict.Verdict.ERROR and reason.endswith(
@@ -410,10 +381,10 @@ def _run_with_progress(
 ) -> list[matrix.CellResult]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..contracts import matrix
+    from .. import matrix
 
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=_console, transient=True) as bar:
+    with Progress(*columns, console=console, transient=True) as bar:
         tasks = {cell: bar.add_task(f"{cell.cell_id}: waiting", total=3) for cell in cells}
         steps = {"installing": 1, "testing": 2, "done": 3}
 
@@ -423,7 +394,6 @@ def _run_with_progress(
         return matrix.run_matrix(conf, cells, out, jobs=jobs, progress=notify)
 
 
-@contracts_app.command("surface")
 def surface_command(
     core: Annotated[
         str | None,
@@ -440,12 +410,12 @@ def surface_command(
     ] = None,
 ) -> None:
     """Print the Core contract surface this project depends on, as JSON."""
-    from ..contracts import surfaces
+    from .. import surfaces
 
     try:
         data = surfaces.release_surface(core) if core else surfaces.installed_surface()
     except ContractsError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     if out is None:
         sys.stdout.write(text)
@@ -453,7 +423,6 @@ def surface_command(
         out.write_text(text, encoding="utf-8")
 
 
-@contracts_app.command("diff")
 def diff_command(
     before: Annotated[str, typer.Argument(help="Core version, 'latest' or a surface JSON file.")],
     after: Annotated[str, typer.Argument(help="Core version, 'latest' or a surface JSON file.")],
@@ -467,12 +436,12 @@ def diff_command(
     which is which). Exit 0 whatever changed; 1 when a surface cannot be built or read.
     Example: mdp contracts diff 1.2.30 1.2.31
     """
-    from ..contracts import compat, surfaces
+    from .. import compat, surfaces
 
     try:
         old, new = surfaces.load_surface(before), surfaces.load_surface(after)
     except ContractsError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     findings = compat.compare_surfaces(old, new)
     old_version, new_version = old.get("core_version", before), new.get("core_version", after)
     if as_json:
@@ -487,7 +456,6 @@ def diff_command(
     typer.echo(compat.render_findings(findings, f"Core {old_version} -> {new_version}"))
 
 
-@contracts_app.command("dispatch")
 def dispatch_command(
     repo: Annotated[
         list[str],
@@ -542,10 +510,10 @@ def dispatch_command(
     mdp contracts dispatch --repo acme/pipeline --core-ref 1.4.61 --core-repo acme/core
     --core-sha 0123456789abcdef0123456789abcdef01234567 --dry-run
     """
-    from ..contracts import dispatch, settings
-    from ..contracts import payload as payload_rules
+    from .. import dispatch, settings
+    from .. import payload as payload_rules
 
-    repos = _split(repo)
+    repos = split(repo)
     extra = {"python_version": python} if python is not None else {}
     # Sent exactly as given (an empty value too): the payload rules decide, as the workflow does.
     extra.update({"core_repo": core_repo} if core_repo is not None else {})
@@ -557,7 +525,7 @@ def dispatch_command(
         for name in repos:
             dispatch.check_request(name, event_type, request)
     except (ContractsError, payload_rules.PayloadError) as exc:
-        raise _fail(str(exc), 2) from exc
+        raise fail(str(exc), 2) from exc
     typer.echo(f"event {event_type}, payload {json.dumps(request, sort_keys=True)}")
     if dry_run:
         for name in repos:
@@ -567,7 +535,7 @@ def dispatch_command(
     try:
         client = dispatch.DispatchClient(token, api_url=github_api_url(api_url))
     except ContractsError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise fail(str(exc), 2) from exc
     results = client.dispatch_all(repos, request, event_type)
     for result in results:
         mark = "ok  " if result.ok else "FAIL"
@@ -575,7 +543,3 @@ def dispatch_command(
     failed = sum(not result.ok for result in results)
     typer.echo(f"{len(results) - failed} dispatched, {failed} failed")
     raise typer.Exit(1 if failed else 0)
-
-
-# The commands that read verification records live beside this module; importing it registers them.
-from . import contracts_records  # noqa: E402, F401

@@ -17,18 +17,23 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from typing import Any
 
-from ..defaults import DEFAULT_GITHUB_API_URL, DISPATCH_EVENT_TYPE
+from .defaults import DEFAULT_GITHUB_API_URL, DISPATCH_EVENT_TYPE
 from .errors import ContractsError, DispatchError
+from .github import (
+    REPO_NAME,
+    SECONDARY_LIMIT_WAIT_S,
+    GitHubClient,
+    check_token,
+    failure_message,
+    retry_delay,
+)
 
 DEFAULT_API_URL = DEFAULT_GITHUB_API_URL
 EVENT_TYPE = DISPATCH_EVENT_TYPE
@@ -37,15 +42,8 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_EVENT_TYPE_CHARS = 100
 DEFAULT_ATTEMPTS = 5
 DEFAULT_BACKOFF_S = 1.0
-MAX_WAIT_S = 60.0
-SECONDARY_LIMIT_WAIT_S = 60.0  # GitHub: "wait at least one minute before retrying"
-MAX_SECONDARY_LIMIT_WAIT_S = 300.0
 DEFAULT_BUDGET_S = 180.0  # all attempts for one repository, waits included
-MAX_QUOTE_CHARS = 300
-_SECONDARY_LIMIT = "secondary rate limit"
 log = logging.getLogger(__name__)
-_TOKEN = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: what a header value can carry
-REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _CAUSES = {
     401: "the token is invalid or expired (rotate REPO_TOKEN)",
     403: "the token lacks permission on this repository (fine-grained PAT: Contents read and "
@@ -54,7 +52,6 @@ _CAUSES = {
     "that the token's repository access includes it)",
     422: "GitHub rejected the payload (event_type or client_payload invalid)",
 }
-_MOVED = "GitHub answered with a redirect (repository moved or renamed?); not followed"
 
 
 @dataclass(frozen=True)
@@ -94,25 +91,6 @@ def check_request(repo: str, event_type: str, payload: Mapping[str, Any]) -> byt
     return body
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Refuse every redirect: following one would resend the token to another address."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def check_token(token: str) -> str:
-    """Return the token without surrounding whitespace; raise ``ContractsError`` if unusable."""
-    token = token.strip()
-    if not token:
-        raise ContractsError("no token: set REPO_TOKEN (or GITHUB_TOKEN)")
-    if not _TOKEN.match(token):
-        raise ContractsError(
-            "the token contains spaces or control characters inside it; check REPO_TOKEN"
-        )
-    return token
-
-
 class DispatchClient:
     """Post ``repository_dispatch`` events with retries; the token stays inside this object."""
 
@@ -128,8 +106,6 @@ class DispatchClient:
         sleep: Callable[[float], None] | None = None,
         budget_s: float = DEFAULT_BUDGET_S,
     ) -> None:
-        from .github import GitHubClient  # the one client and token policy (github.py)
-
         self._token = check_token(token)
         self._http = GitHubClient(self._token, api_url=api_url, timeout_s=timeout_s)
         self.api_url = self._http.api_url
@@ -164,7 +140,7 @@ class DispatchClient:
             left_s = self.budget_s - max(time.monotonic() - started, waited)
             over = wait is not None and wait >= left_s
             if wait is None or attempt == self.attempts or over:
-                message = self.scrub(failure_message(status, text, attempt))
+                message = self.scrub(failure_message(status, text, attempt, causes=_CAUSES))
                 if over:
                     message += (
                         f"; stopped: the next retry would pass the {self.budget_s:g} s budget"
@@ -210,84 +186,3 @@ class DispatchClient:
     ) -> tuple[int | None, Message | None, str]:
         timeout_s = max(0.1, min(self.timeout_s, self.timeout_s if left_s is None else left_s))
         return self._http.send(f"/repos/{repo}/dispatches", body, timeout_s=timeout_s)
-
-
-def retry_delay(
-    status: int | None,
-    headers: Message | None,
-    attempt: int,
-    backoff_s: float,
-    now: float | None = None,
-    *,
-    body: str = "",
-    secondary_limit_wait_s: float = SECONDARY_LIMIT_WAIT_S,
-) -> float | None:
-    """Return seconds to wait before retrying, or None when the failure is final."""
-    retry_after = _header_float(headers, "Retry-After")
-    remaining = _header_float(headers, "x-ratelimit-remaining")
-    reset = _header_float(headers, "x-ratelimit-reset")
-    secondary = status in (403, 429) and _SECONDARY_LIMIT in body.lower()
-    rate_limited = (
-        status == 429
-        or secondary
-        or (status == 403 and (retry_after is not None or remaining == 0))
-    )
-    if not rate_limited and not (status is None or status >= 500):
-        return None
-    if retry_after is not None:  # never 0: an immediate retry only repeats the refusal
-        return min(max(retry_after, backoff_s), MAX_WAIT_S)
-    if remaining == 0 and reset is not None:
-        return min(max(reset - (now if now is not None else time.time()), 0.0) + 1.0, MAX_WAIT_S)
-    if secondary:
-        return min(secondary_limit_wait_s * 2.0 ** (attempt - 1), MAX_SECONDARY_LIMIT_WAIT_S)
-    return min(backoff_s * 2.0 ** (attempt - 1), MAX_WAIT_S)
-
-
-def failure_message(
-    status: int | None,
-    body: str,
-    attempts: int,
-    *,
-    expect: int = 204,
-    causes: Mapping[int, str] = _CAUSES,
-) -> str:
-    """Return a readable cause for a final failure (GitHub's own message appended).
-
-    ``expect`` is the status that means success; ``causes`` explain the final statuses of the
-    call (the dispatch ones by default).
-    """
-    if status is None:
-        return f"{_quoted(body)} after {attempts} attempt(s)"
-    github = _github_message(body)
-    cause = causes.get(status, f"GitHub answered HTTP {status}")
-    if 300 <= status < 400:
-        cause = _MOVED
-    elif status < 300:
-        cause = f"GitHub answered HTTP {status}, not {expect}: it may not have acted on the request"
-    elif _SECONDARY_LIMIT in body.lower() or (status in (403, 429) and attempts > 1):
-        cause = "rate limited by GitHub and still limited after retries"
-    suffix = f" (GitHub: {_quoted(github)})" if github else ""
-    return f"HTTP {status}: {cause}{suffix}; {attempts} attempt(s)"
-
-
-def _quoted(text: str) -> str:
-    """Return ``text`` cut to ``MAX_QUOTE_CHARS`` (a server may answer with megabytes)."""
-    if len(text) <= MAX_QUOTE_CHARS:
-        return text
-    return f"{text[:MAX_QUOTE_CHARS]}... ({len(text):,} characters)"
-
-
-def _github_message(body: str) -> str:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return ""
-    return str(data.get("message", "")) if isinstance(data, dict) else ""
-
-
-def _header_float(headers: Message | None, name: str) -> float | None:
-    value: str | None = headers.get(name) if headers is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None

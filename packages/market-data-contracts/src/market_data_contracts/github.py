@@ -26,18 +26,19 @@ from email.message import Message
 from typing import Any
 from urllib.parse import urlsplit
 
-from .dispatch import (
-    DEFAULT_API_URL,
-    REPO_NAME,
-    _NoRedirect,
-    check_token,
-    failure_message,
-    retry_delay,
-)
+from .defaults import DEFAULT_GITHUB_API_URL
 from .errors import ContractsError
 from .record import VerificationRecord
 from .verdict import Verdict
 
+MAX_WAIT_S = 60.0
+SECONDARY_LIMIT_WAIT_S = 60.0  # GitHub: "wait at least one minute before retrying"
+MAX_SECONDARY_LIMIT_WAIT_S = 300.0
+MAX_QUOTE_CHARS = 300
+_SECONDARY_LIMIT = "secondary rate limit"
+_TOKEN = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: what a header value can carry
+REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_MOVED = "GitHub answered with a redirect (repository moved or renamed?); not followed"
 MAX_DESCRIPTION_CHARS = 140  # GitHub truncates nothing: a longer description is a 422
 _SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -68,6 +69,106 @@ class GitHubError(ContractsError):
         super().__init__(f"{target}: {message}")
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse every redirect: following one would resend the token to another address."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def check_token(token: str) -> str:
+    """Return the token without surrounding whitespace; raise ``ContractsError`` if unusable."""
+    token = token.strip()
+    if not token:
+        raise ContractsError("no token: set REPO_TOKEN (or GITHUB_TOKEN)")
+    if not _TOKEN.match(token):
+        raise ContractsError(
+            "the token contains spaces or control characters inside it; check REPO_TOKEN"
+        )
+    return token
+
+
+def retry_delay(
+    status: int | None,
+    headers: Message | None,
+    attempt: int,
+    backoff_s: float,
+    now: float | None = None,
+    *,
+    body: str = "",
+    secondary_limit_wait_s: float = SECONDARY_LIMIT_WAIT_S,
+) -> float | None:
+    """Return seconds to wait before retrying, or None when the failure is final."""
+    retry_after = _header_float(headers, "Retry-After")
+    remaining = _header_float(headers, "x-ratelimit-remaining")
+    reset = _header_float(headers, "x-ratelimit-reset")
+    secondary = status in (403, 429) and _SECONDARY_LIMIT in body.lower()
+    rate_limited = (
+        status == 429
+        or secondary
+        or (status == 403 and (retry_after is not None or remaining == 0))
+    )
+    if not rate_limited and not (status is None or status >= 500):
+        return None
+    if retry_after is not None:  # never 0: an immediate retry only repeats the refusal
+        return min(max(retry_after, backoff_s), MAX_WAIT_S)
+    if remaining == 0 and reset is not None:
+        return min(max(reset - (now if now is not None else time.time()), 0.0) + 1.0, MAX_WAIT_S)
+    if secondary:
+        return min(secondary_limit_wait_s * 2.0 ** (attempt - 1), MAX_SECONDARY_LIMIT_WAIT_S)
+    return min(backoff_s * 2.0 ** (attempt - 1), MAX_WAIT_S)
+
+
+def failure_message(
+    status: int | None,
+    body: str,
+    attempts: int,
+    *,
+    expect: int = 204,
+    causes: Mapping[int, str] | None = None,
+) -> str:
+    """Return a readable cause for a final failure (GitHub's own message appended).
+
+    ``expect`` is the status that means success; ``causes`` explain the final statuses of the
+    call (none by default).
+    """
+    if status is None:
+        return f"{_quoted(body)} after {attempts} attempt(s)"
+    github = _github_message(body)
+    cause = (causes or {}).get(status, f"GitHub answered HTTP {status}")
+    if 300 <= status < 400:
+        cause = _MOVED
+    elif status < 300:
+        cause = f"GitHub answered HTTP {status}, not {expect}: it may not have acted on the request"
+    elif _SECONDARY_LIMIT in body.lower() or (status in (403, 429) and attempts > 1):
+        cause = "rate limited by GitHub and still limited after retries"
+    suffix = f" (GitHub: {_quoted(github)})" if github else ""
+    return f"HTTP {status}: {cause}{suffix}; {attempts} attempt(s)"
+
+
+def _quoted(text: str) -> str:
+    """Return ``text`` cut to ``MAX_QUOTE_CHARS`` (a server may answer with megabytes)."""
+    if len(text) <= MAX_QUOTE_CHARS:
+        return text
+    return f"{text[:MAX_QUOTE_CHARS]}... ({len(text):,} characters)"
+
+
+def _github_message(body: str) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    return str(data.get("message", "")) if isinstance(data, dict) else ""
+
+
+def _header_float(headers: Message | None, name: str) -> float | None:
+    value: str | None = headers.get(name) if headers is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def check_api_url(api_url: str) -> str:
     """Return the API base URL without a trailing slash; refuse one the token must not reach."""
     parts = urlsplit(api_url)
@@ -91,7 +192,7 @@ class GitHubClient:
         self,
         token: str,
         *,
-        api_url: str = DEFAULT_API_URL,
+        api_url: str = DEFAULT_GITHUB_API_URL,
         attempts: int = 5,
         backoff_s: float = 1.0,
         timeout_s: float = 30.0,

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..sinks.urls import redact_url, scrub
 from .errors import ContractsError
 from .record import VerificationRecord
+from .urls import redact_url, scrub
 
 DEFAULT_LEDGER = "sqlite:///contracts.db"
 TABLE = "contract_records"

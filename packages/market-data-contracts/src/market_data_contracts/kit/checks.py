@@ -13,8 +13,8 @@ T = TypeVar("T")
 
 
 def core_protocol(name: str) -> Any:
-    """Return a Core protocol by the name ``market_data_pipeline.core`` gives it."""
-    from ... import core
+    """Return a Core protocol by its name in ``market_data_contracts.core``."""
+    from .. import core
 
     return getattr(core, name)
 

@@ -1,18 +1,19 @@
-"""Errors of the contract tooling; each derives from ``PipelineError``.
+"""Errors of the contract tooling; each derives from ``ContractsError``.
 
-PipelineError
-└── ContractsError             the contract tooling could not do its job    (exit 1)
-    ├── CellSetupError         a matrix cell's environment could not be built
-    └── DispatchError          a repository_dispatch request was refused
+ContractsError                 the contract tooling could not do its job    (exit 1)
+├── CellSetupError             a matrix cell's environment could not be built
+└── DispatchError              a repository_dispatch request was refused
 """
 
 from __future__ import annotations
 
-from ..errors import PipelineError
+EXIT_FAILED = 1
 
 
-class ContractsError(PipelineError):
+class ContractsError(Exception):
     """The contract tooling could not do what was asked."""
+
+    exit_code = EXIT_FAILED
 
 
 class CellSetupError(ContractsError):

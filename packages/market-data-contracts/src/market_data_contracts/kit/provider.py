@@ -44,7 +44,7 @@ class BaseMarketDataProviderTests:
 
     @pytest.fixture
     def instruments(self) -> list[Any]:
-        from ...core import Instrument
+        from ..core import Instrument
 
         return [Instrument(symbol="AAPL")]
 
@@ -63,7 +63,7 @@ class BaseMarketDataProviderTests:
     async def test_unreachable_upstream_fails_fast_with_connection_failed(
         self, method: str, provider: Any, instruments: list[Any], fail_within_s: float
     ) -> None:
-        from ...core import ConnectionFailed
+        from ..core import ConnectionFailed
 
         stream = _calls(instruments)[method](provider)
         try:

@@ -5,8 +5,8 @@ Steps for a cell (Core ``X``, Python ``P``), sharing one uv cache so a warm run 
 1. ``uv venv`` with the interpreter for ``P`` (never downloaded: a missing Python skips the cell);
 2. ``uv pip install market-data-core==X`` alone (``latest`` installs the newest and records it);
 3. the project from the checkout (editable, with the extras ``[tool.mdp.contracts] extras`` names:
-   the suite's one list of requirements), with an override file pinning ``market-data-core==X`` so
-   no later step can move Core;
+   the suite's one list of requirements) and each uv workspace member it declares (editable too),
+   with an override file pinning ``market-data-core==X`` so no later step can move Core;
 4. read the installed Core version from package metadata and fail if it is not ``X``.
 """
 
@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,7 +128,8 @@ def build_cell_env(
     overrides = path / "core-override.txt"
     overrides.write_text(f"{CORE_DISTRIBUTION}=={installed}\n", encoding="utf-8")
     project = f"{root}[{','.join(extras)}]" if extras else str(root)
-    _step(log, [*pip, "--override", str(overrides), "-e", project])
+    members = [arg for member in workspace_members(root) for arg in ("-e", str(member))]
+    _step(log, [*pip, "--override", str(overrides), "-e", project, *members])
     verify_core(env_python, installed if core == LATEST or "://" in core else core)
     marker.write_text(key, encoding="utf-8")
     return CellEnv(path=path, python=env_python, core_version=installed)
@@ -140,10 +142,25 @@ def _pinned_core(path: Path) -> str:
     return override.read_text(encoding="utf-8").split("==")[-1].strip()
 
 
+def workspace_members(root: Path) -> list[Path]:
+    """Return the uv workspace members ``root``'s ``pyproject.toml`` declares, sorted.
+
+    ``uv pip install -e ROOT`` installs a member the project depends on from its folder but not
+    editable: a reused cell would keep a stale copy. Each is installed editable as well.
+    """
+    data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    workspace = data.get("tool", {}).get("uv", {}).get("workspace", {})
+    excluded = {p for pattern in workspace.get("exclude", []) for p in root.glob(pattern)}
+    found = {p for pattern in workspace.get("members", []) for p in root.glob(pattern)}
+    return sorted(p for p in found - excluded if (p / "pyproject.toml").is_file())
+
+
 def _cell_key(root: Path, core: str, python: Path, extras: tuple[str, ...]) -> str:
-    pyproject = (root / "pyproject.toml").read_bytes()
+    pyprojects = b"\0".join(
+        (folder / "pyproject.toml").read_bytes() for folder in [root, *workspace_members(root)]
+    )
     parts = [core, str(python.resolve()), ",".join(extras)]
-    digest = hashlib.sha256("\0".join(parts).encode() + b"\0" + pyproject)
+    digest = hashlib.sha256("\0".join(parts).encode() + b"\0" + pyprojects)
     return digest.hexdigest()
 
 

@@ -9,6 +9,11 @@
     repo = "OWNER/NAME"              # this repository in verification records (default: origin)
     downstream = ["OWNER/NAME", ...] # what can-i-deploy requires
     core-repository = "github.com/OWNER/market-data-core"     # the only git source allowed
+    source = "src"                   # where the project's code is read for the Core it uses
+
+The project is the nearest folder (above the working directory, else above this package) whose
+``pyproject.toml`` has this table: an empty ``[tool.mdp.contracts]`` makes a project of any
+repository, with the defaults below.
 
 Unknown keys are rejected, so a misspelled key never silently changes the matrix.
 
@@ -27,8 +32,8 @@ from typing import Any
 
 from .errors import ContractsError
 
-PROJECT_NAME = "market-data-pipeline"
 DEFAULT_SUITE = "tests/contracts"
+DEFAULT_SOURCE = "src"
 _KNOWN_KEYS = {
     "core",
     "python",
@@ -38,6 +43,7 @@ _KNOWN_KEYS = {
     "repo",
     "downstream",
     "core-repository",
+    "source",
 }
 
 
@@ -68,6 +74,7 @@ class ContractsSettings:
     repo: str | None = None
     downstream: tuple[str, ...] = ()
     core_repository: str = ""  # host/OWNER/NAME; empty: no git core_ref is accepted
+    source: str = DEFAULT_SOURCE  # the project's code, relative to root
 
     def expected_failure(self, core: str, python: str) -> ExpectedFailure | None:
         """Return the declared expectation for a cell, if any."""
@@ -75,20 +82,22 @@ class ContractsSettings:
 
 
 def find_project_root(start: Path | None = None) -> Path:
-    """Return the checkout holding this project's ``pyproject.toml``, searching upwards."""
+    """Return the checkout whose ``pyproject.toml`` has ``[tool.mdp.contracts]``, upwards."""
     candidates = [start or Path.cwd(), Path(__file__).resolve()]
     for origin in candidates:
         for folder in [origin, *origin.parents]:
             if _is_project(folder / "pyproject.toml"):
                 return folder
-    raise ContractsError(f"no {PROJECT_NAME} checkout found above {candidates[0]}")
+    raise ContractsError(
+        f"no pyproject.toml with a [tool.mdp.contracts] table found above {candidates[0]}"
+    )
 
 
 def _is_project(pyproject: Path) -> bool:
     if not pyproject.is_file():
         return False
     data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    return bool(data.get("project", {}).get("name") == PROJECT_NAME)
+    return isinstance(data.get("tool", {}).get("mdp", {}).get("contracts"), dict)
 
 
 def load_settings(root: Path | None = None) -> ContractsSettings:
@@ -111,6 +120,7 @@ def load_settings(root: Path | None = None) -> ContractsSettings:
         repo=str(table["repo"]) if table.get("repo") else None,
         downstream=tuple(str(name) for name in table.get("downstream", ())),
         core_repository=str(table.get("core-repository", "")),
+        source=str(table.get("source", DEFAULT_SOURCE)),
     )
 
 
@@ -125,7 +135,9 @@ def _expected(item: Any) -> ExpectedFailure:
 
 def extras_requirements(pyproject: dict[str, Any], extras: tuple[str, ...]) -> tuple[str, ...]:
     """Return the requirements of this project's ``extras``, an extra naming others flattened."""
-    declared: dict[str, list[str]] = pyproject.get("project", {}).get("optional-dependencies", {})
+    project: dict[str, Any] = pyproject.get("project", {})
+    declared: dict[str, list[str]] = project.get("optional-dependencies", {})
+    name = str(project.get("name", ""))
     found: dict[str, None] = {}
     pending, seen = list(extras), set()
     while pending:
@@ -139,7 +151,7 @@ def extras_requirements(pyproject: dict[str, Any], extras: tuple[str, ...]) -> t
                 "[project.optional-dependencies] does not declare"
             )
         for requirement in declared[extra]:
-            own = _own_extras(requirement)
+            own = _own_extras(requirement, name)
             if own is None:
                 found[requirement] = None
             else:
@@ -147,9 +159,9 @@ def extras_requirements(pyproject: dict[str, Any], extras: tuple[str, ...]) -> t
     return tuple(found)
 
 
-def _own_extras(requirement: str) -> list[str] | None:
-    """Return the extras of a requirement on this project itself (``name[a,b]``), else None."""
+def _own_extras(requirement: str, project: str) -> list[str] | None:
+    """Return the extras of a requirement on ``project`` itself (``name[a,b]``), else None."""
     name, _, rest = requirement.partition("[")
-    if name.strip() != PROJECT_NAME or not rest:
+    if name.strip() != project or not rest:
         return None
     return [extra.strip() for extra in rest.split("]", 1)[0].split(",") if extra.strip()]

@@ -1,7 +1,8 @@
 """Compute the Core surface this project depends on, for the installed Core or any release.
 
-The symbols come from reading the project's source (``usage.core_symbols``); the description is
-made by ``surface.py`` run with the interpreter of an environment holding the Core asked for.
+The symbols come from reading the project's source (``usage.core_symbols`` on the folder
+``[tool.mdp.contracts] source`` names); the description is made by ``surface.py`` run with the
+interpreter of an environment holding the Core asked for.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ from typing import Any
 
 from . import envs, surface
 from .errors import ContractsError
+from .settings import load_settings
 from .usage import core_symbols
-
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def project_symbols() -> list[str]:
-    """Return the Core symbols the installed project's source uses."""
-    return core_symbols(PACKAGE_DIR)
+    """Return the Core symbols the project's source uses; raise ``ContractsError`` without one."""
+    conf = load_settings()
+    source = conf.root / conf.source
+    if not source.is_dir():
+        raise ContractsError(f"{source} is not a folder: set [tool.mdp.contracts] source")
+    return core_symbols(source)
 
 
 def installed_surface() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The kit's pytest plugin: ``pytest_plugins = ["market_data_pipeline.contracts.kit.plugin"]``.
+"""The kit's pytest plugin: ``pytest_plugins = ["market_data_contracts.kit.plugin"]``.
 
 Registers the ``kit`` marker (every base-class test carries it, so ``-m kit`` selects them) and
 shared fixtures. It imports Core only when a kit test runs.
@@ -15,14 +15,14 @@ import pytest
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "kit: a Core conformance check from market_data_pipeline.contracts.kit"
+        "markers", "kit: a Core conformance check from market_data_contracts.kit"
     )
 
 
 @pytest.fixture
 def make_feedback_event() -> Callable[..., Any]:
     """Return a factory of valid Core FeedbackEvents (``level``, ``coordinator_id``, ...)."""
-    from ...core import FeedbackEvent
+    from ..core import FeedbackEvent
 
     def make(level: str = "soft", **fields: Any) -> Any:
         values: dict[str, Any] = {
@@ -42,7 +42,7 @@ def make_feedback_event() -> Callable[..., Any]:
 @pytest.fixture
 def make_rate_adjustment() -> Callable[..., Any]:
     """Return a factory of valid Core RateAdjustments (``provider``, ``scale``, ``level``)."""
-    from ...core import BackpressureLevel, RateAdjustment
+    from ..core import BackpressureLevel, RateAdjustment
 
     def make(provider: str, scale: float, level: str) -> Any:
         reason = BackpressureLevel(level)

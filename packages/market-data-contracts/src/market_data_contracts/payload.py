@@ -3,8 +3,8 @@
 Standard library only, and importing nothing from this package, so the workflow runs this very
 file right after checkout, before anything is installed or reaches ``$GITHUB_OUTPUT`` or a shell:
 
-    python3 src/market_data_pipeline/contracts/payload.py "$GITHUB_EVENT_PATH" \\
-        --event-name "$GITHUB_EVENT_NAME" --github-output "$GITHUB_OUTPUT"
+    python3 packages/market-data-contracts/src/market_data_contracts/payload.py \\
+        "$GITHUB_EVENT_PATH" --event-name "$GITHUB_EVENT_NAME" --github-output "$GITHUB_OUTPUT"
 
 ``mdp contracts dispatch`` applies ``validate`` to what it is about to send. A request is valid
 when every value is a JSON string matching its pattern exactly (whole string, ASCII, no control
