@@ -1,4 +1,4 @@
-"""Defaults shared by the settings table and the modules that use them (importing this costs nothing).
+"""Defaults shared by the settings table and the modules using them (importing this costs nothing).
 
 Every other default of a run setting is written once, in ``settings_spec.SETTINGS``.
 """

@@ -470,8 +470,7 @@ SETTINGS: tuple[Setting, ...] = (
     _s(
         "nats_url",
         NATS,
-        "NATS server of --source nats (also `nats://user:pass@host:4222`); a cluster's servers"
-        " comma-separated.",
+        "NATS server (also `nats://user:pass@host:4222`); a cluster's servers comma-separated.",
         default=DEFAULT_NATS_URL,
         metavar="URL",
     ),

@@ -92,7 +92,12 @@ _CONFIG = inspect.Parameter(
 # The settings in table order, --config beside --json in the Output panel.
 with_parameters(
     run_command,
-    [context_parameter(), *parameters(k for k in RUN_SETTINGS if k != "json"), _CONFIG, *parameters(["json"])],
+    [
+        context_parameter(),
+        *parameters(k for k in RUN_SETTINGS if k != "json"),
+        _CONFIG,
+        *parameters(["json"]),
+    ],
 )
 
 

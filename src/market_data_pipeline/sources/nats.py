@@ -34,10 +34,10 @@ from typing import Any, cast
 
 import polars as pl
 
+from ..defaults import DEFAULT_FETCH_BATCH, DEFAULT_NATS_URL
 from ..errors import BusError, UsageError
 from ..extras import require_extra
 from ..sinks.urls import redact_url
-from ..defaults import DEFAULT_FETCH_BATCH, DEFAULT_NATS_URL
 from .base import SourceInfo, TickSource
 from .nats_bodies import PoisonMessageError, decode_messages
 
