@@ -170,7 +170,10 @@ class RunSettings(BaseModel):
     @field_validator("provider_option", mode="before")
     @classmethod
     def _split_options(cls, value: Any) -> Any:
-        # --provider-option host=127.0.0.1 (repeatable) arrives as a list of KEY=VALUE.
+        # --provider-option host=127.0.0.1 (repeatable) arrives as a list of KEY=VALUE, an
+        # MDP_PROVIDER_OPTION variable as one text ("host=127.0.0.1 port=4002").
+        if isinstance(value, str):
+            value = value.replace(",", " ").split()
         if isinstance(value, list | tuple):
             pairs = [str(item).partition("=") for item in value]
             bad = [key for key, eq, _ in pairs if not eq or not key]

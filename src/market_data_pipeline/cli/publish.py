@@ -37,7 +37,7 @@ _TICKS = ("input", "kind", "symbol", "symbols", "seed", "ticks", "start")
 def publish_command(
     ctx: typer.Context,
     nats_url: str,
-    stream: str,
+    target_stream: str,
     subject_prefix: str,
     body: str,
     batch_ticks: int,
@@ -55,7 +55,7 @@ def publish_command(
     flags = {key: value for key, value in given_flags(ctx).items() if key in _TICKS}
     target = {
         "url": nats_url,
-        "stream": stream,
+        "stream": target_stream,
         "prefix": subject_prefix,
         "body": body,
         "batch_ticks": batch_ticks,
@@ -77,7 +77,7 @@ with_parameters(
         context_parameter(),
         *parameters(["nats_url"], panel=_TARGET),
         _target_option(
-            "stream", str, "TICKS", "--stream", metavar="NAME", help="Stream to publish to."
+            "target_stream", str, "TICKS", "--stream", metavar="NAME", help="Stream to publish to."
         ),
         _target_option(
             "subject_prefix",

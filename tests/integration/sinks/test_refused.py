@@ -17,7 +17,8 @@ import pytest
 from market_data_pipeline.config import RunSettings
 from market_data_pipeline.runtime import execute
 
-SLOW = 3_600.0  # seconds: a retry budget long enough to hang the test: refusals must not be retried
+# Seconds: a retry budget long enough to hang the test: refusals must not be retried.
+SLOW = 3_600.0
 
 
 @pytest.fixture(params=["empty", "with bars in WAL mode"])

@@ -43,7 +43,8 @@ def bars(n: int, *, start: int = 0, symbol: str = "AAPL") -> pl.DataFrame:
 
 
 Sql = Callable[[str], list[tuple[object, ...]]]
-SLOW = 3_600.0  # seconds: a retry budget long enough to hang the test: these errors must not be retried
+# Seconds: a retry budget long enough to hang the test: these errors must not be retried.
+SLOW = 3_600.0
 
 
 @pytest.fixture
