@@ -61,7 +61,7 @@ def _to_seconds(value: Any) -> Any:
 DurationNs = Annotated[
     int, BeforeValidator(_to_ns), PlainSerializer(format_duration_ns, return_type=str)
 ]
-Seconds = Annotated[float, BeforeValidator(_to_seconds)]
+DurationS = Annotated[float, BeforeValidator(_to_seconds)]
 
 
 class RunSettings(BaseModel):
@@ -83,7 +83,7 @@ class RunSettings(BaseModel):
     seed: int = _setting("seed")
     rate: float | None = _setting("rate", gt=0)
     speed: float | None = _setting("speed", gt=0)
-    duration_s: Seconds | None = _setting("duration", gt=0)
+    duration_s: DurationS | None = _setting("duration", gt=0)
     ticks: int | None = _setting("ticks", gt=0)
     start: str | None = _setting("start")
     ts_unit: Literal["auto", "s", "ms", "us", "ns"] = _setting("ts_unit")
@@ -116,10 +116,10 @@ class RunSettings(BaseModel):
     table: str | None = _setting("table")  # schema.table in PostgreSQL; None: bars
     queue_capacity: int = _setting("queue_capacity", ge=1)
     batch_rows: int = _setting("batch_rows", ge=1)
-    batch_interval_s: Seconds = _setting("batch_interval", ge=0)
+    batch_interval_s: DurationS = _setting("batch_interval", ge=0)
     # A store down longer than this fails the run; None: 60 s, and a store that cannot be
     # reached at start fails in seconds (given, it is how long start waits too).
-    write_retry_for_s: Seconds | None = _setting("write_retry_for", ge=0)
+    write_retry_for_s: DurationS | None = _setting("write_retry_for", ge=0)
     write_attempts: int | None = _setting("write_attempts", ge=1)  # None: as the budget allows
     # Backpressure feedback.
     bus: str | None = _setting("bus")
@@ -136,8 +136,8 @@ class RunSettings(BaseModel):
     soft_exit: float = _setting("soft_exit")
     hard_enter: float = _setting("hard_enter")
     hard_exit: float = _setting("hard_exit")
-    dwell_s: Seconds = _setting("dwell", ge=0)
-    stale_after_s: Seconds = _setting("stale_after", gt=0)
+    dwell_s: DurationS = _setting("dwell", ge=0)
+    stale_after_s: DurationS = _setting("stale_after", gt=0)
     bus_fallback: Literal["keep", "ok", "hard"] = _setting("bus_fallback")
     bus_max_entry_bytes: int = _setting("bus_max_entry_bytes", ge=1)  # bigger: DLQ, unread
     dlq_maxlen: int = _setting("dlq_maxlen", ge=1)  # about this many dead letters kept
@@ -146,9 +146,9 @@ class RunSettings(BaseModel):
     stream: str | None = _setting("stream")
     subject: str | None = _setting("subject")
     durable: str = _setting("durable")
-    idle_timeout_s: Seconds | None = _setting("idle_timeout", gt=0)
+    idle_timeout_s: DurationS | None = _setting("idle_timeout", gt=0)
     fetch_batch: int = _setting("fetch_batch", ge=1)
-    checkpoint_interval_s: Seconds = _setting("checkpoint_interval", gt=0)
+    checkpoint_interval_s: DurationS = _setting("checkpoint_interval", gt=0)
     # Output.
     metrics_port: int | None = _setting("metrics_port", ge=0, le=65535)
     json_output: bool = _setting("json")
