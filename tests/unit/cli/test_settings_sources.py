@@ -76,3 +76,17 @@ def test_a_bad_value_names_the_setting_and_the_reason_only() -> None:
     assert str(caught.value) == (
         "invalid settings: provider-option: expected KEY=VALUE, e.g. host=127.0.0.1"
     )
+
+
+def test_a_synthetic_run_with_no_end_is_the_demo_and_says_so_in_its_settings() -> None:
+    demo = load_settings(config_file=None, environ={}, flags={})
+    assert (demo.duration_s, demo.rate, demo.resolution) == (10.0, 5_000.0, "1s,1m")
+    given = load_settings(config_file=None, environ={"MDP_RESOLUTION": "5m"}, flags={"rate": 50})
+    assert (given.duration_s, given.rate, given.resolution) == (10.0, 50.0, "5m")
+
+
+def test_a_bounded_run_or_settings_built_directly_are_run_as_given() -> None:
+    bounded = load_settings(config_file=None, environ={}, flags={"ticks": 5})
+    assert (bounded.duration_s, bounded.rate, bounded.resolution) == (None, None, "1m")
+    direct = RunSettings()
+    assert (direct.duration_s, direct.rate, direct.resolution) == (None, None, "1m")
