@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow as pa
 
-from .config import RunSettings, load_settings
+from .config import RunSettings, load_settings, validate_settings
 from .defaults import TABLE_COLUMNS
 from .errors import BadInputError
 from .frames import BAR_KEY
@@ -69,13 +69,14 @@ def bars(
     """
     labels = resolutions if isinstance(resolutions, str) else ",".join(resolutions)
     in_arrival_order = allowed_lateness is not None
-    settings = RunSettings(
-        resolution=labels,
-        grace=_duration(grace),
-        tz=tz,
-        calendar=calendar,
-        ticks=1,
-        allowed_lateness=_duration(allowed_lateness or "0s"),
+    settings = validate_settings(
+        {
+            "resolution": labels,
+            "grace": _duration(grace),
+            "tz": tz,
+            "calendar": calendar,
+            "allowed_lateness": _duration(allowed_lateness or "0s"),
+        }
     )
     engine, _ = engine_for(settings)
     items, kind = _items(_to_arrow(frame), symbol=symbol, tz=tz)
@@ -108,7 +109,7 @@ def run(settings: RunSettings | Mapping[str, Any] | None = None, **options: Any)
         flags = {**(settings or {}), **options}
         settings = load_settings(config_file=None, environ={}, flags=flags)
     elif options:
-        settings = settings.model_copy(update=options)
+        settings = validate_settings({**settings.model_dump(by_alias=True), **options})
     return _run_to_end(settings)
 
 
@@ -147,10 +148,8 @@ def _run_to_end(settings: RunSettings) -> RunReport:
         return pool.submit(asyncio.run, execute(settings)).result()
 
 
-def _duration(value: str | timedelta) -> str:
-    if isinstance(value, timedelta):
-        return f"{round(value.total_seconds() * 1000)}ms"
-    return value
+def _duration(value: str | timedelta) -> str | float:
+    return value.total_seconds() if isinstance(value, timedelta) else value
 
 
 def _to_arrow(frame: Any) -> pa.Table:

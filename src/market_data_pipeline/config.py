@@ -1,5 +1,8 @@
 """Run settings: one frozen model, filled from a config file, then ``MDP_*`` variables, then flags.
 
+Each setting is declared once, in ``settings_spec.SETTINGS`` (key, stage, flag, help, default);
+this model gives it a type, its constraints and a field named with its unit.
+
 Precedence (later wins): built-in defaults < config file (``--config``, TOML or YAML) <
 environment (``MDP_<NAME>``, e.g. ``MDP_SINK``) < command-line flags. Config keys are the flag
 names without dashes (``on_bad_row`` or ``on-bad-row``); an unknown key is an error, so a typo
@@ -11,121 +14,144 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from .bars.resolution import duration_ns, format_duration_ns
 from .config_file import read_config_file
-from .defaults import (
-    DEFAULT_BATCH_ROWS,
-    DEFAULT_DLQ_MAXLEN,
-    DEFAULT_DWELL_S,
-    DEFAULT_HARD_ENTER,
-    DEFAULT_HARD_EXIT,
-    DEFAULT_MAX_ENTRY_BYTES,
-    DEFAULT_QUEUE_CAPACITY,
-    DEFAULT_SINK,
-    DEFAULT_SOFT_ENTER,
-    DEFAULT_SOFT_EXIT,
-)
-from .errors import UsageError
+from .defaults import DEMO_DURATION_S, DEMO_RATE, DEMO_RESOLUTION
+from .errors import PipelineError, UsageError
+from .settings_spec import BY_KEY, SETTINGS
 
-DEFAULT_SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOG")
-DEFAULT_RESOLUTION = "1m"
-DEFAULT_GRACE = "2s"
-# The no-argument demo: a synthetic run bounded by time, slow enough to watch.
-DEMO_DURATION_S = 10.0
-DEMO_RATE = 5_000.0
-DEMO_RESOLUTION = "1s,1m"
-ENV_PREFIX = "MDP_"
+
+def _setting(key: str, **constraints: Any) -> Any:
+    """The field of setting ``key``: its default and help from the table, read under its key."""
+    spec = BY_KEY[key]
+    return Field(default=spec.default, alias=key, description=spec.help, **constraints)
+
+
+def _to_ns(value: Any) -> Any:
+    # The one duration parser: "500ms", "2s", "5m", or a bare number of seconds.
+    if value is None:
+        return None
+    try:
+        return duration_ns(value)
+    except PipelineError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _to_seconds(value: Any) -> Any:
+    ns = _to_ns(value)
+    return None if ns is None else ns / 1e9
+
+
+# Durations: event-time ones in integer nanoseconds (as the bar engine counts), wall-clock ones
+# in float seconds (as asyncio waits). Nanoseconds are written back as text ("2s"), so that
+# dumped settings validate to the same settings.
+DurationNs = Annotated[
+    int, BeforeValidator(_to_ns), PlainSerializer(format_duration_ns, return_type=str)
+]
+DurationS = Annotated[float, BeforeValidator(_to_seconds)]
 
 
 class RunSettings(BaseModel):
-    """Everything ``mdp run`` can be told; see ``mdp run --help`` for each field."""
+    """Everything ``mdp run`` can be told, by stage; see ``settings_spec`` for each setting.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Fields are read under their setting's key (``grace``), named with their unit (``grace_ns``).
+    """
 
-    source: str | None = None  # synthetic, replay, nats or provider:NAME
-    input: tuple[str, ...] | None = None  # files, globs and directories; they accumulate
-    kind: Literal["trades", "quotes", "bars"] | None = None
-    symbol: str | None = None
-    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
-    seed: int = 0
-    rate: float | None = Field(default=None, gt=0)
-    speed: float | None = Field(default=None, gt=0)
-    duration: float | None = Field(default=None, gt=0)
-    ticks: int | None = Field(default=None, gt=0)
-    start: str | None = None
-    resolution: str | None = None
-    grace: str = DEFAULT_GRACE
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_default=True, populate_by_name=True
+    )
+
+    # Source.
+    source: str | None = _setting("source")  # synthetic, replay, nats or provider:NAME
+    input: tuple[str, ...] | None = _setting("input")  # files, globs, directories
+    kind: Literal["trades", "quotes", "bars"] | None = _setting("kind")
+    symbol: str | None = _setting("symbol")
+    symbols: tuple[str, ...] = _setting("symbols")
+    seed: int = _setting("seed")
+    rate: float | None = _setting("rate", gt=0)
+    speed: float | None = _setting("speed", gt=0)
+    duration_s: DurationS | None = _setting("duration", gt=0)
+    ticks: int | None = _setting("ticks", gt=0)
+    start: str | None = _setting("start")
+    ts_unit: Literal["auto", "s", "ms", "us", "ns"] = _setting("ts_unit")
+    ts_format: str | None = _setting("ts_format")
+    columns: str | None = _setting("columns")
+    format: Literal["binance-aggtrades", "binance-klines", "tardis-trades"] | None = _setting(
+        "format"
+    )
+    on_bad_row: Literal["fail", "skip"] = _setting("on_bad_row")
+    on_duplicate: Literal["fail", "skip"] = _setting("on_duplicate")
+    # A replay that checkpoints as it goes and continues after its last checkpoint.
+    resume: bool = _setting("resume")
+    # Core MarketDataProvider source (--source provider:NAME).
+    provider_option: dict[str, str] = _setting("provider_option")
+    # Bars: windows, lateness, time zones and calendars.
+    on_late: Literal["count", "fail"] = _setting("on_late")
+    resolution: str = _setting("resolution")
+    grace_ns: DurationNs = _setting("grace", ge=0)
     # How long a closed window stays open to revision by late ticks (0: late ticks count only).
-    allowed_lateness: str = "0s"
+    allowed_lateness_ns: DurationNs = _setting("allowed_lateness", ge=0)
     # Where ticks later than that go: a .parquet or .csv file, or table:NAME in the store.
-    late_output: str | None = None
-    ts_unit: Literal["auto", "s", "ms", "us", "ns"] = "auto"
-    ts_format: str | None = None
-    columns: str | None = None
-    format: Literal["binance-aggtrades", "binance-klines", "tardis-trades"] | None = None
-    # Time zones, trading calendars and calendar windows.
-    tz: str = "UTC"
-    calendar: str | None = None
-    align: Literal["epoch", "session"] = "epoch"
-    week_start: str = "monday"
-    fill_gaps: bool = False
-    sink: str = DEFAULT_SINK
-    table: str | None = None  # the bars table (schema.table in PostgreSQL); None: bars
-    on_bad_row: Literal["fail", "skip"] = "fail"
-    on_duplicate: Literal["fail", "skip"] = "fail"
-    on_late: Literal["count", "fail"] = "count"
-    json_output: bool = Field(default=False, alias="json")
-    # Write queue and batching.
-    queue_capacity: int = Field(default=DEFAULT_QUEUE_CAPACITY, ge=1)
-    batch_rows: int = Field(default=DEFAULT_BATCH_ROWS, ge=1)
-    batch_interval: float = Field(default=0.5, ge=0)
-    write_attempts: int | None = Field(default=None, ge=1)  # None: as many as the budget allows
+    late_output: str | None = _setting("late_output")
+    tz: str = _setting("tz")
+    calendar: str | None = _setting("calendar")
+    align: Literal["epoch", "session"] = _setting("align")
+    week_start: str = _setting("week_start")
+    fill_gaps: bool = _setting("fill_gaps")
+    # Store, and the write queue and batching in front of it.
+    sink: str = _setting("sink")
+    table: str | None = _setting("table")  # schema.table in PostgreSQL; None: bars
+    queue_capacity: int = _setting("queue_capacity", ge=1)
+    batch_rows: int = _setting("batch_rows", ge=1)
+    batch_interval_s: DurationS = _setting("batch_interval", ge=0)
     # A store down longer than this fails the run; None: 60 s, and a store that cannot be
     # reached at start fails in seconds (given, it is how long start waits too).
-    write_retry_for: str | None = None
-    # Feedback loop.
-    bus: str | None = None
-    namespace: str = "mdp"
-    group: str = "pipeline"
+    write_retry_for_s: DurationS | None = _setting("write_retry_for", ge=0)
+    write_attempts: int | None = _setting("write_attempts", ge=1)  # None: as the budget allows
+    # Backpressure feedback.
+    bus: str | None = _setting("bus")
+    namespace: str = _setting("namespace")
+    group: str = _setting("group")
     # Stream keys to obey, e.g. market-data-store's "{namespace}:{namespace}.telemetry.feedback";
     # empty means "{namespace}:telemetry.feedback".
-    feedback_stream: tuple[str, ...] = ()
-    coordinator: str = "mdp-store"
-    soft_scale: float = Field(default=0.5, ge=0, le=1)
-    hard_scale: float = Field(default=0.0, ge=0, le=1)
-    policy: dict[str, dict[str, float]] = Field(default_factory=dict)
-    soft_enter: float = DEFAULT_SOFT_ENTER
-    soft_exit: float = DEFAULT_SOFT_EXIT
-    hard_enter: float = DEFAULT_HARD_ENTER
-    hard_exit: float = DEFAULT_HARD_EXIT
-    dwell: float = Field(default=DEFAULT_DWELL_S, ge=0)
-    stale_after: float = Field(default=10.0, gt=0)
-    bus_fallback: Literal["keep", "ok", "hard"] = "keep"
-    bus_max_entry_bytes: int = Field(default=DEFAULT_MAX_ENTRY_BYTES, ge=1)  # bigger: DLQ, unread
-    dlq_maxlen: int = Field(default=DEFAULT_DLQ_MAXLEN, ge=1)  # about this many dead letters kept
-    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    feedback_stream: tuple[str, ...] = _setting("feedback_stream")
+    coordinator: str = _setting("coordinator")
+    soft_scale: float = _setting("soft_scale", ge=0, le=1)
+    hard_scale: float = _setting("hard_scale", ge=0, le=1)
+    policy: dict[str, dict[str, float]] = _setting("policy")
+    soft_enter: float = _setting("soft_enter")
+    soft_exit: float = _setting("soft_exit")
+    hard_enter: float = _setting("hard_enter")
+    hard_exit: float = _setting("hard_exit")
+    dwell_s: DurationS = _setting("dwell", ge=0)
+    stale_after_s: DurationS = _setting("stale_after", gt=0)
+    bus_fallback: Literal["keep", "ok", "hard"] = _setting("bus_fallback")
+    bus_max_entry_bytes: int = _setting("bus_max_entry_bytes", ge=1)  # bigger: DLQ, unread
+    dlq_maxlen: int = _setting("dlq_maxlen", ge=1)  # about this many dead letters kept
     # NATS JetStream source (--source nats).
-    nats_url: str = "nats://127.0.0.1:4222"
-    stream: str | None = None
-    subject: str | None = None
-    durable: str = "mdp"
-    idle_timeout: float | None = Field(default=None, gt=0)
-    fetch_batch: int = Field(default=1_024, ge=1)
-    checkpoint_interval: float = Field(default=1.0, gt=0)
-    # A replay that checkpoints as it goes and continues after its last checkpoint.
-    resume: bool = False
-    # Core MarketDataProvider source (--source provider:NAME).
-    provider_option: dict[str, str] = Field(default_factory=dict)
+    nats_url: str = _setting("nats_url")
+    stream: str | None = _setting("stream")
+    subject: str | None = _setting("subject")
+    durable: str = _setting("durable")
+    idle_timeout_s: DurationS | None = _setting("idle_timeout", gt=0)
+    fetch_batch: int = _setting("fetch_batch", ge=1)
+    checkpoint_interval_s: DurationS = _setting("checkpoint_interval", gt=0)
+    # Output.
+    metrics_port: int | None = _setting("metrics_port", ge=0, le=65535)
+    json_output: bool = _setting("json")
 
     @field_validator("source")
     @classmethod
@@ -136,24 +162,24 @@ class RunSettings(BaseModel):
             return value
         raise ValueError("expected synthetic, replay, nats or provider:NAME")
 
+    @field_validator("provider_option", "policy", mode="before")
+    @classmethod
+    def _no_mapping(cls, value: Any) -> Any:
+        return {} if value is None else value
+
     @field_validator("provider_option", mode="before")
     @classmethod
     def _split_options(cls, value: Any) -> Any:
-        # --provider-option host=127.0.0.1 (repeatable) arrives as a list of KEY=VALUE.
+        # --provider-option host=127.0.0.1 (repeatable) arrives as a list of KEY=VALUE, an
+        # MDP_PROVIDER_OPTION variable as one text ("host=127.0.0.1 port=4002").
+        if isinstance(value, str):
+            value = value.replace(",", " ").split()
         if isinstance(value, list | tuple):
             pairs = [str(item).partition("=") for item in value]
             bad = [key for key, eq, _ in pairs if not eq or not key]
             if bad:
                 raise ValueError("expected KEY=VALUE, e.g. host=127.0.0.1")
             return {key: val for key, _, val in pairs}
-        return value
-
-    @field_validator("grace", "allowed_lateness", "write_retry_for", mode="before")
-    @classmethod
-    def _seconds_to_duration(cls, value: Any) -> Any:
-        # A bare number in a config file (grace: 5) means seconds.
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return f"{round(value * 1000)}ms"
         return value
 
     @field_validator("resolution", mode="before")
@@ -188,6 +214,8 @@ class RunSettings(BaseModel):
     @field_validator("symbols", "feedback_stream", mode="before")
     @classmethod
     def _split_symbols(cls, value: Any) -> Any:
+        if value is None:
+            return ()
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
@@ -223,15 +251,22 @@ class RunSettings(BaseModel):
         """True when the run replays files (``--input`` implies it)."""
         return self.source == "replay" or (self.source is None and self.input is not None)
 
-    @property
-    def is_demo(self) -> bool:
-        """True for a synthetic run with no end given: the ~10 s demo."""
-        return (
-            not self.is_replay
-            and self.source in (None, "synthetic")
-            and self.ticks is None
-            and self.duration is None
-        )
+
+def with_demo(settings: RunSettings) -> RunSettings:
+    """Return the ~10 s demo for a synthetic run with no end, else ``settings`` unchanged.
+
+    ``mdp run`` alone is the demo: it runs for ``DEMO_DURATION_S`` at ``DEMO_RATE`` ticks/s
+    into 1s and 1m bars, unless the rate or the resolutions were given.
+    """
+    endless = settings.ticks is None and settings.duration_s is None
+    if settings.is_replay or settings.source not in (None, "synthetic") or not endless:
+        return settings
+    demo: dict[str, Any] = {"duration_s": DEMO_DURATION_S}
+    if settings.rate is None:
+        demo["rate"] = DEMO_RATE
+    if "resolution" not in settings.model_fields_set:
+        demo["resolution"] = DEMO_RESOLUTION
+    return settings.model_copy(update=demo)
 
 
 def load_settings(
@@ -240,26 +275,32 @@ def load_settings(
     environ: Mapping[str, str],
     flags: Mapping[str, Any],
 ) -> RunSettings:
-    """Merge file, environment and flags (``None`` flags are unset) into validated settings."""
+    """Merge file, environment and flags (``None`` flags are unset) into validated settings;
+    a synthetic run with no end is the demo (``with_demo``)."""
     merged: dict[str, Any] = {}
     if config_file is not None:
         merged.update(_normalise(read_config_file(config_file), origin=str(config_file)))
     merged.update(_from_environ(environ))
     merged.update({k: v for k, v in _normalise(flags, origin="flags").items() if v is not None})
+    return with_demo(validate_settings(merged))
+
+
+def validate_settings(values: Mapping[str, Any]) -> RunSettings:
+    """Validate settings given by key (``{"grace": "5s"}``); raise ``UsageError`` naming each
+    bad one."""
     try:
-        return RunSettings.model_validate(merged)
+        return RunSettings.model_validate(values)
     except ValidationError as exc:
         raise UsageError(_describe(exc)) from None
 
 
 def _normalise(values: Mapping[str, Any], *, origin: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    known = set(RunSettings.model_fields) | {"json"}
     for key, value in values.items():
         name = key.replace("-", "_").lower()
         if name == "json_output":
             name = "json"
-        if name not in known:
+        if name not in BY_KEY:
             raise UsageError(f"{origin}: unknown setting {key!r}")
         out[name] = value
     return out
@@ -267,15 +308,11 @@ def _normalise(values: Mapping[str, Any], *, origin: str) -> dict[str, Any]:
 
 def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    known = set(RunSettings.model_fields) | {"json"}
-    for key, raw in environ.items():
-        if not key.startswith(ENV_PREFIX):
+    for setting in SETTINGS:
+        raw = environ.get(setting.env)
+        if raw is None:
             continue
-        name = key[len(ENV_PREFIX) :].lower()
-        if name == "policy":
-            out[name] = _json_env(key, raw)
-        elif name in known:
-            out[name] = raw
+        out[setting.key] = _json_env(setting.env, raw) if setting.key == "policy" else raw
     return out
 
 

@@ -1,8 +1,22 @@
-"""Defaults shared by the settings model and light CLI paths (importing this costs nothing)."""
+"""Defaults shared by the settings table and the modules using them (importing this costs nothing).
+
+Every other default of a run setting is written once, in ``settings_spec.SETTINGS``.
+"""
 
 from __future__ import annotations
 
 DEFAULT_SINK = "sqlite:///mdp.db"
+DEFAULT_BUS = "memory://"
+DEFAULT_SYMBOLS = "AAPL,MSFT,NVDA,AMZN,GOOG"
+DEFAULT_RESOLUTION = "1m"
+DEFAULT_GRACE = "2s"
+# The no-argument demo: a synthetic run bounded by time, slow enough to watch.
+DEMO_DURATION_S = 10.0
+DEMO_RATE = 5_000.0
+DEMO_RESOLUTION = "1s,1m"
+# NATS JetStream source: the server, and the most messages per fetch.
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+DEFAULT_FETCH_BATCH = 1_024
 # Write-queue fill ratios at which backpressure levels are entered and left, and the dwell time a
 # level must hold before it is reported (flow/watermarks.py and the settings model share these).
 DEFAULT_SOFT_ENTER = 0.70

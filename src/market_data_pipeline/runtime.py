@@ -31,12 +31,12 @@ from .bars.calendars import TimeFrame, Windows, parse_week_start, zone
 from .bars.engines import BarEngines, windows_for
 from .bars.gaps import GapCount, GapTracker
 from .bars.resample import refuse_upsampling
-from .bars.resolution import Resolution, parse_duration_ns, parse_resolutions
+from .bars.resolution import Resolution, format_duration_ns, parse_resolutions
 from .bus import open_bus
 from .bus.base import FeedbackBus
 from .bus.urls import is_memory_bus
 from .checkpoint import Checkpointer, layout_of
-from .config import DEFAULT_RESOLUTION, DEMO_DURATION_S, DEMO_RATE, DEMO_RESOLUTION, RunSettings
+from .config import RunSettings
 from .errors import (
     BadInputError,
     LateTicksError,
@@ -127,7 +127,7 @@ def build_source(settings: RunSettings) -> TickSource:
         symbols=symbols,
         seed=settings.seed,
         kind=settings.kind or "trades",
-        rate=_synthetic_rate(settings),
+        rate=settings.rate,
         ticks=settings.ticks,
         start_ns=iso_time_ns(settings.start, "--start"),
     )
@@ -145,18 +145,13 @@ def _nats_source(settings: RunSettings) -> TickSource:
         subject=settings.subject,
         durable=settings.durable,
         fetch_batch=settings.fetch_batch,
-        idle_timeout_s=settings.idle_timeout,
+        idle_timeout_s=settings.idle_timeout_s,
     )
 
 
-def _synthetic_rate(settings: RunSettings) -> float | None:
-    return settings.rate if settings.rate or not settings.is_demo else DEMO_RATE
-
-
 def resolutions_for(settings: RunSettings) -> list[Resolution]:
-    """Return the resolutions to build (the demo builds 1s and 1m bars)."""
-    default = DEMO_RESOLUTION if settings.is_demo else DEFAULT_RESOLUTION
-    return parse_resolutions(settings.resolution or default)
+    """Return the resolutions to build."""
+    return parse_resolutions(settings.resolution)
 
 
 def timeframe_for(settings: RunSettings) -> TimeFrame:
@@ -177,7 +172,7 @@ def engine_for(
     ``max_hold_s`` lets the engine hold small frames that may close windows (see BarEngine).
     """
     resolutions, windows = windows_for(resolutions_for(settings), timeframe_for(settings))
-    grace_ns = parse_duration_ns(settings.grace, what="grace")
+    grace_ns = settings.grace_ns
     engine = BarEngines(
         resolutions,
         grace_ns,
@@ -191,12 +186,12 @@ def engine_for(
 
 def lateness_ns(settings: RunSettings) -> int:
     """Return the allowed lateness the settings give, in nanoseconds."""
-    return parse_duration_ns(settings.allowed_lateness, what="allowed-lateness")
+    return settings.allowed_lateness_ns
 
 
 def duration_for(settings: RunSettings) -> float | None:
-    """Return the wall-clock limit of the run (the demo runs ~10 s)."""
-    return DEMO_DURATION_S if settings.is_demo else settings.duration
+    """Return the wall-clock limit of the run."""
+    return settings.duration_s
 
 
 class Pipeline:
@@ -246,7 +241,7 @@ class Pipeline:
             self.sink,
             capacity_rows=settings.queue_capacity,
             batch_rows=settings.batch_rows,
-            batch_interval_s=settings.batch_interval,
+            batch_interval_s=settings.batch_interval_s,
             retry=_retry_policy(settings),
             observers=[self.monitor, _DepthGauge()],
             open_retry=_open_retry_policy(settings),
@@ -257,7 +252,7 @@ class Pipeline:
         self.handler = FeedbackHandler(
             {source.provider: self.gate},
             policy,
-            stale_after_s=settings.stale_after,
+            stale_after_s=settings.stale_after_s,
             fallback=settings.bus_fallback,
         )
         self.ticks_admitted = 0  # handed to the bar engine (the report's ticks_admitted)
@@ -282,7 +277,7 @@ class Pipeline:
                 extra["allowed_lateness_ns"] = self.engine.allowed_lateness_ns
             layout = layout_of([res.label for res in self.resolutions], self._grace_ns, extra)
             self.checkpointer = Checkpointer(
-                self.sink, self.queue, source, layout, settings.checkpoint_interval
+                self.sink, self.queue, source, layout, settings.checkpoint_interval_s
             )
 
     # -- Core PipelineRunner ------------------------------------------------------------------
@@ -543,7 +538,7 @@ class Pipeline:
             return {}
         open_windows, retained = self.engine.state_rows()
         out: dict[str, Any] = {
-            "allowed_lateness": self.settings.allowed_lateness,
+            "allowed_lateness": format_duration_ns(self.settings.allowed_lateness_ns),
             "open_windows": open_windows,
             "retained_windows": retained,
             "peak_retained_windows": max(self._peak_windows, retained),
@@ -602,16 +597,15 @@ def _bus_limits(settings: RunSettings) -> dict[str, int]:
 
 
 def _retry_policy(settings: RunSettings) -> RetryPolicy:
-    if settings.write_retry_for is None:
+    if settings.write_retry_for_s is None:
         return RetryPolicy(attempts=settings.write_attempts, retry_for_s=DEFAULT_RETRY_FOR_S)
-    budget_ns = parse_duration_ns(settings.write_retry_for, what="write-retry-for")
-    return RetryPolicy(attempts=settings.write_attempts, retry_for_s=budget_ns / 1e9)
+    return RetryPolicy(attempts=settings.write_attempts, retry_for_s=settings.write_retry_for_s)
 
 
 def _open_retry_policy(settings: RunSettings) -> RetryPolicy:
     # A store unreachable at start is most often a wrong address: fail in seconds, unless
     # --write-retry-for was given to ask start to wait for it too.
-    if settings.write_retry_for is not None:
+    if settings.write_retry_for_s is not None:
         return _retry_policy(settings)
     return RetryPolicy(attempts=settings.write_attempts, retry_for_s=DEFAULT_OPEN_RETRY_FOR_S)
 
@@ -627,7 +621,7 @@ def _watermarks(settings: RunSettings) -> Watermarks:
         soft_exit=settings.soft_exit,
         hard_enter=settings.hard_enter,
         hard_exit=settings.hard_exit,
-        dwell_s=settings.dwell,
+        dwell_s=settings.dwell_s,
     )
 
 
@@ -723,7 +717,8 @@ def _late_error(pipeline: Pipeline) -> LateTicksError | None:
         return None
     return LateTicksError(
         f"{late:,} ticks came after their window had closed (--on-late fail), so nothing was"
-        f" written; time-sorted input has none: widen --grace (now {pipeline.settings.grace})"
+        " written; time-sorted input has none: widen --grace (now"
+        f" {format_duration_ns(pipeline.settings.grace_ns)})"
     )
 
 

@@ -24,6 +24,7 @@ a month, quarter or year from its first day. ``ns`` of a calendar resolution is 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -45,6 +46,7 @@ _UNIT_NS = {
 # Units whose windows follow the calendar; value: length in months (0 for days and weeks).
 CALENDAR_UNITS = {"d": 0, "w": 0, "mo": 1, "q": 3, "y": 12}
 _VARIABLE_UNITS = ("mo", "q", "y")
+_FIXED_UNITS = ("w", "d", "h", "m", "s", "ms")  # largest first
 _PATTERN = re.compile(r"^\s*(\d+)\s*([a-zA-Z]+)\s*$")
 _UNITS_TEXT = "ms, s, m (or min), h, d, w, mo, q, y"
 # Units that rewrite into one another, largest first, each with its size in the family's
@@ -134,6 +136,34 @@ def parse_duration_ns(text: str, *, what: str = "duration") -> int:
     if unit in _VARIABLE_UNITS:
         raise UsageError(f"bad {what} {text!r}: a {unit} has no fixed length; use d, h, m or s")
     return count * _UNIT_NS[unit]
+
+
+def duration_ns(value: str | float, *, what: str = "duration") -> int:
+    """Parse a setting's duration into nanoseconds: text as ``parse_duration_ns`` reads it,
+    or a number (or numeric text, ``"0.25"``) of seconds."""
+    if isinstance(value, str):
+        try:
+            seconds = float(value)
+        except ValueError:
+            return parse_duration_ns(value, what=what)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value
+    else:
+        raise UsageError(f"bad {what} {value!r}: expected e.g. 2s, 500ms or a number of seconds")
+    if not math.isfinite(seconds) or abs(seconds) * 1e9 > MAX_NS:
+        raise UsageError(f"bad {what} {value!r}: expected a finite number of seconds")
+    return round(seconds * 1e9)
+
+
+def format_duration_ns(ns: int) -> str:
+    """Write a duration as ``parse_duration_ns`` reads it, in its largest whole unit (``"2m"``);
+    a duration finer than a millisecond as a number of seconds."""
+    if ns == 0:
+        return "0s"
+    for unit in _FIXED_UNITS:
+        if ns % _UNIT_NS[unit] == 0:
+            return f"{ns // _UNIT_NS[unit]}{unit}"
+    return repr(ns / 1e9)
 
 
 def parse_resolution(text: str) -> Resolution:

@@ -15,6 +15,8 @@ import typer
 from ..defaults import DEFAULT_SINK, TABLE_COLUMNS
 from ..errors import EXIT_BAD_INPUT, PipelineError, UsageError
 from ..isotime import iso_time_ns
+from ..settings_spec import BY_KEY
+from .options import option_info
 
 if TYPE_CHECKING:
     import polars as pl
@@ -29,24 +31,8 @@ Format = Literal["table", "csv", "parquet", "json"]
 
 
 def bars_command(
-    sink: Annotated[
-        str,
-        typer.Option(
-            "--sink",
-            "-S",
-            metavar="URL",
-            envvar="MDP_SINK",
-            help="Store to read: sqlite:///path.db or postgresql://user@host/db.",
-        ),
-    ] = DEFAULT_SINK,
-    table: Annotated[
-        str | None,
-        typer.Option(
-            metavar="NAME",
-            envvar="MDP_TABLE",
-            help="Table to read; schema.table in PostgreSQL. \\[default: bars]",
-        ),
-    ] = None,
+    sink: Annotated[str, option_info(BY_KEY["sink"], panel=None, envvar=True)] = DEFAULT_SINK,
+    table: Annotated[str | None, option_info(BY_KEY["table"], panel=None, envvar=True)] = None,
     symbol: Annotated[
         str | None,
         typer.Option("--symbol", "-s", metavar="SYMBOL", help="Only this instrument, e.g. ES."),

@@ -16,11 +16,10 @@ from ..config_file import read_config_file
 from ..defaults import DEFAULT_SINK
 from ..errors import UsageError
 from ..extras import require_extra
+from ..settings_spec import ENV_PREFIX
 from ..sinks.schema import parse_table
 from ..sinks.urls import parse_sink_url
 from ..sources.paths import expand_inputs
-
-ENV_PREFIX = "MDP_"
 
 
 def precheck_run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -11,6 +12,7 @@ from typing import Annotated, Any, Literal
 import typer
 
 from ..errors import EXIT_BAD_INPUT, PipelineError
+from .options import context_parameter, given_flags, parameters, with_parameters
 
 EXAMPLES = """[bold]Examples[/]
 
@@ -29,105 +31,19 @@ _TARGET = "Target"
 _INPUT = "Ticks (as for mdp run)"
 
 
+_TICKS = ("input", "kind", "symbol", "symbols", "seed", "ticks", "start")
+
+
 def publish_command(
     ctx: typer.Context,
-    nats_url: Annotated[
-        str,
-        typer.Option("--nats-url", metavar="URL", help="NATS server.", rich_help_panel=_TARGET),
-    ] = "nats://127.0.0.1:4222",
-    stream: Annotated[
-        str,
-        typer.Option(
-            "--stream", metavar="NAME", help="Stream to publish to.", rich_help_panel=_TARGET
-        ),
-    ] = "TICKS",
-    subject_prefix: Annotated[
-        str,
-        typer.Option(
-            "--subject-prefix",
-            metavar="PREFIX",
-            help="Subjects are PREFIX.SYMBOL.",
-            rich_help_panel=_TARGET,
-        ),
-    ] = "ticks",
-    body: Annotated[
-        Literal["arrow", "json", "pulse"],
-        typer.Option(
-            "--body",
-            help="arrow: Arrow IPC batches; json: Core Trade JSON (arrays when --batch-ticks"
-            " > 1); pulse: Core's Pulse envelope of one Trade.",
-            rich_help_panel=_TARGET,
-        ),
-    ] = "arrow",
-    batch_ticks: Annotated[
-        int,
-        typer.Option(
-            "--batch-ticks", metavar="N", help="Ticks per message.", rich_help_panel=_TARGET
-        ),
-    ] = 1_000,
-    partitions: Annotated[
-        int | None,
-        typer.Option(
-            "--partitions",
-            metavar="N",
-            help="Publish to PREFIX.P.SYMBOL, P in 0..N-1, for N partitioned workers.",
-            rich_help_panel=_TARGET,
-        ),
-    ] = None,
-    input: Annotated[
-        str | None,
-        typer.Option(
-            "--input",
-            "-i",
-            metavar="PATH",
-            help="CSV or Parquet trades or quotes (a quoted glob works).",
-            rich_help_panel=_INPUT,
-        ),
-    ] = None,
-    kind: Annotated[
-        Literal["trades", "quotes"] | None,
-        typer.Option("--kind", "-k", help="What the rows are.", rich_help_panel=_INPUT),
-    ] = None,
-    symbol: Annotated[
-        str | None,
-        typer.Option(
-            "--symbol",
-            "-s",
-            metavar="SYMBOL",
-            help="Instrument of a file without a symbol column.",
-            rich_help_panel=_INPUT,
-        ),
-    ] = None,
-    symbols: Annotated[
-        str | None,
-        typer.Option(
-            metavar="A,B,...",
-            help="Synthetic instruments. \\[default: AAPL,MSFT,NVDA,AMZN,GOOG]",
-            rich_help_panel=_INPUT,
-        ),
-    ] = None,
-    seed: Annotated[
-        int | None,
-        typer.Option(metavar="N", help="Synthetic seed. \\[default: 0]", rich_help_panel=_INPUT),
-    ] = None,
-    ticks: Annotated[
-        int | None,
-        typer.Option(
-            "--ticks", "-n", metavar="N", help="Synthetic ticks to publish.", rich_help_panel=_INPUT
-        ),
-    ] = None,
-    start: Annotated[
-        str | None,
-        typer.Option(
-            metavar="ISO_TIME",
-            help="Synthetic: event time of the first tick. \\[default: now]",
-            rich_help_panel=_INPUT,
-        ),
-    ] = None,
-    json_output: Annotated[
-        bool,
-        typer.Option("--json/--no-json", "-j", help="Print the summary as JSON on stdout."),
-    ] = False,
+    nats_url: str,
+    target_stream: str,
+    subject_prefix: str,
+    body: str,
+    batch_ticks: int,
+    partitions: int | None,
+    json: bool,
+    **ticks: Any,
 ) -> None:
     """Publish ticks from a file or the synthetic generator to a JetStream stream."""
     if ctx.args:
@@ -136,41 +52,83 @@ def publish_command(
 
         output.error_line(str(extra_arguments_error("mdp publish", ctx.args)))
         raise typer.Exit(EXIT_BAD_INPUT)
-    flags = {
-        "input": input,
-        "kind": kind,
-        "symbol": symbol,
-        "symbols": symbols,
-        "seed": seed,
-        "ticks": ticks,
-        "start": start,
-    }
+    flags = {key: value for key, value in given_flags(ctx).items() if key in _TICKS}
     target = {
         "url": nats_url,
-        "stream": stream,
+        "stream": target_stream,
         "prefix": subject_prefix,
         "body": body,
         "batch_ticks": batch_ticks,
         "partitions": partitions,
     }
-    raise typer.Exit(_publish(flags, target, json_output))
+    raise typer.Exit(_publish(flags, target, json))
+
+
+def _target_option(name: str, type_: Any, default: Any, *decls: str, **kw: Any) -> Any:
+    option = typer.Option(*decls, rich_help_panel=_TARGET, **kw)
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[type_, option], default=default
+    )
+
+
+with_parameters(
+    publish_command,
+    [
+        context_parameter(),
+        *parameters(["nats_url"], panel=_TARGET),
+        _target_option(
+            "target_stream", str, "TICKS", "--stream", metavar="NAME", help="Stream to publish to."
+        ),
+        _target_option(
+            "subject_prefix",
+            str,
+            "ticks",
+            "--subject-prefix",
+            metavar="PREFIX",
+            help="Subjects are PREFIX.SYMBOL.",
+        ),
+        _target_option(
+            "body",
+            Literal["arrow", "json", "pulse"],
+            "arrow",
+            "--body",
+            help="arrow: Arrow IPC batches; json: Core Trade JSON (arrays when --batch-ticks"
+            " > 1); pulse: Core's Pulse envelope of one Trade.",
+        ),
+        _target_option(
+            "batch_ticks", int, 1_000, "--batch-ticks", metavar="N", help="Ticks per message."
+        ),
+        _target_option(
+            "partitions",
+            int | None,
+            None,
+            "--partitions",
+            metavar="N",
+            help="Publish to PREFIX.P.SYMBOL, P in 0..N-1, for N partitioned workers.",
+        ),
+        *parameters(_TICKS, panel=_INPUT),
+        *parameters(["json"], panel=None),
+    ],
+)
 
 
 def _publish(flags: dict[str, Any], target: dict[str, Any], json_output: bool) -> int:
     from . import output
 
     try:
-        if flags["input"] is None and flags["ticks"] is None:
-            from ..errors import UsageError
+        from ..errors import UsageError
 
+        if "input" in flags:
+            flags["input"] = tuple(flags["input"])
+        elif "ticks" not in flags:
             raise UsageError("mdp publish needs --input PATH or --ticks N (synthetic)")
+        if flags.get("kind") == "bars":
+            raise UsageError("mdp publish publishes trades or quotes: --kind trades or quotes")
         from ..config import load_settings
         from ..extras import require_extra
 
         require_extra("nats", "mdp publish")
-        settings = load_settings(
-            config_file=None, environ=os.environ, flags={k: v for k, v in flags.items() if v}
-        )
+        settings = load_settings(config_file=None, environ=os.environ, flags=flags)
         import asyncio
 
         from ..runtime import build_source

@@ -34,6 +34,7 @@ from typing import Any, cast
 
 import polars as pl
 
+from ..defaults import DEFAULT_FETCH_BATCH, DEFAULT_NATS_URL
 from ..errors import BusError, UsageError
 from ..extras import require_extra
 from ..sinks.urls import redact_url
@@ -42,8 +43,6 @@ from .nats_bodies import PoisonMessageError, decode_messages
 
 log = logging.getLogger(__name__)
 
-DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
-DEFAULT_FETCH_BATCH = 1_024
 # A fetch asks for at most about this many bytes of messages, by the mean size of the last
 # fetch's: nats-py drops what a subscription holds past 256 MiB ("slow consumer"). The first
 # fetch, of sizes unknown, takes at most FIRST_FETCH messages.

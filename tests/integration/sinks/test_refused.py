@@ -17,7 +17,8 @@ import pytest
 from market_data_pipeline.config import RunSettings
 from market_data_pipeline.runtime import execute
 
-SLOW = "1h"  # a retry budget long enough to hang the test: refusals must not be retried
+# Seconds: a retry budget long enough to hang the test: refusals must not be retried.
+SLOW = 3_600.0
 
 
 @pytest.fixture(params=["empty", "with bars in WAL mode"])
@@ -46,7 +47,7 @@ def read_only_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pat
 
 
 async def test_a_read_only_sqlite_file_fails_the_run_at_once(read_only_db: Path) -> None:
-    settings = RunSettings(ticks=2_000, sink=f"sqlite:///{read_only_db}", write_retry_for=SLOW)
+    settings = RunSettings(ticks=2_000, sink=f"sqlite:///{read_only_db}", write_retry_for_s=SLOW)
     report = await execute(settings)
     assert report.exit_code == 2, report.error
     assert report.error is not None and "readonly" in report.error
@@ -57,7 +58,7 @@ async def test_a_read_only_sqlite_file_fails_the_run_at_once(read_only_db: Path)
 async def test_a_read_only_postgres_fails_the_run_at_once(postgres_url: str) -> None:
     head, _, options = postgres_url.partition("options=")
     read_only = quote(f"{unquote(options)} -cdefault_transaction_read_only=on")
-    settings = RunSettings(ticks=2_000, sink=f"{head}options={read_only}", write_retry_for=SLOW)
+    settings = RunSettings(ticks=2_000, sink=f"{head}options={read_only}", write_retry_for_s=SLOW)
     report = await execute(settings)
     assert report.exit_code == 2, report.error
     assert report.error is not None and "read-only" in report.error

@@ -43,7 +43,8 @@ def bars(n: int, *, start: int = 0, symbol: str = "AAPL") -> pl.DataFrame:
 
 
 Sql = Callable[[str], list[tuple[object, ...]]]
-SLOW = "1h"  # a retry budget long enough to hang the test: these errors must not be retried
+# Seconds: a retry budget long enough to hang the test: these errors must not be retried.
+SLOW = 3_600.0
 
 
 @pytest.fixture
@@ -83,7 +84,7 @@ def _columns(sql: Sql, sink_url: str, table: str = "bars") -> list[str]:
 
 async def test_a_table_of_another_shape_fails_the_run_at_once(sink_url: str, sql: Sql) -> None:
     sql("CREATE TABLE bars (id integer PRIMARY KEY, name text)")
-    report = await execute(RunSettings(ticks=500, sink=sink_url, write_retry_for=SLOW))
+    report = await execute(RunSettings(ticks=500, sink=sink_url, write_retry_for_s=SLOW))
     assert report.exit_code == 2 and report.status == "bad_input"
     assert report.error is not None and "\n" not in report.error
     assert "table bars in" in report.error

@@ -112,7 +112,7 @@ def test_an_unreachable_store_at_start_gets_seconds_unless_asked_to_wait() -> No
     default = RunSettings(ticks=10, sink=DOWN_URL)
     assert _open_retry_policy(default).retry_for_s == 3.0
     assert _retry_policy(default).retry_for_s == 60.0  # a store lost mid-run: a restart's time
-    asked = RunSettings(ticks=10, sink=DOWN_URL, write_retry_for="5m")
+    asked = RunSettings(ticks=10, sink=DOWN_URL, write_retry_for_s=300.0)
     assert _open_retry_policy(asked).retry_for_s == _retry_policy(asked).retry_for_s == 300.0
 
 

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from market_data_pipeline.bars.resolution import (
     MAX_NS,
     canonical_label,
+    duration_ns,
+    format_duration_ns,
     parse_duration_ns,
     parse_resolution,
     parse_resolutions,
@@ -137,3 +139,32 @@ def test_a_price_type_follows_the_canonical_width() -> None:
     assert canonical_label("60m:ask@xnys") == "1h:ask@XNYS"
     assert canonical_label("1000-TICK") == "1000tick"
     assert canonical_label("60s:mid") == "1m"
+
+
+@pytest.mark.parametrize(
+    ("value", "ns"),
+    [
+        ("250ms", 250 * 10**6),
+        ("2s", 2 * 10**9),
+        ("0.25", 250 * 10**6),
+        (5, 5 * 10**9),
+        (0.5, 5 * 10**8),
+    ],
+)
+def test_a_duration_is_text_with_a_unit_or_a_number_of_seconds(value: str | float, ns: int) -> None:
+    assert duration_ns(value) == ns
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", True, "2x", "1mo"])
+def test_a_duration_that_is_no_length_of_time_is_refused(value: str | bool) -> None:
+    with pytest.raises(UsageError, match="bad grace"):
+        duration_ns(value, what="grace")
+
+
+@given(st.integers(min_value=0, max_value=MAX_NS))
+def test_a_written_duration_reads_back_the_same(ns: int) -> None:
+    written, back = format_duration_ns(ns), duration_ns(format_duration_ns(ns))
+    if ns % 10**6 == 0:  # whole milliseconds: written with a unit, read back exactly
+        assert back == ns and written[-1].isalpha()
+    else:  # finer: written as seconds, a float, exact to its 53 bits
+        assert abs(back - ns) <= ns * 2**-52 * 2
