@@ -34,6 +34,7 @@ import polars as pl
 from .. import frames, metrics
 from ..errors import (
     BadInputError,
+    PipelineError,
     SinkError,
     SinkRefusedError,
     SinkTransactionLostError,
@@ -166,8 +167,9 @@ class WriteQueue:
         self._max_depth = 0
         self._started = False
         self._closing = False
-        self._failure: str | None = None
-        self._usage: UsageError | None = None  # raised instead of SinkUnavailableError
+        # The write that failed for good: a UsageError is raised as it is, any other as a
+        # SinkUnavailableError counting the bars left unwritten (``_unavailable``).
+        self._failure: PipelineError | None = None
         self._writer: asyncio.Task[None] | None = None
         self._give_up = asyncio.Event()  # set: a store that is down is not retried any more
         self.report: WriteReport | None = None
@@ -198,9 +200,12 @@ class WriteQueue:
             observer.observe(depth, self._capacity)
 
     def _unavailable(self, unwritten: int) -> SinkUnavailableError | UsageError:
-        if self._usage is not None:
-            return self._usage
-        return SinkUnavailableError(f"{self._failure}", unwritten=unwritten)
+        failure = self._failure
+        if isinstance(failure, UsageError):
+            return failure
+        error = SinkUnavailableError(str(failure), unwritten=unwritten)
+        error.__cause__ = failure.__cause__ if failure is not None else None
+        return error
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -322,7 +327,7 @@ class WriteQueue:
         try:
             await self._sink.close(commit=committed)
         except SinkError as exc:
-            self._failure = self._failure or f"closing {self._sink.describe()} failed: {exc}"
+            self._failure = self._failure or _failed(f"closing {self._sink.describe()} failed", exc)
             committed = False
         return self._finish(committed)
 
@@ -391,11 +396,11 @@ class WriteQueue:
         return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical", rechunk=True)
 
     async def _write(self, batch: pl.DataFrame) -> None:
+        error: PipelineError | None
         try:
             error = await self._write_with_retry(batch)
         except UsageError as exc:
-            self._usage = exc
-            error = str(exc)
+            error = exc
         async with self._cond:
             if error is None:
                 self._inflight = 0
@@ -407,7 +412,7 @@ class WriteQueue:
             self._cond.notify_all()
         self._observe()
 
-    async def _write_with_retry(self, batch: pl.DataFrame) -> str | None:
+    async def _write_with_retry(self, batch: pl.DataFrame) -> PipelineError | None:
         delays = self._retry.delays()
         where = self._sink.describe()
         first_try, tries = time.monotonic(), 0
@@ -422,13 +427,15 @@ class WriteQueue:
                 raise
             except (SinkTransactionLostError, SinkRefusedError) as exc:
                 self._write_errors += 1
-                return f"writing to {where} failed: {exc}"
+                return _failed(f"writing to {where} failed", exc)
             except SinkError as exc:
                 self._write_errors += 1
                 delay = next(delays, None)
                 if delay is None or self._give_up.is_set():
                     spent = time.monotonic() - first_try
-                    return f"{where} stayed down after {tries} attempts in {spent:.1f} s: {exc}"
+                    return _failed(
+                        f"{where} stayed down after {tries} attempts in {spent:.1f} s", exc
+                    )
                 log.warning(
                     "writing %d bars to %s failed: %s; retrying in %.2f s, %s",
                     batch.height,
@@ -440,12 +447,21 @@ class WriteQueue:
             except Exception as exc:  # a bug, not an outage: fail loudly, do not retry
                 self._write_errors += 1
                 log.exception("writing %d bars to %s failed", batch.height, where)
-                return f"writing to {where} failed: {type(exc).__name__}: {exc}"
+                return _failed(f"writing to {where} failed: {type(exc).__name__}", exc)
             finally:
                 self._seconds_writing += time.perf_counter() - started
             self._retries += 1
             if not await self._pause(delay):
-                return f"{where} is down and retrying was given up after {tries} attempts"
+                return SinkUnavailableError(
+                    f"{where} is down and retrying was given up after {tries} attempts"
+                )
+
+
+def _failed(what: str, cause: Exception) -> SinkUnavailableError:
+    """Return the failure ``what`` (its message ending with the cause's), ``cause`` kept."""
+    error = SinkUnavailableError(f"{what}: {cause}")
+    error.__cause__ = cause
+    return error
 
 
 def _conform(bars: pl.DataFrame) -> pl.DataFrame:
