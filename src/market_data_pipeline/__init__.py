@@ -28,8 +28,8 @@ if TYPE_CHECKING:  # type checkers see the real names; at run time they load on 
     from .flow.feedback import FeedbackHandler, ScalePolicy
     from .flow.rate_gate import RateGate
     from .flow.watermarks import WatermarkMonitor, Watermarks
-    from .report import RunReport
-    from .runtime import Pipeline, execute
+    from .report import RunReport, RunStatus, StopCause
+    from .runtime import Pipeline, PipelineState, Stages, build_pipeline, execute
     from .sinks import open_sink
     from .sinks.base import BarSink
     from .sinks.memory import MemorySink
@@ -49,16 +49,20 @@ _EXPORTS = {
     "MemorySink": "sinks.memory",
     "Pipeline": "runtime",
     "PipelineError": "errors",
+    "PipelineState": "runtime",
     "RateGate": "flow.rate_gate",
     "ReplaySource": "sources.replay",
     "RunReport": "report",
     "RunSettings": "config",
+    "RunStatus": "report",
     "ScalePolicy": "flow.feedback",
     "SinkError": "errors",
     "SinkRefusedError": "errors",
     "SinkSetupError": "errors",
     "SinkUnavailableError": "errors",
     "SourceInfo": "sources.base",
+    "Stages": "runtime",
+    "StopCause": "report",
     "SyntheticSource": "sources.synthetic",
     "TickSource": "sources.base",
     "UsageError": "errors",
@@ -66,6 +70,7 @@ _EXPORTS = {
     "Watermarks": "flow.watermarks",
     "WriteQueue": "sinks.queue",
     "bars": "api",
+    "build_pipeline": "runtime",
     "execute": "runtime",
     "load_settings": "config",
     "open_bus": "bus",
@@ -83,16 +88,20 @@ __all__ = [
     "MemorySink",
     "Pipeline",
     "PipelineError",
+    "PipelineState",
     "RateGate",
     "ReplaySource",
     "RunReport",
     "RunSettings",
+    "RunStatus",
     "ScalePolicy",
     "SinkError",
     "SinkRefusedError",
     "SinkSetupError",
     "SinkUnavailableError",
     "SourceInfo",
+    "Stages",
+    "StopCause",
     "SyntheticSource",
     "TickSource",
     "UsageError",
@@ -101,6 +110,7 @@ __all__ = [
     "WriteQueue",
     "__version__",
     "bars",
+    "build_pipeline",
     "execute",
     "load_settings",
     "open_bus",
