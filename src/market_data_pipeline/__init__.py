@@ -13,6 +13,7 @@ from ._lazy import lazy_exports
 if TYPE_CHECKING:  # type checkers see the real names; at run time they load on first use
     from .api import bars, read_bars, run
     from .bars.builder import BarEngine
+    from .build import Stages
     from .bus import open_bus
     from .bus.base import FeedbackBus
     from .config import RunSettings, load_settings
@@ -29,7 +30,7 @@ if TYPE_CHECKING:  # type checkers see the real names; at run time they load on 
     from .flow.rate_gate import RateGate
     from .flow.watermarks import WatermarkMonitor, Watermarks
     from .report import RunReport, RunStatus, StopCause
-    from .runtime import Pipeline, PipelineState, Stages, build_pipeline, execute
+    from .runtime import Pipeline, PipelineState, build_pipeline, execute
     from .sinks import open_sink
     from .sinks.base import BarSink
     from .sinks.memory import MemorySink
@@ -61,7 +62,7 @@ _EXPORTS = {
     "SinkSetupError": "errors",
     "SinkUnavailableError": "errors",
     "SourceInfo": "sources.base",
-    "Stages": "runtime",
+    "Stages": "build",
     "StopCause": "report",
     "SyntheticSource": "sources.synthetic",
     "TickSource": "sources.base",

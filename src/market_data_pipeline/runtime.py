@@ -1,4 +1,4 @@
-"""Wire the stages together, own their lifecycle and count every tick.
+"""Run the stages of one run, own their lifecycle and count every tick.
 
 One tick's path (see docs/architecture.md)::
 
@@ -7,20 +7,19 @@ One tick's path (see docs/architecture.md)::
     WriteQueue depth -> WatermarkMonitor.observe() -> FeedbackEvent -> bus
         -> FeedbackHandler.handle() -> RateAdjustment -> RateGate.apply()
 
-``build_pipeline`` assembles the stages from settings; ``Pipeline`` receives them and only
-runs: ``async with build_pipeline(settings) as p: report = await p.execute()``. It is Core's
-``PipelineRunner``, and its ``state`` (created, running, closing, closed) only moves forward.
-Stopping (end of input, ``--duration``, Ctrl-C) never
-interrupts a write: the ingest task is cancelled only while it waits on the source or the gate,
-then every open window is flushed and written before the sink closes. The ``RunReport`` holds
-the reconciliation, per resolution: ticks in = ticks in bars + late + bad; bars built = written.
+``build_pipeline`` has build.py assemble the stages from settings; ``Pipeline`` receives them
+and only runs them: ``async with build_pipeline(settings) as p: report = await p.execute()``.
+It is Core's ``PipelineRunner``; its ``state`` (created, running, closing, closed) only moves
+forward. Stopping (end of input, ``--duration``, Ctrl-C) never interrupts a write: the ingest
+task is cancelled only while it waits on the source or the gate, then every open window is
+flushed and written before the sink closes. The ``RunReport`` holds the reconciliation, per
+resolution: ticks in = ticks in bars + late + bad; bars built = written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,30 +29,20 @@ from typing import Any
 import polars as pl
 
 from . import metrics
-from .bars.builder import DEFAULT_MAX_HOLD_S, ResolutionStats
-from .bars.calendars import TimeFrame, Windows, parse_week_start, zone
-from .bars.engines import BarEngines, windows_for
-from .bars.gaps import GapCount, GapTracker
+from .bars.builder import ResolutionStats
+from .bars.engines import BarEngines
+from .bars.gaps import GapCount
 from .bars.resample import refuse_upsampling
-from .bars.resolution import Resolution, parse_duration_ns, parse_resolutions
-from .bus import open_bus
-from .bus.base import FeedbackBus
-from .bus.urls import is_memory_bus
-from .checkpoint import Checkpointer, layout_of
-from .config import DEFAULT_RESOLUTION, DEMO_DURATION_S, DEMO_RATE, DEMO_RESOLUTION, RunSettings
+from .build import Stages, build_source, build_stages, duration_for, serve_metrics, stop_metrics
+from .checkpoint import Checkpointer
+from .config import RunSettings
 from .errors import (
     BadInputError,
     LateTicksError,
     PipelineError,
     PipelineStateError,
     SinkUnavailableError,
-    UsageError,
 )
-from .flow.feedback import FeedbackHandler, ScalePolicy
-from .flow.rate_gate import RateGate
-from .flow.watermarks import WatermarkMonitor, Watermarks
-from .isotime import iso_time_ns
-from .late_output import LateOutput, parse_late_output
 from .report import (
     GapSummary,
     LatenessSummary,
@@ -67,22 +56,10 @@ from .report import (
     conclude,
     failed_before_start,
 )
-from .sinks import open_sink
 from .sinks.base import BarSink
-from .sinks.queue import (
-    DEFAULT_OPEN_RETRY_FOR_S,
-    DEFAULT_RETRY_FOR_S,
-    RetryPolicy,
-    WriteQueue,
-    WriteReport,
-)
+from .sinks.queue import WriteReport
 from .sinks.urls import redact_url
 from .sources.base import SourceInfo, TickSource
-from .sources.formats import layout_for
-from .sources.replay import ReplaySource, expand_inputs
-from .sources.synthetic import SyntheticSource
-
-log = logging.getLogger(__name__)
 
 # Parts of at least this many ticks go to the bar engine in a worker thread: below it the hop
 # costs more than the overlap gains (a metered or live trickle).
@@ -104,118 +81,6 @@ class Progress:
     event_ns: int | None = None  # latest event time handed to the bar engine
 
 
-def build_source(settings: RunSettings) -> TickSource:
-    """Create the source the settings ask for (replay when ``input`` is set)."""
-    if settings.is_replay:
-        if settings.input is None:
-            raise UsageError("--source replay needs --input PATH (a file, glob or directory)")
-        return ReplaySource(
-            expand_inputs(settings.input),
-            on_duplicate=settings.on_duplicate,
-            with_origin=True,
-            kind=settings.kind,
-            symbol=settings.symbol,
-            ts_unit=settings.ts_unit,
-            speed=settings.speed,
-            on_bad_row=settings.on_bad_row,
-            layout=layout_for(settings.format, settings.columns),
-            ts_format=settings.ts_format,
-            tz=zone(settings.tz).key,
-            resumable=settings.resume,
-        )
-    if settings.source == "nats":
-        return _nats_source(settings)
-    if settings.source is not None and settings.source.startswith("provider:"):
-        from .sources.providers import ProviderSource
-
-        kind = settings.kind or "trades"
-        if kind == "bars":
-            raise UsageError("a provider source streams trades or quotes, not bars")
-        return ProviderSource(
-            settings.source.removeprefix("provider:"),
-            symbols=[settings.symbol] if settings.symbol else list(settings.symbols),
-            kind=kind,
-            options=settings.provider_option,
-        )
-    if settings.kind == "bars":
-        raise UsageError("the synthetic source makes trades or quotes, not bars")
-    symbols = [settings.symbol] if settings.symbol else list(settings.symbols)
-    return SyntheticSource(
-        symbols=symbols,
-        seed=settings.seed,
-        kind=settings.kind or "trades",
-        rate=_synthetic_rate(settings),
-        ticks=settings.ticks,
-        start_ns=iso_time_ns(settings.start, "--start"),
-    )
-
-
-def _nats_source(settings: RunSettings) -> TickSource:
-    from .sources.nats import NatsSource
-
-    if settings.kind not in (None, "trades", "quotes"):
-        raise UsageError("the NATS source takes trades or quotes, not bars")
-    assert settings.stream is not None  # the settings model requires it
-    return NatsSource(
-        url=settings.nats_url,
-        stream=settings.stream,
-        subject=settings.subject,
-        durable=settings.durable,
-        fetch_batch=settings.fetch_batch,
-        idle_timeout_s=settings.idle_timeout,
-    )
-
-
-def _synthetic_rate(settings: RunSettings) -> float | None:
-    return settings.rate if settings.rate or not settings.is_demo else DEMO_RATE
-
-
-def resolutions_for(settings: RunSettings) -> list[Resolution]:
-    """Return the resolutions to build (the demo builds 1s and 1m bars)."""
-    default = DEMO_RESOLUTION if settings.is_demo else DEFAULT_RESOLUTION
-    return parse_resolutions(settings.resolution or default)
-
-
-def timeframe_for(settings: RunSettings) -> TimeFrame:
-    """Return how the settings lay windows out: zone, week start, calendar, alignment."""
-    return TimeFrame(
-        tz=zone(settings.tz).key,
-        week_start=parse_week_start(settings.week_start),
-        calendar=settings.calendar,
-        align=settings.align,
-    )
-
-
-def engine_for(
-    settings: RunSettings, *, max_hold_s: float = 0.0
-) -> tuple[BarEngines, dict[str, Windows]]:
-    """Return the bar engine the settings describe, and its windows keyed by stored label.
-
-    ``max_hold_s`` lets the engine hold small frames that may close windows (see BarEngine).
-    """
-    resolutions, windows = windows_for(resolutions_for(settings), timeframe_for(settings))
-    grace_ns = parse_duration_ns(settings.grace, what="grace")
-    engine = BarEngines(
-        resolutions,
-        grace_ns,
-        windows=windows,
-        max_hold_s=max_hold_s,
-        allowed_lateness_ns=lateness_ns(settings),
-        keep_late=settings.late_output is not None,
-    )
-    return engine, windows
-
-
-def lateness_ns(settings: RunSettings) -> int:
-    """Return the allowed lateness the settings give, in nanoseconds."""
-    return parse_duration_ns(settings.allowed_lateness, what="allowed-lateness")
-
-
-def duration_for(settings: RunSettings) -> float | None:
-    """Return the wall-clock limit of the run (the demo runs ~10 s)."""
-    return DEMO_DURATION_S if settings.is_demo else settings.duration
-
-
 class PipelineState(StrEnum):
     """Where a pipeline is in its life; it only moves forward."""
 
@@ -223,29 +88,6 @@ class PipelineState(StrEnum):
     RUNNING = "running"  # started: the sink is open and feedback runs; ingest runs in run()
     CLOSING = "closing"  # finishing: open windows flushed, the sink committing or rolling back
     CLOSED = "closed"  # everything closed; the report is final
-
-
-@dataclass
-class Stages:
-    """The parts of one run, as ``build_pipeline`` assembles them from settings.
-
-    ``windows`` are the engine's, keyed by stored label; ``metrics_server`` is the Prometheus
-    endpoint (``--metrics-port``), already listening, stopped when the pipeline closes.
-    """
-
-    source: TickSource
-    engine: BarEngines
-    windows: dict[str, Windows]
-    gaps: GapTracker
-    gate: RateGate
-    sink: BarSink
-    bus: FeedbackBus
-    monitor: WatermarkMonitor
-    queue: WriteQueue
-    handler: FeedbackHandler
-    late_output: LateOutput | None = None
-    checkpointer: Checkpointer | None = None
-    metrics_server: Any = None
 
 
 class Pipeline:
@@ -298,7 +140,7 @@ class Pipeline:
         """Everything ``finish`` closes, whatever happened before: the last pushed first."""
         stack = contextlib.AsyncExitStack()
         stack.callback(setattr, self, "state", PipelineState.CLOSED)
-        stack.callback(_stop_server, metrics_server)
+        stack.callback(stop_metrics, metrics_server)
         stack.push_async_callback(self.source.close)
         stack.push_async_callback(self._end_feedback)
         stack.push_async_callback(self.bus.close)
@@ -657,20 +499,6 @@ class Pipeline:
         )
 
 
-def _checkpoint_extra(source: TickSource, timeframe: TimeFrame) -> dict[str, Any]:
-    """What a checkpoint depends on besides resolutions and grace: the source's own part and,
-    when not the default, how windows are laid out (zone, week start, calendar, alignment)."""
-    extra = source.checkpoint_layout()
-    if timeframe != TimeFrame():
-        extra["windows"] = {
-            "tz": timeframe.tz,
-            "week_start": timeframe.week_start,
-            "calendar": timeframe.calendar,
-            "align": timeframe.align,
-        }
-    return extra
-
-
 def _revisions(stats: ResolutionStats) -> Revisions:
     return Revisions(
         revised=stats.bars_revised,
@@ -690,42 +518,6 @@ def _iso(ts_ns: int) -> str:
 
     stamp = datetime.fromtimestamp(ts_ns / 1e9, tz=UTC)
     return stamp.isoformat(timespec="minutes").replace("+00:00", "Z")
-
-
-def _bus_limits(settings: RunSettings) -> dict[str, int]:
-    if is_memory_bus(settings.bus):
-        return {}
-    return {"max_entry_bytes": settings.bus_max_entry_bytes, "dlq_maxlen": settings.dlq_maxlen}
-
-
-def _retry_policy(settings: RunSettings) -> RetryPolicy:
-    if settings.write_retry_for is None:
-        return RetryPolicy(attempts=settings.write_attempts, retry_for_s=DEFAULT_RETRY_FOR_S)
-    budget_ns = parse_duration_ns(settings.write_retry_for, what="write-retry-for")
-    return RetryPolicy(attempts=settings.write_attempts, retry_for_s=budget_ns / 1e9)
-
-
-def _open_retry_policy(settings: RunSettings) -> RetryPolicy:
-    # A store unreachable at start is most often a wrong address: fail in seconds, unless
-    # --write-retry-for was given to ask start to wait for it too.
-    if settings.write_retry_for is not None:
-        return _retry_policy(settings)
-    return RetryPolicy(attempts=settings.write_attempts, retry_for_s=DEFAULT_OPEN_RETRY_FOR_S)
-
-
-class _DepthGauge:
-    def observe(self, depth: int, capacity: int) -> None:
-        metrics.WRITE_QUEUE_DEPTH.set(depth)
-
-
-def _watermarks(settings: RunSettings) -> Watermarks:
-    return Watermarks(
-        soft_enter=settings.soft_enter,
-        soft_exit=settings.soft_exit,
-        hard_enter=settings.hard_enter,
-        hard_exit=settings.hard_exit,
-        dwell_s=settings.dwell,
-    )
 
 
 def _describe_source(source: TickSource, engine: BarEngines) -> SourceInfo:
@@ -755,103 +547,13 @@ def build_pipeline(
     if wrap_source is not None:
         source = wrap_source(source)
     # Bound now, so that a port in use is a usage error before anything starts.
-    server = _serve_metrics(settings.metrics_port, source.provider)
+    server = serve_metrics(settings.metrics_port, source.provider)
     try:
         stages = build_stages(settings, source, sink=sink, metrics_server=server)
     except PipelineError:
-        _stop_server(server)
+        stop_metrics(server)
         raise
     return Pipeline(settings, stages)
-
-
-def build_stages(
-    settings: RunSettings,
-    source: TickSource,
-    *,
-    sink: BarSink | None = None,
-    metrics_server: Any = None,
-) -> Stages:
-    """Build every part of a run around ``source``: bar engine, gate, sink, queue, feedback."""
-    checkpointed = source.checkpoint_name is not None
-    # A checkpoint commits the open windows: nothing that may close can be held back then.
-    hold = DEFAULT_MAX_HOLD_S if source.continuous and not checkpointed else 0.0
-    engine, windows = engine_for(settings, max_hold_s=hold)
-    _refuse_gap_conflicts(settings, engine)
-    sink = sink or open_sink(
-        settings.sink, transactional=source.transactional or checkpointed, table=settings.table
-    )
-    late_output = _late_output(settings, source, sink)
-    bus = open_bus(
-        settings.bus,
-        namespace=settings.namespace,
-        group=settings.group,
-        streams=settings.feedback_stream,
-        **_bus_limits(settings),
-    )
-    monitor = WatermarkMonitor(
-        bus, coordinator_id=settings.coordinator, watermarks=_watermarks(settings)
-    )
-    queue = WriteQueue(
-        sink,
-        capacity_rows=settings.queue_capacity,
-        batch_rows=settings.batch_rows,
-        batch_interval_s=settings.batch_interval,
-        retry=_retry_policy(settings),
-        observers=[monitor, _DepthGauge()],
-        open_retry=_open_retry_policy(settings),
-    )
-    gate = RateGate(source.provider, base_rate=source.base_rate)
-    policy = ScalePolicy(
-        soft=settings.soft_scale, hard=settings.hard_scale, overrides=settings.policy
-    )
-    handler = FeedbackHandler(
-        {source.provider: gate},
-        policy,
-        stale_after_s=settings.stale_after,
-        fallback=settings.bus_fallback,
-    )
-    return Stages(
-        source=source,
-        engine=engine,
-        windows=windows,
-        gaps=GapTracker(windows, fill=settings.fill_gaps),
-        gate=gate,
-        sink=sink,
-        bus=bus,
-        monitor=monitor,
-        queue=queue,
-        handler=handler,
-        late_output=late_output,
-        checkpointer=_checkpointer(settings, source, engine, sink, queue) if checkpointed else None,
-        metrics_server=metrics_server,
-    )
-
-
-def _refuse_gap_conflicts(settings: RunSettings, engine: BarEngines) -> None:
-    if settings.fill_gaps and settings.calendar is None:
-        raise UsageError("--fill-gaps needs --calendar CODE: gaps are in-session windows")
-    if settings.fill_gaps and engine.allowed_lateness_ns:
-        raise UsageError(
-            "--fill-gaps does not follow revised bars: drop --fill-gaps or --allowed-lateness"
-        )
-
-
-def _late_output(settings: RunSettings, source: TickSource, sink: BarSink) -> LateOutput | None:
-    if settings.late_output is None:
-        return None
-    if source.kind == "bars":
-        raise UsageError("--late-output keeps late trades and quotes, not input bars")
-    return LateOutput(parse_late_output(settings.late_output), sink)
-
-
-def _checkpointer(
-    settings: RunSettings, source: TickSource, engine: BarEngines, sink: BarSink, queue: WriteQueue
-) -> Checkpointer:
-    extra = _checkpoint_extra(source, timeframe_for(settings))
-    if engine.allowed_lateness_ns:  # retained windows are part of the state
-        extra["allowed_lateness_ns"] = engine.allowed_lateness_ns
-    layout = layout_of([res.label for res in engine.resolutions], engine.grace_ns, extra)
-    return Checkpointer(sink, queue, source, layout, settings.checkpoint_interval)
 
 
 async def execute(
@@ -873,21 +575,3 @@ async def execute(
         return failed_before_start(settings.sink, exc)
     async with pipeline:
         return await pipeline.execute(on_start=on_start)
-
-
-def _stop_server(server: Any) -> None:
-    if server is not None:
-        server.shutdown()
-        server.server_close()
-
-
-def _serve_metrics(port: int | None, provider: str) -> Any:
-    metrics.RATE_SCALE.labels(provider=provider).set(1.0)
-    metrics.BACKPRESSURE_LEVEL.labels(provider=provider).set(0)
-    if port is None:
-        return None
-    try:
-        server, _thread = metrics.serve_metrics(port)
-    except OSError as exc:
-        raise UsageError(f"cannot serve metrics on 127.0.0.1:{port}: {exc.strerror}") from None
-    return server

@@ -7,17 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from market_data_pipeline.build import build_source, build_stages
 from market_data_pipeline.config import RunSettings
 from market_data_pipeline.errors import PipelineStateError, UsageError
 from market_data_pipeline.report import RunStatus, StopCause
-from market_data_pipeline.runtime import (
-    Pipeline,
-    PipelineState,
-    build_pipeline,
-    build_source,
-    build_stages,
-    execute,
-)
+from market_data_pipeline.runtime import Pipeline, PipelineState, build_pipeline, execute
 from market_data_pipeline.sinks import read_bars
 from market_data_pipeline.sinks.memory import MemorySink
 

@@ -173,7 +173,7 @@ def _publish(flags: dict[str, Any], target: dict[str, Any], json_output: bool) -
         )
         import asyncio
 
-        from ..runtime import build_source
+        from ..build import build_source
         from ..sources.nats_publish import publish_source
 
         source = build_source(settings)
