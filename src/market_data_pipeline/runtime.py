@@ -156,11 +156,18 @@ class Pipeline:
         self._expect(PipelineState.CREATED, "entered")
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        """Close what is still open; a run that did not finish rolls back."""
-        if self.state is not PipelineState.CLOSED:
-            with contextlib.suppress(PipelineError):
-                await self.finish(commit=False)
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        """Close what is still open; a run that did not finish rolls back.
+
+        A failure to close is raised, unless the block is already raising its own exception.
+        """
+        if self.state is PipelineState.CLOSED:
+            return
+        if exc is None:
+            await self.finish(commit=False)
+            return
+        with contextlib.suppress(PipelineError):
+            await self.finish(commit=False)
 
     def _expect(self, state: PipelineState, action: str) -> None:
         if self.state is not state:
@@ -192,7 +199,8 @@ class Pipeline:
         Safe from the event loop's thread only (a signal handler or another thread uses
         ``loop.call_soon_threadsafe``). ``reason`` becomes the report's ``stopped_by``: a
         signal's name (``SIGINT``, ``SIGTERM``) makes the run ``stopped`` with exit code
-        128 + its number; any other reason (``shutdown``) ends it like ``--duration``.
+        128 + its number; any other reason (``shutdown``) ends it like ``--duration``. A string
+        that names no ``StopCause`` raises ``ValueError``.
         """
         if self._stop_cause is not None:
             # Asked again (a second Ctrl-C): stop waiting for a store that is down.
@@ -239,10 +247,8 @@ class Pipeline:
         except PipelineError as exc:
             # The queue's close counts every bar left unwritten; an earlier failure counted
             # those known at its moment only.
-            final = isinstance(exc, SinkUnavailableError) and isinstance(
-                error, SinkUnavailableError
-            )
-            error = exc if final or error is None else error
+            recounted = all(isinstance(e, SinkUnavailableError) for e in (exc, error))
+            error = exc if recounted or error is None else error
         report = conclude(self.report(), error)
         if isinstance(error, LateTicksError):  # rolled back: the transactional sink kept nothing
             report.bars_written, report.bars_unwritten = 0, report.bars_built
