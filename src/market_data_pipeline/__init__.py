@@ -29,8 +29,9 @@ if TYPE_CHECKING:  # type checkers see the real names; at run time they load on 
     from .flow.feedback import FeedbackHandler, ScalePolicy
     from .flow.rate_gate import RateGate
     from .flow.watermarks import WatermarkMonitor, Watermarks
+    from .lifecycle import Lifecycle
     from .report import RunReport, RunStatus, StopCause
-    from .runtime import Pipeline, PipelineState, build_pipeline, execute
+    from .runtime import Pipeline, build_pipeline, execute
     from .sinks import open_sink
     from .sinks.base import BarSink
     from .sinks.memory import MemorySink
@@ -47,10 +48,10 @@ _EXPORTS = {
     "BarSink": "sinks.base",
     "FeedbackBus": "bus.base",
     "FeedbackHandler": "flow.feedback",
+    "Lifecycle": "lifecycle",
     "MemorySink": "sinks.memory",
     "Pipeline": "runtime",
     "PipelineError": "errors",
-    "PipelineState": "runtime",
     "RateGate": "flow.rate_gate",
     "ReplaySource": "sources.replay",
     "RunReport": "report",
@@ -86,10 +87,10 @@ __all__ = [
     "BarSink",
     "FeedbackBus",
     "FeedbackHandler",
+    "Lifecycle",
     "MemorySink",
     "Pipeline",
     "PipelineError",
-    "PipelineState",
     "RateGate",
     "ReplaySource",
     "RunReport",

@@ -23,7 +23,6 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import polars as pl
@@ -43,6 +42,7 @@ from .errors import (
     PipelineStateError,
     SinkUnavailableError,
 )
+from .lifecycle import Lifecycle
 from .report import (
     GapSummary,
     LatenessSummary,
@@ -81,15 +81,6 @@ class Progress:
     event_ns: int | None = None  # latest event time handed to the bar engine
 
 
-class PipelineState(StrEnum):
-    """Where a pipeline is in its life; it only moves forward."""
-
-    CREATED = "created"  # built: nothing opened yet
-    RUNNING = "running"  # started: the sink is open and feedback runs; ingest runs in run()
-    CLOSING = "closing"  # finishing: open windows flushed, the sink committing or rolling back
-    CLOSED = "closed"  # everything closed; the report is final
-
-
 class Pipeline:
     """One run: source -> gate -> bars -> write queue -> sink, plus the feedback loop.
 
@@ -120,7 +111,7 @@ class Pipeline:
         self.handler = stages.handler
         self.late_output = stages.late_output
         self.checkpointer = stages.checkpointer
-        self.state = PipelineState.CREATED
+        self.state = Lifecycle.CREATED
         self.ticks_admitted = 0  # handed to the bar engine (the report's ticks_admitted)
         self.ticks_pulled = 0  # taken from the source (a stop can leave part of a frame)
         self.max_event_ns: int | None = None  # latest event time handed to the bar engine
@@ -139,7 +130,7 @@ class Pipeline:
     def _close_in_reverse(self, metrics_server: Any) -> contextlib.AsyncExitStack:
         """Everything ``finish`` closes, whatever happened before: the last pushed first."""
         stack = contextlib.AsyncExitStack()
-        stack.callback(setattr, self, "state", PipelineState.CLOSED)
+        stack.callback(setattr, self, "state", Lifecycle.CLOSED)
         stack.callback(stop_metrics, metrics_server)
         stack.push_async_callback(self.source.close)
         stack.push_async_callback(self._end_feedback)
@@ -153,7 +144,7 @@ class Pipeline:
         return stack
 
     async def __aenter__(self) -> Pipeline:
-        self._expect(PipelineState.CREATED, "entered")
+        self._expect(Lifecycle.CREATED, "entered")
         return self
 
     async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
@@ -161,7 +152,7 @@ class Pipeline:
 
         A failure to close is raised, unless the block is already raising its own exception.
         """
-        if self.state is PipelineState.CLOSED:
+        if self.state is Lifecycle.CLOSED:
             return
         if exc is None:
             await self.finish(commit=False)
@@ -169,15 +160,15 @@ class Pipeline:
         with contextlib.suppress(PipelineError):
             await self.finish(commit=False)
 
-    def _expect(self, state: PipelineState, action: str) -> None:
+    def _expect(self, state: Lifecycle, action: str) -> None:
         if self.state is not state:
             raise PipelineStateError(f"a {self.state} pipeline cannot be {action}")
 
     # -- Core PipelineRunner ------------------------------------------------------------------
     async def start(self) -> None:
         """Open the sink and start the feedback loop; ingest starts with ``run``."""
-        self._expect(PipelineState.CREATED, "started")
-        self.state = PipelineState.RUNNING
+        self._expect(Lifecycle.CREATED, "started")
+        self.state = Lifecycle.RUNNING
         self._started_at = time.monotonic()
         await self.bus.verify()  # rejected credentials fail the run before anything is opened
         await self.queue.start()
@@ -212,9 +203,9 @@ class Pipeline:
 
     async def run(self, duration_sec: float | None = None) -> None:
         """Ingest until the input ends, ``duration_sec`` passes or ``stop()`` is called."""
-        if self.state is PipelineState.CREATED:
+        if self.state is Lifecycle.CREATED:
             await self.start()
-        self._expect(PipelineState.RUNNING, "run")
+        self._expect(Lifecycle.RUNNING, "run")
         started = time.monotonic()
         self._ingest = asyncio.create_task(self._ingest_loop(), name="ingest")
         timer = None
@@ -231,7 +222,7 @@ class Pipeline:
 
     def is_running(self) -> bool:
         """True between ``start`` and the end of ``finish``."""
-        return self.state in (PipelineState.RUNNING, PipelineState.CLOSING)
+        return self.state in (Lifecycle.RUNNING, Lifecycle.CLOSING)
 
     # -- one call: start, run, finish, report --------------------------------------------------
     async def execute(self, *, on_start: Callable[[Pipeline], None] | None = None) -> RunReport:
@@ -394,9 +385,9 @@ class Pipeline:
 
         Return the write queue's report. Whatever fails on the way, every part is closed.
         """
-        if self.state in (PipelineState.CLOSING, PipelineState.CLOSED):
+        if self.state in (Lifecycle.CLOSING, Lifecycle.CLOSED):
             raise PipelineStateError(f"a {self.state} pipeline cannot be finished again")
-        self.state = PipelineState.CLOSING
+        self.state = Lifecycle.CLOSING
         self._commit = commit
         async with self._closers:
             await self._flush(commit)

@@ -10,8 +10,9 @@ import pytest
 from market_data_pipeline.build import build_source, build_stages
 from market_data_pipeline.config import RunSettings
 from market_data_pipeline.errors import PipelineStateError, UsageError
+from market_data_pipeline.lifecycle import Lifecycle
 from market_data_pipeline.report import RunStatus, StopCause
-from market_data_pipeline.runtime import Pipeline, PipelineState, build_pipeline, execute
+from market_data_pipeline.runtime import Pipeline, build_pipeline, execute
 from market_data_pipeline.sinks import read_bars
 from market_data_pipeline.sinks.memory import MemorySink
 
@@ -23,11 +24,11 @@ def _settings(**options: object) -> RunSettings:
 
 async def test_the_state_moves_forward_from_created_to_closed() -> None:
     pipeline = build_pipeline(_settings())
-    seen: list[PipelineState] = [pipeline.state]
+    seen: list[Lifecycle] = [pipeline.state]
     async with pipeline:
         report = await pipeline.execute(on_start=lambda p: seen.append(p.state))
     seen.append(pipeline.state)
-    assert seen == [PipelineState.CREATED, PipelineState.RUNNING, PipelineState.CLOSED]
+    assert seen == [Lifecycle.CREATED, Lifecycle.RUNNING, Lifecycle.CLOSED]
     assert report.status is RunStatus.OK and report.stopped_by is StopCause.END_OF_INPUT
     assert report.reconciled and report.bars_written > 0
     assert not pipeline.is_running()
@@ -64,7 +65,7 @@ async def test_leaving_the_block_early_rolls_back_and_closes_every_part(tmp_path
         async with pipeline:
             await pipeline.run()
             raise RuntimeError("the caller failed")
-    assert pipeline.state is PipelineState.CLOSED
+    assert pipeline.state is Lifecycle.CLOSED
     assert pipeline.queue.report is not None and not pipeline.queue.report.committed
     assert read_bars(f"sqlite:///{db}").height == 0  # the replay's transaction rolled back
 
@@ -72,7 +73,7 @@ async def test_leaving_the_block_early_rolls_back_and_closes_every_part(tmp_path
 async def test_leaving_the_block_unused_closes_it() -> None:
     async with build_pipeline(_settings()) as pipeline:
         inside = pipeline.state
-    assert (inside, pipeline.state) == (PipelineState.CREATED, PipelineState.CLOSED)
+    assert (inside, pipeline.state) == (Lifecycle.CREATED, Lifecycle.CLOSED)
 
 
 async def test_a_pipeline_takes_its_stages_directly() -> None:

@@ -42,6 +42,7 @@ from ..errors import (
     UsageError,
 )
 from ..flow.watermarks import DepthObserver
+from ..lifecycle import Lifecycle
 from .base import BarSink
 
 __all__ = [
@@ -165,8 +166,7 @@ class WriteQueue:
         self._retries = 0
         self._seconds_writing = 0.0
         self._max_depth = 0
-        self._started = False
-        self._closing = False
+        self.state = Lifecycle.CREATED
         # The write that failed for good: a UsageError is raised as it is, any other as a
         # SinkUnavailableError counting the bars left unwritten (``_unavailable``).
         self._failure: PipelineError | None = None
@@ -190,6 +190,9 @@ class WriteQueue:
         """Bars the sink has accepted so far (committed at ``close`` for transactional sinks)."""
         return self._written
 
+    def _closing(self) -> bool:
+        return self.state in (Lifecycle.CLOSING, Lifecycle.CLOSED)
+
     def _unwritten(self) -> int:
         return self._queued + self._inflight + self._refused
 
@@ -210,10 +213,10 @@ class WriteQueue:
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         """Open the sink (retrying per the policy) and start the writer task."""
-        if self._started:
+        if self.state is not Lifecycle.CREATED:
             return
         await self._open_sink()
-        self._started = True
+        self.state = Lifecycle.RUNNING
         self._writer = asyncio.create_task(self._run_writer(), name="mdp-write-queue")
 
     def give_up(self) -> None:
@@ -259,7 +262,7 @@ class WriteQueue:
         Raise ``SinkUnavailableError`` if the sink stayed down (its ``unwritten`` counts every
         bar offered so far and not stored), ``SinkError`` if the queue is not running.
         """
-        if not self._started:
+        if self.state is Lifecycle.CREATED:
             raise SinkError("write queue is not started")
         bars = _conform(bars)
         for offset in range(0, bars.height, self._capacity):
@@ -267,7 +270,7 @@ class WriteQueue:
             await self._put_chunk(chunk, rest=bars.height - offset)
 
     def _has_room(self, rows: int) -> bool:
-        return self._failure is not None or self._closing or self.depth + rows <= self._capacity
+        return self._failure is not None or self._closing() or self.depth + rows <= self._capacity
 
     async def _put_chunk(self, chunk: pl.DataFrame, *, rest: int) -> None:
         async with self._cond:
@@ -279,7 +282,7 @@ class WriteQueue:
                     await self._cond.wait_for(lambda: self._has_room(chunk.height))
                 finally:
                     self._blocked -= 1
-            if self._failure is not None or self._closing:
+            if self._failure is not None or self._closing():
                 self._refused += rest
                 if self._failure is not None:
                     raise self._unavailable(self._unwritten())
@@ -314,7 +317,7 @@ class WriteQueue:
         if self.report is not None:
             return self.report
         async with self._cond:
-            self._closing = True
+            self.state = Lifecycle.CLOSING
             self._cond.notify_all()
         if self._writer is not None:
             if not commit:
@@ -335,6 +338,7 @@ class WriteQueue:
         # A transactional sink that did not commit stored nothing.
         lost = 0 if committed or not self._sink.transactional else self._written
         lost -= min(lost, self._sink.rows_committed)  # checkpoints committed these for good
+        self.state = Lifecycle.CLOSED
         self.report = WriteReport(
             bars_written=self._written - lost,
             bars_unwritten=self._unwritten() + lost,
@@ -359,7 +363,7 @@ class WriteQueue:
 
     async def _take(self) -> pl.DataFrame | None:
         async with self._cond:
-            await self._cond.wait_for(lambda: self._queued > 0 or self._closing)
+            await self._cond.wait_for(lambda: self._queued > 0 or self._closing())
             if self._queued == 0:
                 return None
             if not self._flush_now():
@@ -371,7 +375,7 @@ class WriteQueue:
         return batch
 
     def _flush_now(self) -> bool:
-        return self._queued >= self._batch_rows or self._closing or self._blocked > 0
+        return self._queued >= self._batch_rows or self._closing() or self._blocked > 0
 
     async def _wait_for_batch(self) -> None:
         # Sleep until a full batch is queued, the queue closes, or the oldest frame is due.
