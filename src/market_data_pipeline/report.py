@@ -23,6 +23,7 @@ from .errors import (
 from .sinks.urls import mask_urls, redact_url
 
 if TYPE_CHECKING:  # stdlib-only at run time: the CLI reports usage errors before heavy imports
+    from .flow.feedback import FeedbackSummary
     from .sinks.queue import WriteReport
     from .sources.base import SourceInfo
 
@@ -202,7 +203,7 @@ class RunReport:
     bars_written: int = 0
     bars_unwritten: int = 0
     write: WriteReport | None = None
-    feedback: dict[str, Any] = field(default_factory=dict)  # FeedbackHandler.summary()
+    feedback: FeedbackSummary = field(default_factory=lambda: _no_feedback())
     stopped_by: StopCause = StopCause.END_OF_INPUT
     partial: PartialRead | None = None  # a replay stopped before the end of its input
     lateness: LatenessSummary | None = None  # with --allowed-lateness or --late-output
@@ -270,12 +271,16 @@ class RunReport:
             "bars_unwritten": self.bars_unwritten,
             "reconciled": self.reconciled,
             "write": write_dict(self.write),
-            "feedback": self.feedback,
+            "feedback": dict(self.feedback),
             **({"lateness": self.lateness.as_dict()} if self.lateness else {}),
         }
 
 
 def _no_source() -> SourceInfo:
+    return {}
+
+
+def _no_feedback() -> FeedbackSummary:
     return {}
 
 

@@ -14,7 +14,7 @@ import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.live import Live
@@ -27,6 +27,7 @@ from ..report import RunStatus
 from ..sinks.urls import mask_urls
 
 if TYPE_CHECKING:
+    from ..flow.feedback import FeedbackSummary
     from ..report import LatenessSummary, ResolutionCounts, RunReport
     from ..runtime import Pipeline
     from ..sources.base import SourceInfo
@@ -305,13 +306,13 @@ def _source(source: SourceInfo) -> str:
     return str(source.get("label") or source.get("kind", "?"))
 
 
-def _feedback_lines(feedback: dict[str, Any]) -> list[str]:
+def _feedback_lines(feedback: FeedbackSummary) -> list[str]:
     lines = []
     for provider, info in feedback.get("providers", {}).items():
-        seconds = info.get("seconds_at_level", {})
+        seconds = info["seconds_at_level"]
         spent = ", ".join(f"{level} {secs:.1f}s" for level, secs in seconds.items())
         lines.append(
-            f"  rate     {literal(provider)}: {spent}; {info.get('rate_changes', 0)} rate changes"
+            f"  rate     {literal(provider)}: {spent}; {info['rate_changes']} rate changes"
         )
     return lines
 
