@@ -201,9 +201,15 @@ def _gaps(tmp: Path) -> list[str]:
 
 
 def _real_trades(tmp: Path) -> list[str]:
-    data = Path("../shared/data/es-trades-2013-09-01.csv.gz")
-    if not data.exists():
-        pytest.skip(f"{data} is not here (see the project README)")
+    root = Path(__file__).parents[2]
+    name = "es-trades-2013-09-01.csv.gz"
+    candidates = [
+        root.parent / "shared" / "data" / name,
+        root.parents[1] / "shared" / "data" / name,
+    ]
+    data = next((path for path in candidates if path.is_file()), None)
+    if data is None:
+        pytest.skip(f"{name} is not in ../shared/data (the real E-mini trades)")
     with gzip.open(data, "rt") as lines:
         head = [next(lines) for _ in range(5_001)]
     (tmp / "es.csv").write_text("".join(head))
