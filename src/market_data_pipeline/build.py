@@ -194,35 +194,13 @@ def build_stages(
         settings.sink, transactional=source.transactional or checkpointed, table=settings.table
     )
     late_output = _late_output(settings, source, sink)
-    bus = open_bus(
-        settings.bus,
-        namespace=settings.namespace,
-        group=settings.group,
-        streams=settings.feedback_stream,
-        **_bus_limits(settings),
-    )
+    bus = _feedback_bus(settings)
     monitor = WatermarkMonitor(
         bus, coordinator_id=settings.coordinator, watermarks=_watermarks(settings)
     )
-    queue = WriteQueue(
-        sink,
-        capacity_rows=settings.queue_capacity,
-        batch_rows=settings.batch_rows,
-        batch_interval_s=settings.batch_interval,
-        retry=_retry_policy(settings),
-        observers=[monitor, _DepthGauge()],
-        open_retry=_open_retry_policy(settings),
-    )
+    queue = _write_queue(settings, sink, monitor)
     gate = RateGate(source.provider, base_rate=source.base_rate)
-    policy = ScalePolicy(
-        soft=settings.soft_scale, hard=settings.hard_scale, overrides=settings.policy
-    )
-    handler = FeedbackHandler(
-        {source.provider: gate},
-        policy,
-        stale_after_s=settings.stale_after,
-        fallback=settings.bus_fallback,
-    )
+    handler = _feedback_handler(settings, {source.provider: gate})
     return Stages(
         source=source,
         engine=engine,
@@ -237,6 +215,37 @@ def build_stages(
         late_output=late_output,
         checkpointer=_checkpointer(settings, source, engine, sink, queue) if checkpointed else None,
         metrics_server=metrics_server,
+    )
+
+
+def _feedback_bus(settings: RunSettings) -> FeedbackBus:
+    return open_bus(
+        settings.bus,
+        namespace=settings.namespace,
+        group=settings.group,
+        streams=settings.feedback_stream,
+        **_bus_limits(settings),
+    )
+
+
+def _write_queue(settings: RunSettings, sink: BarSink, monitor: WatermarkMonitor) -> WriteQueue:
+    return WriteQueue(
+        sink,
+        capacity_rows=settings.queue_capacity,
+        batch_rows=settings.batch_rows,
+        batch_interval_s=settings.batch_interval,
+        retry=_retry_policy(settings),
+        observers=[monitor, _DepthGauge()],
+        open_retry=_open_retry_policy(settings),
+    )
+
+
+def _feedback_handler(settings: RunSettings, gates: dict[str, RateGate]) -> FeedbackHandler:
+    policy = ScalePolicy(
+        soft=settings.soft_scale, hard=settings.hard_scale, overrides=settings.policy
+    )
+    return FeedbackHandler(
+        gates, policy, stale_after_s=settings.stale_after, fallback=settings.bus_fallback
     )
 
 
