@@ -13,6 +13,7 @@ from ._lazy import lazy_exports
 if TYPE_CHECKING:  # type checkers see the real names; at run time they load on first use
     from .api import bars, read_bars, run
     from .bars.builder import BarEngine
+    from .build import Stages
     from .bus import open_bus
     from .bus.base import FeedbackBus
     from .config import RunSettings, load_settings
@@ -28,8 +29,9 @@ if TYPE_CHECKING:  # type checkers see the real names; at run time they load on 
     from .flow.feedback import FeedbackHandler, ScalePolicy
     from .flow.rate_gate import RateGate
     from .flow.watermarks import WatermarkMonitor, Watermarks
-    from .report import RunReport
-    from .runtime import Pipeline, execute
+    from .lifecycle import Lifecycle
+    from .report import RunReport, RunStatus, StopCause
+    from .runtime import Pipeline, build_pipeline, execute
     from .sinks import open_sink
     from .sinks.base import BarSink
     from .sinks.memory import MemorySink
@@ -46,6 +48,7 @@ _EXPORTS = {
     "BarSink": "sinks.base",
     "FeedbackBus": "bus.base",
     "FeedbackHandler": "flow.feedback",
+    "Lifecycle": "lifecycle",
     "MemorySink": "sinks.memory",
     "Pipeline": "runtime",
     "PipelineError": "errors",
@@ -53,12 +56,15 @@ _EXPORTS = {
     "ReplaySource": "sources.replay",
     "RunReport": "report",
     "RunSettings": "config",
+    "RunStatus": "report",
     "ScalePolicy": "flow.feedback",
     "SinkError": "errors",
     "SinkRefusedError": "errors",
     "SinkSetupError": "errors",
     "SinkUnavailableError": "errors",
     "SourceInfo": "sources.base",
+    "Stages": "build",
+    "StopCause": "report",
     "SyntheticSource": "sources.synthetic",
     "TickSource": "sources.base",
     "UsageError": "errors",
@@ -66,6 +72,7 @@ _EXPORTS = {
     "Watermarks": "flow.watermarks",
     "WriteQueue": "sinks.queue",
     "bars": "api",
+    "build_pipeline": "runtime",
     "execute": "runtime",
     "load_settings": "config",
     "open_bus": "bus",
@@ -80,6 +87,7 @@ __all__ = [
     "BarSink",
     "FeedbackBus",
     "FeedbackHandler",
+    "Lifecycle",
     "MemorySink",
     "Pipeline",
     "PipelineError",
@@ -87,12 +95,15 @@ __all__ = [
     "ReplaySource",
     "RunReport",
     "RunSettings",
+    "RunStatus",
     "ScalePolicy",
     "SinkError",
     "SinkRefusedError",
     "SinkSetupError",
     "SinkUnavailableError",
     "SourceInfo",
+    "Stages",
+    "StopCause",
     "SyntheticSource",
     "TickSource",
     "UsageError",
@@ -101,6 +112,7 @@ __all__ = [
     "WriteQueue",
     "__version__",
     "bars",
+    "build_pipeline",
     "execute",
     "load_settings",
     "open_bus",

@@ -5,7 +5,7 @@
     report = mdp.run({"ticks": 100_000, "sink": "memory://demo"})
     stored = mdp.read_bars("memory://demo")
 
-Both go through the engine ``mdp run`` uses (``runtime.engine_for``), so a frame and a file
+Both go through the engine ``mdp run`` uses (``build.engine_for``), so a frame and a file
 with the same rows give the same bars.
 """
 
@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow as pa
 
+from .build import engine_for
 from .config import RunSettings, load_settings, validate_settings
 from .defaults import TABLE_COLUMNS
 from .errors import BadInputError
 from .frames import BAR_KEY
 from .report import RunReport
-from .runtime import engine_for, execute
+from .runtime import execute
 from .sinks import read_bars as _read_bars
 from .sources.cleaning import CHECKS, clean
 from .sources.columns import ALIASES, map_columns, normalise

@@ -12,7 +12,9 @@
     │                                  written (no such database, login refused)     (exit 2)
     ├── BusError                   the feedback bus failed                      (exit 1)
     ├── ProviderError              a Core MarketDataProvider source failed      (exit 1)
-    └── LateTicksError             a replay had late ticks under --on-late fail (exit 1)
+    ├── LateTicksError             a replay had late ticks under --on-late fail (exit 1)
+    ├── ReconciliationError        a run's counts do not add up                 (exit 1)
+    └── PipelineStateError         a pipeline used out of order (run after close)
 
 Driver exceptions (sqlite3, psycopg, redis) are translated at the module that talks to the driver
 and never leak past it; the stores' own are sorted into passing and permanent in
@@ -107,3 +109,11 @@ class ProviderError(PipelineError):
 
 class LateTicksError(PipelineError):
     """A replay run with ``on_late="fail"`` had ticks that came after their window closed."""
+
+
+class ReconciliationError(PipelineError):
+    """A run's counts do not add up: a tick or a built bar is not accounted for."""
+
+
+class PipelineStateError(PipelineError):
+    """A pipeline was used out of order: started twice, or run or finished after it closed."""

@@ -273,12 +273,13 @@ async def test_sources_stream_core_models(source_factories: dict[str, Any]) -> N
 
 
 async def test_pipeline_behaves_as_a_pipeline_runner(tmp_path: Path) -> None:
-    pipeline_cls = project_attr("runtime", "Pipeline")
+    build_pipeline = project_attr("runtime", "build_pipeline")
     settings_cls = project_attr("config", "RunSettings")
-    synthetic = project_attr("sources.synthetic", "SyntheticSource")
     url = f"sqlite:///{tmp_path / 'bars.db'}"
-    settings = settings_cls(source="synthetic", ticks=200, sink=url, resolution="1m")
-    pipeline: Pipeline = pipeline_cls(settings, synthetic(symbols=["AAA"], seed=1, ticks=200))
+    settings = settings_cls(
+        source="synthetic", symbol="AAA", seed=1, ticks=200, sink=url, resolution="1m"
+    )
+    pipeline: Pipeline = build_pipeline(settings)
     assert isinstance(pipeline, core.PipelineRunnerProtocol)
     assert pipeline.is_running() is False
     assert await _returns_none(pipeline.start())

@@ -50,7 +50,7 @@ async def test_slow_sink_pauses_the_source_and_loses_nothing(tmp_path: Path) -> 
     assert provider["seconds_at_level"]["hard"] > 0, "the source was never paused"
     assert provider["rate_changes"] >= 2, "the rate never came back after the pause"
     assert provider["scale"] == 1.0
-    assert report.write["max_queue_depth"] <= 400
+    assert report.write is not None and report.write.max_depth <= 400
     stored = read_bars(f"sqlite:///{db}")
     assert stored.height == report.bars_built == report.bars_written
     assert int(stored["trades"].sum()) == 300_000

@@ -10,7 +10,7 @@ import pytest
 
 from market_data_pipeline.bars.builder import DEFAULT_MAX_HOLD_S
 from market_data_pipeline.config import RunSettings
-from market_data_pipeline.runtime import Pipeline, build_source
+from market_data_pipeline.runtime import build_pipeline
 
 
 def _trades(path: Path) -> Path:
@@ -35,11 +35,11 @@ def test_replays_hold_frames_only_when_fast_and_not_checkpointed(
         {"input": [str(_trades(tmp_path / "t.csv"))], "sink": f"sqlite:///{tmp_path}/b.db"}
         | options
     )
-    pipeline = Pipeline(settings, build_source(settings))
+    pipeline = build_pipeline(settings)
     assert pipeline.engine.max_hold_s == hold_s
 
 
 def test_the_generator_holds_frames(tmp_path: Path) -> None:
     settings = RunSettings.model_validate({"ticks": 10, "sink": f"sqlite:///{tmp_path}/b.db"})
-    pipeline = Pipeline(settings, build_source(settings))
+    pipeline = build_pipeline(settings)
     assert pipeline.engine.max_hold_s == DEFAULT_MAX_HOLD_S

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from market_data_pipeline.config import RunSettings
-from market_data_pipeline.runtime import Pipeline, build_source
+from market_data_pipeline.runtime import build_pipeline
 
 ROWS = 10_000
 
@@ -23,7 +23,7 @@ def test_the_share_counts_ticks_processed_not_ticks_read_ahead(tmp_path: Path, s
     settings = RunSettings.model_validate(
         {"input": [str(path)], "sink": f"sqlite:///{tmp_path}/b.db"}
     )
-    pipeline = Pipeline(settings, build_source(settings))
+    pipeline = build_pipeline(settings)
     pipeline.source.rows_not_read(0)  # waits for a CSV's row count
     # Read from the file, not yet through the bar engine: none of it is done.
     pipeline.ticks_pulled, pipeline.ticks_admitted = ROWS, 0

@@ -14,7 +14,7 @@ import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.live import Live
@@ -23,11 +23,14 @@ from rich.markup import escape
 from rich.text import Text
 
 from ..defaults import DEFAULT_SINK
+from ..report import RunStatus
 from ..sinks.urls import mask_urls
 
 if TYPE_CHECKING:
-    from ..report import RunReport
+    from ..flow.feedback import FeedbackSummary
+    from ..report import LatenessSummary, ResolutionCounts, RunReport
     from ..runtime import Pipeline
+    from ..sources.base import SourceInfo
 
 _LEVEL_STYLE = {"ok": "green", "soft": "yellow", "hard": "bold red"}
 
@@ -103,8 +106,9 @@ class RunView:
             return
         if report.error:
             error_line(report.error)
-        if report.status == "bad_input" or (report.ticks_read == 0 and report.status == "failed"):
-            if report.status == "bad_input" and report.source.get("transactional"):
+        bad_input = report.status == RunStatus.BAD_INPUT
+        if bad_input or (report.ticks_read == 0 and report.status == RunStatus.FAILED):
+            if bad_input and report.source.get("transactional"):
                 self._out.print("  nothing was written: the run's transaction was rolled back")
             return  # the error line says what is wrong
         for line in summary_lines(report):
@@ -148,11 +152,11 @@ def _minute(ts_ns: int) -> str:
 def summary_lines(report: RunReport) -> list[str]:
     """Return the human summary, a few lines long."""
     status = {
-        "ok": "[green]ok[/]",
-        "stopped": "[yellow]stopped[/]",
-        "failed": "[bold red]FAILED[/]",
+        RunStatus.OK: "[green]ok[/]",
+        RunStatus.STOPPED: "[yellow]stopped[/]",
+        RunStatus.FAILED: "[bold red]FAILED[/]",
     }.get(report.status, "[bold red]BAD INPUT[/]")
-    if report.status in ("ok", "stopped") and report.partial:
+    if report.status in (RunStatus.OK, RunStatus.STOPPED) and report.partial:
         status = "[yellow]partial[/]"  # stopped before the end of its input: not "ok"
     lines = [
         f"[bold]mdp run[/]: {status} ({literal(report.stopped_by)}) - "
@@ -163,19 +167,19 @@ def summary_lines(report: RunReport) -> list[str]:
         f"{report.bars_built:,} built, {report.bars_unwritten:,} unwritten",
     ]
     for label, r in report.resolutions.items():
-        outside = r.get("outside_session", 0)
         ok = report.resolution_reconciled(label)
         mark = "[green]reconciled[/]" if ok else "[bold red]MISMATCH[/]"
-        still_open = f" + {r['open_ticks']:,} open" if r["open_ticks"] else ""
-        off_hours = f" + {outside:,} outside session" if outside else ""
+        still_open = f" + {r.open_ticks:,} open" if r.open_ticks else ""
+        off_hours = f" + {r.outside_session:,} outside session" if r.outside_session else ""
+        rev = r.revisions
         revised = (
-            f" ({r['revised']:,} revised by {r['revising_ticks']:,} late ticks)"
-            if r.get("revising_ticks")
+            f" ({rev.revised:,} revised by {rev.revising_ticks:,} late ticks)"
+            if rev is not None and rev.revising_ticks
             else ""
         )
         lines.append(
-            f"  {literal(f'{label:<8}')} {r['ticks_in']:,} ticks = {r['ticks_in_bars']:,} in "
-            f"{r['bars_built']:,} bars{revised} + {r['ticks_late']:,} late + {r['bad']:,} bad"
+            f"  {literal(f'{label:<8}')} {r.ticks_in:,} ticks = {r.ticks_in_bars:,} in "
+            f"{r.bars_built:,} bars{revised} + {r.ticks_late:,} late + {r.bad:,} bad"
             f"{off_hours}{still_open}  {mark}"
         )
         lines.extend(_gap_line(r))
@@ -199,7 +203,7 @@ def summary_lines(report: RunReport) -> list[str]:
             f"  note     {literal(report.sink)} kept the bars in this process only: they end with"
             f" it (--sink {DEFAULT_SINK} keeps them)"
         )
-    elif report.status in ("ok", "stopped") and report.bars_written:
+    elif report.status in (RunStatus.OK, RunStatus.STOPPED) and report.bars_written:
         table = f" --table {literal(report.table)}" if report.table else ""
         lines.append(
             f"  look     {literal(_mdp())} bars --sink {literal(_quote(report.sink))}{table}"
@@ -215,24 +219,25 @@ def _in_process(sink: str) -> bool:
 def _partial_lines(report: RunReport) -> list[str]:
     """A stopped replay: what it did not read and the last event time it committed."""
     partial = report.partial
-    if not partial:
+    if partial is None:
         return []
-    rows = partial["rows_not_read"]
+    rows = partial.rows_not_read
     count = f"{rows:,}" if rows is not None else "an unknown number of"
-    share = partial.get("read_fraction")
+    share = partial.read_fraction
     read = f" ({share:.0%} of the input's rows taken)" if share is not None else ""
-    last = partial.get("last_event_committed") or "none (nothing committed)"
+    last = partial.last_event_committed or "none (nothing committed)"
     return [
         f"  [yellow]partial[/]  {count} rows not read{read}; last event time committed {last}",
     ]
 
 
-def _gap_line(r: dict[str, Any]) -> list[str]:
-    if not r.get("gaps"):
+def _gap_line(r: ResolutionCounts) -> list[str]:
+    gaps = r.gaps
+    if gaps is None or not gaps.gaps:
         return []
-    first = ", ".join(r.get("first_gaps", []))
-    filled = f", {r['gaps_filled']:,} filled with flat bars" if r.get("gaps_filled") else ""
-    return [f"           {r['gaps']:,} in-session windows without ticks{filled} (first: {first})"]
+    first = ", ".join(gaps.first)
+    filled = f", {gaps.filled:,} filled with flat bars" if gaps.filled else ""
+    return [f"           {gaps.gaps:,} in-session windows without ticks{filled} (first: {first})"]
 
 
 def _mdp() -> str:
@@ -272,8 +277,8 @@ def _file_lines(report: RunReport) -> list[str]:
             )
         if len(files) > _MAX_FILE_LINES:
             lines.append(f"  file     ... {len(files) - _MAX_FILE_LINES:,} more (see --json)")
-    late = max((r["ticks_late"] for r in report.resolutions.values()), default=0)
-    if files and late and report.status in ("ok", "stopped"):
+    late = max((r.ticks_late for r in report.resolutions.values()), default=0)
+    if files and late and report.status in (RunStatus.OK, RunStatus.STOPPED):
         lines.append(
             f"  [yellow]warning[/]  {late:,} ticks came after their window had closed and are"
             " not in any bar; time-sorted files have none. Widen --grace (e.g. --grace 1m) or"
@@ -283,33 +288,31 @@ def _file_lines(report: RunReport) -> list[str]:
     return lines
 
 
-def _lateness_lines(lateness: dict[str, Any]) -> list[str]:
+def _lateness_lines(lateness: LatenessSummary | None) -> list[str]:
     """Allowed lateness and the retained windows; where the late ticks went."""
-    if not lateness:
+    if lateness is None:
         return []
     lines = [
-        f"  lateness {literal(lateness['allowed_lateness'])} allowed;"
-        f" at most {lateness['peak_retained_windows']:,} closed windows retained at once"
+        f"  lateness {literal(lateness.allowed_lateness)} allowed;"
+        f" at most {lateness.peak_retained_windows:,} closed windows retained at once"
     ]
-    output = lateness.get("late_output")
-    if output:
-        lines.append(
-            f"  late     {output['rows']:,} late ticks kept in {literal(output['target'])}"
-        )
+    output = lateness.late_output
+    if output is not None:
+        lines.append(f"  late     {output.rows:,} late ticks kept in {literal(output.target)}")
     return lines
 
 
-def _source(source: dict[str, Any]) -> str:
+def _source(source: SourceInfo) -> str:
     return str(source.get("label") or source.get("kind", "?"))
 
 
-def _feedback_lines(feedback: dict[str, Any]) -> list[str]:
+def _feedback_lines(feedback: FeedbackSummary) -> list[str]:
     lines = []
     for provider, info in feedback.get("providers", {}).items():
-        seconds = info.get("seconds_at_level", {})
+        seconds = info["seconds_at_level"]
         spent = ", ".join(f"{level} {secs:.1f}s" for level, secs in seconds.items())
         lines.append(
-            f"  rate     {literal(provider)}: {spent}; {info.get('rate_changes', 0)} rate changes"
+            f"  rate     {literal(provider)}: {spent}; {info['rate_changes']} rate changes"
         )
     return lines
 

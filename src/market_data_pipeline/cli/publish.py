@@ -131,7 +131,7 @@ def _publish(flags: dict[str, Any], target: dict[str, Any], json_output: bool) -
         settings = load_settings(config_file=None, environ=os.environ, flags=flags)
         import asyncio
 
-        from ..runtime import build_source
+        from ..build import build_source
         from ..sources.nats_publish import publish_source
 
         source = build_source(settings)

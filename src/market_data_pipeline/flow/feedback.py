@@ -29,7 +29,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol, TypedDict
 
 from .. import metrics
 from ..core import LEVEL_SEVERITY, BackpressureLevel, FeedbackEvent, RateAdjustment
@@ -42,6 +42,32 @@ FALLBACKS: tuple[Fallback, ...] = ("keep", "ok", "hard")
 DEFAULT_STALE_AFTER_S = 10.0
 DEFAULT_CLOCK_SKEW_S = 5.0  # how far ahead of ours a sender's clock may be
 _LEVELS = (BackpressureLevel.ok, BackpressureLevel.soft, BackpressureLevel.hard)
+
+
+class CoordinatorSummary(TypedDict):
+    """The last word of one store's coordinator: its level, when, and whether it expired."""
+
+    level: str
+    ts: float
+    expired: bool
+
+
+class ProviderSummary(TypedDict):
+    """One provider's gate: its scale now, how often it changed, seconds spent at each level."""
+
+    scale: float | None  # None: no adjustment applied yet
+    rate_changes: int
+    seconds_at_level: dict[str, float]
+
+
+class FeedbackSummary(TypedDict, total=False):
+    """What the feedback loop did in a run (the report's ``feedback``; empty when none ran)."""
+
+    level: str
+    bus_connected: bool
+    outcomes: dict[str, int]  # events by what became of them: applied, unchanged, expired, ...
+    coordinators: dict[str, CoordinatorSummary]
+    providers: dict[str, ProviderSummary]
 
 
 class RateController(Protocol):
@@ -271,7 +297,7 @@ class FeedbackHandler:
             self._wake.clear()
             await self.tick()
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> FeedbackSummary:
         """Return levels, per-provider scale, rate changes and seconds at each level."""
         now = self._clock()
         seconds = dict(self._time_at)

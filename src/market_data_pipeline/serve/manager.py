@@ -250,9 +250,9 @@ class RunManager:
     # -- validation -----------------------------------------------------------------------------
     def _prepare(self, kind: str, body: Any) -> Request:
         """Validate a request as ``mdp run`` validates its flags (sync: run in a thread)."""
+        from ..build import engine_for
         from ..cli.precheck import precheck_run
         from ..config import load_settings
-        from ..runtime import engine_for
 
         if not isinstance(body, dict):
             raise UsageError("invalid settings: expected a JSON object of mdp run settings")

@@ -34,6 +34,7 @@ import polars as pl
 from .. import frames, metrics
 from ..errors import (
     BadInputError,
+    PipelineError,
     SinkError,
     SinkRefusedError,
     SinkTransactionLostError,
@@ -41,6 +42,7 @@ from ..errors import (
     UsageError,
 )
 from ..flow.watermarks import DepthObserver
+from ..lifecycle import Lifecycle
 from .base import BarSink
 
 __all__ = [
@@ -164,10 +166,10 @@ class WriteQueue:
         self._retries = 0
         self._seconds_writing = 0.0
         self._max_depth = 0
-        self._started = False
-        self._closing = False
-        self._failure: str | None = None
-        self._usage: UsageError | None = None  # raised instead of SinkUnavailableError
+        self.state = Lifecycle.CREATED
+        # The write that failed for good: a UsageError is raised as it is, any other as a
+        # SinkUnavailableError counting the bars left unwritten (``_unavailable``).
+        self._failure: PipelineError | None = None
         self._writer: asyncio.Task[None] | None = None
         self._give_up = asyncio.Event()  # set: a store that is down is not retried any more
         self.report: WriteReport | None = None
@@ -188,6 +190,9 @@ class WriteQueue:
         """Bars the sink has accepted so far (committed at ``close`` for transactional sinks)."""
         return self._written
 
+    def _closing(self) -> bool:
+        return self.state in (Lifecycle.CLOSING, Lifecycle.CLOSED)
+
     def _unwritten(self) -> int:
         return self._queued + self._inflight + self._refused
 
@@ -198,17 +203,20 @@ class WriteQueue:
             observer.observe(depth, self._capacity)
 
     def _unavailable(self, unwritten: int) -> SinkUnavailableError | UsageError:
-        if self._usage is not None:
-            return self._usage
-        return SinkUnavailableError(f"{self._failure}", unwritten=unwritten)
+        failure = self._failure
+        if isinstance(failure, UsageError):
+            return failure
+        error = SinkUnavailableError(str(failure), unwritten=unwritten)
+        error.__cause__ = failure.__cause__ if failure is not None else None
+        return error
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         """Open the sink (retrying per the policy) and start the writer task."""
-        if self._started:
+        if self.state is not Lifecycle.CREATED:
             return
         await self._open_sink()
-        self._started = True
+        self.state = Lifecycle.RUNNING
         self._writer = asyncio.create_task(self._run_writer(), name="mdp-write-queue")
 
     def give_up(self) -> None:
@@ -254,7 +262,7 @@ class WriteQueue:
         Raise ``SinkUnavailableError`` if the sink stayed down (its ``unwritten`` counts every
         bar offered so far and not stored), ``SinkError`` if the queue is not running.
         """
-        if not self._started:
+        if self.state is Lifecycle.CREATED:
             raise SinkError("write queue is not started")
         bars = _conform(bars)
         for offset in range(0, bars.height, self._capacity):
@@ -262,7 +270,7 @@ class WriteQueue:
             await self._put_chunk(chunk, rest=bars.height - offset)
 
     def _has_room(self, rows: int) -> bool:
-        return self._failure is not None or self._closing or self.depth + rows <= self._capacity
+        return self._failure is not None or self._closing() or self.depth + rows <= self._capacity
 
     async def _put_chunk(self, chunk: pl.DataFrame, *, rest: int) -> None:
         async with self._cond:
@@ -274,7 +282,7 @@ class WriteQueue:
                     await self._cond.wait_for(lambda: self._has_room(chunk.height))
                 finally:
                     self._blocked -= 1
-            if self._failure is not None or self._closing:
+            if self._failure is not None or self._closing():
                 self._refused += rest
                 if self._failure is not None:
                     raise self._unavailable(self._unwritten())
@@ -309,7 +317,7 @@ class WriteQueue:
         if self.report is not None:
             return self.report
         async with self._cond:
-            self._closing = True
+            self.state = Lifecycle.CLOSING
             self._cond.notify_all()
         if self._writer is not None:
             if not commit:
@@ -322,7 +330,7 @@ class WriteQueue:
         try:
             await self._sink.close(commit=committed)
         except SinkError as exc:
-            self._failure = self._failure or f"closing {self._sink.describe()} failed: {exc}"
+            self._failure = self._failure or _failed(f"closing {self._sink.describe()} failed", exc)
             committed = False
         return self._finish(committed)
 
@@ -330,6 +338,7 @@ class WriteQueue:
         # A transactional sink that did not commit stored nothing.
         lost = 0 if committed or not self._sink.transactional else self._written
         lost -= min(lost, self._sink.rows_committed)  # checkpoints committed these for good
+        self.state = Lifecycle.CLOSED
         self.report = WriteReport(
             bars_written=self._written - lost,
             bars_unwritten=self._unwritten() + lost,
@@ -354,7 +363,7 @@ class WriteQueue:
 
     async def _take(self) -> pl.DataFrame | None:
         async with self._cond:
-            await self._cond.wait_for(lambda: self._queued > 0 or self._closing)
+            await self._cond.wait_for(lambda: self._queued > 0 or self._closing())
             if self._queued == 0:
                 return None
             if not self._flush_now():
@@ -366,7 +375,7 @@ class WriteQueue:
         return batch
 
     def _flush_now(self) -> bool:
-        return self._queued >= self._batch_rows or self._closing or self._blocked > 0
+        return self._queued >= self._batch_rows or self._closing() or self._blocked > 0
 
     async def _wait_for_batch(self) -> None:
         # Sleep until a full batch is queued, the queue closes, or the oldest frame is due.
@@ -391,11 +400,11 @@ class WriteQueue:
         return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical", rechunk=True)
 
     async def _write(self, batch: pl.DataFrame) -> None:
+        error: PipelineError | None
         try:
             error = await self._write_with_retry(batch)
         except UsageError as exc:
-            self._usage = exc
-            error = str(exc)
+            error = exc
         async with self._cond:
             if error is None:
                 self._inflight = 0
@@ -407,7 +416,7 @@ class WriteQueue:
             self._cond.notify_all()
         self._observe()
 
-    async def _write_with_retry(self, batch: pl.DataFrame) -> str | None:
+    async def _write_with_retry(self, batch: pl.DataFrame) -> PipelineError | None:
         delays = self._retry.delays()
         where = self._sink.describe()
         first_try, tries = time.monotonic(), 0
@@ -422,13 +431,15 @@ class WriteQueue:
                 raise
             except (SinkTransactionLostError, SinkRefusedError) as exc:
                 self._write_errors += 1
-                return f"writing to {where} failed: {exc}"
+                return _failed(f"writing to {where} failed", exc)
             except SinkError as exc:
                 self._write_errors += 1
                 delay = next(delays, None)
                 if delay is None or self._give_up.is_set():
                     spent = time.monotonic() - first_try
-                    return f"{where} stayed down after {tries} attempts in {spent:.1f} s: {exc}"
+                    return _failed(
+                        f"{where} stayed down after {tries} attempts in {spent:.1f} s", exc
+                    )
                 log.warning(
                     "writing %d bars to %s failed: %s; retrying in %.2f s, %s",
                     batch.height,
@@ -440,12 +451,21 @@ class WriteQueue:
             except Exception as exc:  # a bug, not an outage: fail loudly, do not retry
                 self._write_errors += 1
                 log.exception("writing %d bars to %s failed", batch.height, where)
-                return f"writing to {where} failed: {type(exc).__name__}: {exc}"
+                return _failed(f"writing to {where} failed: {type(exc).__name__}", exc)
             finally:
                 self._seconds_writing += time.perf_counter() - started
             self._retries += 1
             if not await self._pause(delay):
-                return f"{where} is down and retrying was given up after {tries} attempts"
+                return SinkUnavailableError(
+                    f"{where} is down and retrying was given up after {tries} attempts"
+                )
+
+
+def _failed(what: str, cause: Exception) -> SinkUnavailableError:
+    """Return the failure ``what`` (its message ending with the cause's), ``cause`` kept."""
+    error = SinkUnavailableError(f"{what}: {cause}")
+    error.__cause__ = cause
+    return error
 
 
 def _conform(bars: pl.DataFrame) -> pl.DataFrame:

@@ -33,6 +33,16 @@ class SourceInfo(TypedDict, total=False):
     seed: int
     checkpoint: str  # the checkpoint's name in the store (a checkpointed source)
     resumed_rows: int  # rows an earlier run committed, skipped by resuming (a replay)
+    # A NATS JetStream source: where it reads, what it took and dead-lettered, its position.
+    url: str
+    stream: str
+    subject: str
+    durable: str
+    messages: int
+    dead_lettered: int
+    dlq_subject: str
+    position: int
+    rebinds_after_lost_deliveries: int
 
 
 class TickSource(ABC):

@@ -77,7 +77,8 @@ async def test_a_stopped_replay_resumes_to_the_uninterrupted_table_and_revisions
     assert report.exit_code == 0 and report.reconciled, report.error
     assert report.source["resumed_rows"] > 0
     clean = await execute(_settings(csv, reference, resume=False))
-    assert clean.exit_code == 0 and clean.resolutions["1m"]["revising_ticks"] > 100
+    revisions = clean.resolutions["1m"].revisions
+    assert clean.exit_code == 0 and revisions is not None and revisions.revising_ticks > 100
     want = _table(reference)
     assert (want.get_column("revision") > 0).sum() > 10
     assert_frame_equal(_table(sink), want)

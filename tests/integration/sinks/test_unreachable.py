@@ -106,8 +106,8 @@ async def test_postgres_urls_that_cannot_work_fail_at_once_with_exit_2(
 
 
 def test_an_unreachable_store_at_start_gets_seconds_unless_asked_to_wait() -> None:
+    from market_data_pipeline.build import _open_retry_policy, _retry_policy
     from market_data_pipeline.config import RunSettings
-    from market_data_pipeline.runtime import _open_retry_policy, _retry_policy
 
     default = RunSettings(ticks=10, sink=DOWN_URL)
     assert _open_retry_policy(default).retry_for_s == 3.0

@@ -18,6 +18,7 @@ from market_data_pipeline.errors import (
     SinkUnavailableError,
     UsageError,
 )
+from market_data_pipeline.lifecycle import Lifecycle
 from market_data_pipeline.sinks.base import BarSink
 from market_data_pipeline.sinks.queue import RetryPolicy, WriteQueue
 
@@ -275,6 +276,18 @@ async def test_put_needs_start_and_refuses_after_close() -> None:
     await q.close()
     with pytest.raises(SinkError, match="closed"):
         await q.put(bars(1))
+
+
+async def test_the_queue_state_moves_forward_and_a_second_close_changes_nothing() -> None:
+    q = queue(MemorySink())
+    seen = [q.state]
+    await q.start()
+    seen.append(q.state)
+    await q.put(bars(3))
+    first = await q.close()
+    seen.append(q.state)
+    assert seen == [Lifecycle.CREATED, Lifecycle.RUNNING, Lifecycle.CLOSED]
+    assert await q.close() is first and first.bars_written == 3
 
 
 def test_retry_policy_delays_grow_and_cap() -> None:

@@ -88,6 +88,17 @@ async def test_a_refusing_store_fails_at_once_without_retries() -> None:
     assert sink.write_calls == 1
 
 
+async def test_the_failure_keeps_the_stores_own_error_as_its_cause() -> None:
+    refusal = SinkRefusedError("attempt to write a readonly database")
+    q = queue(MemorySink(failures=10**6, error=refusal))
+    await q.start()
+    await q.put(bars(10))
+    with pytest.raises(SinkUnavailableError) as error:
+        await asyncio.wait_for(q.close(), timeout=30)
+    assert error.value.__cause__ is refusal
+    assert error.value.reason == f"writing to memory://test failed: {refusal}"
+
+
 async def test_give_up_ends_the_retrying_of_a_store_that_is_down() -> None:
     sink = MemorySink(failures=10**6)
     q = queue(sink, retry=RetryPolicy(attempts=None, retry_for_s=3600, initial_backoff_s=60))
