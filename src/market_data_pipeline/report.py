@@ -176,6 +176,14 @@ class LatenessSummary:
         return out
 
 
+def _no_source() -> SourceInfo:
+    return {}
+
+
+def _no_feedback() -> FeedbackSummary:
+    return {}
+
+
 @dataclass
 class RunReport:
     """What a run did; ``exit_code`` 0 only when every tick and bar is accounted for and stored.
@@ -187,7 +195,7 @@ class RunReport:
     status: RunStatus = RunStatus.OK
     failure: PipelineError | None = None
     exit_code: int = 0
-    source: SourceInfo = field(default_factory=lambda: _no_source())
+    source: SourceInfo = field(default_factory=_no_source)
     sink: str = ""
     table: str | None = None  # the bars table, when not the default ``bars``
     bus: str = ""
@@ -203,7 +211,7 @@ class RunReport:
     bars_written: int = 0
     bars_unwritten: int = 0
     write: WriteReport | None = None
-    feedback: FeedbackSummary = field(default_factory=lambda: _no_feedback())
+    feedback: FeedbackSummary = field(default_factory=_no_feedback)
     stopped_by: StopCause = StopCause.END_OF_INPUT
     partial: PartialRead | None = None  # a replay stopped before the end of its input
     lateness: LatenessSummary | None = None  # with --allowed-lateness or --late-output
@@ -274,14 +282,6 @@ class RunReport:
             "feedback": dict(self.feedback),
             **({"lateness": self.lateness.as_dict()} if self.lateness else {}),
         }
-
-
-def _no_source() -> SourceInfo:
-    return {}
-
-
-def _no_feedback() -> FeedbackSummary:
-    return {}
 
 
 def write_dict(write: WriteReport | None) -> dict[str, Any]:
