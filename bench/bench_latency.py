@@ -46,7 +46,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-
 from bench_instruments import POSTGRES, Measured, mdp_argv, run_child
 
 RESOLUTIONS = {"1s": 1_000_000_000, "1m": 60_000_000_000}
@@ -93,7 +92,7 @@ def create_table(store: str, url: str, table: str) -> None:
         conn.execute(f'DROP TABLE IF EXISTS "mdp_checkpoints_{table}"')
         conn.execute(bars.create_sql("postgresql"))
         conn.execute(f"ALTER TABLE {bars.sql} ADD COLUMN seen bigserial")
-        conn.execute(f'CREATE INDEX ON {bars.sql} (seen)')
+        conn.execute(f"CREATE INDEX ON {bars.sql} (seen)")
 
 
 def drop_table(store: str, url: str, table: str) -> None:
@@ -312,8 +311,9 @@ def run_live(case: Case, args: argparse.Namespace, tmp: Path) -> Result:
         asyncio.run(delete_streams(args.nats_url, [stream, f"{stream}_DLQ"]))
         drop_table(case.store, url, table)
     if worker.out.get("error") or worker.out.get("ticks_admitted") != published.ticks:
-        raise SystemExit(f"{case.name}: worker failed: {worker.out.get('error')} "
-                         f"({worker.out.get('ticks_admitted')} of {published.ticks} ticks)")  # fmt: skip
+        taken = worker.out.get("ticks_admitted")
+        failed = f"{worker.out.get('error')} ({taken} of {published.ticks} ticks)"
+        raise SystemExit(f"{case.name}: worker failed: {failed}")
     return Result(case, published, worker, polled, pl.read_parquet(out), grace_ns(args.grace))
 
 
