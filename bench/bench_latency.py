@@ -78,12 +78,12 @@ def create_table(store: str, url: str, table: str) -> None:
 
     bars = BarTable(name=table)
     if store == "sqlite":
-        conn = sqlite3.connect(url)
+        lite = sqlite3.connect(url)
         # A rowid table (mdp's own are WITHOUT ROWID): new rows get increasing rowids.
-        conn.execute(bars.create_sql("sqlite").replace(" WITHOUT ROWID", ""))
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.commit()
-        conn.close()
+        lite.execute(bars.create_sql("sqlite").replace(" WITHOUT ROWID", ""))
+        lite.execute("PRAGMA journal_mode = WAL")
+        lite.commit()
+        lite.close()
         return
     import psycopg
 
