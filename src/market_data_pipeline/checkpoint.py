@@ -1,7 +1,8 @@
 """Checkpoints: closed bars, open-window state and the source position, committed together.
 
-A checkpointed run (``--source nats``) writes to a sink held in one open transaction. Every
-``interval_s``, at a frame boundary, the runtime waits until the write queue has handed every
+A checkpointed run (``--source nats``) writes to a sink held in one open transaction. At a
+frame boundary, every ``interval_s`` and as soon as closed bars wait while the source keeps up
+with its feed (``flow.commit_policy``), the runtime waits until the write queue has handed every
 closed bar to the sink, then ``commit`` stores the bar engine's open windows (with allowed
 lateness, its retained closed windows too), watermarks and the last stream sequence taken in
 table ``mdp_checkpoints`` and commits that transaction, and
@@ -32,6 +33,7 @@ from typing import Any
 import polars as pl
 
 from .errors import UsageError
+from .flow.commit_policy import CommitPolicy
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +140,10 @@ class Checkpointer:
         self.name: str = source.checkpoint_name
         self.layout = layout
         self.interval_s = interval_s
+        self.policy = CommitPolicy(interval_s)
         self.commits = 0
         self.restored_position: int | None = None
-        self._last_commit = time.monotonic()
+        self._bars_committed = 0  # the write queue's bars_written at the last commit
 
     async def restore(self) -> Checkpoint | None:
         """Load the saved checkpoint (None if none) and tell the source where to resume."""
@@ -163,8 +166,10 @@ class Checkpointer:
         return self.restored_position is not None
 
     def due(self) -> bool:
-        """True when ``interval_s`` has passed since the last commit."""
-        return time.monotonic() - self._last_commit >= self.interval_s
+        """True when a commit is due: ``interval_s`` has passed since the last one, or closed
+        bars wait for one while the source keeps up with its feed (``flow.commit_policy``)."""
+        waiting = self.queue.depth > 0 or self.queue.bars_written > self._bars_committed
+        return self.policy.due(bars_waiting=waiting, live=self.source.caught_up)
 
     async def commit(self, engine: Any, *, complete: bool = False) -> None:
         """Commit bars, open state and position in one transaction, then acknowledge.
@@ -178,6 +183,7 @@ class Checkpointer:
         """
         if not complete and self.source.position == self.restored_position:
             return
+        started = time.monotonic()
         await self.queue.drain()
         checkpoint = Checkpoint(
             name=self.name,
@@ -188,6 +194,7 @@ class Checkpointer:
         )
         await self.sink.checkpoint(checkpoint)
         self.commits += 1
-        self._last_commit = time.monotonic()
+        self._bars_committed = self.queue.bars_written
+        self.policy.committed(started)
         if not complete:
             await self.source.acknowledge(checkpoint.position)

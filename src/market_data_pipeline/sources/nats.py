@@ -53,6 +53,10 @@ DEFAULT_ACK_WAIT_S = 60.0
 # Messages delivered but not yet acknowledged: a checkpoint interval's worth at high rates.
 MAX_ACK_PENDING = 200_000
 _FETCH_WAIT_S = 1.0
+# At the head of the stream a fetch of many messages would wait for all of them, up to
+# _FETCH_WAIT_S, before returning the first: there, the reader waits for one message (returned as
+# it comes), then sweeps up what came with it, waiting at most SWEEP_S for more.
+SWEEP_S = 0.005
 # Fetches decoded ahead of the caller: one overlaps the network and decoding with the bar
 # engine; more would only hold more unacknowledged messages while a hard pause stops the caller.
 READ_AHEAD = 1
@@ -122,6 +126,8 @@ class NatsSource(TickSource):
         # the next checkpoint they were a second of the stream in memory.
         self._unacked: list[tuple[int, Any]] = []
         self._body_bytes = 0  # mean size of the last fetch's messages (0: none fetched yet)
+        self._live = False  # the last fetch found fewer messages than it asked for
+        self._got_one = False  # ... and it waited for one message and got it
         self._delivered: int | None = None  # the consumer's delivery number of the last message
         self._gap_after: int | None = None  # set: deliveries were lost, rebind after this seq
         self.gaps = 0  # times the consumer was rebound after lost deliveries
@@ -142,6 +148,11 @@ class NatsSource(TickSource):
             rebinds_after_lost_deliveries=self.gaps,
         )
         return cast(SourceInfo, info)
+
+    @property
+    def caught_up(self) -> bool:
+        """True while the consumer is at the head of the stream (its last fetch came short)."""
+        return self._live
 
     def resume_after(self, stream_seq: int) -> None:
         """Start after ``stream_seq`` (a committed checkpoint) instead of the consumer's floor."""
@@ -214,12 +225,17 @@ class NatsSource(TickSource):
     async def _fetch(self, wait_s: float) -> list[Any]:
         import nats.errors
 
+        count = self._fetch_count()
+        if self._live:  # at the head of the stream: one message, then a sweep
+            count, wait_s = (count, SWEEP_S) if self._got_one else (1, wait_s)
         try:
-            msgs: list[Any] = await self._sub.fetch(self._fetch_count(), timeout=wait_s)
+            msgs: list[Any] = await self._sub.fetch(count, timeout=wait_s)
         except (nats.errors.TimeoutError, TimeoutError):
-            return []
+            msgs = []
         except nats.errors.Error as exc:
             raise BusError(f"fetching from {self._where()} failed: {exc}") from None
+        self._got_one = self._live and count == 1 and len(msgs) == 1
+        self._live = len(msgs) < count or self._got_one
         if msgs:
             self._body_bytes = max(1, sum(len(msg.data) for msg in msgs) // len(msgs))
         return msgs

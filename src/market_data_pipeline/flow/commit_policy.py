@@ -1,0 +1,49 @@
+"""When a checkpointed run commits: soon after a window closes, and at least every interval.
+
+A checkpoint commits the closed bars, the open windows and the source position in one
+transaction (``checkpoint.py``); a bar is readable in the store only from that commit on. A
+fixed interval makes a live bar wait up to the interval after its window closed. So a commit is
+also due as soon as closed bars wait for one while the source is caught up with its feed (a
+live stream, a paced replay): bars become readable within one frame of their window's close.
+
+Commits are coalesced so that they never take more than ``COST_SHARE`` of the time: after a
+commit that took ``c`` seconds, the next one closed bars trigger waits until ``c / COST_SHARE``
+has passed since it (at least ``MIN_GAP_S``). A source working through a backlog (a consumer
+behind its stream, an unpaced replay) commits every ``interval_s`` only: its bars are not live,
+and each commit waits for the write queue to empty, which stalls the bar engine meanwhile.
+"""
+
+from __future__ import annotations
+
+import time
+
+# A commit costs a wait for the writer, a snapshot of the open windows and a synced commit: at
+# most this share of the run's time goes to commits triggered by closed windows.
+COST_SHARE = 0.2
+MIN_GAP_S = 0.005
+
+
+class CommitPolicy:
+    """Say when a checkpoint is due (see the module docstring); ``interval_s`` bounds the wait."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._last = time.monotonic()
+        self._cost_s = 0.0  # of the last commit
+
+    def due(self, *, bars_waiting: bool, live: bool) -> bool:
+        """True when a commit is due now: the interval is up, or closed bars wait for one while
+        the source is live and the last commit is far enough behind."""
+        since = time.monotonic() - self._last
+        if since >= self.interval_s:
+            return True
+        return bars_waiting and live and since >= self.gap_s()
+
+    def gap_s(self) -> float:
+        """The least time between two commits that closed windows trigger."""
+        return min(self.interval_s, max(MIN_GAP_S, self._cost_s / COST_SHARE))
+
+    def committed(self, started: float) -> None:
+        """Note a commit that began at ``started`` (``time.monotonic()``) and ended now."""
+        self._last = time.monotonic()
+        self._cost_s = self._last - started
