@@ -16,6 +16,7 @@ and each commit waits for the write queue to empty, which stalls the bar engine 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 # A commit costs a wait for the writer, a snapshot of the open windows and a synced commit: at
 # most this share of the run's time goes to commits triggered by closed windows.
@@ -26,15 +27,16 @@ MIN_GAP_S = 0.005
 class CommitPolicy:
     """Say when a checkpoint is due (see the module docstring); ``interval_s`` bounds the wait."""
 
-    def __init__(self, interval_s: float) -> None:
+    def __init__(self, interval_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval_s = interval_s
-        self._last = time.monotonic()
+        self._clock = clock
+        self._last = clock()
         self._cost_s = 0.0  # of the last commit
 
     def due(self, *, bars_waiting: bool, live: bool) -> bool:
         """True when a commit is due now: the interval is up, or closed bars wait for one while
         the source is live and the last commit is far enough behind."""
-        since = time.monotonic() - self._last
+        since = self._clock() - self._last
         if since >= self.interval_s:
             return True
         return bars_waiting and live and since >= self.gap_s()
@@ -44,6 +46,6 @@ class CommitPolicy:
         return min(self.interval_s, max(MIN_GAP_S, self._cost_s / COST_SHARE))
 
     def committed(self, started: float) -> None:
-        """Note a commit that began at ``started`` (``time.monotonic()``) and ended now."""
-        self._last = time.monotonic()
+        """Note a commit that began at ``started`` (on the policy's clock) and ended now."""
+        self._last = self._clock()
         self._cost_s = self._last - started

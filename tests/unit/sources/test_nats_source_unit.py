@@ -12,24 +12,35 @@ import pytest
 pytest.importorskip("nats")
 
 from market_data_pipeline.errors import BusError
-from market_data_pipeline.sources.nats import FETCH_BYTES, FIRST_FETCH, NatsSource, _sequences
+from market_data_pipeline.sources.nats import (
+    FETCH_BYTES,
+    FIRST_FETCH,
+    SWEEP_S,
+    NatsSource,
+    _sequences,
+)
 
 
 class _Subscription:
-    """Hands out the messages given, whatever was asked for, and records each ask."""
+    """Hands out as many messages as asked for (a consumer behind its stream), or the next of
+    ``backlog`` counts when given, and records each ask and its wait."""
 
-    def __init__(self, bodies: list[bytes]) -> None:
-        self.bodies = bodies
+    def __init__(self, body: bytes, backlog: list[int] | None = None) -> None:
+        self.body = body
+        self.backlog = backlog
         self.asked: list[int] = []
+        self.waits: list[float] = []
 
     async def fetch(self, batch: int, timeout: float) -> list[SimpleNamespace]:  # noqa: ASYNC109 - nats-py's signature
         self.asked.append(batch)
-        return [SimpleNamespace(data=body) for body in self.bodies]
+        self.waits.append(timeout)
+        count = batch if self.backlog is None else min(batch, self.backlog.pop(0))
+        return [SimpleNamespace(data=self.body)] * count
 
 
 async def _asks(fetch_batch: int, body_bytes: int, fetches: int = 3) -> list[int]:
     source = NatsSource(stream="S", fetch_batch=fetch_batch)
-    sub = _Subscription([b"x" * body_bytes] * 4)
+    sub = _Subscription(b"x" * body_bytes)
     source._sub = sub
     for _ in range(fetches):
         await source._fetch(1.0)
@@ -50,6 +61,21 @@ async def test_large_messages_are_fetched_fewer_at_a_time() -> None:
 async def test_a_small_fetch_batch_is_kept_and_a_huge_message_still_comes_alone() -> None:
     assert await _asks(5, 40_000) == [5, 5, 5]
     assert await _asks(1_024, 100 * 2**20) == [FIRST_FETCH, 1, 1]
+
+
+async def test_at_the_head_of_the_stream_a_fetch_waits_for_one_message_then_sweeps() -> None:
+    # A full fetch, a short one (the head of the stream), a wait for one message that times out,
+    # one that gets it, the sweep of what came with it, and a full fetch again (behind again).
+    source = NatsSource(stream="S", fetch_batch=100)
+    sub = _Subscription(b"x" * 40, backlog=[64, 3, 0, 1, 2, 1, 100, 100])
+    source._sub = sub
+    caught_up = []
+    for _ in range(8):
+        await source._fetch(1.0)
+        caught_up.append(source.caught_up)
+    assert sub.asked == [FIRST_FETCH, 100, 1, 1, 100, 1, 100, 100]
+    assert sub.waits == [1.0, 1.0, 1.0, 1.0, SWEEP_S, 1.0, SWEEP_S, 1.0]
+    assert caught_up == [False, True, True, True, True, True, False, False]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,61 @@
+"""When a checkpointed run commits: the interval bounds the wait, closed bars shorten it."""
+
+from __future__ import annotations
+
+import pytest
+
+from market_data_pipeline.flow.commit_policy import COST_SHARE, MIN_GAP_S, CommitPolicy
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _policy(interval_s: float = 1.0) -> tuple[CommitPolicy, _Clock]:
+    clock = _Clock()
+    return CommitPolicy(interval_s, clock=clock), clock
+
+
+@pytest.mark.parametrize(("waiting", "live"), [(False, False), (False, True), (True, False)])
+def test_without_closed_bars_at_the_head_of_the_feed_only_the_interval_makes_a_commit_due(
+    waiting: bool, live: bool
+) -> None:
+    policy, clock = _policy()
+    clock.now += 0.999
+    assert not policy.due(bars_waiting=waiting, live=live)
+    clock.now += 0.001
+    assert policy.due(bars_waiting=waiting, live=live)
+
+
+def test_closed_bars_of_a_live_source_make_a_commit_due_after_the_least_gap() -> None:
+    policy, clock = _policy()
+    assert not policy.due(bars_waiting=True, live=True)  # the run just started: a commit now
+    clock.now += MIN_GAP_S
+    assert policy.due(bars_waiting=True, live=True)
+
+
+def test_the_gap_after_a_commit_keeps_commits_to_their_share_of_the_time() -> None:
+    policy, clock = _policy()
+    started = clock.now
+    clock.now += 0.03  # a commit of 30 ms
+    policy.committed(started)
+    gap = 0.03 / COST_SHARE
+    assert policy.gap_s() == pytest.approx(gap)
+    clock.now += gap * 0.99
+    assert not policy.due(bars_waiting=True, live=True)
+    clock.now += gap * 0.02
+    assert policy.due(bars_waiting=True, live=True)
+
+
+def test_a_slow_commit_never_holds_bars_back_past_the_interval() -> None:
+    policy, clock = _policy(interval_s=0.5)
+    started = clock.now
+    clock.now += 2.0
+    policy.committed(started)
+    assert policy.gap_s() == 0.5
+    clock.now += 0.5
+    assert policy.due(bars_waiting=True, live=True)
