@@ -34,6 +34,7 @@ import contextlib
 import json
 import os
 import resource
+import shlex
 import sqlite3
 import statistics
 import sys
@@ -291,6 +292,10 @@ def run_live(case: Case, args: argparse.Namespace, tmp: Path) -> Result:
         sys.executable, __file__, "--reader", case.store, url, table, str(stop), str(out),
         "--poll-ms", str(args.poll_ms),
     ]  # fmt: skip
+    if args.wrap:  # e.g. a profiler: "py-spy record -o worker.txt -f raw --idle --"
+        # It may print to stdout too: the summary is the line that is a JSON object.
+        script = f"{shlex.join([*shlex.split(args.wrap), *argv])} | sed -n '/^{{/,/^}}/p'"
+        argv = ["/bin/sh", "-c", script]
 
     async def drive() -> tuple[Published, Measured, Measured]:
         worker = asyncio.create_task(asyncio.to_thread(run_child, argv))
@@ -469,6 +474,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--postgres", default=POSTGRES)
     parser.add_argument("--nats-url", default="nats://127.0.0.1:4222")
+    parser.add_argument("--wrap", help="a command the worker runs under (a profiler)")
     parser.add_argument("--reader", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--replay-child", help=argparse.SUPPRESS)
     args = parser.parse_args()

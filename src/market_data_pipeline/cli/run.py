@@ -585,8 +585,9 @@ def run_command(
         typer.Option(
             "--checkpoint-interval",
             metavar="SECONDS",
-            help="Commit bars, open windows and the stream position (then ack) this often;"
-            " also a replay's with --resume.",
+            help="Commit bars, open windows and the stream position (then ack) at least this"
+            " often (a live stream commits as soon as a window closes); also a replay's with"
+            " --resume.",
             rich_help_panel=_NATS,
         ),
     ] = 1.0,
