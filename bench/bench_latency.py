@@ -335,7 +335,8 @@ def write_replay_file(case: Case, seconds: float, path: Path) -> Published:
     start = 1_704_205_800 * 1_000_000_000  # 2024-01-02T14:30:00Z
     count = int(case.rate * seconds)
     frame = tick_slice(case.rate, symbols, start, start + int(seconds * 1e9), count, 0)
-    frame.write_parquet(path)
+    stamped = pl.col("ts_ns").cast(pl.Datetime("ns", "UTC")).alias("ts")
+    frame.select("symbol", stamped, "price", "size").write_parquet(path)
     published = Published(ticks=count, started_ns=start, ended_ns=int(frame["ts_ns"][-1]))
     count_windows(published, frame["ts_ns"].to_numpy())
     return published
