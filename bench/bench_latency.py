@@ -6,8 +6,8 @@
 Each case runs ``mdp run --source nats`` (``--resolution 1s,1m``) in a process of its own and,
 once its consumer exists, publishes ticks in real time from this process: every ``--slice-ms``
 the ticks due since the last slice, stamped with this process's wall clock (spread evenly over
-the slice, symbols in turn, so every symbol ticks every ``symbols / rate`` seconds), in one
-Arrow message. A reader process polls the store every ``--poll-ms`` for rows it has not seen
+the slice, symbols in turn, so every symbol ticks every ``symbols / rate`` seconds), in Arrow
+messages of at most 10,000 ticks. A reader process polls the store every ``--poll-ms`` for rows it has not seen
 (an increasing column the bench adds to its own table: SQLite's rowid, a PostgreSQL
 ``bigserial``) and notes when each bar first showed. For every bar of a window that closed while
 ticks still flowed::
@@ -50,6 +50,7 @@ import polars as pl
 from bench_instruments import POSTGRES, Measured, mdp_argv, run_child
 
 RESOLUTIONS = {"1s": 1_000_000_000, "1m": 60_000_000_000}
+MESSAGE_TICKS = 10_000  # about 400 kB of Arrow
 IDLE_S = 2.0  # the worker ends this long after the last message
 
 
@@ -204,7 +205,9 @@ async def publish_live(
             frame = tick_slice(case.rate, symbols, last, now, count, cursor)
             cursor = (cursor + count) % len(symbols)
             last = now
-            pending.append(await js.publish_async(f"{prefix}.live", encode_arrow(frame)))
+            for offset in range(0, count, MESSAGE_TICKS):  # a message stays under max_payload
+                body = encode_arrow(frame.slice(offset, MESSAGE_TICKS))
+                pending.append(await js.publish_async(f"{prefix}.live", body))
             published.ticks += count
             count_windows(published, frame["ts_ns"].to_numpy())
             if len(pending) >= 1_000:
