@@ -7,8 +7,8 @@ Each case runs ``mdp run --source nats`` (``--resolution 1s,1m``) in a process o
 once its consumer exists, publishes ticks in real time from this process: every ``--slice-ms``
 the ticks due since the last slice, stamped with this process's wall clock (spread evenly over
 the slice, symbols in turn, so every symbol ticks every ``symbols / rate`` seconds), in Arrow
-messages of at most 10,000 ticks. A reader process polls the store every ``--poll-ms`` for rows it has not seen
-(an increasing column the bench adds to its own table: SQLite's rowid, a PostgreSQL
+messages of at most 10,000 ticks. A reader process polls the store every ``--poll-ms`` for
+rows it has not seen (an increasing column the bench adds to its own table: SQLite's rowid, a PostgreSQL
 ``bigserial``) and notes when each bar first showed. For every bar of a window that closed while
 ticks still flowed::
 
