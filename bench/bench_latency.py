@@ -8,9 +8,9 @@ once its consumer exists, publishes ticks in real time from this process: every 
 the ticks due since the last slice, stamped with this process's wall clock (spread evenly over
 the slice, symbols in turn, so every symbol ticks every ``symbols / rate`` seconds), in Arrow
 messages of at most 10,000 ticks. A reader process polls the store every ``--poll-ms`` for
-rows it has not seen (an increasing column the bench adds to its own table: SQLite's rowid, a PostgreSQL
-``bigserial``) and notes when each bar first showed. For every bar of a window that closed while
-ticks still flowed::
+rows it has not seen (an increasing column the bench adds to its own table: SQLite's rowid, a
+PostgreSQL ``bigserial``) and notes when each bar first showed. For every bar of a window that
+closed while ticks still flowed::
 
     latency = first seen by the reader - (window end + grace)        (one wall clock)
 
