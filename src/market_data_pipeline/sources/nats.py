@@ -54,8 +54,9 @@ DEFAULT_ACK_WAIT_S = 60.0
 MAX_ACK_PENDING = 200_000
 _FETCH_WAIT_S = 1.0
 # At the head of the stream a fetch of many messages would wait for all of them, up to
-# _FETCH_WAIT_S, before returning the first: there, the reader waits for one message (returned as
-# it comes), then sweeps up what came with it, waiting at most SWEEP_S for more.
+# _FETCH_WAIT_S, before returning the first. There the reader sweeps up what has come, waiting at
+# most SWEEP_S for more, and after a sweep that found nothing waits for one message (returned
+# as it comes).
 SWEEP_S = 0.005
 # Fetches decoded ahead of the caller: one overlaps the network and decoding with the bar
 # engine; more would only hold more unacknowledged messages while a hard pause stops the caller.
@@ -127,7 +128,7 @@ class NatsSource(TickSource):
         self._unacked: list[tuple[int, Any]] = []
         self._body_bytes = 0  # mean size of the last fetch's messages (0: none fetched yet)
         self._live = False  # the last fetch found fewer messages than it asked for
-        self._got_one = False  # ... and it waited for one message and got it
+        self._got_any = False  # ... and it found some
         self._delivered: int | None = None  # the consumer's delivery number of the last message
         self._gap_after: int | None = None  # set: deliveries were lost, rebind after this seq
         self.gaps = 0  # times the consumer was rebound after lost deliveries
@@ -226,16 +227,16 @@ class NatsSource(TickSource):
         import nats.errors
 
         count = self._fetch_count()
-        if self._live:  # at the head of the stream: one message, then a sweep
-            count, wait_s = (count, SWEEP_S) if self._got_one else (1, wait_s)
+        if self._live:  # at the head of the stream: sweeps, or a wait for one message
+            count, wait_s = (count, SWEEP_S) if self._got_any else (1, wait_s)
         try:
             msgs: list[Any] = await self._sub.fetch(count, timeout=wait_s)
         except (nats.errors.TimeoutError, TimeoutError):
             msgs = []
         except nats.errors.Error as exc:
             raise BusError(f"fetching from {self._where()} failed: {exc}") from None
-        self._got_one = self._live and count == 1 and len(msgs) == 1
-        self._live = len(msgs) < count or self._got_one
+        self._live = len(msgs) < count or (self._live and count == 1)
+        self._got_any = bool(msgs)
         if msgs:
             self._body_bytes = max(1, sum(len(msg.data) for msg in msgs) // len(msgs))
         return msgs

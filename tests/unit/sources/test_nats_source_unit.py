@@ -63,18 +63,19 @@ async def test_a_small_fetch_batch_is_kept_and_a_huge_message_still_comes_alone(
     assert await _asks(1_024, 100 * 2**20) == [FIRST_FETCH, 1, 1]
 
 
-async def test_at_the_head_of_the_stream_a_fetch_waits_for_one_message_then_sweeps() -> None:
-    # A full fetch, a short one (the head of the stream), a wait for one message that times out,
-    # one that gets it, the sweep of what came with it, and a full fetch again (behind again).
+async def test_at_the_head_of_the_stream_a_fetch_sweeps_or_waits_for_one_message() -> None:
+    # A full fetch, a short one (the head of the stream), sweeps while they find messages, a
+    # wait for one message after one found none, the wait that times out and the one that gets
+    # it, then a full sweep (behind again) and a full fetch.
     source = NatsSource(stream="S", fetch_batch=100)
-    sub = _Subscription(b"x" * 40, backlog=[64, 3, 0, 1, 2, 1, 100, 100])
+    sub = _Subscription(b"x" * 40, backlog=[64, 3, 5, 0, 0, 1, 100, 100])
     source._sub = sub
     caught_up = []
     for _ in range(8):
         await source._fetch(1.0)
         caught_up.append(source.caught_up)
-    assert sub.asked == [FIRST_FETCH, 100, 1, 1, 100, 1, 100, 100]
-    assert sub.waits == [1.0, 1.0, 1.0, 1.0, SWEEP_S, 1.0, SWEEP_S, 1.0]
+    assert sub.asked == [FIRST_FETCH, 100, 100, 100, 1, 1, 100, 100]
+    assert sub.waits == [1.0, 1.0, SWEEP_S, SWEEP_S, 1.0, 1.0, SWEEP_S, 1.0]
     assert caught_up == [False, True, True, True, True, True, False, False]
 
 
