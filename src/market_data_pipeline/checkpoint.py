@@ -183,8 +183,8 @@ class Checkpointer:
         """
         if not complete and self.source.position == self.restored_position:
             return
-        started = time.monotonic()
         await self.queue.drain()
+        started = time.monotonic()  # the bars' writes are not the commit's cost: they are due
         checkpoint = Checkpoint(
             name=self.name,
             position=COMPLETE if complete else self.source.position,

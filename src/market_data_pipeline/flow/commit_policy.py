@@ -7,7 +7,8 @@ also due as soon as closed bars wait for one while the source is caught up with 
 live stream, a paced replay): bars become readable within one frame of their window's close.
 
 Commits are coalesced so that they never take more than ``COST_SHARE`` of the time: after a
-commit that took ``c`` seconds, the next one closed bars trigger waits until ``c / COST_SHARE``
+commit that took ``c`` seconds (the snapshot of the open windows and the commit itself; the
+bars' writes are due anyway), the next one closed bars trigger waits until ``c / COST_SHARE``
 has passed since it (at least ``MIN_GAP_S``). A source working through a backlog (a consumer
 behind its stream, an unpaced replay) commits every ``interval_s`` only: its bars are not live,
 and each commit waits for the write queue to empty, which stalls the bar engine meanwhile.
