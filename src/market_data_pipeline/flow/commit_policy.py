@@ -6,23 +6,29 @@ fixed interval makes a live bar wait up to the interval after its window closed.
 also due as soon as closed bars wait for one while the source is caught up with its feed (a
 live stream, a paced replay): bars become readable within one frame of their window's close.
 
-Commits are coalesced so that they never take more than ``COST_SHARE`` of the time: after a
-commit that took ``c`` seconds (the snapshot of the open windows and the commit itself; the
-bars' writes are due anyway), the next one closed bars trigger waits until ``c / COST_SHARE``
-has passed since it (at least ``MIN_GAP_S``). A source working through a backlog (a consumer
-behind its stream, an unpaced replay) commits every ``interval_s`` only: its bars are not live,
-and each commit waits for the write queue to empty, which stalls the bar engine meanwhile.
+Commits are coalesced so that they take about ``COST_SHARE`` of the time at most: with commits
+that took ``c`` seconds (the median of the last ``COSTS_KEPT``: the snapshot of the open windows
+and the commit itself; the bars' writes are due anyway), the next one closed bars trigger waits
+until ``c / COST_SHARE`` has passed since the last (at least ``MIN_GAP_S``). The median: one
+commit stalled by a busy disk must not hold the next bars back five times as long.
+
+A source working through a backlog (a consumer behind its stream, an unpaced replay) commits
+every ``interval_s`` only: its bars are not live, and each commit waits for the write queue to
+empty, which stalls the bar engine meanwhile.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 
 # A commit costs a wait for the writer, a snapshot of the open windows and a synced commit: at
 # most this share of the run's time goes to commits triggered by closed windows.
 COST_SHARE = 0.2
 MIN_GAP_S = 0.005
+COSTS_KEPT = 5
 
 
 class CommitPolicy:
@@ -32,7 +38,7 @@ class CommitPolicy:
         self.interval_s = interval_s
         self._clock = clock
         self._last = clock()
-        self._cost_s = 0.0  # of the last commit
+        self._costs: deque[float] = deque(maxlen=COSTS_KEPT)  # of the last commits
 
     def due(self, *, bars_waiting: bool, live: bool) -> bool:
         """True when a commit is due now: the interval is up, or closed bars wait for one while
@@ -44,9 +50,10 @@ class CommitPolicy:
 
     def gap_s(self) -> float:
         """The least time between two commits that closed windows trigger."""
-        return min(self.interval_s, max(MIN_GAP_S, self._cost_s / COST_SHARE))
+        cost = statistics.median(self._costs) if self._costs else 0.0
+        return min(self.interval_s, max(MIN_GAP_S, cost / COST_SHARE))
 
     def committed(self, started: float) -> None:
         """Note a commit that began at ``started`` (on the policy's clock) and ended now."""
         self._last = self._clock()
-        self._cost_s = self._last - started
+        self._costs.append(self._last - started)

@@ -51,11 +51,23 @@ def test_the_gap_after_a_commit_keeps_commits_to_their_share_of_the_time() -> No
     assert policy.due(bars_waiting=True, live=True)
 
 
-def test_a_slow_commit_never_holds_bars_back_past_the_interval() -> None:
-    policy, clock = _policy(interval_s=0.5)
+def _commit(policy: CommitPolicy, clock: _Clock, cost_s: float) -> None:
     started = clock.now
-    clock.now += 2.0
+    clock.now += cost_s
     policy.committed(started)
+
+
+def test_slow_commits_never_hold_bars_back_past_the_interval() -> None:
+    policy, clock = _policy(interval_s=0.5)
+    for _ in range(3):
+        _commit(policy, clock, 2.0)
     assert policy.gap_s() == 0.5
     clock.now += 0.5
     assert policy.due(bars_waiting=True, live=True)
+
+
+def test_one_stalled_commit_does_not_widen_the_gap() -> None:
+    policy, clock = _policy()
+    for cost_s in (0.01, 0.01, 0.3):
+        _commit(policy, clock, cost_s)
+    assert policy.gap_s() == pytest.approx(0.01 / COST_SHARE)
