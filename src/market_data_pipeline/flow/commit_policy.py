@@ -9,8 +9,10 @@ live stream, a paced replay): bars become readable within one frame of their win
 Commits are coalesced so that they take about ``COST_SHARE`` of the time at most: with commits
 that took ``c`` seconds (the median of the last ``COSTS_KEPT``: the snapshot of the open windows
 and the commit itself; the bars' writes are due anyway), the next one closed bars trigger waits
-until ``c / COST_SHARE`` has passed since the last (at least ``MIN_GAP_S``). The median: one
-commit stalled by a busy disk must not hold the next bars back five times as long.
+until ``c / COST_SHARE`` has passed since the last, from ``MIN_GAP_S`` to ``MAX_GAP_S``. The
+median: one commit stalled by a busy disk must not hold the next bars back five times as long.
+The cap: a source that keeps up has time to spare; should commits make it fall behind, it is
+no longer caught up and commits every interval only.
 
 A source working through a backlog (a consumer behind its stream, an unpaced replay) commits
 every ``interval_s`` only: its bars are not live, and each commit waits for the write queue to
@@ -28,6 +30,7 @@ from collections.abc import Callable
 # most this share of the run's time goes to commits triggered by closed windows.
 COST_SHARE = 0.2
 MIN_GAP_S = 0.005
+MAX_GAP_S = 0.1  # closed bars wait at most this long behind the last commit
 COSTS_KEPT = 5
 
 
@@ -51,7 +54,7 @@ class CommitPolicy:
     def gap_s(self) -> float:
         """The least time between two commits that closed windows trigger."""
         cost = statistics.median(self._costs) if self._costs else 0.0
-        return min(self.interval_s, max(MIN_GAP_S, cost / COST_SHARE))
+        return min(self.interval_s, MAX_GAP_S, max(MIN_GAP_S, cost / COST_SHARE))
 
     def committed(self, started: float) -> None:
         """Note a commit that began at ``started`` (on the policy's clock) and ended now."""

@@ -129,6 +129,7 @@ class NatsSource(TickSource):
         self._body_bytes = 0  # mean size of the last fetch's messages (0: none fetched yet)
         self._live = False  # the last fetch found fewer messages than it asked for
         self._got_any = False  # ... and it found some
+        self._near_head = False  # ... and fewer remained behind its last message than it took
         self._delivered: int | None = None  # the consumer's delivery number of the last message
         self._gap_after: int | None = None  # set: deliveries were lost, rebind after this seq
         self.gaps = 0  # times the consumer was rebound after lost deliveries
@@ -152,8 +153,9 @@ class NatsSource(TickSource):
 
     @property
     def caught_up(self) -> bool:
-        """True while the consumer is at the head of the stream (its last fetch came short)."""
-        return self._live
+        """True while the consumer is at the head of the stream: its last fetch came short and
+        fewer messages were pending behind it than it took."""
+        return self._live and self._near_head
 
     def resume_after(self, stream_seq: int) -> None:
         """Start after ``stream_seq`` (a committed checkpoint) instead of the consumer's floor."""
@@ -237,6 +239,7 @@ class NatsSource(TickSource):
             raise BusError(f"fetching from {self._where()} failed: {exc}") from None
         self._live = len(msgs) < count or (self._live and count == 1)
         self._got_any = bool(msgs)
+        self._near_head = not msgs or _pending(msgs[-1]) <= len(msgs)
         if msgs:
             self._body_bytes = max(1, sum(len(msg.data) for msg in msgs) // len(msgs))
         return msgs
@@ -485,6 +488,15 @@ def _sequences(msg: Any) -> tuple[int, int]:
             return int(tokens[7]), int(tokens[8])
     sequence = msg.metadata.sequence  # anything else: nats-py's parser (or its error)
     return int(sequence.stream), int(sequence.consumer)
+
+
+def _pending(msg: Any) -> int:
+    """Return how many messages the consumer had pending past ``msg`` when it delivered it (the
+    last token of the ack subject, see ``_sequences``; 0 when there is none)."""
+    tokens = msg.reply.split(".") if getattr(msg, "reply", None) else []
+    if tokens[:2] == ["$JS", "ACK"] and len(tokens) in (9, 11, 12):
+        return int(tokens[8 if len(tokens) == 9 else 10])
+    return 0
 
 
 def _first_above(items: list[tuple[int, Any]], seq: int) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from market_data_pipeline.flow.commit_policy import COST_SHARE, MIN_GAP_S, CommitPolicy
+from market_data_pipeline.flow.commit_policy import COST_SHARE, MAX_GAP_S, MIN_GAP_S, CommitPolicy
 
 
 class _Clock:
@@ -41,9 +41,9 @@ def test_closed_bars_of_a_live_source_make_a_commit_due_after_the_least_gap() ->
 def test_the_gap_after_a_commit_keeps_commits_to_their_share_of_the_time() -> None:
     policy, clock = _policy()
     started = clock.now
-    clock.now += 0.03  # a commit of 30 ms
+    clock.now += 0.015  # a commit of 15 ms
     policy.committed(started)
-    gap = 0.03 / COST_SHARE
+    gap = 0.015 / COST_SHARE
     assert policy.gap_s() == pytest.approx(gap)
     clock.now += gap * 0.99
     assert not policy.due(bars_waiting=True, live=True)
@@ -57,12 +57,17 @@ def _commit(policy: CommitPolicy, clock: _Clock, cost_s: float) -> None:
     policy.committed(started)
 
 
-def test_slow_commits_never_hold_bars_back_past_the_interval() -> None:
-    policy, clock = _policy(interval_s=0.5)
+@pytest.mark.parametrize(
+    ("interval_s", "gap_s"), [(1.0, MAX_GAP_S), (MAX_GAP_S / 2, MAX_GAP_S / 2)]
+)
+def test_slow_commits_never_hold_closed_bars_back_past_the_cap_or_the_interval(
+    interval_s: float, gap_s: float
+) -> None:
+    policy, clock = _policy(interval_s)
     for _ in range(3):
-        _commit(policy, clock, 2.0)
-    assert policy.gap_s() == 0.5
-    clock.now += 0.5
+        _commit(policy, clock, 0.5)
+    assert policy.gap_s() == gap_s
+    clock.now += gap_s
     assert policy.due(bars_waiting=True, live=True)
 
 

@@ -17,6 +17,7 @@ from market_data_pipeline.sources.nats import (
     FIRST_FETCH,
     SWEEP_S,
     NatsSource,
+    _pending,
     _sequences,
 )
 
@@ -79,6 +80,23 @@ async def test_at_the_head_of_the_stream_a_fetch_sweeps_or_waits_for_one_message
     assert caught_up == [False, True, True, True, True, True, False, False]
 
 
+async def test_a_short_fetch_with_more_pending_behind_it_is_not_caught_up() -> None:
+    source = NatsSource(stream="S", fetch_batch=100)
+    behind = "$JS.ACK.S.mdp.1.7.7.1733468400000000000.{}"
+    replies = iter([behind.format(500), behind.format(2)])
+
+    class _Pending(_Subscription):
+        async def fetch(self, batch: int, timeout: float) -> list[SimpleNamespace]:  # noqa: ASYNC109 - nats-py's signature
+            return [SimpleNamespace(data=b"x", reply=next(replies))] * 3
+
+    source._sub = _Pending(b"x")
+    source._live = True
+    await source._fetch(1.0)
+    assert not source.caught_up  # 500 more behind the 3 taken: a backlog
+    await source._fetch(1.0)
+    assert source.caught_up
+
+
 @pytest.mark.parametrize(
     "reply",
     [
@@ -92,6 +110,7 @@ def test_sequences_come_from_the_ack_subject_as_nats_py_reads_them(reply: str) -
 
     msg = Msg(_client=None, subject="ticks.A", reply=reply)  # type: ignore[arg-type]
     assert _sequences(msg) == (4242, 17)
+    assert _pending(msg) == 9
     assert (msg.metadata.sequence.stream, msg.metadata.sequence.consumer) == (4242, 17)
 
 
