@@ -126,7 +126,9 @@ def _file(item: Any) -> str:
 
 def _ipc(frame: pl.DataFrame) -> bytes:
     out = io.BytesIO()
-    frame.write_ipc(out, compression="uncompressed")
+    # A live run checkpoints several times a second: LZ4 makes the state of 5,000 symbols about
+    # 150 kB instead of 1.3 MB for a millisecond more (checkpoints stored uncompressed still read).
+    frame.write_ipc(out, compression="lz4")
     return out.getvalue()
 
 
