@@ -512,8 +512,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s(
         "checkpoint_interval",
         NATS,
-        "Commit bars, open windows and the stream position (then ack) this often; also a"
-        " replay's with --resume.",
+        "Commit bars, open windows and the stream position (then ack) at least this often (a"
+        " live stream commits as soon as a window closes); also a replay's with --resume.",
         default=1.0,
         metavar="SECONDS",
     ),

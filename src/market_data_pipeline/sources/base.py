@@ -71,6 +71,13 @@ class TickSource(ABC):
     finite: bool = False
 
     @property
+    def caught_up(self) -> bool:
+        """True while the source keeps up with its feed (its frames come as the feed makes
+        them: a paced replay, a consumer at the head of its stream), so a checkpointed run
+        commits closed bars at once; False while it works through a backlog."""
+        return not self.continuous
+
+    @property
     def base_rate(self) -> float | None:
         """Ticks per second the rate gate starts from and scales (None: as fast as possible)."""
         return None

@@ -52,6 +52,11 @@ DEFAULT_ACK_WAIT_S = 60.0
 # Messages delivered but not yet acknowledged: a checkpoint interval's worth at high rates.
 MAX_ACK_PENDING = 200_000
 _FETCH_WAIT_S = 1.0
+# At the head of the stream a fetch of many messages would wait for all of them, up to
+# _FETCH_WAIT_S, before returning the first. There the reader sweeps up what has come, waiting at
+# most SWEEP_S for more, and after a sweep that found nothing waits for one message (returned
+# as it comes).
+SWEEP_S = 0.005
 # Fetches decoded ahead of the caller: one overlaps the network and decoding with the bar
 # engine; more would only hold more unacknowledged messages while a hard pause stops the caller.
 READ_AHEAD = 1
@@ -121,6 +126,9 @@ class NatsSource(TickSource):
         # the next checkpoint they were a second of the stream in memory.
         self._unacked: list[tuple[int, Any]] = []
         self._body_bytes = 0  # mean size of the last fetch's messages (0: none fetched yet)
+        self._live = False  # the last fetch found fewer messages than it asked for
+        self._got_any = False  # ... and it found some
+        self._near_head = False  # ... and fewer remained behind its last message than it took
         self._delivered: int | None = None  # the consumer's delivery number of the last message
         self._gap_after: int | None = None  # set: deliveries were lost, rebind after this seq
         self.gaps = 0  # times the consumer was rebound after lost deliveries
@@ -141,6 +149,12 @@ class NatsSource(TickSource):
             rebinds_after_lost_deliveries=self.gaps,
         )
         return cast(SourceInfo, info)
+
+    @property
+    def caught_up(self) -> bool:
+        """True while the consumer is at the head of the stream: its last fetch came short and
+        fewer messages were pending behind it than it took."""
+        return self._live and self._near_head
 
     def resume_after(self, stream_seq: int) -> None:
         """Start after ``stream_seq`` (a committed checkpoint) instead of the consumer's floor."""
@@ -213,12 +227,18 @@ class NatsSource(TickSource):
     async def _fetch(self, wait_s: float) -> list[Any]:
         import nats.errors
 
+        count = self._fetch_count()
+        if self._live:  # at the head of the stream: sweeps, or a wait for one message
+            count, wait_s = (count, SWEEP_S) if self._got_any else (1, wait_s)
         try:
-            msgs: list[Any] = await self._sub.fetch(self._fetch_count(), timeout=wait_s)
+            msgs: list[Any] = await self._sub.fetch(count, timeout=wait_s)
         except (nats.errors.TimeoutError, TimeoutError):
-            return []
+            msgs = []
         except nats.errors.Error as exc:
             raise BusError(f"fetching from {self._where()} failed: {exc}") from None
+        self._live = len(msgs) < count or (self._live and count == 1)
+        self._got_any = bool(msgs)
+        self._near_head = not msgs or _pending(msgs[-1]) <= len(msgs)
         if msgs:
             self._body_bytes = max(1, sum(len(msg.data) for msg in msgs) // len(msgs))
         return msgs
@@ -467,6 +487,15 @@ def _sequences(msg: Any) -> tuple[int, int]:
             return int(tokens[7]), int(tokens[8])
     sequence = msg.metadata.sequence  # anything else: nats-py's parser (or its error)
     return int(sequence.stream), int(sequence.consumer)
+
+
+def _pending(msg: Any) -> int:
+    """Return how many messages the consumer had pending past ``msg`` when it delivered it (the
+    last token of the ack subject, see ``_sequences``; 0 when there is none)."""
+    tokens = msg.reply.split(".") if getattr(msg, "reply", None) else []
+    if tokens[:2] == ["$JS", "ACK"] and len(tokens) in (9, 11, 12):
+        return int(tokens[8 if len(tokens) == 9 else 10])
+    return 0
 
 
 def _first_above(items: list[tuple[int, Any]], seq: int) -> int:

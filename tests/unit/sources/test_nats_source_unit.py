@@ -12,24 +12,36 @@ import pytest
 pytest.importorskip("nats")
 
 from market_data_pipeline.errors import BusError
-from market_data_pipeline.sources.nats import FETCH_BYTES, FIRST_FETCH, NatsSource, _sequences
+from market_data_pipeline.sources.nats import (
+    FETCH_BYTES,
+    FIRST_FETCH,
+    SWEEP_S,
+    NatsSource,
+    _pending,
+    _sequences,
+)
 
 
 class _Subscription:
-    """Hands out the messages given, whatever was asked for, and records each ask."""
+    """Hands out as many messages as asked for (a consumer behind its stream), or the next of
+    ``backlog`` counts when given, and records each ask and its wait."""
 
-    def __init__(self, bodies: list[bytes]) -> None:
-        self.bodies = bodies
+    def __init__(self, body: bytes, backlog: list[int] | None = None) -> None:
+        self.body = body
+        self.backlog = backlog
         self.asked: list[int] = []
+        self.waits: list[float] = []
 
     async def fetch(self, batch: int, timeout: float) -> list[SimpleNamespace]:  # noqa: ASYNC109 - nats-py's signature
         self.asked.append(batch)
-        return [SimpleNamespace(data=body) for body in self.bodies]
+        self.waits.append(timeout)
+        count = batch if self.backlog is None else min(batch, self.backlog.pop(0))
+        return [SimpleNamespace(data=self.body)] * count
 
 
 async def _asks(fetch_batch: int, body_bytes: int, fetches: int = 3) -> list[int]:
     source = NatsSource(stream="S", fetch_batch=fetch_batch)
-    sub = _Subscription([b"x" * body_bytes] * 4)
+    sub = _Subscription(b"x" * body_bytes)
     source._sub = sub
     for _ in range(fetches):
         await source._fetch(1.0)
@@ -52,6 +64,39 @@ async def test_a_small_fetch_batch_is_kept_and_a_huge_message_still_comes_alone(
     assert await _asks(1_024, 100 * 2**20) == [FIRST_FETCH, 1, 1]
 
 
+async def test_at_the_head_of_the_stream_a_fetch_sweeps_or_waits_for_one_message() -> None:
+    # A full fetch, a short one (the head of the stream), sweeps while they find messages, a
+    # wait for one message after one found none, the wait that times out and the one that gets
+    # it, then a full sweep (behind again) and a full fetch.
+    source = NatsSource(stream="S", fetch_batch=100)
+    sub = _Subscription(b"x" * 40, backlog=[64, 3, 5, 0, 0, 1, 100, 100])
+    source._sub = sub
+    caught_up = []
+    for _ in range(8):
+        await source._fetch(1.0)
+        caught_up.append(source.caught_up)
+    assert sub.asked == [FIRST_FETCH, 100, 100, 100, 1, 1, 100, 100]
+    assert sub.waits == [1.0, 1.0, SWEEP_S, SWEEP_S, 1.0, 1.0, SWEEP_S, 1.0]
+    assert caught_up == [False, True, True, True, True, True, False, False]
+
+
+async def test_a_short_fetch_with_more_pending_behind_it_is_not_caught_up() -> None:
+    source = NatsSource(stream="S", fetch_batch=100)
+    behind = "$JS.ACK.S.mdp.1.7.7.1733468400000000000.{}"
+    replies = iter([behind.format(500), behind.format(2)])
+
+    class _Pending(_Subscription):
+        async def fetch(self, batch: int, timeout: float) -> list[SimpleNamespace]:  # noqa: ASYNC109 - nats-py's signature
+            return [SimpleNamespace(data=b"x", reply=next(replies))] * 3
+
+    source._sub = _Pending(b"x")
+    source._live = True
+    await source._fetch(1.0)
+    assert not source.caught_up  # 500 more behind the 3 taken: a backlog
+    await source._fetch(1.0)
+    assert source.caught_up
+
+
 @pytest.mark.parametrize(
     "reply",
     [
@@ -65,6 +110,7 @@ def test_sequences_come_from_the_ack_subject_as_nats_py_reads_them(reply: str) -
 
     msg = Msg(_client=None, subject="ticks.A", reply=reply)  # type: ignore[arg-type]
     assert _sequences(msg) == (4242, 17)
+    assert _pending(msg) == 9
     assert (msg.metadata.sequence.stream, msg.metadata.sequence.consumer) == (4242, 17)
 
 
