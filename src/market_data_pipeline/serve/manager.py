@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
+import socket
 import sys
 import time
 import uuid
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import metrics
@@ -40,6 +42,7 @@ STOP_WAIT_S = 30.0  # how long a stopping service waits for its runs to write th
 LINE_LIMIT = 16 * 1024 * 1024  # a report lists every input file: lines can be long
 LEVELS = {"ok": 0, "soft": 1, "hard": 2}
 REPLAY_FILTERS = ("symbols", "start", "end", "provider")
+LEASE_RENEWALS = 3  # renewals per lease: two can fail before other replicas give a run up
 
 
 class TooManyRunsError(PipelineError):
@@ -83,8 +86,9 @@ class LiveRun:
     _last_sample: tuple[float, int] | None = None
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def now_iso(after_s: float = 0.0) -> str:
+    stamp = datetime.now(UTC) + timedelta(seconds=after_s)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class RunManager:
@@ -93,11 +97,15 @@ class RunManager:
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
         self.store = RunStore(config.default_sink)
+        # Who drives a run, as the store says: the same name after a restart, so a starting
+        # service knows its earlier instance's runs; other replicas have other names.
+        self.owner = f"{socket.gethostname()}:{config.port}"
         self.live: dict[str, LiveRun] = {}
         # The last progress and the flow of runs that ended lately (memory only, for the page).
         self.ended: OrderedDict[str, LiveRun] = OrderedDict()
         self._lock = asyncio.Lock()
         self._spare: asyncio.Task[asyncio.subprocess.Process] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -106,14 +114,19 @@ class RunManager:
         # The first request must not pay for importing the validation (polars, Core: seconds).
         await asyncio.to_thread(_import_validation)
         await asyncio.to_thread(self.store.create_table)
-        marked = await asyncio.to_thread(self.store.mark_interrupted, now_iso())
+        marked = await asyncio.to_thread(
+            self.store.mark_interrupted, now_iso(), self.owner, own=True
+        )
         if marked:
             log.warning("%d run(s) an earlier service did not finish are now interrupted", marked)
         self._spare = asyncio.create_task(_spawn_worker())
+        self._heartbeat = asyncio.create_task(self._keep_leases(), name="run-leases")
 
     async def stop(self) -> None:
         """Stop every run as Ctrl-C would, wait for them, record them ``interrupted``."""
         self._stopping = True
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         for run in list(self.live.values()):
             self._send_stop(run, "service stopping")
         tasks = [run.task for run in self.live.values() if run.task is not None]
@@ -158,6 +171,8 @@ class RunManager:
                 request=request.shown,
                 dedup_key=request.dedup_key,
                 idempotency_key=idempotency_key,
+                owner=self.owner,
+                lease_until=now_iso(self.config.lease_s),
             )
             await asyncio.to_thread(self.store.insert, record)
             self._launch(record, request)
@@ -191,6 +206,8 @@ class RunManager:
                 request=request.shown,
                 dedup_key=request.dedup_key,
                 resumed_from=run_id,
+                owner=self.owner,
+                lease_until=now_iso(self.config.lease_s),
             )
             await asyncio.to_thread(self.store.insert, new)
             self._launch(new, request)
@@ -201,6 +218,11 @@ class RunManager:
         run = self.live.get(run_id)
         if run is None or run.record.status not in UNFINISHED:
             record = await self.get(run_id)
+            if record.status in UNFINISHED:
+                raise ConflictError(
+                    f"run {run_id} is {record.status} in the service {record.owner}:"
+                    " send the request there"
+                )
             raise ConflictError(f"run {run_id} already ended ({record.status})")
         self._send_stop(run, "cancelled")
         return run.record
@@ -240,6 +262,7 @@ class RunManager:
             "error": record.error,
             "report": record.report,
             "resumed_from": record.resumed_from,
+            "owner": record.owner,
             # The run's process while it runs (operators may want to look at it).
             "pid": run.process.pid if record.id in self.live and run and run.process else None,
         }
@@ -250,6 +273,21 @@ class RunManager:
 
     async def counts(self) -> dict[str, int]:
         return await asyncio.to_thread(self.store.counts)
+
+    async def _keep_leases(self) -> None:
+        """Renew the leases of this service's runs; interrupt runs of replicas that are gone."""
+        while True:
+            await asyncio.sleep(self.config.lease_s / LEASE_RENEWALS)
+            try:
+                await asyncio.to_thread(self.store.renew, self.owner, now_iso(self.config.lease_s))
+                marked = await asyncio.to_thread(
+                    self.store.mark_interrupted, now_iso(), self.owner, own=False
+                )
+            except Exception as exc:  # the store may be away a while; the next beat retries
+                log.warning("cannot renew the runs' leases: %s", mask_urls(str(exc)))
+                continue
+            if marked:
+                log.warning("%d run(s) of a service that is gone are now interrupted", marked)
 
     # -- validation -----------------------------------------------------------------------------
     def _prepare(self, kind: str, body: Any) -> Request:
@@ -391,7 +429,8 @@ class RunManager:
             run._last_sample = (now, ticks)
 
     async def _finish(self, run: LiveRun, result: dict[str, Any] | None) -> None:
-        record = run.record
+        # Shown once stored: a client that saw the end finds it in the store too (/metrics).
+        record = dataclasses.replace(run.record)
         record.finished_at = now_iso()
         if result is None:
             code = run.process.returncode if run.process is not None else None
@@ -411,6 +450,7 @@ class RunManager:
             await asyncio.to_thread(self.store.update, record)
         except Exception as exc:
             log.error("run %s: cannot record its end: %s", record.id, mask_urls(str(exc)))
+        run.record = record
         self.live.pop(record.id, None)
         self.ended[record.id] = run
         while len(self.ended) > ENDED_KEPT:
