@@ -228,7 +228,9 @@ class RunManager:
         return run.record
 
     async def get(self, run_id: str) -> RunRecord:
-        run = self.live.get(run_id)
+        # Runs this service drives or ended lately answer from memory: a status poll needs no
+        # round trip to the store (their records are written there as they change).
+        run = self.live.get(run_id) or self.ended.get(run_id)
         if run is not None:
             return run.record
         record = await asyncio.to_thread(self.store.get, run_id)
