@@ -1,20 +1,25 @@
 """Benchmark ``mdp serve``: N concurrent small replays through the API vs the same N as processes.
 
-Run: ``.venv/bin/python bench/bench_serve.py [--runs 50] [--rows 2000] [--sink URL]``.
+Run: ``.venv/bin/python bench/bench_serve.py [--runs 50] [--rows 2000] [--repeat 3] [--api-only]``.
 
-1. **API**: ``mdp serve --max-runs N`` is started (and waited on until ``/healthz`` answers);
-   N clients each POST ``/v1/replay/ticks`` for their own file at once, then poll
-   ``GET /v1/replay/ticks/{id}`` (with a ``{}`` body, as market-data-orchestrator does) every
-   50 ms until ``success``. Every poll's response time is kept.
+1. **API**: ``mdp serve --max-runs N`` is started in its own session (as a pod is its own
+   cgroup: with the kernel's session autogroups, the service and its runs share one scheduling
+   group and the clients here are not charged to it) and waited on until ``/healthz`` answers.
+   First a bad file (a bad price in row 3) is replayed a few times with the service idle: the
+   time from POST to reading ``failed``. Then N clients each POST ``/v1/replay/ticks`` for their
+   own file at once, and poll ``GET /v1/replay/ticks/{id}`` (with a ``{}`` body, as
+   market-data-orchestrator does) every 50 ms until ``success``. Every poll's time is kept.
 2. **Processes**: the same N replays as N concurrent ``mdp run --input FILE`` processes.
 
-Prints, side by side, the total CPU seconds (user + sys: for the API the service and every run
-process it reaped, from ``/proc``; for the processes ``os.wait4``) and the wall seconds from the
-first request or start to the last run's end; then the p50/p99/max of the status polls and
-whether p99 is under the 50 ms floor. Each file holds its own symbols, so the runs never write
-the same rows. The sink must take concurrent writers: PostgreSQL (default: a fresh schema in
-``MDP_TEST_POSTGRES_URL``, dropped at the end). The machine's load average is printed before
-and after: on a shared machine the numbers move with it.
+Prints one row per way (``--repeat`` measures the API again): total CPU seconds (user + sys:
+for the API the service and every run process it reaped, from ``/proc``; for the processes
+``os.wait4``) and wall seconds from the first request or start to the last run's end; for the
+API the p50/p99/max of the status polls (floor: p99 under 50 ms), the service process's own CPU
+and how long it was runnable but waiting for a core (``/proc/PID/task/*/schedstat``: on a
+shared machine this, not the service's work, is what a slow poll waits for), the bad file's
+times, and the 1-minute load average after it. Each file holds its own symbols, so the runs
+never write the same rows. The sink must take concurrent writers: PostgreSQL (default: a fresh
+schema in ``MDP_TEST_POSTGRES_URL``, dropped at the end).
 """
 
 from __future__ import annotations

@@ -342,7 +342,8 @@ class RunManager:
             same = run.record.dedup_key == request.dedup_key and run.record.kind == request.kind
             if same and run.record.status in UNFINISHED and run.record.idempotency_key is None:
                 return run.record
-        return None
+        # A retry may reach another replica than the first request did: the store knows.
+        return await asyncio.to_thread(self.store.unfinished_twin, request.kind, request.dedup_key)
 
     def _body_of(self, record: RunRecord) -> dict[str, Any]:
         """The request body of an earlier run, its masked sink mapped back to the real one."""

@@ -200,6 +200,16 @@ class RunStore:
         )
         return RunRecord.from_row(rows[0]) if rows else None
 
+    def unfinished_twin(self, kind: str, dedup_key: str) -> RunRecord | None:
+        """Return a pending or running run started by an identical request (no key), or None."""
+        rows = self._execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM {TABLE} WHERE kind = ? AND dedup_key = ?"
+            " AND idempotency_key IS NULL AND status IN ('pending', 'running')"
+            " ORDER BY created_at DESC LIMIT 1",
+            (kind, dedup_key),
+        )
+        return RunRecord.from_row(rows[0]) if rows else None
+
     def list(self, *, kind: str | None = None, limit: int = 200) -> list[RunRecord]:
         """Return the latest runs first (of one kind when given)."""
         where, params = ("WHERE kind = ?", (kind,)) if kind else ("", ())

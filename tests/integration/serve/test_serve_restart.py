@@ -117,6 +117,8 @@ def test_replicas_sharing_a_store_interrupt_only_runs_whose_service_is_gone(
             seen = other.run(run["id"])
             assert seen["status"] == "running", seen  # a replica's start leaves it alone
             assert seen["owner"] == f"{socket.gethostname()}:{first.port}"
+            retried = other.post("/v1/runs", SLOW)  # a client's retry reaching the other replica
+            assert retried.status == 200 and retried.body["id"] == run["id"]
             # More than a lease later (by the run's own progress), it is still first's.
             ticks = _ticks(first.client(), run["id"])
             wait_for(
