@@ -133,3 +133,19 @@ def test_replicas_sharing_a_store_interrupt_only_runs_whose_service_is_gone(
     finally:
         if first.process is not None and first.process.poll() is None:
             first.kill()
+
+
+def test_a_poll_answers_alike_from_memory_and_from_the_store(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    args = ("--data-dir", str(data_dir), "--sink", f"sqlite:///{tmp_path / 'runs.db'}")
+    with ServeProcess(tmp_path, *args) as first:
+        run_id = first.client().post("/v1/replay/ticks", {"input": "ticks.csv"}).body["run_id"]
+        first.client().wait_status(run_id, ("success",))
+        paths = (f"/v1/runs/{run_id}", f"/v1/replay/ticks/{run_id}")
+        in_memory = [first.client().get(path).body for path in paths]
+    with ServeProcess(tmp_path, *args, port=first.port) as second:  # ended runs: the store's
+        from_store = [second.client().get(path).body for path in paths]
+    for memory, store in zip(in_memory, from_store, strict=True):
+        # Memory keeps the last live progress (event time, queue) beside the report's figures.
+        assert {**memory, "progress": None} == {**store, "progress": None}
