@@ -38,7 +38,7 @@ from .sinks.queue import (
 )
 from .sources.base import TickSource
 from .sources.formats import layout_for
-from .sources.replay import ReplaySource, expand_inputs
+from .sources.replay import ReplaySource, check_head, expand_inputs
 from .sources.synthetic import SyntheticSource
 
 
@@ -85,6 +85,25 @@ def build_source(settings: RunSettings) -> TickSource:
         rate=settings.rate,
         ticks=settings.ticks,
         start_ns=iso_time_ns(settings.start, "--start"),
+    )
+
+
+def check_replay_head(settings: RunSettings) -> None:
+    """Raise the ``BadInputError`` a replay would stop at in its files' header or first rows.
+
+    Cheap (no row count, no pipeline): a service fails such a run at once, without starting it.
+    """
+    if not settings.is_replay or settings.input is None:
+        return
+    check_head(
+        expand_inputs(settings.input),
+        kind=settings.kind,
+        symbol=settings.symbol,
+        ts_unit=settings.ts_unit,
+        on_bad_row=settings.on_bad_row,
+        layout=layout_for(settings.format, settings.columns),
+        ts_format=settings.ts_format,
+        tz=zone(settings.tz).key,
     )
 
 

@@ -83,6 +83,16 @@ def serve_command(
         int,
         typer.Option("--max-body", metavar="BYTES", min=1, help="Largest request body accepted."),
     ] = 64 * 1024,
+    lease: Annotated[
+        float,
+        typer.Option(
+            "--lease",
+            metavar="SECONDS",
+            min=1,
+            help="Replicas sharing a store: how long a run stays this service's without a"
+            " renewal before the others record it interrupted.",
+        ),
+    ] = 30.0,
     log_level: Annotated[
         str, typer.Option("--log-level", metavar="LEVEL", help="uvicorn's log level.")
     ] = "info",
@@ -91,7 +101,7 @@ def serve_command(
     from .output import error_line
 
     try:
-        config = _config(host, port, token, data_dir, sink, bus, max_runs, max_body)
+        config = _config(host, port, token, data_dir, sink, bus, max_runs, max_body, lease)
     except PipelineError as exc:
         error_line(str(exc))
         raise typer.Exit(exc.exit_code or EXIT_BAD_INPUT) from None
@@ -120,6 +130,7 @@ def _config(
     bus: str | None,
     max_runs: int | None,
     max_body: int,
+    lease_s: float = 30.0,
 ) -> ServeConfig:
     from ..bus.urls import check_bus_url
     from ..errors import UsageError
@@ -148,4 +159,5 @@ def _config(
         bus=bus,
         max_runs=max_runs or default_max_runs(urls[0]),
         max_body=max_body,
+        lease_s=lease_s,
     )

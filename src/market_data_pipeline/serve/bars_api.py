@@ -8,12 +8,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from ..errors import SinkSetupError
-from ..sinks import read_bars
+from ..isotime import iso_time_ns
+from ..sinks import Selection, read_bars, read_selection
 from ..sinks.urls import redact_url
 from .chart import chart_points
 from .guards import ForbiddenError, ServeConfig
 
-MAX_POINTS = 20_000  # the latest bars of a series the chart gets at most
+MAX_POINTS = 20_000  # the latest bars of a series the chart gets at most (the store's LIMIT)
 
 
 def bars_routes(app: FastAPI, config: ServeConfig, auth: list[Any]) -> None:
@@ -24,10 +25,22 @@ def bars_routes(app: FastAPI, config: ServeConfig, auth: list[Any]) -> None:
 
     @app.get("/v1/bars", dependencies=auth)
     async def bars(
-        symbol: str, resolution: str, sink: str | None = None, limit: int = MAX_POINTS
+        symbol: str,
+        resolution: str,
+        sink: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        limit: int = MAX_POINTS,
     ) -> dict[str, Any]:
         url = _sink(config, sink)
-        points = await asyncio.to_thread(_points, url, symbol, resolution, min(limit, MAX_POINTS))
+        selection = Selection(
+            symbol,
+            resolution,
+            start_ns=None if start is None else iso_time_ns(start, "start"),
+            end_ns=None if end is None else iso_time_ns(end, "end"),
+            limit=max(0, min(limit, MAX_POINTS)),
+        )
+        points = await asyncio.to_thread(_points, url, selection)
         return {"symbol": symbol, "resolution": resolution, "bars": points}
 
 
@@ -63,11 +76,9 @@ def _series(url: str) -> list[dict[str, Any]]:
     return list(counts.iter_rows(named=True))
 
 
-def _points(url: str, symbol: str, resolution: str, limit: int) -> list[dict[str, Any]]:
-    import polars as pl
-
-    frame = _stored(url)
-    if frame is None:
+def _points(url: str, selection: Selection) -> list[dict[str, Any]]:
+    try:
+        frame = read_selection(url, selection)
+    except SinkSetupError:  # no file or table until a run writes
         return []
-    frame = frame.filter((pl.col("symbol") == symbol) & (pl.col("resolution") == resolution))
-    return chart_points(frame.sort("ts_ns").tail(limit))
+    return chart_points(frame)

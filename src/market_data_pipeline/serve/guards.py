@@ -29,6 +29,8 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_MAX_BODY = 64 * 1024
+# How long a replica's runs stay its own without a renewal; it renews three times a lease.
+DEFAULT_LEASE_S = 30.0
 # Settings a request may not set: the service owns its ports and its configuration.
 SERVICE_OWNED = {"metrics_port": "the service serves /metrics itself"}
 
@@ -49,6 +51,7 @@ class ServeConfig:
     bus: str | None = None
     max_runs: int = 4
     max_body: int = DEFAULT_MAX_BODY
+    lease_s: float = DEFAULT_LEASE_S
 
     @property
     def default_sink(self) -> str:

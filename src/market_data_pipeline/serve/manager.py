@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
+import socket
 import sys
 import time
 import uuid
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import metrics
@@ -40,6 +42,7 @@ STOP_WAIT_S = 30.0  # how long a stopping service waits for its runs to write th
 LINE_LIMIT = 16 * 1024 * 1024  # a report lists every input file: lines can be long
 LEVELS = {"ok": 0, "soft": 1, "hard": 2}
 REPLAY_FILTERS = ("symbols", "start", "end", "provider")
+LEASE_RENEWALS = 3  # renewals per lease: two can fail before other replicas give a run up
 
 
 class TooManyRunsError(PipelineError):
@@ -63,6 +66,8 @@ class Request:
     filters: dict[str, Any]
     shown: dict[str, Any]
     dedup_key: str
+    # mdp run's result for a file refused at its header or first rows: the run fails at once.
+    refused: dict[str, Any] | None = None
 
 
 @dataclass
@@ -81,8 +86,9 @@ class LiveRun:
     _last_sample: tuple[float, int] | None = None
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def now_iso(after_s: float = 0.0) -> str:
+    stamp = datetime.now(UTC) + timedelta(seconds=after_s)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class RunManager:
@@ -91,25 +97,36 @@ class RunManager:
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
         self.store = RunStore(config.default_sink)
+        # Who drives a run, as the store says: the same name after a restart, so a starting
+        # service knows its earlier instance's runs; other replicas have other names.
+        self.owner = f"{socket.gethostname()}:{config.port}"
         self.live: dict[str, LiveRun] = {}
         # The last progress and the flow of runs that ended lately (memory only, for the page).
         self.ended: OrderedDict[str, LiveRun] = OrderedDict()
         self._lock = asyncio.Lock()
         self._spare: asyncio.Task[asyncio.subprocess.Process] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         """Create the table, mark what an earlier service left unfinished, start a spare worker."""
+        # The first request must not pay for importing the validation (polars, Core: seconds).
+        await asyncio.to_thread(_import_validation)
         await asyncio.to_thread(self.store.create_table)
-        marked = await asyncio.to_thread(self.store.mark_interrupted, now_iso())
+        marked = await asyncio.to_thread(
+            self.store.mark_interrupted, now_iso(), self.owner, own=True
+        )
         if marked:
             log.warning("%d run(s) an earlier service did not finish are now interrupted", marked)
         self._spare = asyncio.create_task(_spawn_worker())
+        self._heartbeat = asyncio.create_task(self._keep_leases(), name="run-leases")
 
     async def stop(self) -> None:
         """Stop every run as Ctrl-C would, wait for them, record them ``interrupted``."""
         self._stopping = True
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         for run in list(self.live.values()):
             self._send_stop(run, "service stopping")
         tasks = [run.task for run in self.live.values() if run.task is not None]
@@ -154,6 +171,8 @@ class RunManager:
                 request=request.shown,
                 dedup_key=request.dedup_key,
                 idempotency_key=idempotency_key,
+                owner=self.owner,
+                lease_until=now_iso(self.config.lease_s),
             )
             await asyncio.to_thread(self.store.insert, record)
             self._launch(record, request)
@@ -187,6 +206,8 @@ class RunManager:
                 request=request.shown,
                 dedup_key=request.dedup_key,
                 resumed_from=run_id,
+                owner=self.owner,
+                lease_until=now_iso(self.config.lease_s),
             )
             await asyncio.to_thread(self.store.insert, new)
             self._launch(new, request)
@@ -197,12 +218,19 @@ class RunManager:
         run = self.live.get(run_id)
         if run is None or run.record.status not in UNFINISHED:
             record = await self.get(run_id)
+            if record.status in UNFINISHED:
+                raise ConflictError(
+                    f"run {run_id} is {record.status} in the service {record.owner}:"
+                    " send the request there"
+                )
             raise ConflictError(f"run {run_id} already ended ({record.status})")
         self._send_stop(run, "cancelled")
         return run.record
 
     async def get(self, run_id: str) -> RunRecord:
-        run = self.live.get(run_id)
+        # Runs this service drives or ended lately answer from memory: a status poll needs no
+        # round trip to the store (their records are written there as they change).
+        run = self.live.get(run_id) or self.ended.get(run_id)
         if run is not None:
             return run.record
         record = await asyncio.to_thread(self.store.get, run_id)
@@ -236,6 +264,7 @@ class RunManager:
             "error": record.error,
             "report": record.report,
             "resumed_from": record.resumed_from,
+            "owner": record.owner,
             # The run's process while it runs (operators may want to look at it).
             "pid": run.process.pid if record.id in self.live and run and run.process else None,
         }
@@ -247,12 +276,28 @@ class RunManager:
     async def counts(self) -> dict[str, int]:
         return await asyncio.to_thread(self.store.counts)
 
+    async def _keep_leases(self) -> None:
+        """Renew the leases of this service's runs; interrupt runs of replicas that are gone."""
+        while True:
+            await asyncio.sleep(self.config.lease_s / LEASE_RENEWALS)
+            try:
+                await asyncio.to_thread(self.store.renew, self.owner, now_iso(self.config.lease_s))
+                marked = await asyncio.to_thread(
+                    self.store.mark_interrupted, now_iso(), self.owner, own=False
+                )
+            except Exception as exc:  # the store may be away a while; the next beat retries
+                log.warning("cannot renew the runs' leases: %s", mask_urls(str(exc)))
+                continue
+            if marked:
+                log.warning("%d run(s) of a service that is gone are now interrupted", marked)
+
     # -- validation -----------------------------------------------------------------------------
     def _prepare(self, kind: str, body: Any) -> Request:
         """Validate a request as ``mdp run`` validates its flags (sync: run in a thread)."""
-        from ..build import engine_for
+        from ..build import check_replay_head, engine_for
         from ..cli.precheck import precheck_run
         from ..config import load_settings
+        from ..report import failed_before_start
 
         if not isinstance(body, dict):
             raise UsageError("invalid settings: expected a JSON object of mdp run settings")
@@ -267,6 +312,12 @@ class RunManager:
             raise UsageError(
                 "invalid settings: input: a replay needs input (files in the data dir)"
             )
+        refused = None
+        try:
+            check_replay_head(settings)
+        except PipelineError as exc:  # what the run would answer, without starting it
+            report = failed_before_start(settings.sink, exc)
+            refused = {"report": report.as_dict(), "exit_code": report.exit_code}
         dumped = settings.model_dump(mode="json", by_alias=True)
         shown = json.loads(mask_urls(json.dumps({"settings": flags, "filters": filters})))
         for name in ("sink", "bus", "nats_url"):
@@ -279,6 +330,7 @@ class RunManager:
             filters=filters,
             shown=shown,
             dedup_key=hashlib.sha256(canonical.encode()).hexdigest(),
+            refused=refused,
         )
 
     async def _existing(self, request: Request, key: str | None) -> RunRecord | None:
@@ -290,7 +342,8 @@ class RunManager:
             same = run.record.dedup_key == request.dedup_key and run.record.kind == request.kind
             if same and run.record.status in UNFINISHED and run.record.idempotency_key is None:
                 return run.record
-        return None
+        # A retry may reach another replica than the first request did: the store knows.
+        return await asyncio.to_thread(self.store.unfinished_twin, request.kind, request.dedup_key)
 
     def _body_of(self, record: RunRecord) -> dict[str, Any]:
         """The request body of an earlier run, its masked sink mapped back to the real one."""
@@ -319,7 +372,10 @@ class RunManager:
         return process
 
     async def _drive(self, run: LiveRun) -> None:
-        result: dict[str, Any] | None = None
+        result: dict[str, Any] | None = run.request.refused
+        if result is not None:
+            await self._finish(run, result)
+            return
         try:
             run.process = process = await self._take_worker()
             assert process.stdin is not None and process.stdout is not None
@@ -376,7 +432,8 @@ class RunManager:
             run._last_sample = (now, ticks)
 
     async def _finish(self, run: LiveRun, result: dict[str, Any] | None) -> None:
-        record = run.record
+        # Shown once stored: a client that saw the end finds it in the store too (/metrics).
+        record = dataclasses.replace(run.record)
         record.finished_at = now_iso()
         if result is None:
             code = run.process.returncode if run.process is not None else None
@@ -396,6 +453,7 @@ class RunManager:
             await asyncio.to_thread(self.store.update, record)
         except Exception as exc:
             log.error("run %s: cannot record its end: %s", record.id, mask_urls(str(exc)))
+        run.record = record
         self.live.pop(record.id, None)
         self.ended[record.id] = run
         while len(self.ended) > ENDED_KEPT:
@@ -422,6 +480,12 @@ class RunManager:
             return  # _drive sends it once the worker is taken
         with contextlib.suppress(ConnectionError, RuntimeError):
             process.stdin.write((json.dumps({"stop": reason}) + "\n").encode())
+
+
+def _import_validation() -> None:
+    from ..cli import precheck  # noqa: F401
+    from ..config import load_settings  # noqa: F401
+    from ..build import engine_for  # noqa: F401
 
 
 def _split_replay(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -498,9 +562,12 @@ async def _spawn_worker() -> asyncio.subprocess.Process:
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         limit=LINE_LIMIT,
-        # Its own session: a Ctrl-C meant for the service reaches the runs through the service,
-        # which stops them in order; the runs outlive a killed service just long enough to stop.
-        start_new_session=True,
+        # Its own process group, so a Ctrl-C at the terminal reaches the runs through the
+        # service, which stops them in order; the runs outlive a killed service just long
+        # enough to stop. Not its own session: that would give each run its own autogroup,
+        # weighed equal to the service whatever its nice value (fifty runs left the service
+        # 1/51 of the CPU and status polls took seconds).
+        process_group=0,
     )
     assert process.stdout is not None
     line = await process.stdout.readline()

@@ -6,6 +6,11 @@ service reads the history from here and marks the runs it did not see end ``inte
 Calls are synchronous (the service runs them in a worker thread) and each opens its own short
 connection, so a store that restarts between two calls is simply reconnected.
 
+Each run has an ``owner``, the service instance driving it (``host:port``), and a lease
+(``lease_until``) that instance renews while it runs: replicas sharing one store tell a run
+whose service is gone (its lease ran out, or it is the starting service's own earlier instance)
+from one another replica is driving. A table of an earlier version gets the two columns in place.
+
 In PostgreSQL the table sits beside ``bars``. SQLite has one writer at a time and a replay holds
 its write transaction from its first bar to its commit, so a record written meanwhile would
 wait for the whole replay (or break the run's transaction): for ``sqlite:///x.db`` the records
@@ -44,7 +49,11 @@ _COLUMNS = (
     "error",
     "report",
     "resumed_from",
+    "owner",
+    "lease_until",
 )
+# Columns a later version added: an older table gets them in place (ALTER TABLE ADD COLUMN).
+_LATER_COLUMNS = (("owner", "TEXT"), ("lease_until", "TEXT"))
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -60,7 +69,9 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     exit_code       INTEGER,
     error           TEXT,
     report          TEXT,
-    resumed_from    TEXT
+    resumed_from    TEXT,
+    owner           TEXT,
+    lease_until     TEXT
 )
 """
 
@@ -82,6 +93,8 @@ class RunRecord:
     error: str | None = None
     report: dict[str, Any] | None = None
     resumed_from: str | None = None
+    owner: str | None = None  # the service instance driving it: host:port
+    lease_until: str | None = None  # the owner renews it while it runs
 
     def row(self) -> tuple[Any, ...]:
         """Return the values in ``_COLUMNS`` order (JSON columns as text)."""
@@ -146,8 +159,16 @@ class RunStore:
             return list(cursor.fetchall()) if cursor.description else []
 
     def create_table(self) -> None:
-        """Create ``mdp_runs`` when missing."""
+        """Create ``mdp_runs`` when missing; add the columns a later version added."""
         self._execute(_SCHEMA)
+        if self.backend == "postgresql":  # several replicas may start at once: IF NOT EXISTS
+            for name, sql_type in _LATER_COLUMNS:
+                self._execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {name} {sql_type}")
+            return
+        have = {str(row[1]) for row in self._execute(f"PRAGMA table_info({TABLE})")}
+        for name, sql_type in _LATER_COLUMNS:
+            if name not in have:
+                self._execute(f"ALTER TABLE {TABLE} ADD COLUMN {name} {sql_type}")
 
     def ping(self) -> None:
         """Raise unless the store answers a query."""
@@ -179,6 +200,16 @@ class RunStore:
         )
         return RunRecord.from_row(rows[0]) if rows else None
 
+    def unfinished_twin(self, kind: str, dedup_key: str) -> RunRecord | None:
+        """Return a pending or running run started by an identical request (no key), or None."""
+        rows = self._execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM {TABLE} WHERE kind = ? AND dedup_key = ?"
+            " AND idempotency_key IS NULL AND status IN ('pending', 'running')"
+            " ORDER BY created_at DESC LIMIT 1",
+            (kind, dedup_key),
+        )
+        return RunRecord.from_row(rows[0]) if rows else None
+
     def list(self, *, kind: str | None = None, limit: int = 200) -> list[RunRecord]:
         """Return the latest runs first (of one kind when given)."""
         where, params = ("WHERE kind = ?", (kind,)) if kind else ("", ())
@@ -194,13 +225,31 @@ class RunStore:
         rows = self._execute(f"SELECT status, COUNT(*) FROM {TABLE} GROUP BY status")
         return {str(status): int(count) for status, count in rows}
 
-    def mark_interrupted(self, now: str) -> int:
-        """Mark every run left pending or running by an earlier service ``interrupted``."""
+    def renew(self, owner: str, until: str) -> None:
+        """Extend to ``until`` the lease of every unfinished run ``owner`` drives."""
+        self._execute(
+            f"UPDATE {TABLE} SET lease_until = ? WHERE owner = ?"
+            " AND status IN ('pending', 'running')",
+            (until, owner),
+        )
+
+    def mark_interrupted(self, now: str, owner: str, *, own: bool) -> int:
+        """Mark ``interrupted`` the unfinished runs whose service is gone; return how many.
+
+        Gone: its lease ran out before ``now`` and it is not ``owner``'s. With ``own`` (a
+        service starting), also every run of ``owner`` (its earlier instance) and every run
+        without a lease (an earlier version's, which marked every unfinished run at its start).
+        """
         error = "the service stopped before the run ended"
+        where = (
+            "lease_until IS NULL OR lease_until < ? OR owner = ?"
+            if own
+            else ("lease_until < ? AND owner <> ?")
+        )
         with self._connect() as conn:
             sql = (
                 f"UPDATE {TABLE} SET status = 'interrupted', finished_at = ?,"
-                " error = COALESCE(error, ?) WHERE status IN ('pending', 'running')"
+                f" error = COALESCE(error, ?) WHERE status IN ('pending', 'running') AND ({where})"
             )
-            cursor = conn.execute(sql.replace("?", self._mark), (now, error))
+            cursor = conn.execute(sql.replace("?", self._mark), (now, error, now, owner))
             return int(cursor.rowcount or 0)

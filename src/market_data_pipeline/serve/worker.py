@@ -26,9 +26,13 @@ from typing import IO, Any
 from ..cli.signals import EXIT_CODES, STOP
 
 PROGRESS_INTERVAL_S = 0.25
-# Runs are batch work: below the service's priority, so status polls and probes answer at once
-# however many runs share the cores (a run alone still gets every idle cycle).
-NICE = 5
+# Runs are batch work, the service's answers are not. Runs stay in the service's session
+# (manager._spawn_worker), so with the kernel's autogroups, or in a pod's cgroup, they share
+# one scheduling group with it and nice values weigh them against it: at 19 (weight 15 to the
+# service's 1024) fifty busy runs together weigh less than the service, so status polls and
+# probes get a core when they need one; runs alone still get every idle cycle. Set before the
+# imports: a spare worker's start (about a second of CPU) is batch work too.
+NICE = 19
 CANCELLED = "cancelled"
 CANCEL_EXIT_CODE = EXIT_CODES["SIGINT"]  # a cancelled run ends as Ctrl-C ends `mdp run`
 
@@ -49,6 +53,7 @@ class Channel:
 
 def main() -> int:
     """Wait for the run's settings on stdin, run it, report; return the process exit code."""
+    os.nice(NICE)
     STOP.install()  # signals become stop requests, as in `mdp run`
     channel = Channel()
     _log_to_stderr()
@@ -60,7 +65,6 @@ def main() -> int:
     if not line:
         return 0  # the service went away before handing us a run
     request = json.loads(line)
-    os.nice(NICE)  # after the imports: a waiting worker is ready as soon as it can be
     return asyncio.run(_run(channel, request))
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from .._lazy import lazy_exports
 from ..errors import SinkRefusedError, SinkSetupError
-from .schema import BarTable, parse_table
+from .schema import BarTable, Selection, parse_table
 from .urls import SUPPORTED_SCHEMES, parse_sink_url, redact_url
 
 if TYPE_CHECKING:
@@ -37,10 +37,12 @@ __all__ = [
     "DepthObserver",
     "MemorySink",
     "RetryPolicy",
+    "Selection",
     "WriteQueue",
     "WriteReport",
     "open_sink",
     "read_bars",
+    "read_selection",
     "redact_url",
 ]
 
@@ -80,18 +82,45 @@ def read_bars(url: str, *, table: str | None = None) -> pl.DataFrame:
         raise SinkSetupError(str(exc)) from None
 
 
-def _read(backend: str, location: str, table: BarTable) -> pl.DataFrame:
+def read_selection(url: str, selection: Selection, *, table: str | None = None) -> pl.DataFrame:
+    """Read the bars ``selection`` names as ``read_bars`` does, in time order; the store
+    selects them (its key leads with symbol, resolution, ts) rather than the whole table."""
+    target = parse_sink_url(url)
+    where = parse_table(table, target.backend)
+    try:
+        return _read(target.backend, target.location, where, selection)
+    except SinkRefusedError as exc:
+        raise SinkSetupError(str(exc)) from None
+
+
+def _read(
+    backend: str, location: str, table: BarTable, selection: Selection | None = None
+) -> pl.DataFrame:
     if backend == "sqlite":
         from .sqlite import read_sqlite
 
-        return read_sqlite(location, table)
+        return read_sqlite(location, table, selection)
     if backend == "memory":
         from .memory import read_memory
 
-        return read_memory(_memory_name(location, table))
+        frame = read_memory(_memory_name(location, table))
+        return frame if selection is None else _selected(frame, selection)
     from .postgres import read_postgres
 
-    return read_postgres(location, table)
+    return read_postgres(location, table, selection)
+
+
+def _selected(frame: pl.DataFrame, selection: Selection) -> pl.DataFrame:
+    """``selection`` of a frame in memory (a memory store: no SQL)."""
+    import polars as pl
+
+    keep = (pl.col("symbol") == selection.symbol) & (pl.col("resolution") == selection.resolution)
+    if selection.start_ns is not None:
+        keep &= pl.col("ts_ns") >= selection.start_ns
+    if selection.end_ns is not None:
+        keep &= pl.col("ts_ns") < selection.end_ns
+    chosen = frame.filter(keep).sort("ts_ns")
+    return chosen if selection.limit is None else chosen.tail(selection.limit)
 
 
 def _memory_name(name: str, table: BarTable) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ from ..errors import (
 from ..extras import missing_extra
 from .base import BarSink, column_list, update_set
 from .failures import pg_errors
-from .schema import COLUMNS, BarTable, Column, FoundColumn, check_table
+from .schema import COLUMNS, BarTable, Column, FoundColumn, Selection, check_table
 from .urls import redact_url
 
 if TYPE_CHECKING:
@@ -465,15 +466,28 @@ def _first_error(errors: list[BaseException | None]) -> None:
             raise error
 
 
-def read_postgres(url: str, table: BarTable | None = None) -> pl.DataFrame:
-    """Read a bars table as a ``BAR_SCHEMA`` frame; ``SinkSetupError`` if there is none."""
+def read_postgres(
+    url: str, table: BarTable | None = None, selection: Selection | None = None
+) -> pl.DataFrame:
+    """Read a bars table (or the ``selection`` of it) as a ``BAR_SCHEMA`` frame;
+    ``SinkSetupError`` if there is none."""
     table = table or BarTable()
     conn = connect(url)
     with pg_errors(url, "read"), conn:
         if not table_exists(conn, table):
             raise SinkSetupError(f"no table {table} in {redact_url(url)}")
-        rows = conn.execute(select_sql(table, _missing_columns(conn, table))).fetchall()
+        missing = _missing_columns(conn, table)
+        if selection is None:
+            rows = conn.execute(select_sql(table, missing)).fetchall()
+        else:
+            columns = column_list([_read(column, missing) for column in _TABLE_SPEC])
+            sql, params = selection.sql(columns, table, "%s", _timestamp)
+            rows = conn.execute(sql, params).fetchall()[::-1]
     return pl.DataFrame(rows, schema=frames.BAR_SCHEMA, orient="row")
+
+
+def _timestamp(ts_us: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ts_us)
 
 
 def _missing_columns(conn: psycopg.Connection[Any], table: BarTable) -> frozenset[str]:

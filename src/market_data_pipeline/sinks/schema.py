@@ -19,7 +19,7 @@ Only the standard library is imported here: the CLI checks ``--table`` before po
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -118,6 +118,37 @@ class BarTable:
             f"CREATE TABLE IF NOT EXISTS {self.sql} (\n    {columns},\n"
             f"    PRIMARY KEY ({key})\n){tail}"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Bars of one symbol and resolution, window starts in ``[start_ns, end_ns)``, the latest
+    ``limit`` of them: a query the store answers from its key, not a read of the whole table."""
+
+    symbol: str
+    resolution: str
+    start_ns: int | None = None
+    end_ns: int | None = None
+    limit: int | None = None
+
+    def sql(
+        self, columns: str, table: BarTable, mark: str, time: Callable[[int], object]
+    ) -> tuple[str, list[object]]:
+        """Return the query of ``columns`` and its parameters, latest bar first; ``mark`` is the
+        driver's placeholder and ``time`` turns microseconds into the store's time values."""
+        where = [f"symbol = {mark}", f"resolution = {mark}"]
+        params: list[object] = [self.symbol, self.resolution]
+        for ns, condition in ((self.start_ns, ">="), (self.end_ns, "<")):
+            if ns is not None:
+                where.append(f"ts {condition} {mark}")
+                # Stores keep whole microseconds: ts >= ns and ts < ns hold as they do for the
+                # next whole microsecond up.
+                params.append(time(-(-ns // 1000)))
+        sql = f"SELECT {columns} FROM {table.sql} WHERE {' AND '.join(where)} ORDER BY ts DESC"
+        if self.limit is not None:
+            sql += f" LIMIT {mark}"
+            params.append(self.limit)
+        return sql, params
 
 
 def _qualify(schema: str | None, name: str) -> str:

@@ -11,6 +11,7 @@ an existing table is checked against the column spec when the sink opens (``sche
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -20,7 +21,7 @@ from ..defaults import KEY_COLUMNS, TABLE_COLUMNS
 from ..errors import SinkSetupError, SinkTransactionLostError, UsageError
 from .base import BarSink, column_list, update_set
 from .failures import sqlite_errors
-from .schema import COLUMNS, BarTable, FoundColumn, check_table
+from .schema import COLUMNS, BarTable, FoundColumn, Selection, check_table
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"
 BUSY_TIMEOUT_MS = 5_000
@@ -56,9 +57,13 @@ WHERE ({column_list(values)})
 def select_sql(table: BarTable, missing: frozenset[str] = frozenset()) -> str:
     """Return the query reading every row of ``table`` in key order; ``missing`` later columns
     (a table no write has brought up to the spec yet) read as their defaults."""
+    return f"SELECT {_columns(missing)} FROM {table.sql} ORDER BY {column_list(KEY_COLUMNS)}"
+
+
+def _columns(missing: frozenset[str]) -> str:
     defaults = {column.name: column.default for column in COLUMNS}
     names = (f"{defaults[name]} AS {name}" if name in missing else name for name in TABLE_COLUMNS)
-    return f"SELECT {', '.join(names)} FROM {table.sql} ORDER BY {column_list(KEY_COLUMNS)}"
+    return ", ".join(names)
 
 
 def missing_columns(conn: sqlite3.Connection, table: BarTable) -> frozenset[str]:
@@ -308,8 +313,10 @@ class SqliteSink(BarSink):
                 conn.close()
 
 
-def read_sqlite(path: str, table: BarTable | None = None) -> pl.DataFrame:
-    """Read a bars table of a SQLite file as a ``BAR_SCHEMA`` frame.
+def read_sqlite(
+    path: str, table: BarTable | None = None, selection: Selection | None = None
+) -> pl.DataFrame:
+    """Read a bars table of a SQLite file (or the ``selection`` of it) as a ``BAR_SCHEMA`` frame.
 
     Raise ``SinkSetupError`` when there is no such file or table, or a row cannot be read.
     """
@@ -322,10 +329,21 @@ def read_sqlite(path: str, table: BarTable | None = None) -> pl.DataFrame:
         try:
             if not existing_table(conn, table):
                 raise SinkSetupError(f"no table {table} in {where}")
-            rows = conn.execute(select_sql(table, missing_columns(conn, table))).fetchall()
+            missing = missing_columns(conn, table)
+            if selection is None:
+                rows = conn.execute(select_sql(table, missing)).fetchall()
+            else:
+                sql, params = selection.sql(_columns(missing), table, "?", _ts_text)
+                rows = conn.execute(sql, params).fetchall()[::-1]
         finally:
             conn.close()
     return _bar_frame(rows, table, where)
+
+
+def _ts_text(ts_us: int) -> str:
+    """A time as the table stores it (``TS_FORMAT``): texts in that form sort as times."""
+    stamp = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ts_us)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _bar_frame(rows: list[tuple[object, ...]], table: BarTable, where: str) -> pl.DataFrame:

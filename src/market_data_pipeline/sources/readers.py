@@ -18,7 +18,7 @@ import lzma
 import re
 import sys
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -99,7 +99,7 @@ def read_chunks(
     chunk_rows: int,
     on_malformed: Callable[[int], None] | None,
     layout: Layout | None = None,
-) -> Iterator[Chunk]:
+) -> Generator[Chunk]:
     """Yield the columns ``fields`` (field -> position) of ``path`` in chunks of <= ``chunk_rows``.
 
     A CSV line with the wrong number of fields is passed to ``on_malformed`` (its count of such

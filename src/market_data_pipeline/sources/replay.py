@@ -70,11 +70,13 @@ __all__ = [
     "DEFAULT_CHUNK_ROWS",
     "FileStats",
     "ReplaySource",
+    "check_head",
     "expand_inputs",
     "replay_checkpoint_name",
 ]
 DEFAULT_CHUNK_ROWS = 262_144
 COUNT_WAIT_S = 10.0  # a stopped run waits at most this long for a CSV's row count
+HEAD_ROWS = 1_000  # rows of each file check_head reads
 MIN_MERGE_CHUNK_ROWS = 16_384  # per file when merging: memory is about 1.5 chunks per file
 
 
@@ -368,14 +370,65 @@ class ReplaySource(TickSource):
         return frame.filter(code == 0)
 
     def _map(self, path: Path, kind: TickKind | None, symbol: str | None) -> ColumnMap:
-        cmap = map_columns(column_names(path, self.layout), kind, str(path))
-        if symbol is None and "symbol" not in cmap.index:
-            raise BadInputError(
-                "no symbol column (symbol/ticker/sym/instrument): name the instrument with"
-                " --symbol, e.g. --symbol ES",
-                path=str(path),
-            )
-        return cmap
+        return _column_map(path, kind, symbol, self.layout)
+
+
+def check_head(
+    paths: Sequence[Path],
+    *,
+    kind: TickKind | None = None,
+    symbol: str | None = None,
+    ts_unit: TsUnit = "auto",
+    on_bad_row: OnBadRow = "fail",
+    layout: Layout | None = None,
+    ts_format: str | None = None,
+    tz: str = "UTC",
+    rows: int = HEAD_ROWS,
+) -> None:
+    """Raise the ``BadInputError`` a replay of ``paths`` would stop at in a file's first rows.
+
+    Reads each file's header and at most ``rows`` rows with the reader and checks of
+    ``ReplaySource`` (no row count, no reading further): ``mdp serve`` fails a run whose file is
+    refused this early without starting its process, with the same one-line error.
+    """
+    kind = kind or (layout.kind if layout is not None else None)
+    for path in paths:
+        _check_file(path)
+        cmap = _column_map(path, kind, symbol, layout)
+        kind = cmap.kind  # later files must fit the first one's kind
+        skip = None if on_bad_row == "fail" else (lambda _rows: None)
+        chunks = read_chunks(path, cmap.index, rows, skip, layout)
+        try:
+            chunk = next(chunks, None)
+        finally:
+            chunks.close()
+        if chunk is None or on_bad_row != "fail":
+            continue
+        code = clean(
+            chunk.batch,
+            cmap.kind,
+            symbol=symbol,
+            ts_unit=ts_unit,
+            blank=chunk.blank,
+            tz=tz,
+            ts_format=ts_format,
+        ).code
+        bad = (code > 0) & (code != BLANK)
+        if bad.any():
+            raise _bad_row(path, cmap, chunk, int(bad.arg_max() or 0), code)
+
+
+def _column_map(
+    path: Path, kind: TickKind | None, symbol: str | None, layout: Layout | None
+) -> ColumnMap:
+    cmap = map_columns(column_names(path, layout), kind, str(path))
+    if symbol is None and "symbol" not in cmap.index:
+        raise BadInputError(
+            "no symbol column (symbol/ticker/sym/instrument): name the instrument with"
+            " --symbol, e.g. --symbol ES",
+            path=str(path),
+        )
+    return cmap
 
 
 def replay_checkpoint_name(paths: Sequence[Path]) -> str:

@@ -67,6 +67,11 @@ def test_token_is_required_when_set(tmp_path: Path, data_dir: Path) -> None:
         assert anonymous.get("/v1/runs").status == 401
         ok = s.client().post("/v1/runs", {"ticks": 10})
         assert ok.status == 202
+        # A run in memory is polled past the routes (serve/polls.py): the token still counts.
+        for path in (f"/v1/runs/{ok.body['id']}", f"/v1/replay/ticks/{ok.body['id']}"):
+            for client in (anonymous, s.client(token="wrong")):
+                assert client.get(path).status == 401, path
+            assert s.client().get(path).body["id"] == ok.body["id"]
         assert "t0ken-s3" not in s.output()
 
 

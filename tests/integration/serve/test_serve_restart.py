@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 from pathlib import Path
 
 import polars as pl
 import pytest
-from serve_process import ServeProcess, pid_gone, wait_for
+from serve_process import Client, ServeProcess, pid_gone, wait_for
 from typer.testing import CliRunner
 
 from market_data_pipeline import read_bars
@@ -45,7 +46,8 @@ def test_restart_mid_run_marks_it_interrupted_and_resume_completes_it(
     # Its run notices the service is gone, writes its windows and ends by itself.
     wait_for(lambda: pid_gone(run["pid"]), what="the orphaned run to stop")
 
-    with ServeProcess(tmp_path, *args) as second:
+    # The same service started again (same host and port): the killed one's runs are its own.
+    with ServeProcess(tmp_path, *args, port=first.port) as second:
         client = second.client()
         history = {r["id"]: r for r in client.get("/v1/runs").body["runs"]}
         assert history[done_before]["status"] == "success"
@@ -93,3 +95,57 @@ def test_run_records_in_postgresql_and_no_password_leaks(
         assert conn.execute("SELECT COUNT(*) FROM bars").fetchone() == (
             done["report"]["bars_written"],
         )
+
+
+SLOW = {"input": "slow.csv", "speed": 10, "resolution": "1m"}
+
+
+def _ticks(client: Client, run_id: str) -> int:
+    return int((client.run(run_id).get("progress") or {}).get("ticks") or 0)
+
+
+@pytest.mark.postgres
+def test_replicas_sharing_a_store_interrupt_only_runs_whose_service_is_gone(
+    tmp_path: Path, data_dir: Path, postgres_url: str
+) -> None:
+    args = ("--data-dir", str(data_dir), "--sink", postgres_url, "--lease", "2")
+    first = ServeProcess(tmp_path, *args).start()
+    try:
+        run = first.client().wait_progress(first.client().post("/v1/runs", SLOW).body["id"])
+        with ServeProcess(tmp_path, *args) as second:
+            other = second.client()
+            seen = other.run(run["id"])
+            assert seen["status"] == "running", seen  # a replica's start leaves it alone
+            assert seen["owner"] == f"{socket.gethostname()}:{first.port}"
+            retried = other.post("/v1/runs", SLOW)  # a client's retry reaching the other replica
+            assert retried.status == 200 and retried.body["id"] == run["id"]
+            # More than a lease later (by the run's own progress), it is still first's.
+            ticks = _ticks(first.client(), run["id"])
+            wait_for(
+                lambda: _ticks(first.client(), run["id"]) > ticks + 1_000, what="a run's progress"
+            )
+            assert other.run(run["id"])["status"] == "running"
+            refused = other.request("DELETE", f"/v1/runs/{run['id']}")
+            assert refused.status == 409 and str(first.port) in refused.body["error"]
+            first.kill()  # gone without a word: its lease runs out, and second notices
+            gone = other.wait_status(run["id"], ("interrupted",), timeout=60)
+            assert "service stopped" in gone["error"]
+    finally:
+        if first.process is not None and first.process.poll() is None:
+            first.kill()
+
+
+def test_a_poll_answers_alike_from_memory_and_from_the_store(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    args = ("--data-dir", str(data_dir), "--sink", f"sqlite:///{tmp_path / 'runs.db'}")
+    with ServeProcess(tmp_path, *args) as first:
+        run_id = first.client().post("/v1/replay/ticks", {"input": "ticks.csv"}).body["run_id"]
+        first.client().wait_status(run_id, ("success",))
+        paths = (f"/v1/runs/{run_id}", f"/v1/replay/ticks/{run_id}")
+        in_memory = [first.client().get(path).body for path in paths]
+    with ServeProcess(tmp_path, *args, port=first.port) as second:  # ended runs: the store's
+        from_store = [second.client().get(path).body for path in paths]
+    for memory, store in zip(in_memory, from_store, strict=True):
+        # Memory keeps the last live progress (event time, queue) beside the report's figures.
+        assert {**memory, "progress": None} == {**store, "progress": None}
