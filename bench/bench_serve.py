@@ -8,7 +8,8 @@ Run: ``.venv/bin/python bench/bench_serve.py [--runs 50] [--rows 2000] [--repeat
    First a bad file (a bad price in row 3) is replayed a few times with the service idle: the
    time from POST to reading ``failed``. Then N clients each POST ``/v1/replay/ticks`` for their
    own file at once, and poll ``GET /v1/replay/ticks/{id}`` (with a ``{}`` body, as
-   market-data-orchestrator does) every 50 ms until ``success``. Every poll's time is kept.
+   market-data-orchestrator does) every ``--poll-interval`` (default 50 ms; the orchestrator's
+   own default is 10 s) until ``success``. Every poll's time is kept.
 2. **Processes**: the same N replays as N concurrent ``mdp run --input FILE`` processes.
 
 Prints one row per way (``--repeat`` measures the API again): total CPU seconds (user + sys:
@@ -168,7 +169,7 @@ def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
     sys.exit("mdp serve did not become ready")
 
 
-def client(port: int, name: str, latencies: list[float], errors: list[str]) -> None:
+def client(port: int, name: str, latencies: list[float], errors: list[str], poll_s: float) -> None:
     status, started = call(port, "POST", "/v1/replay/ticks", {"input": name, "resolution": "1m"})
     if status >= 400:
         errors.append(f"{name}: POST {status} {started}")
@@ -183,7 +184,7 @@ def client(port: int, name: str, latencies: list[float], errors: list[str]) -> N
         if state["status"] == "failed":
             errors.append(f"{name}: {state['error']}")
             return
-        time.sleep(POLL_S)
+        time.sleep(poll_s)
 
 
 def bad_file_ms(port: int, name: str) -> float:
@@ -202,7 +203,7 @@ def bad_file_ms(port: int, name: str) -> float:
     return (time.perf_counter() - begin) * 1000
 
 
-def bench_api(data: Path, names: list[str], sink: str) -> Result:
+def bench_api(data: Path, names: list[str], sink: str, poll_s: float = POLL_S) -> Result:
     port = free_port()
     cmd = [sys.executable, "-m", "market_data_pipeline.cli", "serve", "--port", str(port)]
     cmd += ["--data-dir", str(data), "--sink", sink, "--max-runs", str(len(names))]
@@ -218,7 +219,8 @@ def bench_api(data: Path, names: list[str], sink: str) -> Result:
         latencies: list[float] = []
         errors: list[str] = []
         threads = [
-            threading.Thread(target=client, args=(port, name, latencies, errors)) for name in names
+            threading.Thread(target=client, args=(port, name, latencies, errors, poll_s))
+            for name in names
         ]
         for thread in threads:
             thread.start()
@@ -264,6 +266,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="measure the API this many times")
     parser.add_argument("--api-only", action="store_true", help="skip the mdp run processes")
     parser.add_argument("--sink", help="a PostgreSQL URL (default: a fresh schema)")
+    parser.add_argument(
+        "--poll-interval", type=float, default=POLL_S, help="seconds between a client's polls"
+    )
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}  cores: {os.cpu_count()}")
     rows: list[tuple[str, Result, tuple[float, ...]]] = []
@@ -274,10 +279,12 @@ def main() -> None:
         with postgres_schema() if args.sink is None else _given(args.sink) as sink:
             for n in range(args.repeat):
                 label = "through mdp serve" + (f" #{n + 1}" if args.repeat > 1 else "")
-                rows.append((label, bench_api(data, names, sink), os.getloadavg()))
+                result = bench_api(data, names, sink, args.poll_interval)
+                rows.append((label, result, os.getloadavg()))
             if not args.api_only:
                 rows.append(("as mdp run processes", bench_processes(data, names, sink), ()))
     print_table(args.runs, args.rows, rows)
+    print(f"each client polled every {args.poll_interval * 1000:.0f} ms")
     print(f"load average after: {os.getloadavg()}")
 
 
