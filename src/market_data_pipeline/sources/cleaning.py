@@ -259,8 +259,12 @@ def _floats(batch: pa.RecordBatch, name: str) -> pl.Series:
     if pa.types.is_decimal(kind):
         values, kind = values.cast(pa.string()), pa.string()
     if _is_text(kind):
-        text = pl.Series(name, values).cast(pl.String).str.strip_chars()
-        return text.cast(pl.Float64, strict=False)
+        text = pl.Series(name, values).cast(pl.String)
+        numbers = text.cast(pl.Float64, strict=False)
+        if numbers.null_count() == text.null_count():
+            return numbers  # every value a number as it stands: none needs stripping
+        # Surrounding whitespace changes no number, so only the values that failed are retried.
+        return numbers.fill_null(text.str.strip_chars().cast(pl.Float64, strict=False))
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
         # Unchecked: an integer past 2**53 (a uint64 size) becomes a float near it, which the
         # range checks then count as a bad row instead of the cast failing the whole read.

@@ -53,6 +53,7 @@ MAX_TS_NS = 9_214_646_400 * 1_000_000_000  # 2262-01-01T00:00:00Z, excluded
 # Inside both the range and the conversion limit: a whole column inside needs no per-row test.
 _USABLE_LOW, _USABLE_HIGH = max(MIN_TS_NS, -int(_NS_LIMIT)), min(MAX_TS_NS, int(_NS_LIMIT))
 _MIN_YEAR, _MAX_YEAR = 1678, 2261
+_YEARS_LOW, _YEARS_END = str(_MIN_YEAR), str(_MAX_YEAR + 1)  # as text: "1678" <= year < "2262"
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -276,6 +277,12 @@ def _drop_wrapped_years(out: pl.Series, raw: pl.Series) -> pl.Series:
 
     ISO strings start with a four-digit year and a dash; a longer year never parses.
     """
+    low, high = raw.min(), raw.max()
+    if isinstance(low, str) and isinstance(high, str) and low >= _YEARS_LOW and high < _YEARS_END:
+        # Every value sorts between the first and the last usable year: each starts with a
+        # digit, so none has whitespace to strip, and any whose first four characters are a
+        # number is a year in range. Two passes of comparisons instead of a parse of each row.
+        return out
     text = raw.str.strip_chars()
     iso = text.str.slice(4, 1) == "-"
     year = text.str.slice(0, 4).cast(pl.Int64, strict=False)
