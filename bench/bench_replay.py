@@ -18,6 +18,8 @@ CPU is user + sys of the child process (every thread; ``os.wait4``), RSS its pea
 own server CPU is in neither. ``default`` threads leaves polars and Arrow their thread pools;
 ``pinned`` runs both children under ``taskset -c 0``. The best CPU of ``--repeat`` runs is
 shown, with the peak RSS of the same run, and the load average when the case started.
+``start`` is the CPU of each on the first 1,000 trades of the file (imports, connections: what
+a run costs before its first row), ``x less`` the CPU ratio with that start-up taken off both.
 Floors: mdp's CPU within 1.25x of the ceiling's, its peak RSS at most half the ceiling's.
 """
 
@@ -53,6 +55,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sink", help=argparse.SUPPRESS)
     parser.add_argument("--table", help=argparse.SUPPRESS)
     return parser.parse_args()
+
+
+def tiny(path: Path) -> Path:
+    """Return the first 1,000 trades of ``path``: the runs on it measure the fixed cost."""
+    import polars as pl
+
+    small = path.with_name(f"{path.stem}-first1000{path.suffix}")
+    if not small.exists():
+        if path.suffix == ".csv":
+            with path.open() as source, small.open("w") as out:
+                out.writelines(line for _, line in zip(range(1001), source, strict=False))
+        else:
+            pl.scan_parquet(path).head(1000).collect().write_parquet(small)
+    return small
 
 
 def generate(rows: int, symbols: int, fmt: str) -> Path:
@@ -151,6 +167,7 @@ class Case:
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)
     ceiling: list[Run] = field(default_factory=list)
     mdp: list[Run] = field(default_factory=list)
+    fixed: tuple[float, float] = (0.0, 0.0)  # CPU of both on a 1,000-trade file: start-up
 
 
 def measure(argv: list[str], env: dict[str, str]) -> Run:
@@ -197,6 +214,13 @@ def run_case(case: Case, path: Path, args: argparse.Namespace) -> None:
         url = sink_url(case.sink, args, table)
         mdp = [str(MDP), "run", "--input", str(path), "-r", "1m", "--sink", url, "--json"]
         case.mdp.append(measure([*pin, *mdp, "--table", table], env))
+    small = tiny(path)
+    url = sink_url(case.sink, args, table)
+    me = [sys.executable, __file__, "--child", "ceiling", "--file", str(small)]
+    top = measure([*pin, *me, "--sink", url, "--table", table], env).cpu_s
+    url = sink_url(case.sink, args, table)
+    mdp = [str(MDP), "run", "--input", str(small), "-r", "1m", "--sink", url, "--json"]
+    case.fixed = (top, measure([*pin, *mdp, "--table", table], env).cpu_s)
     if case.sink == "postgres":
         drop_postgres(args, table)
     else:
@@ -211,18 +235,21 @@ def print_table(rows: int, cases: list[Case]) -> None:
     print(f"\n{rows:,} trades, 1m bars; CPU = user + sys seconds, best of the runs")
     head = (
         f"{'symbols':>8} {'format':7} {'sink':9} {'threads':8} {'ceil s':>7} {'mdp s':>7}"
-        f" {'x cpu':>6} {'ceil MiB':>9} {'mdp MiB':>8} {'x rss':>6} {'wall x':>7}  load 1/5/15"
+        f" {'x cpu':>6} {'ceil MiB':>9} {'mdp MiB':>8} {'x rss':>6} {'wall x':>7}"
+        f" {'start':>9} {'x less':>6}  load 1/5/15"
     )
     print(head)
     for case in cases:
         top, ours = best(case.ceiling), best(case.mdp)
         ratio, rss = ours.cpu_s / top.cpu_s, ours.rss_mib / top.rss_mib
+        less = (ours.cpu_s - case.fixed[1]) / (top.cpu_s - case.fixed[0])
         flags = ("" if ratio <= CPU_FLOOR else " cpu!") + ("" if rss <= RSS_FLOOR else " rss!")
         load = "/".join(f"{x:.2f}" for x in case.load)
         print(
             f"{case.symbols:>8,} {case.fmt:7} {case.sink:9} {case.threads:8}"
             f" {top.cpu_s:>7.2f} {ours.cpu_s:>7.2f} {ratio:>6.2f} {top.rss_mib:>9.0f}"
-            f" {ours.rss_mib:>8.0f} {rss:>6.2f} {ours.wall_s / top.wall_s:>7.2f}  {load}{flags}"
+            f" {ours.rss_mib:>8.0f} {rss:>6.2f} {ours.wall_s / top.wall_s:>7.2f}"
+            f" {case.fixed[0]:>4.2f}/{case.fixed[1]:<4.2f} {less:>6.2f}  {load}{flags}"
         )
 
 
