@@ -18,6 +18,8 @@ CPU is user + sys of the child process (every thread; ``os.wait4``), RSS its pea
 own server CPU is in neither. ``default`` threads leaves polars and Arrow their thread pools;
 ``pinned`` runs both children under ``taskset -c 0``. The best CPU of ``--repeat`` runs is
 shown, with the peak RSS of the same run, and the load average when the case started.
+``--baseline-src DIR`` adds a third process per run, mdp imported from an earlier ``src/``
+(``git archive REV src | tar -x -C DIR``), and its ratio to the same ceiling (``x base``).
 ``start`` is the CPU of each on the first 1,000 trades of the file (imports, connections: what
 a run costs before its first row), ``x less`` the CPU ratio with that start-up taken off both.
 Floors: mdp's CPU within 1.25x of the ceiling's, its peak RSS at most half the ceiling's.
@@ -50,6 +52,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", default="default,pinned", help="default and/or pinned")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case; the best is shown")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="also run mdp with this src/ directory first on PYTHONPATH (an earlier version)",
+    )
     parser.add_argument("--child", choices=("ceiling",), help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--sink", help=argparse.SUPPRESS)
@@ -167,6 +174,7 @@ class Case:
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)
     ceiling: list[Run] = field(default_factory=list)
     mdp: list[Run] = field(default_factory=list)
+    base: list[Run] = field(default_factory=list)  # mdp from --baseline-src
     fixed: tuple[float, float] = (0.0, 0.0)  # CPU of both on a 1,000-trade file: start-up
 
 
@@ -214,6 +222,11 @@ def run_case(case: Case, path: Path, args: argparse.Namespace) -> None:
         url = sink_url(case.sink, args, table)
         mdp = [str(MDP), "run", "--input", str(path), "-r", "1m", "--sink", url, "--json"]
         case.mdp.append(measure([*pin, *mdp, "--table", table], env))
+        if args.baseline_src is not None:
+            url = sink_url(case.sink, args, table)
+            mdp = [str(MDP), "run", "--input", str(path), "-r", "1m", "--sink", url, "--json"]
+            old = {**env, "PYTHONPATH": str(args.baseline_src.resolve())}
+            case.base.append(measure([*pin, *mdp, "--table", table], old))
     small = tiny(path)
     url = sink_url(case.sink, args, table)
     me = [sys.executable, __file__, "--child", "ceiling", "--file", str(small)]
@@ -236,20 +249,24 @@ def print_table(rows: int, cases: list[Case]) -> None:
     head = (
         f"{'symbols':>8} {'format':7} {'sink':9} {'threads':8} {'ceil s':>7} {'mdp s':>7}"
         f" {'x cpu':>6} {'ceil MiB':>9} {'mdp MiB':>8} {'x rss':>6} {'wall x':>7}"
-        f" {'start':>9} {'x less':>6}  load 1/5/15"
+        f" {'start':>9} {'x less':>6}{'  base s  x base' if cases[0].base else ''}  load 1/5/15"
     )
     print(head)
     for case in cases:
         top, ours = best(case.ceiling), best(case.mdp)
         ratio, rss = ours.cpu_s / top.cpu_s, ours.rss_mib / top.rss_mib
         less = (ours.cpu_s - case.fixed[1]) / (top.cpu_s - case.fixed[0])
+        earlier = ""
+        if case.base:
+            base = best(case.base).cpu_s
+            earlier = f" {base:>7.2f} {base / top.cpu_s:>6.2f}"
         flags = ("" if ratio <= CPU_FLOOR else " cpu!") + ("" if rss <= RSS_FLOOR else " rss!")
         load = "/".join(f"{x:.2f}" for x in case.load)
         print(
             f"{case.symbols:>8,} {case.fmt:7} {case.sink:9} {case.threads:8}"
             f" {top.cpu_s:>7.2f} {ours.cpu_s:>7.2f} {ratio:>6.2f} {top.rss_mib:>9.0f}"
             f" {ours.rss_mib:>8.0f} {rss:>6.2f} {ours.wall_s / top.wall_s:>7.2f}"
-            f" {case.fixed[0]:>4.2f}/{case.fixed[1]:<4.2f} {less:>6.2f}  {load}{flags}"
+            f" {case.fixed[0]:>4.2f}/{case.fixed[1]:<4.2f} {less:>6.2f}{earlier}  {load}{flags}"
         )
 
 
