@@ -237,8 +237,12 @@ def _check_writable(conn: psycopg.Connection[Any], table: BarTable, where: str) 
 def encode_csv(bars: pl.DataFrame) -> bytes:
     """Render a bar frame as the staging table's CSV (last row wins for a repeated key)."""
     # In key order the merge walks the primary-key index page by page instead of jumping
-    # between symbols (the engine emits bars in time order across all of them).
-    unique = bars.unique(subset=KEY, keep="last", maintain_order=True).sort(KEY)
+    # between symbols (the engine emits bars in time order across all of them). A stable sort
+    # puts a repeated key's rows side by side in arrival order, so the last of each run is kept:
+    # a comparison with the next row, cheaper than a unique() before the sort.
+    ordered = bars.sort(KEY, maintain_order=True)
+    repeated = pl.all_horizontal(pl.col(name).eq_missing(pl.col(name).shift(-1)) for name in KEY)
+    unique = ordered.filter(~repeated) if ordered.select(repeated.any()).item() else ordered
     values = (*VALUE_COLUMNS, REVISION) if REVISION in bars.columns else VALUE_COLUMNS
     staged = unique.select(
         (pl.col(f"{name}_ns") // 1_000).alias(_staged(name)) if name in _TIMES else pl.col(name)

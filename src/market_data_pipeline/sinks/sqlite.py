@@ -152,14 +152,22 @@ def table_rows(
     visits than the engine's time order when a batch spans many symbols.
     """
     stored = {
-        "ts": ts_text(),
-        "end_ts": ts_text("end_ts_ns").alias("end_ts"),
+        "ts": _stamp_text(bars, "ts_ns").alias("ts"),
+        "end_ts": _stamp_text(bars, "end_ts_ns").alias("end_ts"),
         "incomplete": pl.col("incomplete").cast(pl.Int64),
     }
     table = bars.select(stored.get(name, pl.col(name)) for name in columns)
     table = table.sort(KEY_COLUMNS, maintain_order=True)  # a repeated key keeps its last row last
     # Column lists zipped into tuples: cheaper than polars' row iterator per row.
     return list(zip(*(table.get_column(name).to_list() for name in columns), strict=True))
+
+
+def _stamp_text(bars: pl.DataFrame, column: str) -> pl.Expr:
+    """Return ``column`` in the stored text format, each distinct time formatted once: a batch's
+    bars share a few window times across every symbol, and formatting is the costly part."""
+    times = bars.get_column(column).unique()
+    text = times.cast(pl.Datetime("ns", "UTC")).dt.strftime(TS_FORMAT)
+    return pl.col(column).replace_strict(times, text, return_dtype=pl.String)
 
 
 class SqliteSink(BarSink):

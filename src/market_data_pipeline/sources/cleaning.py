@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from .. import frames
 from .base import TickKind
-from .timestamps import TsUnit, to_ns
+from .timestamps import TsUnit, text_bounds, to_ns
 
 BLANK = 255
 MAX_VALUE = 1e15
@@ -231,7 +231,20 @@ def _symbols(batch: pa.RecordBatch, symbol: str | None) -> pl.Series:
         text = values if _is_text(values.type) else values.cast(pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a list or struct: no symbol
         return pl.repeat(None, batch.num_rows, dtype=pl.String, eager=True).alias("symbol")
-    return _stripped(pl.Series("symbol", text).cast(pl.String))
+    symbols = pl.Series("symbol", text).cast(pl.String)
+    return symbols if _unpadded(text) else _stripped(symbols)
+
+
+def _unpadded(values: pa.Array) -> bool:
+    """True when no value of a text column can begin or end with whitespace: its first and
+    last bytes are printable ASCII (whitespace is ASCII up to the space, or not ASCII)."""
+    bounds = text_bounds(values)
+    if bounds is None:
+        return False
+    data, starts, ends = bounds
+    filled = ends > starts
+    first, last = data[starts[filled]], data[ends[filled] - 1]
+    return bool(((first > 0x20) & (first < 0x80) & (last > 0x20) & (last < 0x80)).all())
 
 
 def _stripped(text: pl.Series) -> pl.Series:
@@ -259,8 +272,12 @@ def _floats(batch: pa.RecordBatch, name: str) -> pl.Series:
     if pa.types.is_decimal(kind):
         values, kind = values.cast(pa.string()), pa.string()
     if _is_text(kind):
-        text = pl.Series(name, values).cast(pl.String).str.strip_chars()
-        return text.cast(pl.Float64, strict=False)
+        text = pl.Series(name, values).cast(pl.String)
+        numbers = text.cast(pl.Float64, strict=False)
+        if numbers.null_count() == text.null_count():
+            return numbers  # every value a number as it stands: none needs stripping
+        # Surrounding whitespace changes no number, so only the values that failed are retried.
+        return numbers.fill_null(text.str.strip_chars().cast(pl.Float64, strict=False))
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
         # Unchecked: an integer past 2**53 (a uint64 size) becomes a float near it, which the
         # range checks then count as a bad row instead of the cast failing the whole read.

@@ -25,6 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -184,10 +185,13 @@ def _csv_chunks(
                     null_values=[""],
                     strings_can_be_null=True,
                     quoted_strings_can_be_null=True,
+                    # Checked per block instead (``_check_utf8``): per value it cost half the read.
+                    check_utf8=False,
                 ),
             )
             line = header_lines + 1
             for batch in reader:
+                _check_utf8(batch)
                 arrays = [batch.column(c) for c in wanted]
                 chunk = pa.RecordBatch.from_arrays(arrays, names=list(wanted.values()))
                 yield Chunk(chunk, line, _all_null(batch))
@@ -199,6 +203,23 @@ def _csv_chunks(
             if located is None:
                 raise
             raise located from None
+
+
+def _check_utf8(batch: pa.RecordBatch) -> None:
+    """Raise ``ArrowInvalid`` (as Arrow's own check would) if a text value is not UTF-8.
+
+    Plain ASCII data, the usual CSV, is told by one pass over each column's bytes; anything else
+    is validated value by value.
+    """
+    for column in batch.columns:
+        data = column.buffers()[2]
+        if data is None or data.size == 0:
+            continue
+        if int(np.frombuffer(data, np.uint8).max()) >= 0x80:
+            try:
+                column.validate(full=True)
+            except pa.ArrowInvalid as exc:
+                raise pa.ArrowInvalid(f"invalid UTF8 data: {exc}") from None
 
 
 def _all_null(batch: pa.RecordBatch) -> pa.Array:

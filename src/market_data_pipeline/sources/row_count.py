@@ -4,9 +4,11 @@ A replay's progress and a stopped replay's ``rows_not_read`` need the input's ro
 bytes: a CSV reader reads blocks ahead of the rows it has handed out, so a byte share reaches
 100% while a third of the rows are still to come. Parquet keeps its row count in its metadata;
 an uncompressed CSV's lines are counted in a background thread (a plain newline count, about as
-fast as the disk reads, next to a reader that parses every field), so the count is there within
-the first second or so of a run. A compressed CSV is not counted ahead (that would decompress it
-twice): its count is unknown until it is read to its end.
+fast as the disk reads, next to a reader that parses every field), started when a count is first
+asked for: it is there within a second or so of the first progress report, and a run nobody
+watches (``--json``) that reads its files to the end never reads them twice. A compressed CSV is
+not counted ahead (that would decompress it twice): its count is unknown until it is read to
+its end.
 
 A line count is a row count for CSV files whose quoted fields hold no line breaks, the same
 assumption the row numbers of error messages make.
@@ -45,16 +47,26 @@ class RowCounts:
                 name="mdp-row-count",
                 daemon=True,  # a run that ends first does not wait for it
             )
-            self._thread.start()
+        self._started = threading.Lock()
 
     def rows(self, number: int) -> int | None:
-        """Data rows of file ``number`` (blank lines included), or None while unknown."""
-        return self._rows[number]
+        """Data rows of file ``number`` (blank lines included), or None while unknown (the
+        first call for a CSV starts its count)."""
+        rows = self._rows[number]
+        if rows is None:
+            self._start()
+        return rows
 
     def wait(self, timeout_s: float) -> None:
-        """Give the count still running up to ``timeout_s`` seconds to finish."""
+        """Give the count (started now if it was not) up to ``timeout_s`` seconds to finish."""
         if self._thread is not None:
+            self._start()
             self._thread.join(timeout_s)
+
+    def _start(self) -> None:
+        with self._started:
+            if self._thread is not None and self._thread.ident is None:
+                self._thread.start()
 
     def _count(self, to_count: list[tuple[int, Path]], layout: Layout | None) -> None:
         for number, path in to_count:

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 # pyarrow.compute: polars imports it on the first conversion from Arrow, 65 ms that would
 # otherwise land on the first batch of a live feed.
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute
@@ -53,6 +54,8 @@ MAX_TS_NS = 9_214_646_400 * 1_000_000_000  # 2262-01-01T00:00:00Z, excluded
 # Inside both the range and the conversion limit: a whole column inside needs no per-row test.
 _USABLE_LOW, _USABLE_HIGH = max(MIN_TS_NS, -int(_NS_LIMIT)), min(MAX_TS_NS, int(_NS_LIMIT))
 _MIN_YEAR, _MAX_YEAR = 1678, 2261
+_YEARS = (str(_MIN_YEAR), str(_MAX_YEAR + 1))  # as text, "1678" <= year < "2262"
+_YEAR_LOW, _YEAR_END = (int.from_bytes(year.encode(), "big") for year in _YEARS)
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -249,7 +252,9 @@ def _strings_to_ns(values: pa.Array, unit: TsUnit) -> pl.Series:
         return pl.Series("ts_ns", [None] * len(values), dtype=pl.Int64)
     out = _fast_strings(values, sample.strip(), unit)
     if out is not None and out.null_count() == values.null_count:
-        return out if _is_epoch_text(sample) else _drop_wrapped_years(out, _series(values))
+        if _is_epoch_text(sample) or _years_in_range(values):
+            return out
+        return _drop_wrapped_years(out, _series(values))
     # The careful path, for the rows the fast one left: whatever their form, row by row.
     raw = _series(values).str.strip_chars()
     if out is None:
@@ -269,6 +274,46 @@ def _strings_to_ns(values: pa.Array, unit: TsUnit) -> pl.Series:
 def _is_epoch_text(sample: str) -> bool:
     text = sample.strip()
     return bool(_INTEGER.fullmatch(text) or _NUMBER.fullmatch(text))
+
+
+def _years_in_range(values: pa.Array) -> bool:
+    """True when every value of a text column sorts from the first usable year to the last.
+
+    Each then starts with a digit, so none has whitespace to strip, and any whose first four
+    characters are a number is a year in range: none can have wrapped. The usual column is
+    passed without parsing every row's year again. Values of one width (most files) are
+    compared by their first four bytes as big-endian numbers, in place.
+    """
+    bounds = text_bounds(values)
+    if bounds is not None and len(values):
+        data, starts, ends = bounds
+        width = int(ends[0] - starts[0])
+        if width >= 4 and bool((ends - starts == width).all()):
+            heads = np.ndarray((len(values),), ">u4", data, int(starts[0]), (width,))
+            return bool(heads.min() >= _YEAR_LOW and heads.max() < _YEAR_END)
+    raw = _series(values)
+    low, high = raw.min(), raw.max()
+    return (
+        isinstance(low, str)
+        and isinstance(high, str)
+        and _YEARS[0] <= low < _YEARS[1]
+        and high < _YEARS[1]
+    )
+
+
+def text_bounds(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Return the bytes of a string or large_string array and each value's start and end in
+    them, or None for another type or an array with nulls (whose spans say nothing)."""
+    if values.null_count or not (
+        pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    ):
+        return None
+    _, spans, buffer = values.buffers()
+    wide = pa.types.is_large_string(values.type)
+    offsets = np.frombuffer(spans, np.int64 if wide else np.int32)
+    offsets = offsets[values.offset : values.offset + len(values) + 1]
+    data = np.frombuffer(buffer, np.uint8) if buffer is not None else np.zeros(0, np.uint8)
+    return data, offsets[:-1], offsets[1:]
 
 
 def _drop_wrapped_years(out: pl.Series, raw: pl.Series) -> pl.Series:
