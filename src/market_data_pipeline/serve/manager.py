@@ -483,9 +483,9 @@ class RunManager:
 
 
 def _import_validation() -> None:
+    from ..build import engine_for  # noqa: F401
     from ..cli import precheck  # noqa: F401
     from ..config import load_settings  # noqa: F401
-    from ..build import engine_for  # noqa: F401
 
 
 def _split_replay(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
