@@ -19,9 +19,9 @@ from functools import partial
 import numpy as np
 import polars as pl
 
-from market_data_pipeline.bars.builder import BarEngine
-from market_data_pipeline.bars.engines import BarEngines
-from market_data_pipeline.bars.resolution import parse_resolutions
+from market_data_pipeline.aggregation.builder import BarEngine
+from market_data_pipeline.aggregation.engines import BarEngines
+from market_data_pipeline.aggregation.resolution import parse_resolutions
 
 START_NS = 1_700_000_000_000_000_000
 SYMBOLS = 10

@@ -23,10 +23,10 @@ import time
 import numpy as np
 import polars as pl
 
-from market_data_pipeline.bars.builder import BarEngine
-from market_data_pipeline.bars.calendars import TimeFrame, make_windows
-from market_data_pipeline.bars.gaps import GapTracker
-from market_data_pipeline.bars.resolution import parse_resolutions
+from market_data_pipeline.aggregation.builder import BarEngine
+from market_data_pipeline.aggregation.calendars import TimeFrame, make_windows
+from market_data_pipeline.aggregation.gaps import GapTracker
+from market_data_pipeline.aggregation.resolution import parse_resolutions
 
 START_NS = 1_704_067_200 * 10**9  # 2024-01-01T00:00:00Z
 SYMBOLS = 10

@@ -182,8 +182,8 @@ def count_windows(published: Published, ts: np.ndarray[Any, Any]) -> None:
 async def publish_live(
     nats_url: str, stream: str, prefix: str, case: Case, seconds: float, slice_s: float
 ) -> Published:
-    from market_data_pipeline.sources.nats import connect
-    from market_data_pipeline.sources.nats_bodies import encode_arrow
+    from market_data_pipeline.sources.nats.bodies import encode_arrow
+    from market_data_pipeline.sources.nats.source import connect
 
     symbols = [f"S{i:05d}" for i in range(case.symbols)]
     nc = await connect(nats_url)
@@ -227,7 +227,7 @@ def _self_cpu() -> float:
 
 
 async def wait_for_consumer(nats_url: str, stream: str, durable: str, limit_s: float) -> None:
-    from market_data_pipeline.sources.nats import connect
+    from market_data_pipeline.sources.nats.source import connect
 
     nc = await connect(nats_url)
     js = nc.jetstream()
@@ -246,8 +246,8 @@ async def wait_for_consumer(nats_url: str, stream: str, durable: str, limit_s: f
 
 
 async def make_stream(nats_url: str, stream: str, prefix: str) -> None:
-    from market_data_pipeline.sources.nats import connect
-    from market_data_pipeline.sources.nats_publish import ensure_stream
+    from market_data_pipeline.publish import ensure_stream
+    from market_data_pipeline.sources.nats.source import connect
 
     nc = await connect(nats_url)
     await ensure_stream(nc.jetstream(), stream, prefix)
@@ -255,7 +255,7 @@ async def make_stream(nats_url: str, stream: str, prefix: str) -> None:
 
 
 async def delete_streams(nats_url: str, names: list[str]) -> None:
-    from market_data_pipeline.sources.nats import connect
+    from market_data_pipeline.sources.nats.source import connect
 
     nc = await connect(nats_url)
     js = nc.jetstream()
@@ -326,7 +326,7 @@ def run_live(case: Case, args: argparse.Namespace, tmp: Path) -> Result:
 
 
 def grace_ns(text: str) -> int:
-    from market_data_pipeline.bars.resolution import parse_duration_ns
+    from market_data_pipeline.aggregation.resolution import parse_duration_ns
 
     return parse_duration_ns(text, what="grace")
 
@@ -353,7 +353,7 @@ def replay_child(flags_json: str) -> None:
     """
     from market_data_pipeline.config import load_settings
     from market_data_pipeline.runtime import execute
-    from market_data_pipeline.sources import pacing
+    from market_data_pipeline.sources.replay import pacing
 
     anchor: dict[str, int] = {}
     monotonic = pacing._now

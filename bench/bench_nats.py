@@ -37,7 +37,7 @@ IDLE_S = 2.0  # the worker ends after this long without a message; not part of i
 
 
 async def publish(url: str, stream: str, prefix: str, ticks: int, batch_ticks: int) -> float:
-    from market_data_pipeline.sources.nats_publish import publish_source
+    from market_data_pipeline.publish import publish_source
     from market_data_pipeline.sources.synthetic import SyntheticSource
 
     source = SyntheticSource(

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from ._lazy import lazy_exports
 
 if TYPE_CHECKING:  # type checkers see the real names; at run time they load on first use
+    from .aggregation.builder import BarEngine
     from .api import bars, read_bars, run
-    from .bars.builder import BarEngine
     from .build import Stages
     from .bus import open_bus
     from .bus.base import FeedbackBus
@@ -37,14 +37,14 @@ if TYPE_CHECKING:  # type checkers see the real names; at run time they load on 
     from .sinks.memory import MemorySink
     from .sinks.queue import WriteQueue
     from .sources.base import SourceInfo, TickSource
-    from .sources.replay import ReplaySource
+    from .sources.replay.source import ReplaySource
     from .sources.synthetic import SyntheticSource
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
     "BadInputError": "errors",
-    "BarEngine": "bars.builder",
+    "BarEngine": "aggregation.builder",
     "BarSink": "sinks.base",
     "FeedbackBus": "bus.base",
     "FeedbackHandler": "flow.feedback",
@@ -53,7 +53,7 @@ _EXPORTS = {
     "Pipeline": "runtime",
     "PipelineError": "errors",
     "RateGate": "flow.rate_gate",
-    "ReplaySource": "sources.replay",
+    "ReplaySource": "sources.replay.source",
     "RunReport": "report",
     "RunSettings": "config",
     "RunStatus": "report",

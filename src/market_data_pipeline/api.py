@@ -197,14 +197,3 @@ def _items(table: pa.Table, *, symbol: str | None, tz: str) -> tuple[pl.DataFram
         check = CHECKS[cmap.kind][int(cleaned.code[row]) - 1]
         raise BadInputError(check.reason, path="frame", row=row, field=cmap.name(check.field))
     return cleaned.frame, cmap.kind
-
-
-def _publish() -> None:
-    # Importing the ``bars`` subpackage (above) set the package's ``bars`` to that module; the
-    # public name is this module's function.
-    import market_data_pipeline
-
-    market_data_pipeline.bars = bars  # type: ignore[attr-defined,unused-ignore]
-
-
-_publish()

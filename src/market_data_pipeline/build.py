@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import metrics
-from .bars.builder import DEFAULT_MAX_HOLD_S
-from .bars.calendars import TimeFrame, Windows, parse_week_start, zone
-from .bars.engines import BarEngines, windows_for
-from .bars.gaps import GapTracker
-from .bars.resolution import Resolution, parse_resolutions
+from .aggregation.builder import DEFAULT_MAX_HOLD_S
+from .aggregation.calendars import TimeFrame, Windows, parse_week_start, zone
+from .aggregation.engines import BarEngines, windows_for
+from .aggregation.gaps import GapTracker
+from .aggregation.resolution import Resolution, parse_resolutions
 from .bus import open_bus
 from .bus.base import FeedbackBus
 from .bus.urls import is_memory_bus
@@ -37,8 +37,8 @@ from .sinks.queue import (
     WriteQueue,
 )
 from .sources.base import TickSource
-from .sources.formats import layout_for
-from .sources.replay import ReplaySource, check_head, expand_inputs
+from .sources.replay.formats import layout_for
+from .sources.replay.source import ReplaySource, check_head, expand_inputs
 from .sources.synthetic import SyntheticSource
 
 
@@ -108,7 +108,7 @@ def check_replay_head(settings: RunSettings) -> None:
 
 
 def _nats_source(settings: RunSettings) -> TickSource:
-    from .sources.nats import NatsSource
+    from .sources.nats.source import NatsSource
 
     if settings.kind not in (None, "trades", "quotes"):
         raise UsageError("the NATS source takes trades or quotes, not bars")

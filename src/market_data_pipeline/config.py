@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from .bars.resolution import duration_ns, format_duration_ns
+from .aggregation.resolution import duration_ns, format_duration_ns
 from .config_file import read_config_file
 from .defaults import DEMO_DURATION_S, DEMO_RATE, DEMO_RESOLUTION
 from .errors import PipelineError, UsageError

@@ -59,7 +59,7 @@ BAR_SCHEMA: dict[str, pl.DataType] = {
     "end_ts_ns": pl.Int64(),
     "incomplete": pl.Boolean(),
 }
-# Columns time bars fill with a constant (activity bars set them; see bars/activity.py).
+# Columns time bars fill with a constant (activity bars set them; see aggregation/activity.py).
 TIME_BAR_EXTRAS: dict[str, pl.Expr] = {
     "end_ts_ns": pl.lit(None, pl.Int64),
     "incomplete": pl.lit(False),

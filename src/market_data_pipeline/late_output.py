@@ -153,7 +153,7 @@ class LateOutput:
         writer, self._writer = self._writer, None
         if writer is None and self.target.path is not None:
             # No late tick: the file still exists (empty), so a correction job finds it.
-            from .bars.lateness import LATE_SCHEMA
+            from .aggregation.lateness import LATE_SCHEMA
 
             self._write_file(file_rows(pl.DataFrame(schema=LATE_SCHEMA)))
             writer, self._writer = self._writer, None

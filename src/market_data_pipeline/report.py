@@ -20,7 +20,7 @@ from .errors import (
     ReconciliationError,
     SinkUnavailableError,
 )
-from .sinks.urls import mask_urls, redact_url
+from .urls import mask_urls, redact_url
 
 if TYPE_CHECKING:  # stdlib-only at run time: the CLI reports usage errors before heavy imports
     from .flow.feedback import FeedbackSummary

@@ -28,11 +28,11 @@ from typing import Any
 import polars as pl
 
 from . import metrics
-from .bars.builder import ResolutionStats
-from .bars.engines import BarEngines
-from .bars.gaps import GapCount
-from .bars.resample import refuse_upsampling
-from .bars.resolution import format_duration_ns
+from .aggregation.builder import ResolutionStats
+from .aggregation.engines import BarEngines
+from .aggregation.gaps import GapCount
+from .aggregation.resample import refuse_upsampling
+from .aggregation.resolution import format_duration_ns
 from .build import Stages, build_source, build_stages, duration_for, serve_metrics, stop_metrics
 from .checkpoint import Checkpointer
 from .config import RunSettings
@@ -59,8 +59,8 @@ from .report import (
 )
 from .sinks.base import BarSink
 from .sinks.queue import WriteReport
-from .sinks.urls import redact_url
 from .sources.base import SourceInfo, TickSource
+from .urls import redact_url
 
 # Parts of at least this many ticks go to the bar engine in a worker thread: below it the hop
 # costs more than the overlap gains (a metered or live trickle).

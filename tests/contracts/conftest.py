@@ -144,7 +144,7 @@ def caps() -> CoreCapabilities:
 def source_factories(tmp_path: Path) -> dict[str, Any]:
     """Build each real source with a few ticks: name -> zero-argument factory."""
     synthetic = project_attr("sources.synthetic", "SyntheticSource")
-    replay = project_attr("sources.replay", "ReplaySource")
+    replay = project_attr("sources.replay.source", "ReplaySource")
     filtered = project_attr("serve.filters", "FilteredSource")
     ticks = tmp_path / "ticks.csv"
     ticks.write_text(

@@ -13,7 +13,7 @@ from activity_reference import RefTick, reference_bars
 from polars.testing import assert_frame_equal
 
 import market_data_pipeline as mdp
-from market_data_pipeline.bars.resolution import parse_resolution
+from market_data_pipeline.aggregation.resolution import parse_resolution
 from market_data_pipeline.sinks import read_bars
 
 ROOT = Path(__file__).parents[2]

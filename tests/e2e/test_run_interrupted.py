@@ -139,7 +139,7 @@ import os, signal, sys
 from market_data_pipeline.cli.signals import STOP
 STOP.install()
 import polars as pl
-from market_data_pipeline.bars.builder import BarEngine
+from market_data_pipeline.aggregation.builder import BarEngine
 from market_data_pipeline.cli.entry import main
 
 add_ticks = BarEngine.add_ticks

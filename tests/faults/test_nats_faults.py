@@ -33,11 +33,11 @@ from waiting import wait_until
 
 from market_data_pipeline.cli.signals import EXIT_CODES
 from market_data_pipeline.config import RunSettings
+from market_data_pipeline.publish import publish_source
 from market_data_pipeline.report import RunReport
 from market_data_pipeline.runtime import execute
 from market_data_pipeline.sinks import read_bars
-from market_data_pipeline.sources.nats_bodies import encode_arrow
-from market_data_pipeline.sources.nats_publish import publish_source
+from market_data_pipeline.sources.nats.bodies import encode_arrow
 from market_data_pipeline.sources.synthetic import SyntheticSource
 
 from .conftest import IN_CI, Scenario

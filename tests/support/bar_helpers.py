@@ -8,7 +8,7 @@ from itertools import accumulate, pairwise
 import polars as pl
 from hypothesis import strategies as st
 
-from market_data_pipeline.bars.resolution import Resolution
+from market_data_pipeline.aggregation.resolution import Resolution
 from market_data_pipeline.frames import BAR_SCHEMA
 
 TickRow = tuple[str, int, float, float]  # symbol, ts_ns, price, size

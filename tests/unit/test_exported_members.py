@@ -52,7 +52,7 @@ def test_the_package_ships_py_typed() -> None:
     assert (Path(market_data_pipeline.__file__).parent / "py.typed").is_file()
 
 
-def test_bars_is_the_function_even_after_the_bars_package_is_imported() -> None:
-    import market_data_pipeline.bars.builder
+def test_bars_is_the_function_even_after_the_aggregation_package_is_imported() -> None:
+    import market_data_pipeline.aggregation.builder
 
     assert callable(market_data_pipeline.bars)

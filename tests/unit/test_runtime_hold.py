@@ -1,5 +1,5 @@
-"""Which runs let the bar engine hold closing frames (see bars/builder.py): sources whose frames
-keep coming, and only when no checkpoint commits the open windows."""
+"""Which runs let the bar engine hold closing frames (see aggregation/builder.py): sources whose
+frames keep coming, and only when no checkpoint commits the open windows."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from market_data_pipeline.bars.builder import DEFAULT_MAX_HOLD_S
+from market_data_pipeline.aggregation.builder import DEFAULT_MAX_HOLD_S
 from market_data_pipeline.config import RunSettings
 from market_data_pipeline.runtime import build_pipeline
 

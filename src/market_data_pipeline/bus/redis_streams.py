@@ -50,7 +50,7 @@ from ..core import FeedbackEvent, JsonCodec
 from ..defaults import DEFAULT_DLQ_MAXLEN, DEFAULT_MAX_ENTRY_BYTES
 from ..errors import BusError, UsageError
 from ..flow.feedback import DEFAULT_CLOCK_SKEW_S
-from ..sinks.urls import redact_url, scrub
+from ..urls import redact_url, scrub
 from .base import FeedbackBus
 from .pulse import PoisonEntryError, decode_event, encode_event, refuse_future
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import UsageError
 from ..extras import require_extra
-from ..sinks.urls import redact_url
+from ..urls import redact_url
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 MEMORY_URLS = ("memory://", "memory:", "memory")

@@ -131,7 +131,7 @@ def _default_limit(fmt: Format) -> int | None:
 
 
 def _label(resolution: str | None) -> str | None:
-    from ..bars.resolution import canonical_label
+    from ..aggregation.resolution import canonical_label
 
     return None if resolution is None else canonical_label(resolution)
 
@@ -205,7 +205,7 @@ def _select(
 def _spellings(frame: pl.DataFrame, label: str) -> list[str]:
     """Return the stored labels that mean ``label``: itself, and any older spelling of it
     (``60m`` beside ``1h``, written before labels were canonical)."""
-    from ..bars.resolution import canonical_label
+    from ..aggregation.resolution import canonical_label
 
     found = []
     for stored in frame.get_column("resolution").unique().to_list():

@@ -220,7 +220,7 @@ async def _tail(
 ) -> None:
     keys = [bus.key for bus in buses]
     if not as_json:
-        from ..sinks.urls import redact_url
+        from ..urls import redact_url
 
         watched = ", ".join(keys)
         _err.print(Text(f"watching {watched} at {redact_url(bus_url)} (Ctrl-C to stop)"))

@@ -24,7 +24,7 @@ from rich.text import Text
 
 from ..defaults import DEFAULT_SINK
 from ..report import RunStatus
-from ..sinks.urls import mask_urls
+from ..urls import mask_urls
 
 if TYPE_CHECKING:
     from ..flow.feedback import FeedbackSummary

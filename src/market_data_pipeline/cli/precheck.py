@@ -19,7 +19,7 @@ from ..extras import require_extra
 from ..settings_spec import ENV_PREFIX
 from ..sinks.schema import parse_table
 from ..sinks.urls import parse_sink_url
-from ..sources.paths import expand_inputs
+from ..sources.replay.paths import expand_inputs
 
 
 def precheck_run(

@@ -132,7 +132,7 @@ def _publish(flags: dict[str, Any], target: dict[str, Any], json_output: bool) -
         import asyncio
 
         from ..build import build_source
-        from ..sources.nats_publish import publish_source
+        from ..publish import publish_source
 
         source = build_source(settings)
         started = time.monotonic()

@@ -30,7 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
 from .. import metrics
 from ..errors import PipelineError
-from ..sinks.urls import mask_urls, redact_url
+from ..urls import mask_urls, redact_url
 from .guards import BodyLimit, ForbiddenError, ServeConfig, token_ok
 from .manager import ConflictError, NotFoundError, RunManager, TooManyRunsError
 from .polls import StatusPolls

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from ..errors import SinkSetupError
 from ..isotime import iso_time_ns
 from ..sinks import Selection, read_bars, read_selection
-from ..sinks.urls import redact_url
+from ..urls import redact_url
 from .chart import chart_points
 from .guards import ForbiddenError, ServeConfig
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PipelineError, UsageError
-from ..sinks.urls import redact_url
-from ..sources.paths import expand_inputs
+from ..sources.replay.paths import expand_inputs
+from ..urls import redact_url
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

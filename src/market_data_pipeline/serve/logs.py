@@ -10,7 +10,7 @@ import copy
 import logging
 from typing import Any
 
-from ..sinks.urls import mask_urls
+from ..urls import mask_urls
 
 
 class MaskSecrets(logging.Filter):

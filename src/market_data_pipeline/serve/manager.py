@@ -29,7 +29,7 @@ from typing import Any
 from .. import metrics
 from ..errors import PipelineError, UsageError
 from ..isotime import iso_time_ns
-from ..sinks.urls import mask_urls, redact_url
+from ..urls import mask_urls, redact_url
 from .guards import ForbiddenError, ServeConfig, guard_settings
 from .records import UNFINISHED, RunRecord, RunStore
 

@@ -7,7 +7,8 @@ import sqlite3
 from pathlib import Path
 
 from ..bus.urls import is_memory_bus
-from ..sinks.urls import mask_urls, parse_sink_url, redact_url
+from ..sinks.urls import parse_sink_url
+from ..urls import mask_urls, redact_url
 from .guards import ServeConfig
 from .records import RunStore
 

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 from .._lazy import lazy_exports
 from ..errors import SinkRefusedError, SinkSetupError
+from ..urls import redact_url
 from .schema import BarTable, Selection, parse_table
-from .urls import SUPPORTED_SCHEMES, parse_sink_url, redact_url
+from .urls import SUPPORTED_SCHEMES, parse_sink_url
 
 if TYPE_CHECKING:
     import polars as pl

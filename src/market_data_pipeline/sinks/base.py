@@ -146,6 +146,6 @@ class BarSink(ABC):
 
 
 def _resolution_ns(label: str) -> int:
-    from ..bars.resolution import parse_resolution
+    from ..aggregation.resolution import parse_resolution
 
     return parse_resolution(label).ns

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SinkError, SinkRefusedError, SinkUnavailableError, UsageError
-from .urls import redact_url, scrub
+from ..urls import redact_url, scrub
 
 # SQLite result codes (primary, from ``sqlite_errorname``) that can pass: a writer holding the
 # file, memory, an interrupted call, a full disk, an I/O error.

@@ -31,10 +31,10 @@ from ..errors import (
     UsageError,
 )
 from ..extras import missing_extra
+from ..urls import redact_url
 from .base import BarSink, column_list, update_set
 from .failures import pg_errors
 from .schema import COLUMNS, BarTable, Column, FoundColumn, Selection, check_table
-from .urls import redact_url
 
 if TYPE_CHECKING:
     import psycopg

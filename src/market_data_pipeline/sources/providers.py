@@ -27,7 +27,7 @@ import polars as pl
 
 from .. import frames
 from ..errors import ProviderError, UsageError
-from ..sinks.urls import mask_urls
+from ..urls import mask_urls
 from .base import SourceInfo, TickKind, TickSource
 
 if TYPE_CHECKING:

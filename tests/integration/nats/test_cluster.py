@@ -30,7 +30,7 @@ from polars.testing import assert_frame_equal
 from market_data_pipeline.config import RunSettings
 from market_data_pipeline.runtime import execute
 from market_data_pipeline.sinks import read_bars
-from market_data_pipeline.sources.nats_bodies import encode_arrow
+from market_data_pipeline.sources.nats.bodies import encode_arrow
 from market_data_pipeline.sources.synthetic import SyntheticSource
 
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD"]

@@ -25,9 +25,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from market_data_pipeline.bars.builder import BarEngine
-from market_data_pipeline.bars.resolution import parse_resolutions
-from market_data_pipeline.sources.nats_publish import TickPublisher, ensure_stream
+from market_data_pipeline.aggregation.builder import BarEngine
+from market_data_pipeline.aggregation.resolution import parse_resolutions
+from market_data_pipeline.publish import TickPublisher, ensure_stream
 from market_data_pipeline.sources.synthetic import SyntheticSource
 
 SPAN_S = 12.0  # the publisher spreads the ticks over this long

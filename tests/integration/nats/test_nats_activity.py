@@ -10,9 +10,9 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from market_data_pipeline.config import RunSettings
+from market_data_pipeline.publish import publish_source
 from market_data_pipeline.runtime import execute
 from market_data_pipeline.sinks import read_bars
-from market_data_pipeline.sources.nats_publish import publish_source
 from market_data_pipeline.sources.synthetic import SyntheticSource
 
 START = "2024-01-02T09:00:00Z"

@@ -12,10 +12,10 @@ import nats.js.api as api
 import pytest
 
 from market_data_pipeline.config import RunSettings
+from market_data_pipeline.publish import publish_source
 from market_data_pipeline.runtime import execute
 from market_data_pipeline.sinks import read_bars
-from market_data_pipeline.sources import nats as nats_source
-from market_data_pipeline.sources.nats_publish import publish_source
+from market_data_pipeline.sources.nats import source as nats_source
 from market_data_pipeline.sources.synthetic import SyntheticSource
 
 START_NS = 1_704_186_000 * 1_000_000_000  # 2024-01-02T09:00:00Z

@@ -16,10 +16,10 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from market_data_pipeline.config import RunSettings
+from market_data_pipeline.publish import publish_source
 from market_data_pipeline.runtime import execute
 from market_data_pipeline.sinks import read_bars
-from market_data_pipeline.sources.nats_bodies import encode_arrow
-from market_data_pipeline.sources.nats_publish import publish_source
+from market_data_pipeline.sources.nats.bodies import encode_arrow
 from market_data_pipeline.sources.synthetic import SyntheticSource
 
 START_NS = 1_704_186_000 * 1_000_000_000  # 2024-01-02T09:00:00Z
@@ -142,7 +142,7 @@ async def test_deliveries_that_never_arrive_are_taken_again_not_acknowledged(
 ) -> None:
     """Another fetcher on the same durable makes the worker's delivery numbers jump: the
     worker must rebind and take those messages itself instead of acknowledging past them."""
-    from market_data_pipeline.sources.nats import NatsSource
+    from market_data_pipeline.sources.nats.source import NatsSource
 
     await _publish(nats_url, stream_name, 20_000, batch_ticks=500)  # 40 messages
     source = NatsSource(url=nats_url, stream=stream_name, durable="w", fetch_batch=5,
@@ -169,7 +169,7 @@ async def test_deliveries_lost_right_after_a_resume_are_taken_again(
 ) -> None:
     """A resumed worker recreates its consumer, which numbers deliveries from 1: when the first
     ones never arrive, the first message it sees is already a jump."""
-    from market_data_pipeline.sources.nats import NatsSource
+    from market_data_pipeline.sources.nats.source import NatsSource
 
     await _publish(nats_url, stream_name, 20_000, batch_ticks=500)  # 40 messages
     source = NatsSource(url=nats_url, stream=stream_name, durable="w", fetch_batch=5,
@@ -222,7 +222,7 @@ async def test_the_position_and_acks_cover_the_frames_handed_out_not_the_batch_r
 ) -> None:
     """The reader fetches the next batch while the caller handles a frame; a checkpoint taken
     then must not cover that batch: its ticks are in no bar yet."""
-    from market_data_pipeline.sources.nats import NatsSource
+    from market_data_pipeline.sources.nats.source import NatsSource
 
     nc = await nats.connect(nats_url)
     js = nc.jetstream()

@@ -24,9 +24,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from market_data_pipeline.config import RunSettings
+from market_data_pipeline.publish import TickPublisher, ensure_stream
 from market_data_pipeline.runtime import execute
 from market_data_pipeline.sinks import read_bars
-from market_data_pipeline.sources.nats_publish import TickPublisher, ensure_stream
 from market_data_pipeline.sources.synthetic import SyntheticSource
 
 SOAK_S = float(os.environ.get("MDP_SOAK_S", "30"))

@@ -10,7 +10,8 @@ from market_data_pipeline.errors import UsageError
 from market_data_pipeline.sinks import open_sink, redact_url
 from market_data_pipeline.sinks.postgres import PostgresSink
 from market_data_pipeline.sinks.sqlite import SqliteSink
-from market_data_pipeline.sinks.urls import mask_urls, parse_sink_url, scrub
+from market_data_pipeline.sinks.urls import parse_sink_url
+from market_data_pipeline.urls import mask_urls, scrub
 
 
 @pytest.mark.parametrize(
@@ -162,7 +163,7 @@ def _mask_reference(text: str) -> str:
     """mask_urls as two plain patterns, the way it was first written (slow on long texts)."""
     import re
 
-    from market_data_pipeline.sinks import urls
+    from market_data_contracts import urls
 
     text = re.sub(r"\S*@\S*", urls._mask_word, text)
     return urls._QUERY_SECRET.sub(r"\1***", text)

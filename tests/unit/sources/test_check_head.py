@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from source_helpers import collect
 
 from market_data_pipeline.errors import BadInputError
-from market_data_pipeline.sources.replay import OnBadRow, ReplaySource, check_head
+from market_data_pipeline.sources.replay.source import OnBadRow, ReplaySource, check_head
 
 HEADER = "Sym,Time,Px,Qty"
 BAD_LINES = (

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from market_data_pipeline.errors import BadInputError
 from market_data_pipeline.sources.cleaning import _floats, _symbols
-from market_data_pipeline.sources.readers import read_chunks
+from market_data_pipeline.sources.replay.readers import read_chunks
 from market_data_pipeline.sources.timestamps import _drop_wrapped_years, _years_in_range
 
 # Years around both ends of the range, other leading characters, and odd shapes.

@@ -1,8 +1,7 @@
-"""Printing URLs without their secrets: ledger URLs in messages, driver errors, every error line.
-
-The same rules as the pipeline's ``sinks.urls`` (this package depends on nothing of the
-pipeline's, so it carries its own copy): a userinfo password or token, and every query value
-named for a secret, shows as ``***``.
+"""Credentials in URLs and messages, masked wherever a URL is shown: ``redact_url`` for a URL
+(a sink, a bus, a NATS server, a ledger), ``mask_urls`` for free text holding URLs, ``scrub``
+for a driver's error message about a URL. The one implementation: market-data-pipeline imports
+it from here (stdlib only, so the toolkit stays small and the pipeline depends on it anyway).
 """
 
 from __future__ import annotations
@@ -12,10 +11,13 @@ from urllib.parse import unquote
 
 # A query or option whose name speaks of a secret (password=, token=, access_token=, api_key=,
 # X-Amz-Signature=, client_secret=, ...): its value is masked wherever it appears.
+_SECRET_WORDS = r"(?:pass|pwd|token|secret|key|auth|sig|credential|session)"
 _QUERY_SECRET = re.compile(
-    r"(?i)(?<![\w.-])([\w.-]*(?:pass|pwd|token|secret|key|auth|sig|credential|session)[\w.-]*=)"
+    rf"(?i)(?<![\w.-])([\w.-]*{_SECRET_WORDS}[\w.-]*=)"
     r"[^&;\s]*"
 )
+_SECRET_NAME = re.compile(rf"(?i){_SECRET_WORDS}")
+_NAME_CHAR = re.compile(r"[\w.-]")
 # Where a second URL of a list begins (``nats://a:4222,nats://b:4222``).
 _NEXT_URL = re.compile(r",(?=[A-Za-z][A-Za-z0-9+.-]*://)")
 _MIN_DECODED_SECRET = 4  # a shorter decoded password would mask ordinary words
@@ -54,10 +56,28 @@ def mask_urls(text: str) -> str:
     """
     if "@" in text:
         text = _WORD.sub(_mask_word, text)
+    if not _secret_name_before_equals(text):
+        return text  # the usual case, found without the query pattern's slow scan
     return _QUERY_SECRET.sub(r"\1***", text)
 
 
-_WORD = re.compile(r"\S*@\S*")
+def _secret_name_before_equals(text: str) -> bool:
+    """True when a ``=`` follows a name (a run of ``[\\w.-]``) with a secret's word in it: the
+    only texts ``_QUERY_SECRET`` changes. Scanning back from each ``=`` is linear; the pattern
+    itself retries its alternation at every name character (most of a status answer's time)."""
+    at = text.find("=")
+    while at != -1:
+        start = at
+        while start > 0 and _NAME_CHAR.match(text, start - 1):
+            start -= 1
+        if _SECRET_NAME.search(text, start, at):
+            return True
+        at = text.find("=", at + 1)
+    return False
+
+
+# A whole word with an "@" in it, tried only where a word starts (linear, unlike \S*@\S*).
+_WORD = re.compile(r"(?<!\S)[^\s@]*+@\S*")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(?::/+|//)")
 _PORT_AFTER = re.compile(r"@[\w.-]+:\d+")
 # libpq reads a userinfo without ``:`` as a role name, never as a secret: it stays readable.
