@@ -189,8 +189,14 @@ class _Group:
         for row in (code > 0).arg_true().to_list():
             first_row.setdefault(int(owner[row]), row)
         for msg, row in first_row.items():
-            poison[msg] = _row_error(batch, self.kind, int(code[row]), row, row - starts[msg])
+            poison[msg] = self._reason(batch, int(code[row]), row, msg, row - starts[msg])
         return frame.filter(~owner.is_in(list(first_row)))
+
+    def _reason(
+        self, batch: pa.RecordBatch, code: int, row: int, msg: int, within: int
+    ) -> PoisonMessageError:
+        """Why message ``msg`` is poison: its first bad row, ``row`` of the batch."""
+        return _row_error(batch, self.kind, code, row, within)
 
 
 def _starts(counts: list[int]) -> list[int]:
@@ -390,6 +396,21 @@ class _JsonRows(_Group):
 
     def _keep(self, rows: Any) -> None:
         self.rows.extend(rows)
+
+    def _reason(
+        self, batch: pa.RecordBatch, code: int, row: int, msg: int, within: int
+    ) -> PoisonMessageError:
+        if len(self.owners) == 1:
+            return super()._reason(batch, code, row, msg, within)
+        # A column's type is inferred from all its rows (one text value makes the numbers
+        # text): the message is checked again alone, so its reason is the one it gives alone.
+        at = self.owners.index(msg)
+        start = sum(self.counts[:at])
+        alone = _JsonRows(self.kind)
+        alone.add(msg, self.rows[start : start + self.counts[at]])
+        reasons: dict[int, PoisonMessageError] = {}
+        alone.check(reasons)
+        return reasons[msg]
 
     def _batch(self, poison: dict[int, PoisonMessageError]) -> pa.RecordBatch:
         fields = ("price", "size") if self.kind == "trades" else _QUOTE_FIELDS

@@ -9,7 +9,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from nats_fuzz import any_body, wrongly_typed
 from polars.testing import assert_frame_equal
@@ -208,6 +208,14 @@ def test_whatever_the_decoder_raises_poisons_only_that_message(
 
 @settings(max_examples=150, deadline=None)
 @given(bodies=st.lists(any_body(), min_size=1, max_size=8))
+@example(  # one text ask made the batch's ask column text: the reason said '0', alone 0.0
+    bodies=[
+        b"{}",
+        b"{}",
+        b'{"ask": ""}',
+        b'{"symbol": "AAA", "bid": 1.0, "ask": 0, "timestamp": 1704186000000}',
+    ]
+)
 def test_any_bodies_decode_together_as_each_alone_and_never_raise(bodies: list[bytes]) -> None:
     """Whatever the bodies, decoding never raises, and a batch gives what its messages give
     one by one (the batch's shared checks change nothing)."""
