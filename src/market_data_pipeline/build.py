@@ -16,7 +16,7 @@ from .aggregation.builder import DEFAULT_MAX_HOLD_S
 from .aggregation.calendars import TimeFrame, Windows, parse_week_start, zone
 from .aggregation.engines import BarEngines, windows_for
 from .aggregation.gaps import GapTracker
-from .aggregation.resolution import Resolution, parse_resolutions
+from .aggregation.resolution import parse_resolutions
 from .bus import open_bus
 from .bus.base import FeedbackBus
 from .bus.urls import is_memory_bus
@@ -123,11 +123,6 @@ def _nats_source(settings: RunSettings) -> TickSource:
     )
 
 
-def resolutions_for(settings: RunSettings) -> list[Resolution]:
-    """Return the resolutions to build."""
-    return parse_resolutions(settings.resolution)
-
-
 def timeframe_for(settings: RunSettings) -> TimeFrame:
     """Return how the settings lay windows out: zone, week start, calendar, alignment."""
     return TimeFrame(
@@ -145,27 +140,18 @@ def engine_for(
 
     ``max_hold_s`` lets the engine hold small frames that may close windows (see BarEngine).
     """
-    resolutions, windows = windows_for(resolutions_for(settings), timeframe_for(settings))
-    grace_ns = settings.grace_ns
+    resolutions, windows = windows_for(
+        parse_resolutions(settings.resolution), timeframe_for(settings)
+    )
     engine = BarEngines(
         resolutions,
-        grace_ns,
+        settings.grace_ns,
         windows=windows,
         max_hold_s=max_hold_s,
-        allowed_lateness_ns=lateness_ns(settings),
+        allowed_lateness_ns=settings.allowed_lateness_ns,
         keep_late=settings.late_output is not None,
     )
     return engine, windows
-
-
-def lateness_ns(settings: RunSettings) -> int:
-    """Return the allowed lateness the settings give, in nanoseconds."""
-    return settings.allowed_lateness_ns
-
-
-def duration_for(settings: RunSettings) -> float | None:
-    """Return the wall-clock limit of the run."""
-    return settings.duration_s
 
 
 @dataclass

@@ -33,7 +33,7 @@ from .aggregation.engines import BarEngines
 from .aggregation.gaps import GapCount
 from .aggregation.resample import refuse_upsampling
 from .aggregation.resolution import format_duration_ns
-from .build import Stages, build_source, build_stages, duration_for, serve_metrics, stop_metrics
+from .build import Stages, build_source, build_stages, serve_metrics, stop_metrics
 from .checkpoint import Checkpointer
 from .config import RunSettings
 from .errors import (
@@ -254,7 +254,7 @@ class Pipeline:
             await self.start()
             if on_start is not None:
                 on_start(self)
-            await self.run(duration_for(self.settings))
+            await self.run(self.settings.duration_s)
         except PipelineError as exc:
             return exc
         return None
