@@ -44,9 +44,12 @@ from .bodies import PoisonMessageError, decode_messages
 log = logging.getLogger(__name__)
 
 # A fetch asks for at most about this many bytes of messages, by the mean size of the last
-# fetch's: nats-py drops what a subscription holds past 256 MiB ("slow consumer"). The first
-# fetch, of sizes unknown, takes at most FIRST_FETCH messages.
-FETCH_BYTES = 48 * 2**20
+# fetch's. A fetch that times out leaves the rest of its request in flight, and the next one
+# asks again: the server cuts a client off once more than its max_pending (64 MiB by default)
+# waits to be sent to it, and nats-py drops what a subscription holds past 256 MiB, so three
+# requests in flight must stay below both. Smaller fetches also let the bar engine start on a
+# batch sooner. The first fetch, of sizes unknown, takes at most FIRST_FETCH messages.
+FETCH_BYTES = 16 * 2**20
 FIRST_FETCH = 64
 DEFAULT_ACK_WAIT_S = 60.0
 # Messages delivered but not yet acknowledged: a checkpoint interval's worth at high rates.
@@ -126,7 +129,7 @@ class NatsSource(TickSource):
         # the next checkpoint they were a second of the stream in memory.
         self._unacked: list[tuple[int, Any]] = []
         self._body_bytes = 0  # mean size of the last fetch's messages (0: none fetched yet)
-        self._live = False  # the last fetch found fewer messages than it asked for
+        self._live = False  # the last fetch came short at the head of the stream (see _fetch)
         self._got_any = False  # ... and it found some
         self._near_head = False  # ... and fewer remained behind its last message than it took
         self._delivered: int | None = None  # the consumer's delivery number of the last message
@@ -236,9 +239,11 @@ class NatsSource(TickSource):
             msgs = []
         except nats.errors.Error as exc:
             raise BusError(f"fetching from {self._where()} failed: {exc}") from None
-        self._live = len(msgs) < count or (self._live and count == 1)
         self._got_any = bool(msgs)
         self._near_head = not msgs or _pending(msgs[-1]) <= len(msgs)
+        # A fetch that came short with a backlog behind it timed out (a slow machine), it did
+        # not reach the head: sweeping there would pile up requests for the whole backlog.
+        self._live = (len(msgs) < count and self._near_head) or (self._live and count == 1)
         if msgs:
             self._body_bytes = max(1, sum(len(msg.data) for msg in msgs) // len(msgs))
         return msgs

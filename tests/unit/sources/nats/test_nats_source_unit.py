@@ -49,14 +49,15 @@ async def _asks(fetch_batch: int, body_bytes: int, fetches: int = 3) -> list[int
 
 
 async def test_small_messages_are_fetched_fetch_batch_at_a_time_after_a_short_first_fetch() -> None:
-    assert await _asks(1_024, 40_000) == [FIRST_FETCH, 1_024, 1_024]
+    assert await _asks(1_024, 10_000) == [FIRST_FETCH, 1_024, 1_024]
 
 
 async def test_large_messages_are_fetched_fewer_at_a_time() -> None:
-    # 400 kB messages: 1,024 of them would be 400 MB, past what nats-py holds for a subscriber.
+    # 400 kB messages: 1,024 of them would be 400 MB, past what the server lets wait for a
+    # client (max_pending, 64 MiB) and what nats-py holds for a subscriber (256 MiB).
     per_fetch = FETCH_BYTES // 400_000
     assert await _asks(1_024, 400_000) == [FIRST_FETCH, per_fetch, per_fetch]
-    assert per_fetch * 400_000 <= 64 * 2**20
+    assert 3 * per_fetch * 400_000 <= 64 * 2**20  # three requests in flight stay below both
 
 
 async def test_a_small_fetch_batch_is_kept_and_a_huge_message_still_comes_alone() -> None:
@@ -95,6 +96,28 @@ async def test_a_short_fetch_with_more_pending_behind_it_is_not_caught_up() -> N
     assert not source.caught_up  # 500 more behind the 3 taken: a backlog
     await source._fetch(1.0)
     assert source.caught_up
+
+
+async def test_a_fetch_that_times_out_before_a_backlog_does_not_start_sweeping() -> None:
+    # A slow machine: the fetch ends at its timeout with 40 of 100 messages and 5,000 behind
+    # them. Sweeping (a request every 5 ms, each for a whole batch) would pile up requests until
+    # the server cut the client off; the next fetch is a full one, with the full wait.
+    source = NatsSource(stream="S", fetch_batch=100)
+    reply = "$JS.ACK.S.mdp.1.7.7.1733468400000000000.5000"
+
+    class _Slow(_Subscription):
+        async def fetch(self, batch: int, timeout: float) -> list[SimpleNamespace]:  # noqa: ASYNC109 - nats-py's signature
+            self.asked.append(batch)
+            self.waits.append(timeout)
+            return [SimpleNamespace(data=b"x" * 40, reply=reply)] * min(batch, 40)
+
+    sub = _Slow(b"x")
+    source._sub = sub
+    for _ in range(3):
+        await source._fetch(1.0)
+    assert sub.asked == [FIRST_FETCH, 100, 100]
+    assert sub.waits == [1.0, 1.0, 1.0]
+    assert not source.caught_up
 
 
 @pytest.mark.parametrize(
