@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow as pa
 
+from . import eventloop
 from .build import engine_for
 from .config import RunSettings, load_settings, validate_settings
 from .defaults import TABLE_COLUMNS
@@ -144,9 +145,9 @@ def _run_to_end(settings: RunSettings) -> RunReport:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(execute(settings))
+        return eventloop.run(execute(settings), source=settings.source)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, execute(settings)).result()
+        return pool.submit(eventloop.run, execute(settings), source=settings.source).result()
 
 
 def _duration(value: str | timedelta) -> str | float:

@@ -113,7 +113,7 @@ def _run(config: Path | None, flags: dict[str, Any], signals: StopSignals) -> in
         settings = load_settings(config_file=config, environ=os.environ, flags=flags)
     except PipelineError as exc:
         return _failed_before_start(flags, exc)
-    import asyncio
+    from .. import eventloop
 
     # The bar engine and decoding run in worker threads beside the event loop, whose callers
     # hand Python's lock back and forth per library call. At CPython's default switch interval
@@ -121,7 +121,7 @@ def _run(config: Path | None, flags: dict[str, Any], signals: StopSignals) -> in
     # command's process is ours to tune, and 1 ms made a NATS worker about a tenth faster.
     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
     view = output.RunView(json_mode=settings.json_output, interactive=sys.stderr.isatty())
-    report = asyncio.run(_execute(settings, view, signals))
+    report = eventloop.run(_execute(settings, view, signals), source=settings.source)
     view.summary(report)
     return report.exit_code  # a signal's 130/143 included: the report and the process agree
 
