@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -45,6 +45,7 @@ class PublishReport:
     symbols: int = 0
     first_seq: int | None = None
     last_seq: int | None = None
+    stopped_by: str | None = None  # the signal that ended it early, after the acks came
 
 
 def subject_token(symbol: str) -> str:
@@ -194,8 +195,14 @@ async def publish_source(
     body: Body = "arrow",
     batch_ticks: int = DEFAULT_BATCH_TICKS,
     partitions: int | None = None,
+    stop: Callable[[], str | None] | None = None,
 ) -> PublishReport:
-    """Publish every frame of ``batches`` to ``stream`` (created when missing)."""
+    """Publish every frame of ``batches`` to ``stream`` (created when missing).
+
+    ``stop`` is asked before each frame: once it names a reason (a signal), no further frame is
+    published. What was sent is still waited for, so the report counts exactly the messages the
+    stream acknowledged, and its ``stopped_by`` is the reason.
+    """
     nc = await connect(url)
     try:
         js = nc.jetstream(publish_async_max_pending=_PENDING_ACKS)
@@ -214,6 +221,10 @@ async def publish_source(
             partitions=partitions,
         )
         async for frame in batches:
+            reason = stop() if stop is not None else None
+            if reason is not None:
+                publisher.report.stopped_by = reason
+                break
             await publisher.write(frame)
         return await publisher.finish()
     finally:

@@ -522,3 +522,61 @@ def test_fuzzed_bodies_are_bars_or_counted_dead_letters(
         assert failure is None, failure
 
     trial()
+
+
+# -- mdp publish stopped by a signal -------------------------------------------------------------
+PUBLISH_TRIALS = 6
+
+
+async def _stream_messages(url: str, stream: str) -> int:
+    nc = await nats.connect(url)
+    try:
+        return int((await nc.jetstream().stream_info(stream)).state.messages)
+    except nats.js.errors.NotFoundError:
+        return 0
+    finally:
+        await nc.close()
+
+
+def _publish_trial(url: str, stream: str, sig: signal.Signals, delay_s: float) -> str | None:
+    """``mdp publish`` of more ticks than it can send in the trial, stopped by ``sig``
+    ``delay_s`` after its first message is in the stream: it must exit with the signal's code
+    and a summary that counts exactly what the stream holds."""
+    proc = start_mdp(
+        "publish", "--nats-url", url, "--stream", stream, "--subject-prefix", stream.lower(),
+        "--ticks", "50000000", "--symbols", "AAA,BBB", "--json",
+    )  # fmt: skip
+    try:
+        wait_until(
+            lambda: proc.poll() is not None or asyncio.run(_stream_messages(url, stream)) > 0,
+            "the first message in the stream",
+            timeout_s=120,
+        )
+        time.sleep(delay_s)  # the instant of the signal is the experiment
+        if proc.poll() is None:
+            proc.send_signal(sig)
+    finally:
+        code, out, err = finish(proc, timeout_s=RUN_BOUND_S)
+    report = summary(out)
+    held = asyncio.run(_stream_messages(url, stream))
+    if code != EXIT_CODES[sig.name]:
+        return f"{sig.name} after {delay_s:.2f} s: exit {code}, stderr {err.strip()[-300:]!r}"
+    if report is None or report.get("stopped_by") != sig.name:
+        return f"{sig.name}: no summary saying so: {out[-300:]!r}"
+    if report["messages"] != held or report["last_seq"] != held:
+        return f"{sig.name}: {report['messages']} messages in the summary, {held} in the stream"
+    if not 0 < report["ticks"] < 50_000_000:
+        return f"{sig.name}: {report['ticks']} ticks reported"
+    return None
+
+
+def test_publish_stops_on_a_signal_with_every_sent_message_counted(
+    nats_server: NatsServer, scenario: Scenario
+) -> None:
+    rng = random.Random(29)
+    for number in range(PUBLISH_TRIALS):
+        sig = signal.SIGINT if number % 2 else signal.SIGTERM
+        stream = f"PUBSIG_{uuid.uuid4().hex[:8].upper()}"
+        failure = _publish_trial(nats_server.url, stream, sig, rng.uniform(0.0, 1.5))
+        scenario.record(failure is None, f"trial {number}: {failure}")
+    assert scenario.held == scenario.tried, scenario.notes[:5]

@@ -13,6 +13,7 @@ import typer
 
 from ..errors import EXIT_BAD_INPUT, PipelineError
 from .options import context_parameter, given_flags, parameters, with_parameters
+from .signals import EXIT_CODES, STOP
 
 EXAMPLES = """[bold]Examples[/]
 
@@ -24,7 +25,8 @@ EXAMPLES = """[bold]Examples[/]
 
 The stream is created on PREFIX.> when missing. Subjects are PREFIX.SYMBOL (PREFIX.P.SYMBOL with
 --partitions N, P = NATS's partition(N) hash of the symbol). Exit codes: 0 every tick published
-and acknowledged by JetStream, 1 the server failed, 2 bad input or usage.
+and acknowledged by JetStream, 1 the server failed, 2 bad input or usage, 130/143 stopped by
+Ctrl-C/SIGTERM (no further message sent; every one sent was acknowledged, the summary counts them).
 """
 
 _TARGET = "Target"
@@ -61,7 +63,10 @@ def publish_command(
         "batch_ticks": batch_ticks,
         "partitions": partitions,
     }
-    raise typer.Exit(_publish(flags, target, json))
+    # Signals are requests from here on: the publish ends before its next frame (see _publish).
+    with STOP.held():
+        code = _publish(flags, target, json)
+    raise typer.Exit(code)
 
 
 def _target_option(name: str, type_: Any, default: Any, *decls: str, **kw: Any) -> Any:
@@ -135,21 +140,24 @@ def _publish(flags: dict[str, Any], target: dict[str, Any], json_output: bool) -
         from ..publish import publish_source
 
         source = build_source(settings)
+        STOP.reassert()  # polars hooked SIGINT on import: put ours back in front
         started = time.monotonic()
-        report = asyncio.run(publish_source(source.batches(), **target))
+        report = asyncio.run(publish_source(source.batches(), stop=STOP.seen, **target))
     except PipelineError as exc:
         output.error_line(str(exc))
         return exc.exit_code or EXIT_BAD_INPUT
     elapsed_s = time.monotonic() - started
-    summary = {**vars(report), "elapsed_s": round(elapsed_s, 3)}
+    code = EXIT_CODES[report.stopped_by] if report.stopped_by else 0
+    summary = {**vars(report), "elapsed_s": round(elapsed_s, 3), "exit_code": code}
     if json_output:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     else:
         rate = report.ticks / elapsed_s if elapsed_s > 0 else 0.0
+        status = f"stopped by {report.stopped_by}" if report.stopped_by else "ok"
         print(
-            f"mdp publish: ok - {report.ticks:,} ticks in {report.messages:,} messages to "
+            f"mdp publish: {status} - {report.ticks:,} ticks in {report.messages:,} messages to "
             f"stream {report.stream} ({report.subjects}), {report.symbols} symbols, "
             f"{elapsed_s:.2f} s ({rate:,.0f} ticks/s); stream seq "
-            f"{report.first_seq}..{report.last_seq}"
+            f"{report.first_seq}..{report.last_seq}, every message acknowledged"
         )
-    return 0
+    return code

@@ -89,6 +89,10 @@ class StopSignals:
                 self.uninstall()
             self.received = None
 
+    def seen(self) -> str | None:
+        """The name of the signal received (``SIGINT``, ``SIGTERM``), or None."""
+        return self.received
+
     def forward_to(self, loop: asyncio.AbstractEventLoop, stop: Callable[[str], None]) -> None:
         """Send signals (one already received too) to ``stop`` on ``loop`` from now on."""
         self._loop, self._stop = loop, stop
@@ -112,12 +116,17 @@ class StopSignals:
 STOP = StopSignals()  # the process's one set of handlers (signals are process-wide)
 
 
-def release_for(command: str | None) -> None:
-    """Hand signals back to Python's defaults unless ``command`` is ``run``.
+# Commands that stop cleanly on a signal: they end at a boundary, report what they did and exit
+# with the signal's code. Every other command gets Python's defaults back.
+STOPPABLE = ("run", "publish")
 
-    A signal that came while the CLI loaded ends a command other than ``run`` at once.
+
+def release_for(command: str | None) -> None:
+    """Hand signals back to Python's defaults unless ``command`` stops cleanly (``STOPPABLE``).
+
+    A signal that came while the CLI loaded ends any other command at once.
     """
-    if command == "run" or not STOP.installed:
+    if command in STOPPABLE or not STOP.installed:
         return
     received = STOP.received
     STOP.uninstall()
