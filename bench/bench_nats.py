@@ -11,6 +11,10 @@
    - ``mdp run --source nats`` (one worker, the defaults: checkpoint every second, 1m bars into
      SQLite), timed by its own summary (``ingest_s``, less the 2 s idle timeout that ends it).
 
+``--raw-uvloop`` also runs the raw loop on uvloop's event loop, as the worker runs (uvloop comes
+with the nats extra), and prints the worker's ratio to that too: how much of the gap is the
+work the worker does rather than the event loop it runs on.
+
 Every process starts cold, as a user's does; the table shows each round and the medians. CPU
 seconds and peak RSS are each child's own (``os.wait4``: the worker's include its start-up),
 with polars' default thread pool. Each round also runs the worker on an empty stream: its CPU
@@ -34,6 +38,8 @@ import uuid
 from pathlib import Path
 
 from bench_instruments import Measured, mdp_argv, run_child
+
+from market_data_pipeline import eventloop
 
 IDLE_S = 2.0  # the worker ends after this long without a message; not part of its work
 
@@ -86,8 +92,11 @@ async def delete_streams(url: str, names: list[str]) -> None:
     await nc.close()
 
 
-def raw_child(url: str, stream: str, messages: int, durable: str) -> tuple[float, Measured]:
+def raw_child(
+    url: str, stream: str, messages: int, durable: str, uvloop: bool = False
+) -> tuple[float, Measured]:
     argv = [sys.executable, __file__, "--url", url, "--raw-loop", stream, str(messages), durable]
+    argv += ["--uvloop"] if uvloop else []
     measured = run_child(argv)
     if "seconds" not in measured.out:
         raise SystemExit(f"raw loop failed: {measured.out}")
@@ -120,14 +129,16 @@ def main() -> None:
     parser.add_argument("--batch-ticks", type=int, default=1_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--url", default="nats://127.0.0.1:4222")
+    parser.add_argument("--raw-uvloop", action="store_true", help="also the raw loop on uvloop")
     parser.add_argument("--raw-loop", nargs=3, metavar=("STREAM", "MESSAGES", "DURABLE"),
                         help=argparse.SUPPRESS)  # fmt: skip
+    parser.add_argument("--uvloop", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.raw_loop:  # a child: the baseline in a process of its own
         stream, messages, durable = args.raw_loop
-        print(
-            json.dumps({"seconds": asyncio.run(raw_loop(args.url, stream, int(messages), durable))})
-        )
+        loop = raw_loop(args.url, stream, int(messages), durable)
+        seconds = eventloop.run(loop, source="nats" if args.uvloop else None)
+        print(json.dumps({"seconds": seconds}))
         return
     stream = f"MDPBENCH_{uuid.uuid4().hex[:8].upper()}"
     empty = f"{stream}_EMPTY"
@@ -139,18 +150,24 @@ def main() -> None:
         asyncio.run(create_empty(args.url, empty))
         print(f"{ticks:,} ticks in {messages:,} Arrow messages of {args.batch_ticks} ticks; "
               f"mdp publish: {ticks / pub_s:,.0f} ticks/s")  # fmt: skip
+        uv_head = f"{'x uv':>6}" if args.raw_uvloop else ""
         print(f"{'round':<7}{'raw ticks/s':>13}{'cpu s':>7}{'mdp ticks/s':>13}{'cpu s':>7}"
-              f"{'idle cpu':>9}{'ingest cpu':>11}{'RSS MB':>8}{'x raw':>7}{'load':>6}")  # fmt: skip
-        raws, mdps = [], []
+              f"{'idle cpu':>9}{'ingest cpu':>11}{'RSS MB':>8}{'x raw':>7}{uv_head}"
+              f"{'load':>6}")  # fmt: skip
+        raws, mdps, uvs = [], [], []
         for n in range(1, args.rounds + 1):
             raw_s, raw = raw_child(args.url, stream, messages, f"raw{n}")
             mdp_s, mdp = mdp_child(args.url, stream, f"mdp{n}", tmp / f"nats{n}.db", ticks)
             _, idle = mdp_child(args.url, empty, f"idle{n}", tmp / f"idle{n}.db", 0)
             raws.append(raw_s)
             mdps.append(mdp_s)
+            uv_cell = ""
+            if args.raw_uvloop:
+                uvs.append(raw_child(args.url, stream, messages, f"uv{n}", uvloop=True)[0])
+                uv_cell = f"{mdp_s / uvs[-1]:>6.2f}"
             print(f"{n:<7}{ticks / raw_s:>13,.0f}{raw.cpu_s:>7.2f}{ticks / mdp_s:>13,.0f}"
                   f"{mdp.cpu_s:>7.2f}{idle.cpu_s:>9.2f}{mdp.cpu_s - idle.cpu_s:>11.2f}"
-                  f"{mdp.rss_mb:>8,.0f}{mdp_s / raw_s:>7.2f}"
+                  f"{mdp.rss_mb:>8,.0f}{mdp_s / raw_s:>7.2f}{uv_cell}"
                   f"{os.getloadavg()[0]:>6.1f}")  # fmt: skip
     finally:
         asyncio.run(delete_streams(args.url, [stream, f"{stream}_DLQ", empty, f"{empty}_DLQ"]))
@@ -158,8 +175,11 @@ def main() -> None:
     # The machine drifts: each round's ratio compares neighbours in time, so its median is the
     # figure to go by.
     ratio = statistics.median(mdp / raw for mdp, raw in zip(mdps, raws, strict=True))
+    uv_ratio = ""
+    if uvs:
+        uv_ratio = f"{statistics.median(m / u for m, u in zip(mdps, uvs, strict=True)):>6.2f}"
     print(f"{'median':<7}{ticks / raw_m:>13,.0f}{'':>7}{ticks / mdp_m:>13,.0f}{'':>7}{'':>9}"
-          f"{'':>11}{'':>8}{ratio:>7.2f}")  # fmt: skip
+          f"{'':>11}{'':>8}{ratio:>7.2f}{uv_ratio}")  # fmt: skip
     print("(worker CPU includes its start-up; its wall time excludes start-up and the idle "
           f"timeout) load average {os.getloadavg()[0]:.2f}")  # fmt: skip
 
