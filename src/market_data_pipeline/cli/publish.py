@@ -134,15 +134,15 @@ def _publish(flags: dict[str, Any], target: dict[str, Any], json_output: bool) -
 
         require_extra("nats", "mdp publish")
         settings = load_settings(config_file=None, environ=os.environ, flags=flags)
-        import asyncio
-
+        from .. import eventloop
         from ..build import build_source
         from ..publish import publish_source
 
         source = build_source(settings)
         STOP.reassert()  # polars hooked SIGINT on import: put ours back in front
         started = time.monotonic()
-        report = asyncio.run(publish_source(source.batches(), stop=STOP.seen, **target))
+        publishing = publish_source(source.batches(), stop=STOP.seen, **target)
+        report = eventloop.run(publishing, source="nats")  # uvloop: a NATS client per message
     except PipelineError as exc:
         output.error_line(str(exc))
         return exc.exit_code or EXIT_BAD_INPUT
