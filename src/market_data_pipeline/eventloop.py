@@ -3,7 +3,7 @@
 A NATS worker's event loop does the client's work for every message (nats-py reads, parses and
 queues each one in Python) while the bar engine runs in a worker thread beside it: that loop is
 the worker's critical path, and uvloop's socket reads and callbacks in C cut its CPU by about a
-third (``bench/bench_nats.py``); ``mdp publish`` is the same client's work the other way.
+sixth (``bench/bench_nats.py``); ``mdp publish`` is the same client's work the other way.
 Other sources leave the loop mostly idle, so they keep asyncio's own loop and its one less
 moving part.
 """
