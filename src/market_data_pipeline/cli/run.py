@@ -53,7 +53,6 @@ Exit codes: 0 success, 1 the run failed or lost data, 2 bad input or usage,
 not read and the last event time committed).
 """
 
-SWITCH_INTERVAL_S = 0.001  # seconds; see _run
 RUN_SETTINGS = tuple(setting.key for setting in SETTINGS)
 
 
@@ -115,11 +114,6 @@ def _run(config: Path | None, flags: dict[str, Any], signals: StopSignals) -> in
         return _failed_before_start(flags, exc)
     from .. import eventloop
 
-    # The bar engine and decoding run in worker threads beside the event loop, whose callers
-    # hand Python's lock back and forth per library call. At CPython's default switch interval
-    # (5 ms) each hand-back waited that long while the loop was busy (a NATS fetch): the
-    # command's process is ours to tune, and 1 ms made a NATS worker about a tenth faster.
-    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
     view = output.RunView(json_mode=settings.json_output, interactive=sys.stderr.isatty())
     report = eventloop.run(_execute(settings, view, signals), source=settings.source)
     view.summary(report)
