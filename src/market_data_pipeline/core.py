@@ -8,6 +8,9 @@ Every other module imports Core names from here. Facts this module relies on (se
   package metadata.
 - Every release warns on import (pydantic ``class Config`` deprecations and Core's own
   ``models.*`` shim); those warnings are silenced here, once, and nowhere else.
+- ``market_data_core.events`` imports Core's Redis bus, and redis with it (about 0.1 s): the
+  codec and envelope (``JsonCodec``, ``EventEnvelope``, ``EventMeta``) load on first use, so a
+  run without a Redis bus never imports redis.
 - Core's Redis bus stamps FeedbackEvents with the class path as schema id
   (``telemetry.backpressure.FeedbackEvent``) while Core's subscriber and docs use
   ``telemetry.FeedbackEvent``: both are accepted.
@@ -15,8 +18,10 @@ Every other module imports Core names from here. Facts this module relies on (se
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import warnings
+from typing import TYPE_CHECKING, Any
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -24,8 +29,17 @@ with warnings.catch_warnings():
     from market_data_core import errors as _core_errors
     from market_data_core import protocols as _core_protocols
     from market_data_core import telemetry as _core_telemetry
+
+if TYPE_CHECKING:
     from market_data_core.events.codecs import JsonCodec
     from market_data_core.events.envelope import EventEnvelope, EventMeta
+
+# Names from ``market_data_core.events``, imported on first use (see the module docstring).
+_EVENTS = {
+    "EventEnvelope": "market_data_core.events.envelope",
+    "EventMeta": "market_data_core.events.envelope",
+    "JsonCodec": "market_data_core.events.codecs",
+}
 
 Trade = _core_models.Trade
 Quote = _core_models.Quote
@@ -60,6 +74,17 @@ LEVEL_SEVERITY = {
     BackpressureLevel.soft: 1,
     BackpressureLevel.hard: 2,
 }
+
+
+def __getattr__(name: str) -> Any:
+    module = _EVENTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next look-up skips __getattr__
+    return value
 
 
 def core_version() -> str:

@@ -1,14 +1,15 @@
 """The ``mdp`` command: ``run``, ``bars``, ``publish``, ``serve``, ``feedback`` and ``contracts``.
 
 Sub-commands import their heavy dependencies (Core, polars, drivers) only when they run, so
-``mdp --help`` answers at once.
+``mdp --help`` answers at once. The ``contracts`` group (the market-data-contracts toolkit) is
+built the first time the CLI needs it, so a run never imports it.
 """
 
 from __future__ import annotations
 
 import typer
-
-from market_data_contracts.cli import contracts_app
+from typer._click import Command, Context
+from typer.core import TyperGroup
 
 from .. import __version__
 from .bars import bars_command
@@ -18,10 +19,41 @@ from .publish import publish_command
 from .run import EXAMPLES, run_command
 from .serve import EXAMPLES as SERVE_EXAMPLES
 from .serve import serve_command
+from . import startup
 from .signals import release_for
+
+CONTRACTS = "contracts"
+
+
+class _MdpGroup(TyperGroup):
+    """The root group: ``contracts`` is mounted when a look-up needs it, last like the others."""
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name == CONTRACTS:
+            self._mount_contracts()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        self._mount_contracts()
+        return super().list_commands(ctx)
+
+    def resolve_command(
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
+        if args and args[0] not in self.commands:
+            self._mount_contracts()  # a mistyped name is matched against every command
+        return super().resolve_command(ctx, args)
+
+    def _mount_contracts(self) -> None:
+        if CONTRACTS not in self.commands:
+            from market_data_contracts.cli import contracts_app
+
+            self.add_command(typer.main.get_command(contracts_app), CONTRACTS)
+
 
 app = typer.Typer(
     name="mdp",
+    cls=_MdpGroup,
     help=(
         "Market-data pipeline: ticks to event-time OHLCV bars in SQLite or PostgreSQL, "
         "slowed down by the store's backpressure.\n\n"
@@ -55,7 +87,6 @@ app.command(
     epilog=SERVE_EXAMPLES,
 )(serve_command)
 app.add_typer(feedback_app, name="feedback")
-app.add_typer(contracts_app, name="contracts")
 
 
 def _version(value: bool) -> None:
@@ -78,6 +109,8 @@ def _root(
 ) -> None:
     """Market-data pipeline."""
     release_for(ctx.invoked_subcommand)
+    if ctx.invoked_subcommand != "run":
+        startup.release()  # ``run`` releases once its pipeline has started
 
 
 def main() -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import gc
 import signal
 
+from . import startup
 from .signals import HANDLED, STOP
 
 
 def main() -> None:
     """Entry point of the ``mdp`` console script and of ``python -m market_data_pipeline.cli``."""
     STOP.install()
+    startup.hold()  # resumed once the command has loaded what it needs
     try:
         from .app import main as app_main
 

@@ -14,6 +14,7 @@ from ..defaults import DEFAULT_SINK
 from ..errors import EXIT_BAD_INPUT, PipelineError
 from ..settings_spec import OUTPUT, SETTINGS
 from .options import context_parameter, given_flags, parameters, with_parameters
+from . import startup
 from .signals import STOP, StopSignals
 
 if TYPE_CHECKING:
@@ -146,6 +147,7 @@ async def _execute(settings: RunSettings, view: RunView, signals: StopSignals) -
 
     def started(pipeline: Pipeline) -> None:
         signals.reassert()  # and so may a store driver or a source's client, loaded since
+        startup.release()  # every module the run needs is loaded: collect from here on
         signals.forward_to(asyncio.get_running_loop(), pipeline.request_stop)
         view.start(pipeline)
 
