@@ -1,0 +1,86 @@
+"""What ``mdp`` loads before its first row: what the command needs; collection resumed after."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+# Runs the console entry point in a fresh interpreter; reports the exit code, which of the given
+# modules were imported and whether garbage collection is on again.
+_PROBE = """
+import gc, json, sys
+from market_data_pipeline.cli.entry import main
+watched = sys.argv[1].split(",")
+sys.argv = ["mdp", *sys.argv[2:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+loaded = sorted(m for m in watched if m in sys.modules)
+print(json.dumps({"code": code, "loaded": loaded, "gc": gc.isenabled()}), file=sys.stderr)
+"""
+
+# Loaded only for the commands or options that use them.
+UNNEEDED = (
+    "redis",  # a Redis bus (--bus redis://...)
+    "market_data_core.events",  # Core's codec and its Redis bus, used by the Redis bus only
+    "prometheus_client",  # --metrics-port, mdp serve
+    "market_data_contracts.cli",  # mdp contracts
+    "psycopg",  # a PostgreSQL sink
+    "nats",  # --source nats
+)
+
+
+def _probe(*args: str, cwd: Path) -> dict[str, object]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, ",".join(UNNEEDED), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+    result: dict[str, object] = json.loads(proc.stderr.strip().splitlines()[-1])
+    return result
+
+
+@pytest.fixture
+def trades(tmp_path: Path) -> Path:
+    path = tmp_path / "trades.parquet"
+    pl.DataFrame(
+        {
+            "symbol": ["AAA", "BBB"] * 50,
+            "ts": [f"2024-01-02T14:30:{s // 2:02d}Z" for s in range(100)],
+            "price": [100.0 + i / 100 for i in range(100)],
+            "size": [1 + i % 7 for i in range(100)],
+        }
+    ).write_parquet(path)
+    return path
+
+
+def test_a_parquet_replay_into_sqlite_loads_no_bus_metrics_or_toolkit(
+    trades: Path, tmp_path: Path
+) -> None:
+    sink = f"sqlite:///{tmp_path / 'bars.db'}"
+    result = _probe("run", "-i", str(trades), "-r", "1m", "-S", sink, "--json", cwd=tmp_path)
+    assert result == {"code": 0, "loaded": [], "gc": True}
+
+
+def test_a_synthetic_run_loads_none_of_them_either(tmp_path: Path) -> None:
+    result = _probe("run", "-n", "1000", "-S", "memory://x", "--json", cwd=tmp_path)
+    assert result == {"code": 0, "loaded": [], "gc": True}
+
+
+def test_collection_resumes_for_other_commands(tmp_path: Path) -> None:
+    result = _probe("bars", "-S", f"sqlite:///{tmp_path / 'none.db'}", cwd=tmp_path)
+    assert result["gc"] is True
+    assert result["code"] == 2
+
+
+def test_the_contracts_group_is_there_when_chosen(tmp_path: Path) -> None:
+    result = _probe("contracts", "--help", cwd=tmp_path)
+    assert result == {"code": 0, "loaded": ["market_data_contracts.cli"], "gc": True}
