@@ -16,16 +16,17 @@ import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from ..errors import PipelineError, UsageError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # rich loads when something is printed: ``mdp run`` imports this module too
+    from rich.console import Console
+    from rich.text import Text
+
     from ..bus.pulse import PoisonEntryError
     from ..bus.redis_streams import DeadLetter, RedisStreamBus
     from ..core import FeedbackEvent
@@ -37,8 +38,21 @@ feedback_app = typer.Typer(
     help="Publish, watch and inspect backpressure feedback events on the Redis bus.",
     no_args_is_help=True,
 )
-_out = Console(highlight=False)
-_err = Console(stderr=True, highlight=False)
+
+
+@cache
+def _out() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+@cache
+def _err() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
 
 # Default queue size per level when --queue-size is not given: the default enter marks.
 _LEVEL_FILL = {"ok": 0.0, "soft": 0.70, "hard": 0.90}
@@ -170,7 +184,9 @@ def publish_command(
     size = queue_size if queue_size is not None else int(capacity * _LEVEL_FILL[level.value])
     buses = _open(bus, namespace, feedback_stream)
     entry_id = _run(_publish(buses, level.value, coordinator, size, capacity))
-    _out.print(
+    from rich.text import Text
+
+    _out().print(
         Text(f"published {level.value} from {coordinator} to {buses[0].key} as entry {entry_id}")
     )
 
@@ -220,10 +236,12 @@ async def _tail(
 ) -> None:
     keys = [bus.key for bus in buses]
     if not as_json:
+        from rich.text import Text
+
         from ..urls import redact_url
 
         watched = ", ".join(keys)
-        _err.print(Text(f"watching {watched} at {redact_url(bus_url)} (Ctrl-C to stop)"))
+        _err().print(Text(f"watching {watched} at {redact_url(bus_url)} (Ctrl-C to stop)"))
     seen = 0
     try:
         async for key, entry_id, item in buses[0].tail(from_start=from_start, also=keys[1:]):
@@ -232,7 +250,7 @@ async def _tail(
                 sys.stdout.write(line + "\n")
                 sys.stdout.flush()
             else:
-                _out.print(line, soft_wrap=True)
+                _out().print(line, soft_wrap=True)
             seen += 1
             if count is not None and seen >= count:
                 return
@@ -247,6 +265,8 @@ def _tail_line(
 
     ``key`` names the stream when several are tailed (JSON carries it as ``stream``).
     """
+    from rich.text import Text
+
     where = {"stream": key} if key is not None else {}
     prefix = f"{key}  " if key is not None else ""
     if isinstance(item, PipelineError):
@@ -296,8 +316,11 @@ def dlq_command(
             sys.stdout.write(json.dumps(record) + "\n")  # byte for byte, never through rich
         return
     if not letters:
-        _out.print("no dead-lettered entries")
+        _out().print("no dead-lettered entries")
         return
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(
         *(["stream"] if several else []), "dlq id", "original id", "when", "reason", "data"
     )
@@ -311,7 +334,7 @@ def dlq_command(
             Text(letter.reason),
             Text(data if len(data) <= 60 else data[:57] + "..."),
         )
-    _out.print(table)
+    _out().print(table)
 
 
 async def _dead_letters(buses: list[RedisStreamBus], limit: int) -> list[tuple[str, DeadLetter]]:

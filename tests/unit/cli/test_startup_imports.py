@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -33,6 +35,7 @@ UNNEEDED = (
     "market_data_contracts.cli",  # mdp contracts
     "psycopg",  # a PostgreSQL sink
     "nats",  # --source nats
+    "rich",  # what is printed as text: a --json run off a terminal that logs nothing has none
 )
 
 
@@ -62,7 +65,7 @@ def trades(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_parquet_replay_into_sqlite_loads_no_bus_metrics_or_toolkit(
+def test_a_parquet_replay_into_sqlite_loads_no_bus_metrics_toolkit_or_rich(
     trades: Path, tmp_path: Path
 ) -> None:
     sink = f"sqlite:///{tmp_path / 'bars.db'}"
@@ -81,6 +84,36 @@ def test_collection_resumes_for_other_commands(tmp_path: Path) -> None:
     assert result["code"] == 2
 
 
+def test_a_text_summary_loads_rich(trades: Path, tmp_path: Path) -> None:
+    sink = f"sqlite:///{tmp_path / 'bars.db'}"
+    result = _probe("run", "-i", str(trades), "-r", "1m", "-S", sink, cwd=tmp_path)
+    assert result == {"code": 0, "loaded": ["rich"], "gc": True}
+
+
 def test_the_contracts_group_is_there_when_chosen(tmp_path: Path) -> None:
     result = _probe("contracts", "--help", cwd=tmp_path)
-    assert result == {"code": 0, "loaded": ["market_data_contracts.cli"], "gc": True}
+    assert result["code"] == 0
+    assert result["loaded"] == ["market_data_contracts.cli", "rich"]
+
+
+@pytest.fixture
+def root_handlers() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_warnings_off_a_terminal_are_plain_masked_lines(
+    root_handlers: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from market_data_pipeline.cli.output import RunView
+
+    RunView(json_mode=True, interactive=False)
+    logging.getLogger("mdp.test").info("not shown")
+    logging.getLogger("mdp.test").warning("store postgresql://u:secret@h/db is down")
+    logging.getLogger("mdp.test").warning("retrying")
+    assert capsys.readouterr().err == (
+        "WARNING: store postgresql://u:***@h/db is down\nWARNING: retrying\n"
+    )
