@@ -17,6 +17,7 @@ def main() -> None:
     """Entry point of the ``mdp`` console script and of ``python -m market_data_pipeline.cli``."""
     STOP.install()
     startup.hold()  # resumed once the command has loaded what it needs
+    startup.one_blas_thread()  # before numpy loads
     try:
         from .app import main as app_main
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from market_data_pipeline.cli import startup
+
 # Runs the console entry point in a fresh interpreter; reports the exit code, which of the given
 # modules were imported and whether garbage collection is on again.
 _PROBE = """
@@ -117,3 +119,19 @@ def test_warnings_off_a_terminal_are_plain_masked_lines(
     assert capsys.readouterr().err == (
         "WARNING: store postgresql://u:***@h/db is down\nWARNING: retrying\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, {"OPENBLAS_NUM_THREADS": "1"}),
+        ({"OPENBLAS_NUM_THREADS": "4"}, {"OPENBLAS_NUM_THREADS": "4"}),
+        ({"OMP_NUM_THREADS": "2"}, {"OMP_NUM_THREADS": "2"}),  # OpenBLAS reads it: left alone
+        ({"GOTO_NUM_THREADS": "3"}, {"GOTO_NUM_THREADS": "3"}),
+    ],
+)
+def test_one_blas_thread_unless_the_environment_chose(
+    environ: dict[str, str], expected: dict[str, str]
+) -> None:
+    startup.one_blas_thread(environ)
+    assert environ == expected
