@@ -33,7 +33,6 @@ print(json.dumps({"code": code, "loaded": loaded, "gc": gc.isenabled()}), file=s
 UNNEEDED = (
     "redis",  # a Redis bus (--bus redis://...)
     "market_data_core.events",  # Core's codec and its Redis bus, used by the Redis bus only
-    "prometheus_client",  # --metrics-port, mdp serve
     "market_data_contracts.cli",  # mdp contracts
     "psycopg",  # a PostgreSQL sink
     "nats",  # --source nats
