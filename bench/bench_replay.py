@@ -21,8 +21,9 @@ shown, with the peak RSS of the same run, and the load average when the case sta
 ``--baseline-src DIR`` adds a third process per run, mdp imported from an earlier ``src/``
 (``git archive REV src | tar -x -C DIR``), and its ratio to the same ceiling (``x base``).
 Bytecode is written first for the project's sources (and ``--baseline-src``), as an installed
-package has it: where ``PYTHONDONTWRITEBYTECODE`` is set, an editable install would otherwise compile every
-module of the package from source in every run, about 0.1 s of CPU no installed wheel pays.
+package has it: where ``PYTHONDONTWRITEBYTECODE`` is set, an editable install would otherwise
+compile every module of the package from source in every run, about 0.1 s of CPU no installed
+wheel pays.
 ``start`` is the CPU of each on the first 1,000 trades of the file (imports, connections: what
 a run costs before its first row), ``x less`` the CPU ratio with that start-up taken off both.
 Floors: mdp's CPU within 1.25x of the ceiling's, its peak RSS at most half the ceiling's.
@@ -79,7 +80,7 @@ def package_dirs() -> list[Path]:
     """Return the directories of the two distributions' packages, as this Python finds them."""
     import importlib.util
 
-    dirs = []
+    dirs: list[Path] = []
     for name in ("market_data_pipeline", "market_data_contracts"):
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.submodule_search_locations:

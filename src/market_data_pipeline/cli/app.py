@@ -12,6 +12,7 @@ from typer._click import Command, Context
 from typer.core import TyperGroup
 
 from .. import __version__
+from . import startup
 from .bars import bars_command
 from .feedback import feedback_app
 from .publish import EXAMPLES as PUBLISH_EXAMPLES
@@ -19,7 +20,6 @@ from .publish import publish_command
 from .run import EXAMPLES, run_command
 from .serve import EXAMPLES as SERVE_EXAMPLES
 from .serve import serve_command
-from . import startup
 from .signals import release_for
 
 CONTRACTS = "contracts"

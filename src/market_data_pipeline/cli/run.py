@@ -13,8 +13,8 @@ import typer
 from ..defaults import DEFAULT_SINK
 from ..errors import EXIT_BAD_INPUT, PipelineError
 from ..settings_spec import OUTPUT, SETTINGS
-from .options import context_parameter, given_flags, parameters, with_parameters
 from . import startup
+from .options import context_parameter, given_flags, parameters, with_parameters
 from .signals import STOP, StopSignals
 
 if TYPE_CHECKING:
