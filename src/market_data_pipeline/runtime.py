@@ -325,11 +325,14 @@ class Pipeline:
         add = self.engine.add_bars if bar_input else self.engine.add_ticks
         if self._stop_cause is not None:
             return
+        # A source with no pace of its own (a replay as fast as it reads) is slowed down for
+        # the store only: its frames go to the bar engine whole (see RateGate.meter).
+        whole = self.source.continuous and self.source.base_rate is None
         async for frame in self.source.batches():
             self.ticks_pulled += frame.height
             if bar_input:
                 refuse_upsampling(frame, self.resolutions)
-            async for part in self.gate.meter(frame):
+            async for part in self.gate.meter(frame, whole=whole):
                 bars = self._with_gaps(await self._fold_in(add, part))
                 self.ticks_admitted += part.height
                 self._saw_events(part)

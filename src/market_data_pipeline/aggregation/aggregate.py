@@ -182,13 +182,28 @@ def _run_partials(ticks: pl.DataFrame, resolution: str) -> pl.DataFrame | None:
 def combine(state: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
     """Fold ``new`` partials into ``state`` (both ``PARTIAL_SCHEMA``); ``state`` arrived first.
 
-    A full join on (symbol, window): windows in only one side pass through, windows in both are
-    combined field by field. Nothing is re-aggregated.
+    Windows in only one side pass through as they are, windows in both are combined field by
+    field (a full join on the keys). Nothing is re-aggregated. The rows come in no particular
+    order.
     """
     if state.height == 0:
         return new
     if new.height == 0:
         return state
+    if new.height > state.height:
+        # A batch of a replay holds mostly windows the state never had (they open and close
+        # within it): those pass through as they are, and only the few others are joined.
+        known = new.select(
+            pl.struct(KEYS).is_in(state.select(pl.struct(KEYS)).to_series().implode())
+        )
+        mask = known.to_series()
+        if not mask.all():
+            both = _joined(state, new.filter(mask)) if mask.any() else state
+            return pl.concat([both, new.filter(~mask)], how="vertical")
+    return _joined(state, new)
+
+
+def _joined(state: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
     joined = state.join(new, on=KEYS, how="full", coalesce=True, suffix=_NEW)
     return joined.select(
         "resolution",

@@ -153,8 +153,16 @@ class RateGate:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=wait_s)
 
-    async def meter(self, frame: pl.DataFrame) -> AsyncIterator[pl.DataFrame]:
-        """Yield ``frame`` in slices as tokens allow (the whole frame when unthrottled)."""
+    async def meter(
+        self, frame: pl.DataFrame, *, whole: bool = False
+    ) -> AsyncIterator[pl.DataFrame]:
+        """Yield ``frame`` in slices as tokens allow (the whole frame when unthrottled).
+
+        With ``whole``, the slices are metered all the same (a new scale is seen within a
+        slice) but the frame is yielded once, after its last slice passed: for a source with
+        no pace of its own, where the gate only slows it down for the store, and each slice
+        would cost the bar engine a pass over its open windows.
+        """
         offset = 0
         while offset < frame.height:
             rate = self.rate
@@ -165,7 +173,10 @@ class RateGate:
             part = frame.slice(offset, size)
             await self.acquire(part.height)
             offset += part.height
-            yield part
+            if not whole:
+                yield part
+        if whole and frame.height:
+            yield frame
 
     def _count(self, n: int) -> None:
         self.ticks_passed += n

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT_S = 5
 STAGE_TABLE = "mdp_bars_stage"
 KEY = frames.BAR_KEY
+_ARRIVAL = "_arrival"  # a bar's row number in a write, to keep the last of a repeated key
 # Serialises table creation and migration between workers starting together: concurrent
 # CREATE TABLE IF NOT EXISTS can collide in the catalog.
 SETUP_LOCK = 0x6D6470  # "mdp"
@@ -237,10 +238,11 @@ def _check_writable(conn: psycopg.Connection[Any], table: BarTable, where: str) 
 def encode_csv(bars: pl.DataFrame) -> bytes:
     """Render a bar frame as the staging table's CSV (last row wins for a repeated key)."""
     # In key order the merge walks the primary-key index page by page instead of jumping
-    # between symbols (the engine emits bars in time order across all of them). A stable sort
-    # puts a repeated key's rows side by side in arrival order, so the last of each run is kept:
-    # a comparison with the next row, cheaper than a unique() before the sort.
-    ordered = bars.sort(KEY, maintain_order=True)
+    # between symbols (the engine emits bars in time order across all of them). The arrival
+    # number as the last sort key puts a repeated key's rows side by side in arrival order, so
+    # the last of each run is kept: a comparison with the next row, cheaper than a unique()
+    # before the sort. (A stable sort does the same, a quarter slower with thousands of symbols.)
+    ordered = bars.with_row_index(_ARRIVAL).sort([*KEY, _ARRIVAL]).drop(_ARRIVAL)
     repeated = pl.all_horizontal(pl.col(name).eq_missing(pl.col(name).shift(-1)) for name in KEY)
     unique = ordered.filter(~repeated) if ordered.select(repeated.any()).item() else ordered
     values = (*VALUE_COLUMNS, REVISION) if REVISION in bars.columns else VALUE_COLUMNS

@@ -97,6 +97,32 @@ async def test_throttled_gate_meters_small_slices_covering_the_frame() -> None:
     assert pl.concat(parts).equals(frame)
 
 
+async def test_throttled_gate_meters_a_whole_frame_in_slices_and_yields_it_once() -> None:
+    clock = [0.0]
+    gate = RateGate("p", base_rate=100_000.0, clock=lambda: clock[0])
+    frame = pl.DataFrame({"x": list(range(5_000))})
+    waits = []
+    real_acquire = gate.acquire
+
+    async def acquire(n: int) -> None:
+        waits.append(n)
+        clock[0] += 1.0  # every slice's tokens are earned by then
+        await real_acquire(n)
+
+    gate.acquire = acquire  # type: ignore[method-assign]
+    parts = [part async for part in gate.meter(frame, whole=True)]
+    assert len(parts) == 1
+    assert parts[0].equals(frame)
+    assert sum(waits) == 5_000
+    assert max(waits) <= 1_000
+    assert gate.ticks_passed == 5_000
+
+
+async def test_whole_metering_of_an_empty_frame_yields_nothing() -> None:
+    gate = RateGate("p", base_rate=None)
+    assert [part async for part in gate.meter(pl.DataFrame({"x": []}), whole=True)] == []
+
+
 async def test_unthrottled_gate_slows_relative_to_measured_rate() -> None:
     clock = [0.0]
     gate = RateGate("p", base_rate=None, clock=lambda: clock[0])
