@@ -111,7 +111,11 @@ def serve_command(
     from ..serve.logs import log_config
 
     app = create_app(config)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=log_config())
+    # asyncio's own loop, not uvloop (which the nats extra installs and uvicorn would pick): runs
+    # are started with process_group=0, which uvloop's subprocesses do not take.
+    uvicorn.run(
+        app, host=host, port=port, log_level=log_level, log_config=log_config(), loop="asyncio"
+    )
 
 
 def default_max_runs(sink: str) -> int:
