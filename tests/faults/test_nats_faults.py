@@ -459,15 +459,19 @@ def test_signals_to_a_nats_worker_at_random_instants(
 FUZZ_EXAMPLES = 25
 
 
-async def _dlq_count(url: str, stream: str) -> int:
+async def _stream_messages(url: str, stream: str) -> int:
+    """How many messages ``stream`` holds (0 when there is no such stream)."""
     nc = await nats.connect(url)
     try:
-        info = await nc.jetstream().stream_info(f"{stream}_DLQ")
-        return int(info.state.messages)
+        return int((await nc.jetstream().stream_info(stream)).state.messages)
     except nats.js.errors.NotFoundError:
         return 0
     finally:
         await nc.close()
+
+
+async def _dlq_count(url: str, stream: str) -> int:
+    return await _stream_messages(url, f"{stream}_DLQ")
 
 
 def _fuzz_failure(report: RunReport | None, published: int, letters: int) -> str | None:
@@ -526,16 +530,6 @@ def test_fuzzed_bodies_are_bars_or_counted_dead_letters(
 
 # -- mdp publish stopped by a signal -------------------------------------------------------------
 PUBLISH_TRIALS = 6
-
-
-async def _stream_messages(url: str, stream: str) -> int:
-    nc = await nats.connect(url)
-    try:
-        return int((await nc.jetstream().stream_info(stream)).state.messages)
-    except nats.js.errors.NotFoundError:
-        return 0
-    finally:
-        await nc.close()
 
 
 def _publish_trial(url: str, stream: str, sig: signal.Signals, delay_s: float) -> str | None:

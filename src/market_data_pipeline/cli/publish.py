@@ -141,7 +141,7 @@ def _publish(flags: dict[str, Any], target: dict[str, Any], json_output: bool) -
         source = build_source(settings)
         STOP.reassert()  # polars hooked SIGINT on import: put ours back in front
         started = time.monotonic()
-        publishing = publish_source(source.batches(), stop=STOP.seen, **target)
+        publishing = publish_source(source.batches(), stop=lambda: STOP.received, **target)
         report = eventloop.run(publishing, source="nats")  # uvloop: a NATS client per message
     except PipelineError as exc:
         output.error_line(str(exc))

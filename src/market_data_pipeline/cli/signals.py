@@ -89,10 +89,6 @@ class StopSignals:
                 self.uninstall()
             self.received = None
 
-    def seen(self) -> str | None:
-        """The name of the signal received (``SIGINT``, ``SIGTERM``), or None."""
-        return self.received
-
     def forward_to(self, loop: asyncio.AbstractEventLoop, stop: Callable[[str], None]) -> None:
         """Send signals (one already received too) to ``stop`` on ``loop`` from now on."""
         self._loop, self._stop = loop, stop

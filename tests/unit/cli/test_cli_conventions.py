@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from probes import probe
 from rich.text import Text
 from typer._click import Context
 from typer.core import TyperGroup, TyperOption
@@ -36,15 +35,7 @@ print(json.dumps({{"code": code, "heavy": heavy}}), file=sys.stderr)
 
 
 def _probe(*args: str, cwd: Path) -> dict[str, object]:
-    proc = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(HEAVY=HEAVY), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=60,
-    )
-    result: dict[str, object] = json.loads(proc.stderr.strip().splitlines()[-1])
-    return result
+    return probe(_PROBE.format(HEAVY=HEAVY), *args, cwd=cwd, timeout_s=60)
 
 
 @pytest.mark.parametrize(

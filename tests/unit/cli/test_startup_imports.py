@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
+from probes import probe
 
 from market_data_pipeline.cli import startup
 
@@ -41,15 +39,7 @@ UNNEEDED = (
 
 
 def _probe(*args: str, cwd: Path) -> dict[str, object]:
-    proc = subprocess.run(
-        [sys.executable, "-c", _PROBE, ",".join(UNNEEDED), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-    )
-    result: dict[str, object] = json.loads(proc.stderr.strip().splitlines()[-1])
-    return result
+    return probe(_PROBE, ",".join(UNNEEDED), *args, cwd=cwd, timeout_s=120)
 
 
 @pytest.fixture
