@@ -15,11 +15,14 @@ interleaved so that load drifts hit both alike:
   gate, bar engine, write queue, transactional upsert) into a fresh table.
 
 CPU is user + sys of the child process (every thread; ``os.wait4``), RSS its peak. PostgreSQL's
-own server CPU is in neither. ``default`` threads leaves polars and Arrow their thread pools;
+own server CPU is in neither. ``default`` threads leaves each process its own choice (the
+ceiling's polars pool sized to the cores; mdp asks for one polars thread for a replay, see
+docs/architecture.md; Arrow's pools to Arrow), with ``POLARS_MAX_THREADS`` unset;
 ``pinned`` runs both children under ``taskset -c 0``. The best CPU of ``--repeat`` runs is
 shown, with the peak RSS of the same run, and the load average when the case started.
 ``--baseline-src DIR`` adds a third process per run, mdp imported from an earlier ``src/``
-(``git archive REV src | tar -x -C DIR``), and its ratio to the same ceiling (``x base``).
+(``git archive REV src | tar -x -C DIR``), and its CPU and wall ratios to the same ceiling
+(``x base``, ``b wall``; ``wall x`` is mdp's).
 Bytecode is written first for the project's sources (and ``--baseline-src``), as an installed
 package has it: where ``PYTHONDONTWRITEBYTECODE`` is set, an editable install would otherwise
 compile every module of the package from source in every run, about 0.1 s of CPU no installed
@@ -270,10 +273,11 @@ def best(runs: list[Run]) -> Run:
 
 def print_table(rows: int, cases: list[Case]) -> None:
     print(f"\n{rows:,} trades, 1m bars; CPU = user + sys seconds, best of the runs")
+    base_head = "  base s  x base  b wall" if cases[0].base else ""
     head = (
         f"{'symbols':>8} {'format':7} {'sink':9} {'threads':8} {'ceil s':>7} {'mdp s':>7}"
         f" {'x cpu':>6} {'ceil MiB':>9} {'mdp MiB':>8} {'x rss':>6} {'wall x':>7}"
-        f" {'start':>9} {'x less':>6}{'  base s  x base' if cases[0].base else ''}  load 1/5/15"
+        f" {'start':>9} {'x less':>6}{base_head}  load 1/5/15"
     )
     print(head)
     for case in cases:
@@ -282,8 +286,11 @@ def print_table(rows: int, cases: list[Case]) -> None:
         less = (ours.cpu_s - case.fixed[1]) / (top.cpu_s - case.fixed[0])
         earlier = ""
         if case.base:
-            base = best(case.base).cpu_s
-            earlier = f" {base:>7.2f} {base / top.cpu_s:>6.2f}"
+            base = best(case.base)
+            earlier = (
+                f" {base.cpu_s:>7.2f} {base.cpu_s / top.cpu_s:>6.2f}"
+                f" {base.wall_s / top.wall_s:>7.2f}"
+            )
         flags = ("" if ratio <= CPU_FLOOR else " cpu!") + ("" if rss <= RSS_FLOOR else " rss!")
         load = "/".join(f"{x:.2f}" for x in case.load)
         print(

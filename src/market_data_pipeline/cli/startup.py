@@ -15,16 +15,26 @@ numpy's OpenBLAS starts a thread per core when numpy is imported, and each spins
 0.1 s before it sleeps: some 40 ms of CPU on a 2-core machine in every run, for nothing, as mdp
 does no linear algebra (its numpy work is sorting, cumulative sums and reductions, which never
 call BLAS). ``one_blas_thread`` asks for one thread unless the environment already chose.
+
+polars runs its calls on a thread pool sized to the cores (``POLARS_MAX_THREADS``, read once,
+when polars is imported). A replay makes many small calls, a few per chunk of 262,144 rows,
+each handed to the pool; the pool's threads spin in ``sched_yield`` between calls and take the
+core from the replay's own threads (reader, bar engine, writer), which already keep the cores
+busy. On 2 cores that cost 10-25% more CPU than one thread at no gain in wall time.
+``one_polars_thread`` asks for one thread for a replay, unless the environment already chose
+or polars is loaded already (a caller in-process: the variable would change nothing).
 """
 
 from __future__ import annotations
 
 import gc
 import os
-from collections.abc import MutableMapping
+import sys
+from collections.abc import Mapping, MutableMapping
 
 # The variables OpenBLAS reads its thread count from, in its order of precedence.
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+POLARS_THREAD_VARIABLE = "POLARS_MAX_THREADS"
 
 _held = False
 
@@ -50,3 +60,13 @@ def one_blas_thread(environ: MutableMapping[str, str] = os.environ) -> None:
     """Set ``OPENBLAS_NUM_THREADS=1`` unless a variable OpenBLAS reads is set already."""
     if not any(name in environ for name in BLAS_THREAD_VARIABLES):
         environ["OPENBLAS_NUM_THREADS"] = "1"
+
+
+def one_polars_thread(
+    replay: bool,
+    environ: MutableMapping[str, str] = os.environ,
+    modules: Mapping[str, object] = sys.modules,
+) -> None:
+    """Set ``POLARS_MAX_THREADS=1`` for a replay, unless it is set or polars is loaded already."""
+    if replay and POLARS_THREAD_VARIABLE not in environ and "polars" not in modules:
+        environ[POLARS_THREAD_VARIABLE] = "1"

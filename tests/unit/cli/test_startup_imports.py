@@ -124,3 +124,40 @@ def test_one_blas_thread_unless_the_environment_chose(
 ) -> None:
     startup.one_blas_thread(environ)
     assert environ == expected
+
+
+@pytest.mark.parametrize(
+    ("replay", "environ", "modules", "expected"),
+    [
+        (True, {}, {}, {"POLARS_MAX_THREADS": "1"}),
+        (True, {"POLARS_MAX_THREADS": "4"}, {}, {"POLARS_MAX_THREADS": "4"}),  # the user's
+        (False, {}, {}, {}),  # a live or synthetic run keeps polars' default pool
+        (True, {}, {"polars": object()}, {}),  # loaded already: too late to choose
+    ],
+)
+def test_one_polars_thread_for_a_replay_unless_chosen(
+    replay: bool, environ: dict[str, str], modules: dict[str, object], expected: dict[str, str]
+) -> None:
+    startup.one_polars_thread(replay, environ, modules)
+    assert environ == expected
+
+
+# Reports the size of the polars pool a command ran with.
+_POOL_PROBE = """
+import json, sys
+from market_data_pipeline.cli.entry import main
+sys.argv = ["mdp", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+import polars
+print(json.dumps({"code": code, "threads": polars.thread_pool_size()}), file=sys.stderr)
+"""
+
+
+def test_a_replay_runs_polars_on_one_thread(trades: Path, tmp_path: Path) -> None:
+    sink = f"sqlite:///{tmp_path / 'bars.db'}"
+    args = ("run", "-i", str(trades), "-r", "1m", "-S", sink, "--json")
+    result = probe(_POOL_PROBE, *args, cwd=tmp_path, timeout_s=120)
+    assert result == {"code": 0, "threads": 1}
