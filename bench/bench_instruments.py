@@ -27,10 +27,11 @@ import argparse
 import json
 import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from child_usage import run_measured
 
 DATA = Path(__file__).resolve().parent / "data"
 START_NS = 1_704_205_800 * 1_000_000_000  # 2024-01-02T14:30:00Z
@@ -100,30 +101,17 @@ def write_trades(rows: int, symbols: int, fmt: str) -> None:
 
 
 def run_child(argv: list[str]) -> Measured:
-    """Run ``argv`` with ``os.posix_spawn`` + ``wait4`` so CPU and RSS are this child's alone."""
-    started = time.perf_counter()
-    read_fd, write_fd = os.pipe()
-    actions = [
-        (os.POSIX_SPAWN_DUP2, write_fd, 1),
-        (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
-        (os.POSIX_SPAWN_CLOSE, read_fd),
-    ]
-    pid = os.posix_spawn(argv[0], argv, dict(os.environ), file_actions=actions)
-    os.close(write_fd)
-    chunks = []
-    with os.fdopen(read_fd, "rb") as pipe:
-        while block := pipe.read(1 << 16):
-            chunks.append(block)
-    _, status, usage = os.wait4(pid, 0)
-    wall = time.perf_counter() - started
-    text = b"".join(chunks).decode()
+    """Run ``argv`` (stderr to /dev/null) and return its own CPU, peak RSS and ``--json``
+    output (``child_usage``: not floored at this process's RSS)."""
+    used = run_measured(argv, dict(os.environ), stderr_to_null=True)
+    text = used.stdout.decode()
     try:
         data = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError:
         data = {"error": text.strip().splitlines()[-1:] or "?"}
-    if os.waitstatus_to_exitcode(status) != 0:
-        data["error"] = data.get("error") or f"exit {os.waitstatus_to_exitcode(status)}"
-    return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, data)
+    if used.returncode != 0:
+        data["error"] = data.get("error") or f"exit {used.returncode}"
+    return Measured(used.wall_s, used.cpu_s, used.rss_mb, data)
 
 
 def mdp_argv(*args: str) -> list[str]:

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from child_usage import run_measured
 
 START_NS = 1_704_186_000 * 1_000_000_000  # 2024-01-02T09:00:00Z
 SPAN_S = 3_600
@@ -78,15 +78,12 @@ def run_once(trades: Path, db: Path, lateness: str | None) -> Measure:
     if lateness:
         args += ["--allowed-lateness", lateness]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MDP_")}
-    proc = subprocess.Popen([*args, "--json"], stdout=subprocess.PIPE, env=env, text=True)
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    summary = json.loads(out)
-    if proc.returncode != 0 or not summary["reconciled"]:
+    # child_usage: this process holds the generated trades, which would floor the child's RSS.
+    used = run_measured([*args, "--json"], env)
+    summary = json.loads(used.stdout)
+    if used.returncode != 0 or not summary["reconciled"]:
         raise SystemExit(f"mdp run failed: {summary.get('error')}")
-    return Measure(usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, summary)
+    return Measure(used.cpu_s, used.rss_mb, summary)
 
 
 def compare(trades: Path, folder: Path, rounds: int) -> dict[str | None, list[Measure]]:

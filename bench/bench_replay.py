@@ -37,11 +37,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from child_usage import run_measured
 
 DATA = Path(__file__).resolve().parent / "data"
 MDP = Path(sys.executable).with_name("mdp")
@@ -206,16 +206,13 @@ class Case:
 
 
 def measure(argv: list[str], env: dict[str, str]) -> Run:
-    """Run ``argv`` to its end; return its CPU seconds, peak RSS and wall seconds."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    out, err = proc.communicate()
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(argv)} failed ({proc.returncode}):\n{err.decode()}{out.decode()}")
-    return Run(usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, wall)
+    """Run ``argv`` to its end; return its CPU seconds, peak RSS and wall seconds (its own:
+    ``child_usage``; this process holds a generated file's frame when it made one)."""
+    used = run_measured(argv, env)
+    if used.returncode != 0:
+        output = used.stderr.decode() + used.stdout.decode()
+        sys.exit(f"{' '.join(argv)} failed ({used.returncode}):\n{output}")
+    return Run(used.cpu_s, used.rss_mb, used.wall_s)
 
 
 def sink_url(kind: str, args: argparse.Namespace, table: str) -> str:
