@@ -16,7 +16,7 @@ interleaved so that load drifts hit both alike:
 
 CPU is user + sys of the child process (every thread; ``os.wait4``), RSS its peak. PostgreSQL's
 own server CPU is in neither. ``default`` threads leaves each process its own choice (the
-ceiling's polars pool sized to the cores; mdp asks for one polars thread for a replay, see
+ceiling's polars pool sized to the cores; mdp asks for one polars thread for a run, see
 docs/architecture.md; Arrow's pools to Arrow), with ``POLARS_MAX_THREADS`` unset;
 ``pinned`` runs both children under ``taskset -c 0``. The best CPU of ``--repeat`` runs is
 shown, with the peak RSS of the same run, and the load average when the case started.

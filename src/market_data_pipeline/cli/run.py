@@ -113,7 +113,7 @@ def _run(config: Path | None, flags: dict[str, Any], signals: StopSignals) -> in
         settings = load_settings(config_file=config, environ=os.environ, flags=flags)
     except PipelineError as exc:
         return _failed_before_start(flags, exc)
-    startup.one_polars_thread(settings.is_replay)  # before polars loads (``_execute``)
+    startup.one_polars_thread()  # before polars loads (``_execute``)
     from .. import eventloop
 
     view = output.RunView(json_mode=settings.json_output, interactive=sys.stderr.isatty())

@@ -17,12 +17,14 @@ does no linear algebra (its numpy work is sorting, cumulative sums and reduction
 call BLAS). ``one_blas_thread`` asks for one thread unless the environment already chose.
 
 polars runs its calls on a thread pool sized to the cores (``POLARS_MAX_THREADS``, read once,
-when polars is imported). A replay makes many small calls, a few per chunk of 262,144 rows,
-each handed to the pool; the pool's threads spin in ``sched_yield`` between calls and take the
-core from the replay's own threads (reader, bar engine, writer), which already keep the cores
-busy. On 2 cores that cost 10-25% more CPU than one thread at no gain in wall time.
-``one_polars_thread`` asks for one thread for a replay, unless the environment already chose
-or polars is loaded already (a caller in-process: the variable would change nothing).
+when polars is imported). A run makes many small calls (a few per chunk of a replay, per fetched
+batch of a live source), each handed to the pool; the pool's threads spin in ``sched_yield``
+between calls and take the cores from the run's own threads (reader, bar engine, writer), which
+already keep them busy. On 2 cores that cost 10-25% more CPU for a replay and 10-35% for a live
+NATS worker than one thread, at no gain in wall time or latency. ``one_polars_thread`` asks for
+one thread, unless the environment already chose or polars is loaded already (a caller
+in-process: the variable would change nothing). One thread also makes bars reproducible: with
+two, polars summed a window's price x size in an order that varied from run to run.
 """
 
 from __future__ import annotations
@@ -63,10 +65,9 @@ def one_blas_thread(environ: MutableMapping[str, str] = os.environ) -> None:
 
 
 def one_polars_thread(
-    replay: bool,
     environ: MutableMapping[str, str] = os.environ,
     modules: Mapping[str, object] = sys.modules,
 ) -> None:
-    """Set ``POLARS_MAX_THREADS=1`` for a replay, unless it is set or polars is loaded already."""
-    if replay and POLARS_THREAD_VARIABLE not in environ and "polars" not in modules:
+    """Set ``POLARS_MAX_THREADS=1`` unless it is set or polars is loaded already."""
+    if POLARS_THREAD_VARIABLE not in environ and "polars" not in modules:
         environ[POLARS_THREAD_VARIABLE] = "1"

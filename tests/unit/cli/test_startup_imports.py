@@ -127,18 +127,17 @@ def test_one_blas_thread_unless_the_environment_chose(
 
 
 @pytest.mark.parametrize(
-    ("replay", "environ", "modules", "expected"),
+    ("environ", "modules", "expected"),
     [
-        (True, {}, {}, {"POLARS_MAX_THREADS": "1"}),
-        (True, {"POLARS_MAX_THREADS": "4"}, {}, {"POLARS_MAX_THREADS": "4"}),  # the user's
-        (False, {}, {}, {}),  # a live or synthetic run keeps polars' default pool
-        (True, {}, {"polars": object()}, {}),  # loaded already: too late to choose
+        ({}, {}, {"POLARS_MAX_THREADS": "1"}),
+        ({"POLARS_MAX_THREADS": "4"}, {}, {"POLARS_MAX_THREADS": "4"}),  # the user's
+        ({}, {"polars": object()}, {}),  # loaded already: too late to choose
     ],
 )
-def test_one_polars_thread_for_a_replay_unless_chosen(
-    replay: bool, environ: dict[str, str], modules: dict[str, object], expected: dict[str, str]
+def test_one_polars_thread_unless_chosen(
+    environ: dict[str, str], modules: dict[str, object], expected: dict[str, str]
 ) -> None:
-    startup.one_polars_thread(replay, environ, modules)
+    startup.one_polars_thread(environ, modules)
     assert environ == expected
 
 
@@ -156,8 +155,10 @@ print(json.dumps({"code": code, "threads": polars.thread_pool_size()}), file=sys
 """
 
 
-def test_a_replay_runs_polars_on_one_thread(trades: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["replay", "synthetic"])
+def test_a_run_uses_one_polars_thread(source: str, trades: Path, tmp_path: Path) -> None:
     sink = f"sqlite:///{tmp_path / 'bars.db'}"
-    args = ("run", "-i", str(trades), "-r", "1m", "-S", sink, "--json")
+    what = ("-i", str(trades)) if source == "replay" else ("--symbols", "A,B", "-n", "5000")
+    args = ("run", *what, "-r", "1m", "-S", sink, "--json")
     result = probe(_POOL_PROBE, *args, cwd=tmp_path, timeout_s=120)
     assert result == {"code": 0, "threads": 1}
