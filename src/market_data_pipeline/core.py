@@ -18,10 +18,11 @@ Every other module imports Core names from here. Facts this module relies on (se
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -34,12 +35,6 @@ if TYPE_CHECKING:
     from market_data_core.events.codecs import JsonCodec
     from market_data_core.events.envelope import EventEnvelope, EventMeta
 
-# Names from ``market_data_core.events``, imported on first use (see the module docstring).
-_EVENTS = {
-    "EventEnvelope": "market_data_core.events.envelope",
-    "EventMeta": "market_data_core.events.envelope",
-    "JsonCodec": "market_data_core.events.codecs",
-}
 
 Trade = _core_models.Trade
 Quote = _core_models.Quote
@@ -76,15 +71,13 @@ LEVEL_SEVERITY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EVENTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # the next look-up skips __getattr__
-    return value
+# Names from ``market_data_core.events``, imported on first use (see the module docstring).
+__getattr__ = lazy_exports(
+    __name__,
+    {"EventEnvelope": "envelope", "EventMeta": "envelope", "JsonCodec": "codecs"},
+    within="market_data_core.events",
+    ignore=(DeprecationWarning,),
+)
 
 
 def core_version() -> str:

@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,25 @@ def finish(proc: subprocess.Popen[str], timeout_s: float = 120) -> tuple[int, st
         proc.kill()
         out, err = proc.communicate()
     return proc.returncode, out, err
+
+
+def signal_when_ready(
+    proc: subprocess.Popen[str],
+    sig: signal.Signals,
+    delay_s: float,
+    ready: Callable[[], object],
+    timeout_s: float = 120,
+) -> tuple[int, str, str]:
+    """Wait as ``ready`` does, then ``delay_s`` more, send ``sig`` unless ``proc`` ended, and
+    ``finish`` it (killed past ``timeout_s``, also when ``ready`` raised)."""
+    try:
+        ready()
+        time.sleep(delay_s)  # the instant of the signal is the experiment
+        if proc.poll() is None:
+            proc.send_signal(sig)
+    finally:
+        result = finish(proc, timeout_s=timeout_s)
+    return result
 
 
 def summary(out: str) -> dict[str, Any] | None:

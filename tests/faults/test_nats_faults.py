@@ -15,7 +15,6 @@ import random
 import shutil
 import signal
 import sqlite3
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +41,7 @@ from market_data_pipeline.sources.synthetic import SyntheticSource
 
 from .conftest import IN_CI, Scenario
 from .nats_server import NatsServer
-from .procs import finish, handlers_installed, start_mdp, summary
+from .procs import handlers_installed, signal_when_ready, start_mdp, summary
 
 pytestmark = pytest.mark.faults
 
@@ -396,18 +395,16 @@ def _signal_trial(
         "run", "--source", "nats", "--nats-url", url, "--stream", stream, "--durable", durable,
         "--idle-timeout", "2", "--resolution", "1s,1m", "--sink", sink, "--json",
     )  # fmt: skip
-    try:
+
+    def bound() -> None:
         wait_until(lambda: handlers_installed(proc.pid), "the handlers", timeout_s=60)
         wait_until(
             lambda: proc.poll() is not None or _consumer_bound(url, stream, durable),
             "the worker to bind its consumer",
             timeout_s=120,
         )
-        time.sleep(delay_s)  # the instant of the signal is the experiment
-        if proc.poll() is None:
-            proc.send_signal(sig)
-    finally:
-        code, out, err = finish(proc, timeout_s=STOP_BOUND_S)
+
+    code, out, err = signal_when_ready(proc, sig, delay_s, bound, timeout_s=STOP_BOUND_S)
     where = f"{sig.name} after {delay_s:.2f} s"
     if code == -signal.SIGKILL:
         return f"{where}: still running {STOP_BOUND_S:.0f} s after the signal"
@@ -540,17 +537,15 @@ def _publish_trial(url: str, stream: str, sig: signal.Signals, delay_s: float) -
         "publish", "--nats-url", url, "--stream", stream, "--subject-prefix", stream.lower(),
         "--ticks", "50000000", "--symbols", "AAA,BBB", "--json",
     )  # fmt: skip
-    try:
+
+    def publishing() -> None:
         wait_until(
             lambda: proc.poll() is not None or asyncio.run(_stream_messages(url, stream)) > 0,
             "the first message in the stream",
             timeout_s=120,
         )
-        time.sleep(delay_s)  # the instant of the signal is the experiment
-        if proc.poll() is None:
-            proc.send_signal(sig)
-    finally:
-        code, out, err = finish(proc, timeout_s=RUN_BOUND_S)
+
+    code, out, err = signal_when_ready(proc, sig, delay_s, publishing, timeout_s=RUN_BOUND_S)
     report = summary(out)
     held = asyncio.run(_stream_messages(url, stream))
     if code != EXIT_CODES[sig.name]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import re
 import signal
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from .procs import (
     big_trades,
     finish,
     handlers_installed,
+    signal_when_ready,
     start_mdp,
     summary,
     table,
@@ -35,15 +37,13 @@ pytestmark = pytest.mark.faults
 RUNS = 20
 
 
+def _handlers(proc: subprocess.Popen[str]) -> None:
+    wait_until(lambda: handlers_installed(proc.pid), "the handlers", timeout_s=60)
+
+
 def _one(args: list[str], sink: str, sig: signal.Signals, delay_s: float) -> str | None:
     proc = start_mdp(*args, "--sink", sink, "--json")
-    try:
-        wait_until(lambda: handlers_installed(proc.pid), "the handlers", timeout_s=60)
-        time.sleep(delay_s)  # the instant of the signal is the experiment
-        if proc.poll() is None:
-            proc.send_signal(sig)
-    finally:
-        code, out, err = finish(proc)
+    code, out, err = signal_when_ready(proc, sig, delay_s, lambda: _handlers(proc))
     where = f"{sig.name} after {delay_s:.2f} s"
     if "Traceback" in err:
         return f"{where}: traceback: {err.strip().splitlines()[-1]}"
@@ -211,13 +211,7 @@ def _real_size_trial(
 ) -> str | None:
     form = ["--json"] if as_json else []
     proc = start_mdp(*args, "--sink", sink, *form)
-    try:
-        wait_until(lambda: handlers_installed(proc.pid), "the handlers", timeout_s=60)
-        time.sleep(delay_s)  # the instant of the signal is the experiment
-        if proc.poll() is None:
-            proc.send_signal(sig)
-    finally:
-        code, out, err = finish(proc, timeout_s=180)
+    code, out, err = signal_when_ready(proc, sig, delay_s, lambda: _handlers(proc), timeout_s=180)
     where = f"{sig.name} after {delay_s:.2f} s ({'json' if as_json else 'text'})"
     if "Traceback" in err:
         return f"{where}: traceback: {err.strip().splitlines()[-1]}"
