@@ -1,12 +1,12 @@
 """Ticks from a NATS JetStream stream, through a durable pull consumer, in batches.
 
-Each ``fetch`` takes up to ``fetch_batch`` messages (fewer when they are large, see
-``FETCH_BYTES``); their bodies are decoded one by one
-(``nats_bodies``: Arrow IPC, Core Trade/Quote JSON, a Pulse envelope of one, a JSON array) and
-concatenated into one tick frame. A message that is none of these is published to the
-dead-letter subject (default ``mdp.dlq.<stream>``, captured by the stream ``<stream>_DLQ``, which
-is created when missing) with the reason, the stream sequence and the subject in headers, and is
-counted under ``dead-lettered: <reason>``; the consumer keeps going.
+Each fetch (``pull.Puller``: JetStream's pull requests, answered on one subscription) takes up
+to ``fetch_batch`` messages (fewer when they are large, see ``FETCH_BYTES``); their bodies are
+decoded one by one (``nats_bodies``: Arrow IPC, Core Trade/Quote JSON, a Pulse envelope of one,
+a JSON array) and concatenated into one tick frame. A message that is none of these is published
+to the dead-letter subject (default ``mdp.dlq.<stream>``, captured by the stream
+``<stream>_DLQ``, which is created when missing) with the reason, the stream sequence and the
+subject in headers, and is counted under ``dead-lettered: <reason>``; the consumer keeps going.
 
 Acknowledgement is cumulative (``AckPolicy.ALL``) and happens only when the runtime says the
 ticks up to a stream sequence are safe (``acknowledge``): after the store committed them, with
@@ -40,6 +40,7 @@ from ...extras import require_extra
 from ...urls import redact_url
 from ..base import SourceInfo, TickSource
 from .bodies import PoisonMessageError, decode_messages
+from .pull import Puller
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class NatsSource(TickSource):
         self._start_after: int | None = None
         self._nc: Any = None
         self._js: Any = None
-        self._sub: Any = None
+        self._sub: Any = None  # a Puller once bound
         # (stream seq, message) of the last message of each batch taken and not acknowledged:
         # checkpoints fall between batches, and one cumulative ack covers a whole batch. The
         # other messages, bodies and all, are let go as soon as they are decoded: held until
@@ -237,8 +238,6 @@ class NatsSource(TickSource):
             count, wait_s = (count, SWEEP_S) if self._got_any else (1, wait_s)
         try:
             msgs: list[Any] = await self._sub.fetch(count, timeout=wait_s)
-        except (nats.errors.TimeoutError, TimeoutError):
-            msgs = []
         except nats.errors.Error as exc:
             raise BusError(f"fetching from {self._where()} failed: {exc}") from None
         self._got_any = bool(msgs)
@@ -342,7 +341,7 @@ class NatsSource(TickSource):
         self.gaps += 1
         self._start_after, self._gap_after, self._delivered = self._fetched_to, None, None
         old, self._sub = self._sub, None
-        with contextlib.suppress(Exception):
+        if old is not None:
             await old.unsubscribe()
         await self._bind()
 
@@ -445,7 +444,8 @@ class NatsSource(TickSource):
                 f"durable {self.durable!r} on stream {self.stream_name!r} cannot be used: "
                 f"{exc.description}"
             ) from None
-        self._sub = await self._js.pull_subscribe_bind(self.durable, self.stream_name)
+        self._sub = Puller(self._nc, self.stream_name, self.durable)
+        await self._sub.start()
         # A new consumer numbers its deliveries from 1: a first message numbered higher means
         # the deliveries before it were lost on the way, as any later jump does.
         self._delivered = 0 if recreated else None
