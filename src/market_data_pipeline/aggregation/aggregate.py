@@ -176,7 +176,7 @@ def _run_partials(ticks: pl.DataFrame, resolution: str) -> pl.DataFrame | None:
     return query.select(
         derived.get(name, pl.col(name)).cast(dtype).alias(name)
         for name, dtype in PARTIAL_SCHEMA.items()
-    ).collect()
+    ).collect(engine="in-memory")
 
 
 def combine(state: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:

@@ -30,6 +30,8 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, cast
 
 import polars as pl
@@ -39,7 +41,7 @@ from ...errors import BusError, UsageError
 from ...extras import require_extra
 from ...urls import redact_url
 from ..base import SourceInfo, TickSource
-from .bodies import PoisonMessageError, decode_messages
+from .bodies import Decoded, PoisonMessageError, decode_messages
 from .pull import Puller
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,14 @@ def dlq_subject_for(stream: str) -> str:
 _Taken = list[tuple[int, Any]]  # (stream seq, message) of one fetch, new to this process
 
 
+@dataclass(frozen=True)
+class _Fetched:
+    """A fetch's messages new to this process, and their decoding (under way or done)."""
+
+    taken: _Taken
+    decoded: asyncio.Future[Decoded]
+
+
 class NatsSource(TickSource):
     """Consume tick messages of ``stream`` (optionally only ``subject``) as durable ``durable``."""
 
@@ -119,7 +129,8 @@ class NatsSource(TickSource):
         self.position = 0  # stream sequence of the last message in the frames yielded so far
         self._fetched_to = 0  # ... and in the batches fetched so far (read ahead of position)
         self._reader: asyncio.Task[None] | None = None
-        self._ready: asyncio.Queue[_Taken | BaseException | None] | None = None
+        self._ready: asyncio.Queue[_Fetched | BaseException | None] | None = None
+        self._decoder: ThreadPoolExecutor | None = None
         self.messages = 0
         self.dead_letters = 0
         self._start_after: int | None = None
@@ -177,9 +188,12 @@ class NatsSource(TickSource):
         checkpoint taken between frames never covers ticks still in the reader's hands.
         """
         await self._connect()
-        ready: asyncio.Queue[_Taken | BaseException | None] = asyncio.Queue()
+        ready: asyncio.Queue[_Fetched | BaseException | None] = asyncio.Queue()
         wanted = asyncio.Semaphore(READ_AHEAD)
         self._ready = ready
+        # One thread: batches are decoded one at a time, in the order fetched, beside the
+        # bar engine's thread rather than competing with each other for the cores.
+        self._decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nats-decode")
         self._reader = asyncio.create_task(self._read_ahead(ready, wanted), name="nats-reader")
         try:
             while True:
@@ -196,15 +210,16 @@ class NatsSource(TickSource):
             await self._stop_reader()
 
     async def _read_ahead(
-        self, ready: asyncio.Queue[_Taken | BaseException | None], wanted: asyncio.Semaphore
+        self, ready: asyncio.Queue[_Fetched | BaseException | None], wanted: asyncio.Semaphore
     ) -> None:
         try:
             while True:
                 await wanted.acquire()
-                fetched = await self._next_fetch()
-                ready.put_nowait(fetched)
-                if fetched is None:
+                taken = await self._next_fetch()
+                if taken is None:
+                    ready.put_nowait(None)
                     return
+                ready.put_nowait(self._fetched(taken))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # handed to the caller, which raises it
@@ -268,16 +283,24 @@ class NatsSource(TickSource):
             fresh.append((seq, msg))
         return fresh
 
-    async def _take(self, taken: _Taken) -> pl.DataFrame:
-        """Decode a fetched batch and make it this process's own: dead letters, then position
-        and acknowledgement. Decoding runs in a worker thread, so the reader meanwhile fetches.
+    def _fetched(self, taken: _Taken) -> _Fetched:
+        """Start decoding ``taken`` on the decoding thread (pure work: nothing moves yet)."""
+        bodies = [msg.data for _, msg in taken]
+        loop = asyncio.get_running_loop()
+        return _Fetched(taken, loop.run_in_executor(self._decoder, decode_messages, bodies))
+
+    async def _take(self, fetched: _Fetched) -> pl.DataFrame:
+        """Make a fetched batch this process's own once decoded: dead letters, then position
+        and acknowledgement. Batches are decoded on a thread of their own as they are fetched,
+        so the next one is decoded while the bar engine takes this one.
 
         The position moves only once every poison message of the batch is in the dead-letter
         stream: a dead letter that cannot be written (or a stop in the middle) leaves the batch
         untaken, so no checkpoint passes it and the next run takes it again. (A dead letter
         written twice that way is deduplicated by its ``Nats-Msg-Id``.)
         """
-        decoded = await asyncio.to_thread(decode_messages, [msg.data for _, msg in taken])
+        taken = fetched.taken
+        decoded = await fetched.decoded
         for index, exc in decoded.poison.items():
             seq, msg = taken[index]
             await self._dead_letter(msg, seq, exc)
@@ -299,8 +322,13 @@ class NatsSource(TickSource):
         waiting for the next batch (a ``close`` from elsewhere) is told the stream ended.
         """
         reader, self._reader = self._reader, None
-        if reader is None:
-            return
+        if reader is not None:
+            await self._cancel(reader)
+        decoder, self._decoder = self._decoder, None
+        if decoder is not None:  # its thread ends when the batch it may be decoding is done
+            decoder.shutdown(wait=False, cancel_futures=True)
+
+    async def _cancel(self, reader: asyncio.Task[None]) -> None:
         if self._ready is not None:
             self._ready.put_nowait(None)
         deadline = time.monotonic() + STOP_READER_S

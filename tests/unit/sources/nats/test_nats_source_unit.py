@@ -227,7 +227,7 @@ async def test_a_dead_letter_that_cannot_be_written_leaves_position_and_acks_bef
     source._js = _Publisher(TimeoutError())
     batch = [(1, _message(1)), (2, _message(2, b"junk")), (3, _message(3))]
     with pytest.raises(BusError, match=r"cannot dead-letter message 2 .* TimeoutError"):
-        await source._take(batch)
+        await source._take(source._fetched(batch))
     assert (source.position, source._unacked, source.messages) == (0, [], 0)
     assert source.bad_rows == 0
 
@@ -237,7 +237,8 @@ async def test_a_dead_letter_keeps_the_original_headers_without_letting_the_serv
     publisher = _Publisher(None)
     source._js = publisher
     headers = {"Trace-Id": "t1", "Nats-Expected-Last-Sequence": "4"}
-    frame = await source._take([(7, _message(7, b"junk", headers)), (8, _message(8))])
+    batch = [(7, _message(7, b"junk", headers)), (8, _message(8))]
+    frame = await source._take(source._fetched(batch))
     assert frame.height == 1 and source.position == 8 and source.dead_letters == 1
     [(subject, payload, sent)] = publisher.published
     assert (subject, payload) == ("mdp.dlq.S", b"junk")
@@ -252,5 +253,5 @@ async def test_a_dead_letter_past_the_servers_max_payload_says_so_instead_of_tim
     publisher = _Publisher(None)
     source._js, source._nc = publisher, SimpleNamespace(max_payload=1_000)
     with pytest.raises(BusError, match=r"past the server's max_payload of 1,000: raise"):
-        await source._take([(3, _message(3, b"{" * 990))])
+        await source._take(source._fetched([(3, _message(3, b"{" * 990))]))
     assert publisher.published == [] and source.position == 0
