@@ -13,7 +13,10 @@
 
 ``--raw-uvloop`` also runs the raw loop on uvloop's event loop, as the worker runs (uvloop comes
 with the nats extra), and prints the worker's ratio to that too: how much of the gap is the
-work the worker does rather than the event loop it runs on.
+work the worker does rather than the event loop it runs on. ``--raw-pull`` also runs a loop that
+fetches as the worker does (its ``Puller``, on uvloop, 400 messages a fetch) and decodes
+nothing, and prints the worker's ratio to it (``x pull``): what decoding, bars and the store
+cost beyond taking the messages in.
 
 Every process starts cold, as a user's does; the table shows each round and the medians. CPU
 seconds and peak RSS are each child's own (``os.wait4``: the worker's include its start-up),
@@ -106,6 +109,31 @@ async def raw_loop(url: str, stream: str, messages: int, durable: str) -> float:
     return elapsed
 
 
+async def pull_loop(url: str, stream: str, messages: int, durable: str) -> float:
+    """The raw loop with the worker's own way of fetching (``Puller``) instead of nats-py's."""
+    import nats
+    import nats.js.api as api
+
+    from market_data_pipeline.sources.nats.pull import Puller
+
+    nc = await nats.connect(url)
+    config = api.ConsumerConfig(
+        durable_name=durable, ack_policy=api.AckPolicy.ALL, max_ack_pending=200_000
+    )
+    await nc.jetstream().add_consumer(stream, config)
+    puller = Puller(nc, stream, durable)
+    await puller.start()
+    t0 = time.perf_counter()
+    seen = 0
+    while seen < messages:
+        msgs = await puller.fetch(min(400, messages - seen), timeout=5)
+        seen += len(msgs)
+        await msgs[-1].ack()
+    elapsed = time.perf_counter() - t0
+    await nc.close()
+    return elapsed
+
+
 async def delete_streams(url: str, names: list[str]) -> None:
     import nats
 
@@ -118,10 +146,11 @@ async def delete_streams(url: str, names: list[str]) -> None:
 
 
 def raw_child(
-    url: str, stream: str, messages: int, durable: str, uvloop: bool = False
+    url: str, stream: str, messages: int, durable: str, uvloop: bool = False, pull: bool = False
 ) -> tuple[float, Measured]:
     argv = [sys.executable, __file__, "--url", url, "--raw-loop", stream, str(messages), durable]
     argv += ["--uvloop"] if uvloop else []
+    argv += ["--pull"] if pull else []
     measured = run_child(argv)
     if "seconds" not in measured.out:
         raise SystemExit(f"raw loop failed: {measured.out}")
@@ -157,12 +186,15 @@ def main() -> None:
     parser.add_argument("--raw-uvloop", action="store_true", help="also the raw loop on uvloop")
     parser.add_argument("--raw-loop", nargs=3, metavar=("STREAM", "MESSAGES", "DURABLE"),
                         help=argparse.SUPPRESS)  # fmt: skip
+    parser.add_argument("--raw-pull", action="store_true", help="also a loop fetching as mdp does")
     parser.add_argument("--uvloop", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pull", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.raw_loop:  # a child: the baseline in a process of its own
         stream, messages, durable = args.raw_loop
-        loop = raw_loop(args.url, stream, int(messages), durable)
-        seconds = eventloop.run(loop, source="nats" if args.uvloop else None)
+        loop_of = pull_loop if args.pull else raw_loop
+        loop = loop_of(args.url, stream, int(messages), durable)
+        seconds = eventloop.run(loop, source="nats" if args.uvloop or args.pull else None)
         print(json.dumps({"seconds": seconds}))
         return
     stream = f"MDPBENCH_{uuid.uuid4().hex[:8].upper()}"
@@ -176,10 +208,11 @@ def main() -> None:
         print(f"{ticks:,} ticks in {messages:,} Arrow messages of {args.batch_ticks} ticks; "
               f"mdp publish: {ticks / pub_s:,.0f} ticks/s")  # fmt: skip
         uv_head = f"{'x uv':>6}" if args.raw_uvloop else ""
+        uv_head += f"{'x pull':>7}" if args.raw_pull else ""
         print(f"{'round':<7}{'raw ticks/s':>13}{'cpu s':>7}{'srv cpu':>8}{'mdp ticks/s':>13}"
               f"{'cpu s':>7}{'idle cpu':>9}{'ingest cpu':>11}{'srv cpu':>8}{'RSS MB':>8}"
               f"{'x raw':>7}{'least x':>8}{uv_head}{'load':>6}")  # fmt: skip
-        raws, mdps, uvs, leasts = [], [], [], []
+        raws, mdps, uvs, pulls, leasts = [], [], [], [], []
         server, cores = server_pid(), os.cpu_count() or 1
         for n in range(1, args.rounds + 1):
             srv0 = process_cpu_s(server)
@@ -196,6 +229,9 @@ def main() -> None:
             if args.raw_uvloop:
                 uvs.append(raw_child(args.url, stream, messages, f"uv{n}", uvloop=True)[0])
                 uv_cell = f"{mdp_s / uvs[-1]:>6.2f}"
+            if args.raw_pull:
+                pulls.append(raw_child(args.url, stream, messages, f"pull{n}", pull=True)[0])
+                uv_cell += f"{mdp_s / pulls[-1]:>7.2f}"
             print(f"{n:<7}{ticks / raw_s:>13,.0f}{raw.cpu_s:>7.2f}{srv1 - srv0:>8.2f}"
                   f"{ticks / mdp_s:>13,.0f}{mdp.cpu_s:>7.2f}{idle.cpu_s:>9.2f}{ingest_cpu:>11.2f}"
                   f"{srv2 - srv1:>8.2f}{mdp.rss_mb:>8,.0f}{mdp_s / raw_s:>7.2f}"
@@ -209,6 +245,8 @@ def main() -> None:
     uv_ratio = ""
     if uvs:
         uv_ratio = f"{statistics.median(m / u for m, u in zip(mdps, uvs, strict=True)):>6.2f}"
+    if pulls:
+        uv_ratio += f"{statistics.median(m / p for m, p in zip(mdps, pulls, strict=True)):>7.2f}"
     least = statistics.median(leasts)
     print(f"{'median':<7}{ticks / raw_m:>13,.0f}{'':>15}{ticks / mdp_m:>13,.0f}{'':>35}"
           f"{ratio:>7.2f}{least:>8.2f}{uv_ratio}")  # fmt: skip
