@@ -69,12 +69,14 @@ async def test_a_fetch_of_an_empty_stream_returns_nothing_after_its_timeout(
     assert time.monotonic() - started >= 0.3
 
 
-async def test_a_waiting_fetch_returns_a_message_published_meanwhile(
+async def test_a_waiting_fetch_returns_the_first_message_as_it_comes_not_a_whole_batch(
     connection: Any, stream_name: str
 ) -> None:
+    # At the head of a live stream, waiting for 100 messages would hold the first one until
+    # 99 more were published or the timeout passed.
     await _stream_with(connection, stream_name, 0)
     puller = await _puller(connection, stream_name)
-    waiting = asyncio.ensure_future(puller.fetch(1, timeout=30))
+    waiting = asyncio.ensure_future(puller.fetch(100, timeout=30))
     await asyncio.sleep(0)  # the fetch asks first
     await connection.jetstream().publish(f"{stream_name.lower()}.x", b"late")
     got = await asyncio.wait_for(waiting, 25)

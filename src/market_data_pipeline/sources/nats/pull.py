@@ -3,11 +3,14 @@
 nats-py's ``PullSubscription.fetch`` waits for each message of a batch with a task, a timer
 and a uuid of its own; in a stream of small batched messages that costs about as much as
 parsing them (a fetch loop takes about twice the CPU of this one). ``Puller`` speaks the same
-pull protocol (JetStream's ``CONSUMER.MSG.NEXT`` requests) and fetches the same way:
+pull protocol (JetStream's ``CONSUMER.MSG.NEXT`` requests) and fetches much the same way:
 
 - messages delivered and not fetched yet (a late answer to an earlier request) come first;
 - then a request that the server answers at once with what it has (``no_wait``);
-- and, only when that brought nothing, a request that waits for messages until the timeout.
+- and, only when that brought nothing, a request that waits up to the timeout for the next
+  message. Unlike nats-py's, it returns that one message as soon as it comes, rather than
+  waiting for a whole batch to come in: at the head of a stream a batch fills only as fast as
+  it is published, and waiting for it held the first ticks of a live stream up to a second.
 
 Each request names its own reply subject under the puller's inbox, so a status that ends an
 earlier request (404 no messages, 408 expired, 409 ...) cannot end the current one; the
@@ -67,14 +70,15 @@ class Puller:
                 await sub.unsubscribe()
 
     async def fetch(self, batch: int, timeout: float) -> list[Any]:  # noqa: ASYNC109 - nats-py's signature
-        """Return up to ``batch`` messages, waiting ``timeout`` seconds at most ([] if none
-        came); raise ``BusError`` when the server refuses the requests."""
+        """Return up to ``batch`` messages: those the server has, or else the next one to come
+        within ``timeout`` seconds ([] if none came); raise ``BusError`` when the server refuses
+        the requests."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         if len(self._held) < batch:
             await self._ask(batch - len(self._held), deadline, wait=False)
         if not self._held and deadline > loop.time():
-            await self._ask(batch, deadline, wait=True)
+            await self._ask(1, deadline, wait=True)
         refused, self._refused = self._refused, None
         if refused is not None:  # what came meanwhile is delivered again, never acknowledged
             raise BusError(f"the server refused to deliver messages: {refused}")

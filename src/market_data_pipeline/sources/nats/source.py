@@ -109,6 +109,9 @@ class NatsSource(TickSource):
         provider: str = "nats",
     ) -> None:
         require_extra("nats", "--source nats")
+        # The client loads with the source, as the run starts, not inside its first fetch.
+        import nats.js.api  # noqa: F401
+
         if not stream or not durable:
             raise UsageError("--source nats needs --stream NAME and a --durable name")
         if any(c in durable for c in " .*>"):
