@@ -24,6 +24,7 @@ import sys
 from typing import IO, Any
 
 from ..cli.signals import EXIT_CODES, STOP
+from ..cli.startup import one_polars_thread
 
 PROGRESS_INTERVAL_S = 0.25
 # Runs are batch work, the service's answers are not. Runs stay in the service's session
@@ -54,6 +55,7 @@ class Channel:
 def main() -> int:
     """Wait for the run's settings on stdin, run it, report; return the process exit code."""
     os.nice(NICE)
+    one_polars_thread()  # as in `mdp run`: before polars loads (the imports below)
     STOP.install()  # signals become stop requests, as in `mdp run`
     channel = Channel()
     _log_to_stderr()

@@ -162,3 +162,19 @@ def test_a_run_uses_one_polars_thread(source: str, trades: Path, tmp_path: Path)
     args = ("run", *what, "-r", "1m", "-S", sink, "--json")
     result = probe(_POOL_PROBE, *args, cwd=tmp_path, timeout_s=120)
     assert result == {"code": 0, "threads": 1}
+
+
+# A service's run process, given no run: it has loaded the pipeline (polars too) by then.
+_WORKER_POOL_PROBE = """
+import json, os, sys
+os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+from market_data_pipeline.serve import worker
+code = worker.main()
+import polars
+print(json.dumps({"code": code, "threads": polars.thread_pool_size()}), file=sys.stderr)
+"""
+
+
+def test_a_service_run_process_uses_one_polars_thread(tmp_path: Path) -> None:
+    result = probe(_WORKER_POOL_PROBE, cwd=tmp_path, timeout_s=120)
+    assert result == {"code": 0, "threads": 1}
