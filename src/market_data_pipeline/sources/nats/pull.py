@@ -36,6 +36,9 @@ _HEARTBEAT = "100"
 # conflicts (a batch or wait limit of the consumer, a leader change, the consumer deleted).
 _ENDS_REQUEST = frozenset({"404", "408", "409"})
 _EXPIRES_MARGIN_NS = 100_000  # the server's 408 comes a little before the client gives up
+# A waiting request needs at least this long left: a shorter one is no wait, and not every
+# server takes an expiry below a millisecond.
+MIN_WAIT_S = 0.001
 
 
 class Puller:
@@ -77,7 +80,7 @@ class Puller:
         deadline = loop.time() + timeout
         if len(self._held) < batch:
             await self._ask(batch - len(self._held), deadline, wait=False)
-        if not self._held and deadline > loop.time():
+        if not self._held and deadline - loop.time() >= MIN_WAIT_S:
             await self._ask(1, deadline, wait=True)
         refused, self._refused = self._refused, None
         if refused is not None:  # what came meanwhile is delivered again, never acknowledged
@@ -93,7 +96,7 @@ class Puller:
         request: dict[str, Any] = {"batch": batch}
         if wait:
             left_ns = int((deadline - asyncio.get_running_loop().time()) * 1e9)
-            request["expires"] = max(left_ns - _EXPIRES_MARGIN_NS, _EXPIRES_MARGIN_NS)
+            request["expires"] = max(left_ns - _EXPIRES_MARGIN_NS, int(MIN_WAIT_S * 1e9))
         else:
             request["no_wait"] = True
         reply = f"{self._inbox}.{self._request}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -68,3 +69,16 @@ async def test_a_status_of_an_earlier_request_does_not_end_the_current_one() -> 
     await puller._deliver(Msg(_client=None, subject="s.x", data=b"tick"))  # type: ignore[arg-type]
     assert [m.data for m in await waiting] == [b"tick"]
     assert [reply for _, _, reply in nc.requests] == ["_INBOX.test.1"]  # still the first one
+
+
+async def test_a_fetch_with_under_a_millisecond_left_sends_no_waiting_request() -> None:
+    puller, nc = await _puller([("404", b"")])
+    assert await puller.fetch(5, timeout=0.0005) == []
+    assert [payload for _, payload, _ in nc.requests] == [b'{"batch": 5, "no_wait": true}']
+
+
+async def test_a_waiting_request_never_asks_for_less_than_a_millisecond() -> None:
+    puller, nc = await _puller([("408", b"")])
+    deadline = asyncio.get_running_loop().time() + 0.0002
+    await puller._ask(1, deadline, wait=True)
+    assert json.loads(nc.requests[-1][1]) == {"batch": 1, "expires": 1_000_000}
